@@ -1,0 +1,1 @@
+"""Quorum's composition roots: the Slack bot, the CLI and the scheduler."""

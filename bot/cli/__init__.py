@@ -1,0 +1,28 @@
+"""The `quorum` command. Each subcommand group lives in its own module and registers
+itself on :data:`app`; errors are translated to friendly text here, at the edge."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+app = typer.Typer(
+    name="quorum",
+    help="Ask a panel of LLMs, get a calibrated consensus, keep an honest eval set.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to `app`.
+    from bot.cli import commands  # noqa: F401
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    _register()
+    args = list(sys.argv[1:] if argv is None else argv)
+    app(args=args, prog_name="quorum")

@@ -1,0 +1,60 @@
+"""One typed Settings object, read from the environment (and `.env`) once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class Settings(BaseSettings):
+    """Every environment variable Quorum reads. The README's reference table is checked
+    against this class by a test, so keep the descriptions honest."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Bot token (xoxb-...) from the Slack app's OAuth page."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Signing secret that verifies requests come from Slack."
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        description="App-level token (xapp-...); when set the bot connects with Socket Mode.",
+    )
+    slack_api_url: str = Field(
+        default=DEFAULT_SLACK_API_URL,
+        description="Slack Web API base URL (GovSlack, or a fake server in tests).",
+    )
+    slack_client_id: str | None = Field(
+        default=None, description="OAuth client id, for multi-workspace installs."
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret, for multi-workspace installs."
+    )
+    database_url: str = Field(
+        default="sqlite:///quorum.db",
+        description="SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... for teams.",
+    )
+    quorum_config: Path = Field(
+        default=Path("quorum.yaml"), description="Path to the panel/judge/schedule file."
+    )
+    port: int = Field(default=3000, description="HTTP port for Slack's requests and /healthz.")
+    quorum_embedding_model: str | None = Field(
+        default=None,
+        description="sentence-transformers model name or path; default: the bundled all-MiniLM-L6-v2.",
+    )
+    quorum_calibrator: Path | None = Field(
+        default=None,
+        description="Calibrator JSON written by `quorum calibrate`; default: the one shipped.",
+    )
+    quorum_scheduler: bool = Field(
+        default=True, description="Run the benchmark/digest scheduler inside the bot process."
+    )
+    quorum_log_level: str = Field(default="INFO", description="Logging level.")

@@ -1,0 +1,149 @@
+"""Records shared across Quorum: panel members, answers, runs and consensus results.
+
+Frozen dataclasses so they can be passed between tasks, cached and compared safely.
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorKind(StrEnum):
+    """Why a panel member produced no usable answer."""
+
+    TIMEOUT = "timeout"
+    RATE_LIMITED = "rate_limited"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    PROVIDER_ERROR = "provider_error"
+    EMPTY = "empty"
+
+
+#: Plain words for each error kind, safe to show a user.
+ERROR_KIND_TEXT: Mapping[ErrorKind, str] = {
+    ErrorKind.TIMEOUT: "did not answer in time",
+    ErrorKind.RATE_LIMITED: "was rate limited by the provider",
+    ErrorKind.AUTH: "rejected our credentials (check its API key)",
+    ErrorKind.BAD_REQUEST: "rejected the request as invalid",
+    ErrorKind.PROVIDER_ERROR: "had a provider error",
+    ErrorKind.EMPTY: "returned an empty answer",
+}
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class PanelMember:
+    """One model on the panel, in litellm's terms.
+
+    ``name`` is the ``model_name`` people see; ``model`` is litellm's model string
+    (``openai/gpt-4o-mini``); ``params`` are the remaining ``litellm_params``
+    (``api_base``, resolved ``api_key``, ...), passed through to litellm untouched.
+    """
+
+    name: str
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+    timeout_s: float = 60.0
+    temperature: float | None = None
+    max_tokens: int | None = None
+    max_retries: int = 2
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """What one member said (or why it said nothing), with its metadata."""
+
+    member: str
+    model: str
+    text: str = ""
+    resolved_model: str | None = None
+    latency_ms: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+    error: ErrorKind | None = None
+    error_detail: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ConsensusStatus(StrEnum):
+    OK = "ok"  # two or more usable answers: a real consensus
+    SINGLE = "single"  # exactly one usable answer: shown with a low, labelled confidence
+    NONE = "none"  # no usable answer, or the quorum was not met
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """The consensus over a panel's answers.
+
+    ``confidence`` is the calibrated probability that ``text`` is right;
+    ``raw_confidence`` is the uncalibrated agreement score it was derived from.
+    """
+
+    status: ConsensusStatus
+    model: str | None
+    text: str | None
+    confidence: float
+    raw_confidence: float
+    clusters: tuple[tuple[str, ...], ...]
+    agreement: Mapping[str, float]
+    dissenters: tuple[str, ...]
+    features: Mapping[str, float]
+    calibrator: str
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        """Plain-language confidence band ("high", "medium", "low", "single answer", "none")."""
+        if self.status is ConsensusStatus.NONE:
+            return "none"
+        if self.status is ConsensusStatus.SINGLE:
+            return "single answer"
+        if self.confidence >= 0.7:
+            return "high"
+        if self.confidence >= 0.4:
+            return "medium"
+        return "low"
+
+
+@dataclass(frozen=True)
+class PanelRun:
+    """One question put to the whole panel."""
+
+    question: str
+    answers: tuple[ModelAnswer, ...]
+    started_at: datetime
+    finished_at: datetime
+    quorum: int = 2
+
+    @property
+    def usable(self) -> tuple[ModelAnswer, ...]:
+        return tuple(a for a in self.answers if a.ok)
+
+    @property
+    def quorum_met(self) -> bool:
+        return len(self.usable) >= self.quorum
+
+    @property
+    def latency_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [a.cost_usd for a in self.answers if a.cost_usd is not None]
+        return sum(costs) if costs else None
