@@ -52,7 +52,8 @@ class PanelMember:
 
     name: str
     model: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    # repr=False: params carry resolved API keys, which must never reach a log line.
+    params: Mapping[str, Any] = field(default_factory=dict, repr=False)
     weight: float = 1.0
     timeout_s: float = 60.0
     temperature: float | None = None

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import typer
+from dotenv import load_dotenv
 
 app = typer.Typer(
     name="quorum",
@@ -23,6 +24,8 @@ def _register() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # Provider keys referenced as os.environ/NAME may live in .env next to quorum.yaml.
+    load_dotenv(override=False)
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     app(args=args, prog_name="quorum")

@@ -1,0 +1,111 @@
+"""`quorum ask "question"`: the panel and the consensus in a terminal, stored like any run."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from typing import Annotated
+
+import typer
+from rich.live import Live
+
+from bot.cli import app
+from bot.cli.common import Exit, edge, err, load_settings_and_config, out
+from bot.cli.render import answers_table, consensus_panel, progress_table, run_to_json
+from bot.services import Services, build_services
+from evals.consensus import build_consensus
+from evals.errors import InputError
+from evals.panel import ask_panel
+from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from storage.repo import save_panel_run
+
+
+@app.command()
+@edge
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to put to the panel.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="Store the run.")] = True,
+) -> None:
+    """Ask every panel model at once and print the consensus with its confidence.
+
+    Exit code 0 with a consensus (or a single answer), 1 when no consensus was possible.
+    """
+    settings, config = load_settings_and_config()
+    question = question.strip()
+    if not question:
+        raise InputError("The question is empty. Try: quorum ask \"What does HTTP 429 mean?\"")
+    limit = config.limits.max_question_chars
+    if len(question) > limit:
+        raise InputError(f"The question is {len(question)} characters; the limit is {limit}.")
+    services = build_services(settings, config)
+    try:
+        run, consensus = asyncio.run(_ask(services, question, show_progress=not as_json))
+        run_id = _store(services, run, consensus) if save else None
+    finally:
+        services.db.dispose()
+
+    if as_json:
+        out.print_json(json.dumps(run_to_json(run, consensus, run_id)))
+    else:
+        out.print(consensus_panel(run, consensus))
+        out.print(answers_table(run, consensus))
+        if run_id is not None:
+            err.print(f"[dim]Stored as run {run_id}.[/dim]")
+    if consensus.status is ConsensusStatus.NONE:
+        raise typer.Exit(Exit.FAILED)
+
+
+async def _ask(
+    services: Services, question: str, *, show_progress: bool
+) -> tuple[PanelRun, Consensus]:
+    config = services.config
+    arrived: dict[str, ModelAnswer] = {}
+    names = [m.name for m in services.members]
+
+    with Live(
+        progress_table(names, arrived),
+        console=err,
+        transient=True,
+        refresh_per_second=8,
+        disable=not (show_progress and err.is_terminal),
+    ) as live:
+
+        async def on_answer(answer: ModelAnswer) -> None:
+            arrived[answer.member] = answer
+            live.update(progress_table(names, arrived))
+
+        run = await ask_panel(
+            question,
+            services.members,
+            services.client,
+            system_prompt=config.consensus.system_prompt,
+            quorum=config.consensus.quorum,
+            on_answer=on_answer,
+            clock=services.clock,
+        )
+    if show_progress and not err.is_terminal:
+        err.print(progress_table(names, arrived))
+    consensus = await asyncio.to_thread(
+        build_consensus,
+        run.answers,
+        services.embedder,
+        services.calibrator,
+        weights={m.name: m.weight for m in services.members},
+        quorum=config.consensus.quorum,
+    )
+    return run, consensus
+
+
+def _store(services: Services, run: PanelRun, consensus: Consensus) -> int:
+    services.db.ensure_schema()
+    with services.db.session() as session:
+        return save_panel_run(
+            session,
+            run,
+            consensus,
+            origin="cli",
+            requester=getpass.getuser(),
+            config_hash=services.config.config_hash(),
+        )

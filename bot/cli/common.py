@@ -1,0 +1,85 @@
+"""What every CLI command shares: consoles, exit codes, settings/config loading and the
+edge that turns errors into friendly text with a reference id."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from enum import IntEnum
+from typing import ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from bot.config import QuorumConfig, load_config
+from bot.settings import Settings
+from evals.errors import ConfigError, QuorumError, new_reference
+
+log = logging.getLogger("quorum.cli")
+
+#: Results go to stdout (pipe-friendly); progress, tables for people and errors to stderr.
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+class Exit(IntEnum):
+    """Exit codes, documented in the README's CLI reference."""
+
+    OK = 0
+    FAILED = 1  # the command ran but the outcome is a failure (no consensus, a bad line, ...)
+    CONFIG = 2  # configuration, credentials or usage problem: nothing was done
+    INTERNAL = 70  # a bug: the message carries a reference id to find it in the logs
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def edge(func: Callable[P, R]) -> Callable[P, R]:
+    """Translate errors into one friendly line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ConfigError as exc:
+            err.print(f"[red]Configuration problem:[/red] {exc.user_message}", highlight=False)
+            raise typer.Exit(Exit.CONFIG) from None
+        except QuorumError as exc:
+            ref = new_reference()
+            log.error("%s (%s)", exc, ref, exc_info=not exc.user_safe)
+            err.print(f"[red]Error:[/red] {exc.user_message} (ref {ref})", highlight=False)
+            raise typer.Exit(Exit.FAILED) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+        except Exception:
+            ref = new_reference()
+            log.exception("unexpected error (%s)", ref)
+            err.print(
+                f"[red]Something went wrong inside Quorum.[/red] Reference {ref}; "
+                "the details are in the log above.",
+                highlight=False,
+            )
+            raise typer.Exit(Exit.INTERNAL) from None
+
+    return wrapper
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid environment: {problems}") from None
+
+
+def load_settings_and_config() -> tuple[Settings, QuorumConfig]:
+    settings = load_settings()
+    return settings, load_config(settings.quorum_config)

@@ -1,0 +1,136 @@
+"""Terminal renderings of a panel run and its consensus (rich), and its JSON form."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from evals.types import ERROR_KIND_TEXT, Consensus, ConsensusStatus, ModelAnswer, PanelRun
+
+
+def fmt_latency(ms: int | None) -> str:
+    return "—" if ms is None else f"{ms / 1000:.1f} s"
+
+
+def fmt_cost(usd: float | None) -> str:
+    if usd is None:
+        return "—"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+
+
+def progress_table(names: Sequence[str], arrived: Mapping[str, ModelAnswer]) -> Table:
+    table = Table.grid(padding=(0, 1))
+    for name in names:
+        answer = arrived.get(name)
+        if answer is None:
+            table.add_row("⏳", escape(name), "[dim]waiting…[/dim]")
+        elif answer.ok:
+            table.add_row("✅", escape(name), fmt_latency(answer.latency_ms))
+        else:
+            kind = answer.error.value if answer.error else "error"
+            table.add_row("❌", escape(name), f"[red]{kind}[/red]")
+    return table
+
+
+def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
+    if consensus.status is ConsensusStatus.NONE:
+        body: list[Any] = [Text(consensus.reason or "No consensus was possible.", style="yellow")]
+        for answer in run.answers:
+            if not answer.ok and answer.error:
+                body.append(Text(f"• {answer.member} {ERROR_KIND_TEXT[answer.error]}"))
+        return Panel(Group(*body), title="No consensus", border_style="red")
+    style = {"high": "green", "medium": "yellow"}.get(consensus.label, "red")
+    headline = Text.assemble(
+        (f"{consensus.label.capitalize()} confidence {consensus.confidence:.2f}", style),
+        f" — {agreement_summary(run, consensus)}",
+    )
+    body = [headline, Text(""), Text(consensus.text or "")]
+    if consensus.dissenters:
+        body += [Text(""), Text(f"Dissent: {', '.join(consensus.dissenters)}", style="dim")]
+    if consensus.reason:
+        body += [Text(consensus.reason, style="dim")]
+    return Panel(Group(*body), title=f"Consensus from {consensus.model}", border_style=style)
+
+
+def agreement_summary(run: PanelRun, consensus: Consensus) -> str:
+    if consensus.status is ConsensusStatus.SINGLE:
+        return "only one model answered"
+    cluster = next((c for c in consensus.clusters if consensus.model in c), ())
+    total = len(run.usable)
+    if len(cluster) == total:
+        return f"{total} of {total} models agree"
+    if len(cluster) <= 1:
+        return "models disagree"
+    return f"{len(cluster)} of {total} models agree"
+
+
+def answers_table(run: PanelRun, consensus: Consensus) -> Table:
+    table = Table(title="Panel", show_lines=False)
+    for column in ("model", "status", "agreement", "latency", "tokens in/out", "cost"):
+        table.add_column(column, justify="left" if column in ("model", "status") else "right")
+    for a in run.answers:
+        status = "ok" if a.ok else f"[red]{a.error.value if a.error else 'error'}[/red]"
+        if a.member == consensus.model:
+            status = "[green]consensus[/green]"
+        agreement = consensus.agreement.get(a.member)
+        table.add_row(
+            escape(a.member),
+            status,
+            "—" if agreement is None else f"{agreement:.2f}",
+            fmt_latency(a.latency_ms),
+            f"{a.prompt_tokens or 0}/{a.completion_tokens or 0}",
+            fmt_cost(a.cost_usd),
+        )
+    table.caption = f"total {fmt_latency(run.latency_ms)} · {fmt_cost(run.cost_usd)}"
+    return table
+
+
+def consensus_to_json(consensus: Consensus) -> dict[str, Any]:
+    return {
+        "status": consensus.status.value,
+        "model": consensus.model,
+        "text": consensus.text,
+        "confidence": round(consensus.confidence, 4),
+        "raw_confidence": round(consensus.raw_confidence, 4),
+        "label": consensus.label,
+        "clusters": [list(c) for c in consensus.clusters],
+        "agreement": {k: round(v, 4) for k, v in consensus.agreement.items()},
+        "dissenters": list(consensus.dissenters),
+        "calibrator": consensus.calibrator,
+        "reason": consensus.reason,
+    }
+
+
+def answer_to_json(answer: ModelAnswer, agreement: float | None) -> dict[str, Any]:
+    return {
+        "member": answer.member,
+        "model": answer.model,
+        "resolved_model": answer.resolved_model,
+        "text": answer.text,
+        "error": answer.error.value if answer.error else None,
+        "error_detail": answer.error_detail,
+        "latency_ms": answer.latency_ms,
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "cost_usd": answer.cost_usd,
+        "finish_reason": answer.finish_reason,
+        "agreement": agreement,
+    }
+
+
+def run_to_json(run: PanelRun, consensus: Consensus, run_id: int | None) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "question": run.question,
+        "quorum_met": run.quorum_met,
+        "latency_ms": run.latency_ms,
+        "cost_usd": run.cost_usd,
+        "consensus": consensus_to_json(consensus),
+        "answers": [answer_to_json(a, consensus.agreement.get(a.member)) for a in run.answers],
+    }

@@ -1,0 +1,63 @@
+"""`quorum run`: the bot. Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from bot.cli import app
+from bot.cli.common import Exit, edge, err, load_settings_and_config
+from bot.logs import configure_logging
+from bot.preflight import explain, missing_provider_keys, missing_slack
+from bot.services import Services, build_services
+
+log = logging.getLogger("quorum.run")
+
+
+@app.command()
+@edge
+def run(
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve HTTP even when SLACK_APP_TOKEN is set.")
+    ] = False,
+    scheduler: Annotated[
+        bool | None,
+        typer.Option(
+            "--scheduler/--no-scheduler",
+            help="Run benchmarks and the digest in this process (default: QUORUM_SCHEDULER).",
+        ),
+    ] = None,
+) -> None:
+    """Start the Slack bot (and, by default, the in-process scheduler)."""
+    settings, config = load_settings_and_config()
+    socket_mode = settings.slack_app_token is not None and not http
+    missing = missing_slack(settings, socket_mode=socket_mode) + missing_provider_keys(config)
+    if missing:
+        err.print(explain(missing), highlight=False, markup=False)
+        raise typer.Exit(Exit.CONFIG)
+    configure_logging(settings.quorum_log_level)
+    services = build_services(settings, config)
+    services.db.ensure_schema()
+    with_scheduler = settings.quorum_scheduler if scheduler is None else scheduler
+    asyncio.run(_serve(services, socket_mode=socket_mode, with_scheduler=with_scheduler))
+
+
+async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
+    from bot.scheduler import start_scheduler
+    from bot.server import serve_http, serve_socket_mode
+
+    scheduler = start_scheduler(services) if with_scheduler else None
+    try:
+        if socket_mode:
+            log.info("Connecting to Slack with Socket Mode")
+            await serve_socket_mode(services)
+        else:
+            log.info("Serving Slack's requests on :%d/slack/events", services.settings.port)
+            await serve_http(services, services.settings.port)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        services.db.dispose()

@@ -1,0 +1,59 @@
+"""The real adapters, built once per process. Tests build a :class:`Services` with fakes.
+
+Everything the Slack listeners, the CLI and the scheduler need from the outside world
+goes through this one object, so there is exactly one seam to swap in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.config import QuorumConfig
+from bot.settings import Settings
+from evals.calibration import Calibrator, default_calibrator, load_calibrator
+from evals.ports import Clock, Embedder, ModelClient, SystemClock
+from evals.types import PanelMember
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: QuorumConfig
+    members: list[PanelMember]
+    shadow: list[PanelMember]
+    client: ModelClient
+    embedder: Embedder
+    calibrator: Calibrator
+    db: Database
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def build_calibrator(settings: Settings, config: QuorumConfig) -> Calibrator:
+    path = settings.quorum_calibrator or config.consensus.calibrator
+    return load_calibrator(path) if path else default_calibrator()
+
+
+def build_services(
+    settings: Settings, config: QuorumConfig, *, load_embedder_now: bool = False
+) -> Services:
+    """Build the production adapters. The embedder starts loading in the background at
+    once so the first /compare does not wait for it (unless ``load_embedder_now``)."""
+    from evals.embedder import SentenceTransformerEmbedder
+    from evals.litellm_client import LiteLLMClient
+
+    embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model)
+    if load_embedder_now:
+        embedder.load()
+    else:
+        embedder.start_loading()
+    return Services(
+        settings=settings,
+        config=config,
+        members=config.panel_members(),
+        shadow=config.shadow_members(),
+        client=LiteLLMClient(),
+        embedder=embedder,
+        calibrator=build_calibrator(settings, config),
+        db=Database(settings.database_url),
+    )
