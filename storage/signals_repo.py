@@ -1,0 +1,381 @@
+"""Production signals: 👍/👎/🚩, corrections, best-answer votes, delivery idempotency.
+
+The uniqueness rules live in the database (unique keys + ``INSERT ... ON CONFLICT``),
+so they hold across processes on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from evals.case_schema import FailureMode, Severity
+from evals.errors import InputError, StorageError
+from evals.types import ConsensusStatus
+from storage.records import (
+    AnswerRole,
+    BestAnswerVote,
+    CorrectionRecord,
+    CorrectionSource,
+    ProductionLabel,
+    SignalKind,
+    SignalRecord,
+    SignalSource,
+    VoteOutcome,
+)
+from storage.tables import (
+    AnswerRow,
+    CorrectionRow,
+    DeliveryRow,
+    PanelRunRow,
+    SignalRow,
+    VoteRow,
+)
+
+
+def _now(at: datetime | None) -> datetime:
+    value = at or datetime.now(UTC)
+    if value.tzinfo is None:
+        raise ValueError("naive datetime; use timezone-aware UTC")
+    return value
+
+
+def _insert(session: Session, table: Any) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that supports ON CONFLICT for the session's backend."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise StorageError(f"unsupported database backend {dialect!r}")
+
+
+# -- idempotency -----------------------------------------------------------------------
+
+
+def claim_delivery(session: Session, key: str, kind: str, *, at: datetime | None = None) -> bool:
+    """True the first time ``key`` is claimed, False for every later (or concurrent) claim.
+
+    Commit promptly (claim in its own ``Database.session()``): on PostgreSQL a second
+    claimant waits for the first transaction and then gets False; on SQLite writers are
+    serialised by the database lock (busy timeout), with the same result.
+    """
+    stmt = (
+        _insert(session, DeliveryRow)
+        .values(key=key, kind=kind, created_at=_now(at))
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(DeliveryRow.key)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def prune_deliveries(session: Session, before: datetime) -> int:
+    """Forget delivery keys older than ``before`` (Slack retries within minutes); count."""
+    result = session.execute(
+        delete(DeliveryRow).where(DeliveryRow.created_at < _now(before)).returning(DeliveryRow.key)
+    )
+    return len(result.all())
+
+
+# -- signals ---------------------------------------------------------------------------
+
+
+def record_signal(
+    session: Session,
+    *,
+    run_id: int,
+    user_id: str,
+    kind: SignalKind,
+    source: SignalSource,
+    answer_id: int | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Record a 👍/👎/🚩 by ``user_id`` on a run (``answer_id`` None) or on one answer.
+
+    Each person counts once per message and signal: True when the signal became active
+    now (new, or re-added after a retraction; its time is then the new time), False when
+    it was already active.
+    """
+    when = _now(at)
+    values = {
+        "run_id": run_id,
+        "answer_id": answer_id,
+        "answer_key": answer_id or 0,
+        "user_id": user_id,
+        "kind": SignalKind(kind).value,
+        "source": SignalSource(source).value,
+        "created_at": when,
+        "retracted_at": None,
+    }
+    insert = _insert(session, SignalRow).values(**values)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["run_id", "answer_key", "user_id", "kind"],
+        set_={"retracted_at": None, "created_at": when, "source": values["source"]},
+        where=SignalRow.__table__.c.retracted_at.is_not(None),
+    ).returning(SignalRow.id)
+    return session.execute(stmt).first() is not None
+
+
+def retract_signal(
+    session: Session,
+    *,
+    run_id: int,
+    user_id: str,
+    kind: SignalKind,
+    answer_id: int | None = None,
+    at: datetime | None = None,
+) -> bool:
+    """Retract an active signal (the reaction was removed); False when none was active."""
+    result = session.execute(
+        update(SignalRow)
+        .where(
+            SignalRow.run_id == run_id,
+            SignalRow.answer_key == (answer_id or 0),
+            SignalRow.user_id == user_id,
+            SignalRow.kind == SignalKind(kind).value,
+            SignalRow.retracted_at.is_(None),
+        )
+        .values(retracted_at=_now(at))
+        .returning(SignalRow.id)
+    )
+    return result.first() is not None
+
+
+def _signal_record(row: SignalRow) -> SignalRecord:
+    return SignalRecord(
+        id=row.id,
+        run_id=row.run_id,
+        answer_id=row.answer_id,
+        user_id=row.user_id,
+        kind=SignalKind(row.kind),
+        source=SignalSource(row.source),
+        created_at=row.created_at,
+        retracted_at=row.retracted_at,
+    )
+
+
+def signals_for_run(
+    session: Session, run_id: int, *, include_retracted: bool = False
+) -> list[SignalRecord]:
+    query = select(SignalRow).where(SignalRow.run_id == run_id).order_by(SignalRow.id)
+    if not include_retracted:
+        query = query.where(SignalRow.retracted_at.is_(None))
+    return [_signal_record(r) for r in session.scalars(query)]
+
+
+# -- corrections -----------------------------------------------------------------------
+
+
+def record_correction(
+    session: Session,
+    *,
+    run_id: int,
+    user_id: str,
+    correct_answer: str,
+    failure_mode: FailureMode,
+    severity: Severity,
+    source: CorrectionSource,
+    answer_id: int | None = None,
+    at: datetime | None = None,
+) -> CorrectionRecord:
+    """Store what the right answer was and what went wrong."""
+    text = correct_answer.strip()
+    if not text:
+        raise InputError("The correct answer is empty; please write what the answer should be.")
+    row = CorrectionRow(
+        run_id=run_id,
+        answer_id=answer_id,
+        user_id=user_id,
+        correct_answer=text,
+        failure_mode=FailureMode(failure_mode).value,
+        severity=Severity(severity).value,
+        source=CorrectionSource(source).value,
+        created_at=_now(at),
+    )
+    session.add(row)
+    session.flush()
+    return CorrectionRecord(
+        id=row.id,
+        run_id=row.run_id,
+        answer_id=row.answer_id,
+        user_id=row.user_id,
+        correct_answer=row.correct_answer,
+        failure_mode=FailureMode(row.failure_mode),
+        severity=Severity(row.severity),
+        source=CorrectionSource(row.source),
+        created_at=row.created_at,
+    )
+
+
+def corrections_for_run(session: Session, run_id: int) -> list[CorrectionRecord]:
+    rows = session.scalars(
+        select(CorrectionRow).where(CorrectionRow.run_id == run_id).order_by(CorrectionRow.id)
+    )
+    return [
+        CorrectionRecord(
+            id=r.id,
+            run_id=r.run_id,
+            answer_id=r.answer_id,
+            user_id=r.user_id,
+            correct_answer=r.correct_answer,
+            failure_mode=FailureMode(r.failure_mode),
+            severity=Severity(r.severity),
+            source=CorrectionSource(r.source),
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+# -- best-answer votes -----------------------------------------------------------------
+
+
+def record_vote(
+    session: Session,
+    *,
+    run_id: int,
+    answer_id: int,
+    user_id: str,
+    at: datetime | None = None,
+) -> VoteOutcome:
+    """A person's best-answer pick for a run; a new pick moves their earlier vote."""
+    answer_run = session.scalar(select(AnswerRow.run_id).where(AnswerRow.id == answer_id))
+    if answer_run != run_id:
+        raise InputError("That answer does not belong to this question.")
+    previous = session.scalar(
+        select(VoteRow.answer_id).where(VoteRow.run_id == run_id, VoteRow.user_id == user_id)
+    )
+    when = _now(at)
+    insert = _insert(session, VoteRow).values(
+        run_id=run_id, answer_id=answer_id, user_id=user_id, created_at=when
+    )
+    stmt = insert.on_conflict_do_update(
+        index_elements=["run_id", "user_id"],
+        set_={"answer_id": answer_id, "created_at": when},
+    )
+    session.execute(stmt)
+    return VoteOutcome(
+        run_id=run_id, answer_id=answer_id, user_id=user_id, previous_answer_id=previous
+    )
+
+
+def best_answer_votes(session: Session, since: datetime) -> list[BestAnswerVote]:
+    """Votes cast since ``since`` with the members that were on offer (answered, panel)."""
+    rows = session.execute(
+        select(VoteRow.run_id, VoteRow.user_id, VoteRow.created_at, AnswerRow.member)
+        .join(AnswerRow, AnswerRow.id == VoteRow.answer_id)
+        .where(VoteRow.created_at >= _now(since))
+        .order_by(VoteRow.created_at, VoteRow.id)
+    ).all()
+    run_ids = {r.run_id for r in rows}
+    candidates: dict[int, list[str]] = defaultdict(list)
+    if run_ids:
+        for run_id, member in session.execute(
+            select(AnswerRow.run_id, AnswerRow.member)
+            .where(
+                AnswerRow.run_id.in_(run_ids),
+                AnswerRow.role == AnswerRole.PANEL.value,
+                AnswerRow.error_kind.is_(None),
+            )
+            .order_by(AnswerRow.id)
+        ):
+            candidates[run_id].append(member)
+    return [
+        BestAnswerVote(
+            run_id=r.run_id,
+            user_id=r.user_id,
+            chosen=r.member,
+            candidates=tuple(candidates[r.run_id]),
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+# -- labels for calibration ------------------------------------------------------------
+
+
+def production_labels(
+    session: Session, since: datetime | None = None, until: datetime | None = None
+) -> list[ProductionLabel]:
+    """Served consensus answers that people judged, labelled right or wrong.
+
+    A signal or correction counts when it is on the result message (no answer) or on
+    the consensus member's own answer. Flags are not labels (they mean "look at this").
+    """
+    runs_query = select(PanelRunRow).where(
+        PanelRunRow.status.in_([ConsensusStatus.OK.value, ConsensusStatus.SINGLE.value]),
+        PanelRunRow.consensus_member.is_not(None),
+    )
+    if since is not None:
+        runs_query = runs_query.where(PanelRunRow.created_at >= _now(since))
+    if until is not None:
+        runs_query = runs_query.where(PanelRunRow.created_at < _now(until))
+    judged = (
+        select(SignalRow.run_id)
+        .where(
+            SignalRow.retracted_at.is_(None),
+            SignalRow.kind.in_([SignalKind.UP.value, SignalKind.DOWN.value]),
+        )
+        .union(select(CorrectionRow.run_id))
+    )
+    runs = {r.id: r for r in session.scalars(runs_query.where(PanelRunRow.id.in_(judged)))}
+    if not runs:
+        return []
+    consensus_answer: dict[int, int] = {}
+    for row in session.execute(
+        select(AnswerRow.id, AnswerRow.run_id, AnswerRow.member).where(
+            AnswerRow.run_id.in_(runs), AnswerRow.role == AnswerRole.PANEL.value
+        )
+    ):
+        if row.member == runs[row.run_id].consensus_member:
+            consensus_answer[row.run_id] = row.id
+
+    def on_consensus(run_id: int, answer_id: int | None) -> bool:
+        return answer_id is None or consensus_answer.get(run_id) == answer_id
+
+    ups: dict[int, int] = defaultdict(int)
+    downs: dict[int, int] = defaultdict(int)
+    fixes: dict[int, int] = defaultdict(int)
+    for run_id, answer_id, kind in session.execute(
+        select(SignalRow.run_id, SignalRow.answer_id, SignalRow.kind).where(
+            SignalRow.run_id.in_(runs), SignalRow.retracted_at.is_(None)
+        )
+    ):
+        if on_consensus(run_id, answer_id):
+            if kind == SignalKind.UP.value:
+                ups[run_id] += 1
+            elif kind == SignalKind.DOWN.value:
+                downs[run_id] += 1
+    for run_id, answer_id in session.execute(
+        select(CorrectionRow.run_id, CorrectionRow.answer_id).where(CorrectionRow.run_id.in_(runs))
+    ):
+        if on_consensus(run_id, answer_id):
+            fixes[run_id] += 1
+
+    labels = []
+    for run_id in sorted(runs):
+        run = runs[run_id]
+        net = ups[run_id] - downs[run_id]
+        if fixes[run_id] == 0 and net == 0:
+            continue
+        labels.append(
+            ProductionLabel(
+                run_id=run_id,
+                created_at=run.created_at,
+                features=dict(run.features),
+                raw_confidence=run.raw_confidence,
+                confidence=run.confidence,
+                calibrator_id=run.calibrator_id,
+                ups=ups[run_id],
+                downs=downs[run_id],
+                corrections=fixes[run_id],
+                correct=fixes[run_id] == 0 and net > 0,
+            )
+        )
+    return labels

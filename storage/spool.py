@@ -1,0 +1,294 @@
+"""A small durable fallback for writes made while the database is unreachable.
+
+An outbox table cannot help when the database itself is down, so failed writes go to
+a local spool file instead: one JSON line per write (``{"id", "kind", "payload",
+"at"}``), appended and fsynced under a file lock. :meth:`Spool.replay` applies them
+later (at start, and after the next successful write), each in its own transaction
+together with a delivery claim on the entry's id, so an entry is applied exactly once
+even if a replay is interrupted and repeated. Entries that still fail because the
+database is down stay in the spool; entries that can never apply (an unknown kind, a
+run that no longer exists) move to ``<spool>.rejected`` with the reason, so they
+neither block the others nor disappear silently.
+
+Only one process replays at a time (a non-blocking lock); appends from other threads
+and processes may continue meanwhile. Linux/macOS only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from evals.case_schema import FailureMode, Severity
+from evals.errors import QuorumError
+from storage import signals_repo
+from storage.db import Database, DatabaseUnavailableError
+from storage.records import CorrectionSource, SignalKind, SignalSource
+
+log = logging.getLogger(__name__)
+
+#: Applies one spooled payload inside a session. When the database is unreachable
+#: (DatabaseUnavailableError) the entry is kept; any other error rejects the entry.
+SpoolHandler = Callable[[Session, Mapping[str, Any]], object]
+
+
+def _at(payload: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(payload["at"]))
+
+
+def _signal(session: Session, p: Mapping[str, Any]) -> object:
+    return signals_repo.record_signal(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=p.get("answer_id"),
+        user_id=str(p["user_id"]),
+        kind=SignalKind(p["kind"]),
+        source=SignalSource(p["source"]),
+        at=_at(p),
+    )
+
+
+def _retract(session: Session, p: Mapping[str, Any]) -> object:
+    return signals_repo.retract_signal(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=p.get("answer_id"),
+        user_id=str(p["user_id"]),
+        kind=SignalKind(p["kind"]),
+        at=_at(p),
+    )
+
+
+def _correction(session: Session, p: Mapping[str, Any]) -> object:
+    return signals_repo.record_correction(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=p.get("answer_id"),
+        user_id=str(p["user_id"]),
+        correct_answer=str(p["correct_answer"]),
+        failure_mode=FailureMode(p["failure_mode"]),
+        severity=Severity(p["severity"]),
+        source=CorrectionSource(p["source"]),
+        at=_at(p),
+    )
+
+
+def _vote(session: Session, p: Mapping[str, Any]) -> object:
+    return signals_repo.record_vote(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=int(p["answer_id"]),
+        user_id=str(p["user_id"]),
+        at=_at(p),
+    )
+
+
+#: Built-in kinds. Payload keys are the repository function's keyword arguments, with
+#: ``at`` (ISO 8601, UTC) always present: :meth:`Spool.append` fills it in.
+DEFAULT_HANDLERS: Mapping[str, SpoolHandler] = {
+    "signal": _signal,
+    "retract_signal": _retract,
+    "correction": _correction,
+    "vote": _vote,
+}
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    id: str
+    kind: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    applied: int = 0  # written now
+    duplicates: int = 0  # already written by an earlier, interrupted replay
+    rejected: int = 0  # can never apply; moved to the .rejected file
+    remaining: int = 0  # still in the spool (the database is still unreachable)
+    skipped: bool = False  # another process was replaying
+
+
+class Spool:
+    """Append failed writes to a local JSON-lines file; replay them into the database."""
+
+    def __init__(self, path: Path | str, handlers: Mapping[str, SpoolHandler] | None = None):
+        self.path = Path(path)
+        self.handlers = dict(DEFAULT_HANDLERS if handlers is None else handlers)
+        self.rejected_path = self.path.with_name(self.path.name + ".rejected")
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._replay_lock_path = self.path.with_name(self.path.name + ".replay-lock")
+        self._thread_lock = threading.Lock()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def append(self, kind: str, payload: Mapping[str, Any], *, at: datetime | None = None) -> str:
+        """Durably record a write for later; returns the entry id."""
+        if kind not in self.handlers:
+            raise ValueError(f"no spool handler for {kind!r}")
+        when = at or datetime.now(UTC)
+        if when.tzinfo is None:
+            raise ValueError("naive datetime; use timezone-aware UTC")
+        body = {"at": when.astimezone(UTC).isoformat(), **payload}
+        entry = {"id": uuid.uuid4().hex, "kind": kind, "payload": body}
+        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        with self._locked(self._lock_path):
+            self._append_lines(self.path, [line])
+        return str(entry["id"])
+
+    def pending(self) -> int:
+        """How many entries wait in the spool."""
+        with self._locked(self._lock_path):
+            return len(self._read(self.path))
+
+    # -- replaying -------------------------------------------------------------------
+
+    def replay(self, db: Database) -> ReplayReport:
+        """Apply spooled writes in order; stop at the first sign the database is down."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._replay_lock_path, "a") as replay_lock:
+            try:
+                fcntl.flock(replay_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return ReplayReport(skipped=True)
+            try:
+                return self._replay_locked(db)
+            finally:
+                fcntl.flock(replay_lock, fcntl.LOCK_UN)
+
+    def _replay_locked(self, db: Database) -> ReplayReport:
+        # Take the current entries (plus any left by a replay that crashed) away from
+        # appenders, then work on them without holding the append lock.
+        work = self.path.with_name(self.path.name + ".replaying")
+        with self._locked(self._lock_path):
+            if self.path.exists():
+                lines = self._read(self.path)
+                self._append_lines(work, lines)
+                self.path.unlink()
+        entries = self._read(work)
+        if not entries:
+            work.unlink(missing_ok=True)
+            return ReplayReport()
+        applied = duplicates = rejected = 0
+        left: list[str] = []
+        for index, line in enumerate(entries):
+            try:
+                entry = self._parse(line)
+                outcome = self._apply(db, entry)
+            except DatabaseUnavailableError as exc:
+                log.warning("spool replay paused, the database is unreachable: %s", exc)
+                left = entries[index:]
+                break
+            except (QuorumError, ValueError, KeyError, TypeError) as exc:
+                self._reject(line, exc)
+                rejected += 1
+                continue
+            if outcome:
+                applied += 1
+            else:
+                duplicates += 1
+        with self._locked(self._lock_path):
+            if left:
+                # Keep the order: the unapplied entries go before anything appended since.
+                newer = self._read(self.path)
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.unlink(missing_ok=True)
+                self._append_lines(tmp, left + newer)
+                os.replace(tmp, self.path)
+            work.unlink(missing_ok=True)
+        if applied or rejected:
+            log.info(
+                "spool replay: %d applied, %d duplicates, %d rejected, %d remaining",
+                applied,
+                duplicates,
+                rejected,
+                len(left),
+            )
+        return ReplayReport(applied, duplicates, rejected, len(left))
+
+    def _apply(self, db: Database, entry: SpoolEntry) -> bool:
+        handler = self.handlers.get(entry.kind)
+        if handler is None:
+            raise ValueError(f"no spool handler for {entry.kind!r}")
+        with db.session() as session:
+            if not signals_repo.claim_delivery(session, f"spool:{entry.id}", "spool"):
+                return False
+            handler(session, entry.payload)
+        return True
+
+    def _reject(self, line: str, exc: BaseException) -> None:
+        log.error("spool entry rejected (%s): %s", type(exc).__name__, exc)
+        record = json.dumps({"entry": line, "reason": f"{type(exc).__name__}: {exc}"})
+        with self._locked(self._lock_path):
+            self._append_lines(self.rejected_path, [record + "\n"])
+
+    # -- files -----------------------------------------------------------------------
+
+    @staticmethod
+    def _parse(line: str) -> SpoolEntry:
+        data = json.loads(line)
+        if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
+            raise ValueError("malformed spool entry")
+        return SpoolEntry(id=str(data["id"]), kind=str(data["kind"]), payload=data["payload"])
+
+    @staticmethod
+    def _read(path: Path) -> list[str]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        # A torn last line (a crash mid-append) has no newline: keep it out.
+        lines = text.split("\n")
+        return [line + "\n" for line in lines[:-1] if line.strip()]
+
+    @staticmethod
+    def _append_lines(path: Path, lines: list[str]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.writelines(lines)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    @contextmanager
+    def _locked(self, lock_path: Path) -> Iterator[None]:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(lock_path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_or_spool(db: Database, spool: Spool, kind: str, payload: Mapping[str, Any]) -> bool:
+    """Apply a write now, or spool it when the database is unreachable.
+
+    True when it was written now (earlier spooled writes are then replayed too),
+    False when it was spooled. Other errors (a write the database rejected, bad input)
+    propagate unchanged: retrying them later would not help.
+    """
+    handler = spool.handlers.get(kind)
+    if handler is None:
+        raise ValueError(f"no spool handler for {kind!r}")
+    body = {"at": datetime.now(UTC).isoformat(), **payload}
+    try:
+        with db.session() as session:
+            handler(session, body)
+    except DatabaseUnavailableError as exc:
+        entry = spool.append(kind, body)
+        log.warning("database unreachable; write %s spooled as %s: %s", kind, entry, exc)
+        return False
+    spool.replay(db)
+    return True

@@ -1,0 +1,172 @@
+"""The spool: writes made while the database is down are kept on disk and replayed once."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from evals.case_schema import FailureMode, Severity
+from evals.errors import InputError
+from storage import repo
+from storage.db import Database
+from storage.records import RunOrigin, RunRecord, SignalKind
+from storage.spool import Spool, write_or_spool
+from tests.storage.factories import answer, consensus_for, panel_run
+
+
+@pytest.fixture
+def down() -> Iterator[Database]:
+    """A database nobody is listening for: every write fails as unreachable."""
+    database = Database("postgresql://quorum:pw@127.0.0.1:1/quorum?connect_timeout=1")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    return Spool(tmp_path / "spool" / "writes.jsonl")
+
+
+def _run(db: Database) -> RunRecord:
+    run = panel_run([answer("alpha"), answer("beta")])
+    with db.session() as s:
+        run_id = repo.save_panel_run(
+            s, run, consensus_for(run), origin=RunOrigin.SLACK, requester="U0", config_hash="h"
+        )
+        stored = repo.get_run(s, run_id)
+    assert stored is not None
+    return stored
+
+
+def _thumbs(run: RunRecord, user: str = "U1") -> dict[str, object]:
+    return {"run_id": run.id, "user_id": user, "kind": "up", "source": "reaction"}
+
+
+def _correction(run: RunRecord, text: str = "Lyon") -> dict[str, object]:
+    return {
+        "run_id": run.id,
+        "user_id": "U2",
+        "correct_answer": text,
+        "failure_mode": FailureMode.WRONG_FACT.value,
+        "severity": Severity.HIGH.value,
+        "source": "modal",
+    }
+
+
+def test_write_while_down_is_spooled_then_replayed_on_next_write(
+    sqlite_db: Database, down: Database, spool: Spool
+) -> None:
+    run = _run(sqlite_db)
+    assert write_or_spool(down, spool, "signal", _thumbs(run)) is False
+    assert write_or_spool(down, spool, "correction", _correction(run)) is False
+    assert spool.pending() == 2
+    with sqlite_db.session() as s:
+        assert repo.signals_for_run(s, run.id) == []
+
+    assert write_or_spool(sqlite_db, spool, "signal", _thumbs(run, "U3")) is True
+    assert spool.pending() == 0
+    with sqlite_db.session() as s:
+        signals = repo.signals_for_run(s, run.id)
+        (correction,) = repo.corrections_for_run(s, run.id)
+    assert sorted(x.user_id for x in signals) == ["U1", "U3"]
+    assert all(x.kind is SignalKind.UP for x in signals)
+    assert correction.correct_answer == "Lyon"
+
+
+def test_spooled_time_is_when_it_happened(
+    sqlite_db: Database, down: Database, spool: Spool
+) -> None:
+    run = _run(sqlite_db)
+    write_or_spool(down, spool, "signal", _thumbs(run))
+    spooled_at = json.loads(spool.path.read_text())["payload"]["at"]
+    assert spool.replay(sqlite_db).applied == 1
+    with sqlite_db.session() as s:
+        (signal,) = repo.signals_for_run(s, run.id)
+    assert signal.created_at.isoformat() == spooled_at
+
+
+def test_replay_applies_each_entry_once_even_when_repeated(
+    sqlite_db: Database, spool: Spool
+) -> None:
+    run = _run(sqlite_db)
+    spool.append("correction", _correction(run))
+    copy = spool.path.read_text()
+    assert spool.replay(sqlite_db).applied == 1
+    # A crash after applying but before the spool was cleared leaves the entry behind.
+    spool.path.write_text(copy)
+    report = spool.replay(sqlite_db)
+    assert (report.applied, report.duplicates, report.remaining) == (0, 1, 0)
+    with sqlite_db.session() as s:
+        assert len(repo.corrections_for_run(s, run.id)) == 1
+
+
+def test_replay_while_still_down_keeps_everything_in_order(
+    down: Database, spool: Spool, sqlite_db: Database
+) -> None:
+    run = _run(sqlite_db)
+    spool.append("correction", _correction(run, "first"))
+    spool.append("correction", _correction(run, "second"))
+    report = spool.replay(down)
+    assert (report.applied, report.remaining) == (0, 2)
+    spool.append("correction", _correction(run, "third"))
+    assert report.rejected == 0
+    assert spool.replay(sqlite_db).applied == 3
+    with sqlite_db.session() as s:
+        texts = [c.correct_answer for c in repo.corrections_for_run(s, run.id)]
+    assert texts == ["first", "second", "third"]
+
+
+def test_entries_that_can_never_apply_are_set_aside(sqlite_db: Database, spool: Spool) -> None:
+    run = _run(sqlite_db)
+    spool.append("signal", {**_thumbs(run), "run_id": 4040})  # no such run: FK violation
+    spool.append("vote", {"run_id": run.id, "answer_id": 999999, "user_id": "U1"})
+    with spool.path.open("a") as fh:
+        fh.write('{"id": "x", "kind": "mystery", "payload": {}}\n')
+        fh.write("not json at all\n")
+    spool.append("signal", _thumbs(run))
+    report = spool.replay(sqlite_db)
+    assert (report.applied, report.rejected, report.remaining) == (1, 4, 0)
+    assert spool.pending() == 0
+    rejected = [json.loads(line) for line in spool.rejected_path.read_text().splitlines()]
+    assert len(rejected) == 4
+    assert "no spool handler for 'mystery'" in rejected[2]["reason"]
+    with sqlite_db.session() as s:
+        assert [x.user_id for x in repo.signals_for_run(s, run.id)] == ["U1"]
+
+
+def test_a_torn_last_line_is_ignored(sqlite_db: Database, spool: Spool) -> None:
+    run = _run(sqlite_db)
+    spool.append("signal", _thumbs(run))
+    with spool.path.open("a") as fh:
+        fh.write('{"id": "torn", "kind": "sig')
+    assert spool.pending() == 1
+    assert spool.replay(sqlite_db).applied == 1
+
+
+def test_only_one_replayer_at_a_time(sqlite_db: Database, spool: Spool) -> None:
+    run = _run(sqlite_db)
+    spool.append("signal", _thumbs(run))
+    with open(spool._replay_lock_path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert spool.replay(sqlite_db).skipped is True
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert spool.pending() == 1
+    assert spool.replay(sqlite_db).applied == 1
+
+
+def test_bad_input_is_not_spooled(sqlite_db: Database, spool: Spool) -> None:
+    run = _run(sqlite_db)
+    with pytest.raises(InputError):
+        write_or_spool(sqlite_db, spool, "correction", _correction(run, "   "))
+    with pytest.raises(ValueError, match="no spool handler"):
+        write_or_spool(sqlite_db, spool, "mystery", {})
+    assert spool.pending() == 0
+
+
+def test_empty_spool_replays_to_nothing(sqlite_db: Database, spool: Spool) -> None:
+    report = spool.replay(sqlite_db)
+    assert (report.applied, report.remaining, report.skipped) == (0, 0, False)
