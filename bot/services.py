@@ -6,6 +6,7 @@ goes through this one object, so there is exactly one seam to swap in tests.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from bot.config import QuorumConfig
@@ -27,6 +28,15 @@ class Services:
     calibrator: Calibrator
     db: Database
     clock: Clock = field(default_factory=SystemClock)
+    #: The embedder's background loader, if one was started; `close()` waits for it.
+    loader: threading.Thread | None = None
+
+    def close(self) -> None:
+        """Release the database and let a background model load finish: a process that
+        exits while a thread is still importing can deadlock at interpreter shutdown."""
+        if self.loader is not None:
+            self.loader.join()
+        self.db.dispose()
 
 
 def build_calibrator(settings: Settings, config: QuorumConfig) -> Calibrator:
@@ -42,18 +52,25 @@ def build_services(
     from evals.embedder import SentenceTransformerEmbedder
     from evals.litellm_client import LiteLLMClient
 
+    # Everything that can fail on bad configuration first, threads last.
+    calibrator = build_calibrator(settings, config)
+    members = config.panel_members()
+    shadow = config.shadow_members()
+    db = Database(settings.database_url)
     embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model)
+    loader = None
     if load_embedder_now:
         embedder.load()
     else:
-        embedder.start_loading()
+        loader = embedder.start_loading()
     return Services(
         settings=settings,
         config=config,
-        members=config.panel_members(),
-        shadow=config.shadow_members(),
+        members=members,
+        shadow=shadow,
         client=LiteLLMClient(),
         embedder=embedder,
-        calibrator=build_calibrator(settings, config),
-        db=Database(settings.database_url),
+        calibrator=calibrator,
+        db=db,
+        loader=loader,
     )

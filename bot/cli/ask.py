@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from evals.consensus import build_consensus
 from evals.errors import InputError
 from evals.panel import ask_panel
 from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from storage.records import RunOrigin
 from storage.repo import save_panel_run
 
 
@@ -35,7 +37,7 @@ def ask(
     settings, config = load_settings_and_config()
     question = question.strip()
     if not question:
-        raise InputError("The question is empty. Try: quorum ask \"What does HTTP 429 mean?\"")
+        raise InputError('The question is empty. Try: quorum ask "What does HTTP 429 mean?"')
     limit = config.limits.max_question_chars
     if len(question) > limit:
         raise InputError(f"The question is {len(question)} characters; the limit is {limit}.")
@@ -44,7 +46,7 @@ def ask(
         run, consensus = asyncio.run(_ask(services, question, show_progress=not as_json))
         run_id = _store(services, run, consensus) if save else None
     finally:
-        services.db.dispose()
+        services.close()
 
     if as_json:
         out.print_json(json.dumps(run_to_json(run, consensus, run_id)))
@@ -64,18 +66,15 @@ async def _ask(
     arrived: dict[str, ModelAnswer] = {}
     names = [m.name for m in services.members]
 
-    with Live(
-        progress_table(names, arrived),
-        console=err,
-        transient=True,
-        refresh_per_second=8,
-        disable=not (show_progress and err.is_terminal),
-    ) as live:
+    animate = show_progress and err.is_terminal
+    live = Live(progress_table(names, arrived), console=err, transient=True) if animate else None
 
-        async def on_answer(answer: ModelAnswer) -> None:
-            arrived[answer.member] = answer
+    async def on_answer(answer: ModelAnswer) -> None:
+        arrived[answer.member] = answer
+        if live is not None:
             live.update(progress_table(names, arrived))
 
+    with live if live is not None else nullcontext():
         run = await ask_panel(
             question,
             services.members,
@@ -105,7 +104,14 @@ def _store(services: Services, run: PanelRun, consensus: Consensus) -> int:
             session,
             run,
             consensus,
-            origin="cli",
-            requester=getpass.getuser(),
+            origin=RunOrigin.CLI,
+            requester=_local_user(),
             config_hash=services.config.config_hash(),
         )
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "local"

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bot.config import QuorumConfig, load_config
 from bot.settings import Settings
-from evals.errors import ConfigError, QuorumError, new_reference
+from evals.errors import ConfigError, InputError, QuorumError, new_reference
 
 log = logging.getLogger("quorum.cli")
 
@@ -29,7 +29,8 @@ class Exit(IntEnum):
 
     OK = 0
     FAILED = 1  # the command ran but the outcome is a failure (no consensus, a bad line, ...)
-    CONFIG = 2  # configuration, credentials or usage problem: nothing was done
+    USAGE = 2  # bad input, configuration or missing credentials: nothing was done
+    CONFIG = 2  # alias of USAGE
     INTERNAL = 70  # a bug: the message carries a reference id to find it in the logs
 
 
@@ -48,7 +49,10 @@ def edge(func: Callable[P, R]) -> Callable[P, R]:
             raise
         except ConfigError as exc:
             err.print(f"[red]Configuration problem:[/red] {exc.user_message}", highlight=False)
-            raise typer.Exit(Exit.CONFIG) from None
+            raise typer.Exit(Exit.USAGE) from None
+        except InputError as exc:
+            err.print(f"[red]Error:[/red] {exc.user_message}", highlight=False)
+            raise typer.Exit(Exit.USAGE) from None
         except QuorumError as exc:
             ref = new_reference()
             log.error("%s (%s)", exc, ref, exc_info=not exc.user_safe)

@@ -50,7 +50,9 @@ def doctor() -> None:
     for column in ("check", "", "detail"):
         table.add_column(column)
     for c in checks:
-        mark = "[green]✓[/green]" if c.ok else ("[red]✗[/red]" if c.required else "[yellow]![/yellow]")
+        mark = (
+            "[green]✓[/green]" if c.ok else ("[red]✗[/red]" if c.required else "[yellow]![/yellow]")
+        )
         table.add_row(escape(c.name), mark, escape(c.detail))
     out.print(table)
     failed = [c for c in checks if c.required and not c.ok]
@@ -62,7 +64,8 @@ def doctor() -> None:
 
 def _key_checks(settings: Settings, config: QuorumConfig) -> list[Check]:
     checks = [
-        Check(f"env {m.variable}", False, f"not set: {m.why}") for m in missing_provider_keys(config)
+        Check(f"env {m.variable}", False, f"not set: {m.why}")
+        for m in missing_provider_keys(config)
     ]
     socket_mode = settings.slack_app_token is not None
     slack_missing = missing_slack(settings, socket_mode=socket_mode)
@@ -136,4 +139,6 @@ def _embedder_check(settings: Settings) -> Check:
     except Exception as exc:  # any loading failure is a failed check, not a crash
         return Check("embedder", False, f"could not load: {type(exc).__name__}")
     seconds = time.perf_counter() - started
-    return Check("embedder", True, f"{embedder.name}: {vectors.shape[1]} dims, loaded in {seconds:.1f} s")
+    return Check(
+        "embedder", True, f"{embedder.name}: {vectors.shape[1]} dims, loaded in {seconds:.1f} s"
+    )

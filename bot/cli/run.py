@@ -37,7 +37,7 @@ def run(
     missing = missing_slack(settings, socket_mode=socket_mode) + missing_provider_keys(config)
     if missing:
         err.print(explain(missing), highlight=False, markup=False)
-        raise typer.Exit(Exit.CONFIG)
+        raise typer.Exit(Exit.USAGE)
     configure_logging(settings.quorum_log_level)
     services = build_services(settings, config)
     services.db.ensure_schema()
@@ -60,4 +60,4 @@ async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        services.db.dispose()
+        services.close()

@@ -1,0 +1,65 @@
+"""The README's configuration reference must match what the code reads."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from bot.config import QuorumConfig
+from bot.settings import Settings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def _section(title: str) -> str:
+    start = README.index(title)
+    end = README.find("\n### ", start + len(title))
+    end2 = README.find("\n## ", start + len(title))
+    ends = [e for e in (end, end2) if e != -1]
+    return README[start : min(ends) if ends else None]
+
+
+def _first_column(section: str) -> set[str]:
+    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.MULTILINE))
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _yaml_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if name == "source":
+            continue
+        key = prefix + name
+        sub = _model_of(field.annotation)
+        is_list = "list[" in str(field.annotation)
+        if sub is not None and is_list:
+            keys.add(key)
+            if name == "panel":  # `shadow` entries are documented as "same as panel"
+                keys |= _yaml_keys(sub, key + "[].")
+        elif sub is not None:
+            if not field.is_required() and field.default is None:
+                keys.add(key)  # an optional section is documented as a whole too
+            keys |= _yaml_keys(sub, key + ".")
+        else:
+            keys.add(key)
+    return keys
+
+
+def test_every_environment_variable_is_documented_and_nothing_else() -> None:
+    documented = _first_column(_section("### Environment variables"))
+    assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_every_quorum_yaml_key_is_documented_and_nothing_else() -> None:
+    documented = _first_column(_section("### quorum.yaml"))
+    assert documented == _yaml_keys(QuorumConfig)
