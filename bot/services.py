@@ -31,6 +31,12 @@ class Services:
     #: The embedder's background loader, if one was started; `close()` waits for it.
     loader: threading.Thread | None = None
 
+    async def warm_up(self) -> None:
+        """Do the slow first-call work (the provider SDK's lazy imports) before a user waits."""
+        warm_up = getattr(self.client, "warm_up", None)
+        if warm_up is not None:
+            await warm_up()
+
     def close(self) -> None:
         """Release the database and let a background model load finish: a process that
         exits while a thread is still importing can deadlock at interpreter shutdown."""

@@ -63,6 +63,7 @@ async def _ask(
     services: Services, question: str, *, show_progress: bool
 ) -> tuple[PanelRun, Consensus]:
     config = services.config
+    await services.warm_up()
     arrived: dict[str, ModelAnswer] = {}
     names = [m.name for m in services.members]
 

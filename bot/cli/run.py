@@ -49,6 +49,7 @@ async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool)
     from bot.scheduler import start_scheduler
     from bot.server import serve_http, serve_socket_mode
 
+    await services.warm_up()
     scheduler = start_scheduler(services) if with_scheduler else None
     try:
         if socket_mode:
