@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evals.cases import CasePolicy
 from evals.errors import ConfigError
 from evals.types import PanelMember
 
@@ -169,6 +170,7 @@ class QuorumConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
+    cases: CasePolicy = Field(default_factory=CasePolicy)
     source: Literal["file", "inline"] = "inline"
 
     @field_validator("panel")

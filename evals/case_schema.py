@@ -6,6 +6,7 @@ conversations (always redacted first), written by hand, or imported.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -111,27 +112,62 @@ class EvalCase(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1)
-    input: CaseInput
-    expected: str | None = None
-    must_include: list[str] = Field(default_factory=list)
-    must_not_include: list[str] = Field(default_factory=list)
-    regex: str | None = None
-    json_schema: dict[str, object] | None = None
-    numeric: NumericCheck | None = None
-    rubric: str | None = None
-    category: str | None = None
-    severity: Severity = Severity.MEDIUM
-    tags: list[str] = Field(default_factory=list)
-    source: CaseSource = CaseSource.MANUAL
-    source_link: str | None = None
-    set: CaseSet = CaseSet.ROTATING
-    status: CaseStatus = CaseStatus.PROPOSED
-    previous_id: str | None = None
-    observed: ObservedRun | None = None
-    merged_count: int = Field(default=0, ge=0)  # near-duplicates merged into this case
+    id: str = Field(min_length=1, description="Stable id; a new golden version gets a new one.")
+    input: CaseInput = Field(description="The question, with earlier thread messages as context.")
+    expected: str | None = Field(default=None, description="The reference answer, if known.")
+    must_include: list[str] = Field(
+        default_factory=list, description="Phrases a passing answer contains (each)."
+    )
+    must_not_include: list[str] = Field(
+        default_factory=list, description="Phrases a passing answer never contains."
+    )
+    regex: str | None = Field(default=None, description="A regular expression the answer matches.")
+    json_schema: dict[str, object] | None = Field(
+        default=None, description="The answer is JSON valid against this schema ({} = any JSON)."
+    )
+    numeric: NumericCheck | None = Field(
+        default=None, description="The answer's number equals value within tolerance."
+    )
+    rubric: str | None = Field(default=None, description="Notes for the LLM judge.")
+    category: str | None = Field(
+        default=None,
+        description="What kind of failure it tests (a FailureMode value or free text).",
+    )
+    severity: Severity = Field(default=Severity.MEDIUM, description="How bad a failure is.")
+    tags: list[str] = Field(default_factory=list, description="Free labels for filtering.")
+    source: CaseSource = Field(
+        default=CaseSource.MANUAL, description="production, manual or import."
+    )
+    source_link: str | None = Field(
+        default=None, description="Link to the Slack message (or elsewhere) it came from."
+    )
+    set: CaseSet = Field(
+        default=CaseSet.ROTATING, description="golden (frozen) or rotating (refreshed)."
+    )
+    status: CaseStatus = Field(
+        default=CaseStatus.PROPOSED, description="proposed, active, rejected or retired."
+    )
+    previous_id: str | None = Field(
+        default=None, description="The version this one replaced (golden edits)."
+    )
+    observed: ObservedRun | None = Field(
+        default=None, description="What the panel answered when it was flagged (provenance)."
+    )
+    merged_count: int = Field(
+        default=0, ge=0, description="How many near-duplicate reports were merged into it."
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @field_validator("regex")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
     @field_validator("created_at", "updated_at")
     @classmethod

@@ -1,0 +1,442 @@
+"""`quorum cases ...`: review, edit, rotate, export and import eval cases.
+
+Every change is recorded in the case's audit trail with the actor ``cli:<login>``. A
+set's dataset version (SHA-256 of its active cases) is printed wherever a set changes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from bot.case_intake import case_policy
+from bot.cli import app
+from bot.cli.common import Exit, edge, err, load_settings, out
+from bot.config import load_config
+from evals.case_io import CaseFormat, dump_cases, format_for_path, load_cases
+from evals.case_schema import CaseSet, CaseStatus, EvalCase, Severity
+from evals.cases import CasePolicy, RotationPolicy, short_version
+from evals.errors import InputError
+from evals.redact import Redactor, redact_case
+from storage import case_repo
+from storage.db import Database
+
+cases_app = typer.Typer(
+    help="Eval cases: review proposed cases, keep the golden and rotating sets, "
+    "export/import (JSONL, YAML, promptfoo).",
+    no_args_is_help=True,
+)
+app.add_typer(cases_app, name="cases")
+
+SetOption = Annotated[CaseSet, typer.Option("--set", help="golden (frozen) or rotating.")]
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    database = Database(load_settings().database_url)
+    try:
+        database.ensure_schema()
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+def _policy() -> CasePolicy:
+    settings = load_settings()
+    if not settings.quorum_config.exists():
+        return CasePolicy()
+    return case_policy(load_config(settings.quorum_config))
+
+
+def _versions_line(session: Session, sets: Sequence[CaseSet]) -> str:
+    parts = []
+    for case_set in sets:
+        count = len(case_repo.active_cases(session, case_set))
+        version = short_version(case_repo.dataset_version(session, case_set))
+        parts.append(f"{case_set.value}: {count} active, version {version}")
+    return " · ".join(parts)
+
+
+def _short(text: str, limit: int = 70) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _cases_table(cases: Sequence[EvalCase]) -> Table:
+    table = Table(show_lines=False, header_style="bold")
+    for column in ("id", "set", "status", "severity", "category", "tags", "dups", "created"):
+        table.add_column(column, no_wrap=column in ("id", "created"))
+    table.add_column("question", overflow="fold")
+    for c in cases:
+        table.add_row(
+            c.id,
+            c.set.value,
+            c.status.value,
+            c.severity.value,
+            escape(c.category or "—"),
+            escape(", ".join(c.tags) or "—"),
+            str(c.merged_count),
+            c.created_at.strftime("%Y-%m-%d %H:%M"),
+            escape(_short(c.input.question)),
+        )
+    return table
+
+
+@cases_app.command("list")
+@edge
+def list_cases(
+    status: Annotated[
+        str, typer.Option(help="proposed, active, rejected, retired, or all (default).")
+    ] = "all",
+    case_set: Annotated[CaseSet | None, typer.Option("--set", help="Only this set.")] = None,
+    page: Annotated[int, typer.Option(min=1, help="Page number (newest first).")] = 1,
+    per_page: Annotated[int, typer.Option(min=1, max=500, help="Cases per page.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
+) -> None:
+    """List cases, newest first, with each set's dataset version."""
+    with _session() as session:
+        result = case_repo.list_cases(
+            session,
+            status=_status_filter(status),
+            case_set=case_set,
+            limit=per_page,
+            offset=(page - 1) * per_page,
+        )
+        versions = _versions_line(session, [case_set] if case_set else list(CaseSet))
+    if as_json:
+        sys.stdout.write(dump_cases(result.cases, CaseFormat.JSONL))
+        return
+    out.print(versions, highlight=False)
+    if not result.cases:
+        out.print("No cases match." if result.total == 0 else f"No cases on page {page}.")
+        return
+    out.print(_cases_table(result.cases))
+    first = result.offset + 1
+    last = result.offset + len(result.cases)
+    more = f" — next: --page {page + 1}" if result.has_more else ""
+    out.print(f"Cases {first}–{last} of {result.total}{more}", highlight=False)
+
+
+@cases_app.command("show")
+@edge
+def show(
+    case_id: Annotated[str, typer.Argument(help="The case id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
+) -> None:
+    """Show one case in full, with its history."""
+    with _session() as session:
+        case = case_repo.require_case(session, case_id)
+        events = case_repo.case_events(session, case_id)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(case.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+        )
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    rows: list[tuple[str, str | None]] = [
+        ("set / status", f"{case.set.value} / {case.status.value}"),
+        ("question", case.input.question),
+        *((f"context ({m.role})", m.content) for m in case.input.context),
+        ("expected", case.expected),
+        ("must include", "; ".join(case.must_include) or None),
+        ("must not include", "; ".join(case.must_not_include) or None),
+        ("regex", case.regex),
+        ("JSON schema", json.dumps(case.json_schema) if case.json_schema is not None else None),
+        ("numeric", case.numeric.model_dump_json() if case.numeric else None),
+        ("rubric", case.rubric),
+        ("category", case.category),
+        ("severity", case.severity.value),
+        ("tags", ", ".join(case.tags) or None),
+        ("source", f"{case.source.value} {case.source_link or ''}".strip()),
+        ("previous version", case.previous_id),
+        ("merged duplicates", str(case.merged_count)),
+        (
+            "created / updated",
+            f"{case.created_at:%Y-%m-%d %H:%M} / {case.updated_at:%Y-%m-%d %H:%M} UTC",
+        ),
+    ]
+    for label, value in rows:
+        if value is not None:
+            grid.add_row(label, escape(value))
+    out.print(Panel(grid, title=case.id, expand=False))
+    if case.observed is not None:
+        answers = Table(title="Answers when it was flagged", header_style="bold")
+        answers.add_column("model")
+        answers.add_column("answer", overflow="fold")
+        for a in case.observed.answers:
+            answers.add_row(
+                escape(a.model), escape(_short(a.text, 200) if a.text else f"({a.error})")
+            )
+        if case.observed.consensus_model:
+            conf = case.observed.confidence
+            label = f"consensus: {case.observed.consensus_model}"
+            answers.caption = label + (f" (confidence {conf:.2f})" if conf is not None else "")
+        out.print(answers)
+    history = Table(title="History", header_style="bold")
+    for column in ("when (UTC)", "action", "by", "details"):
+        history.add_column(column)
+    for e in events:
+        details = ", ".join(f"{k}={v}" for k, v in e.detail.items() if v is not None)
+        history.add_row(f"{e.at:%Y-%m-%d %H:%M}", e.action, escape(e.actor or "—"), escape(details))
+    out.print(history)
+
+
+@cases_app.command("approve")
+@edge
+def approve(
+    case_ids: Annotated[list[str], typer.Argument(help="One or more proposed case ids.")],
+    case_set: SetOption,
+) -> None:
+    """Approve proposed cases into the golden or the rotating set (all or none)."""
+    actor = _actor()
+    with _session() as session:
+        before = _versions_line(session, [case_set])
+        for case_id in case_ids:
+            case_repo.approve_case(session, case_id, case_set, actor=actor)
+        after = _versions_line(session, [case_set])
+    out.print(f"Approved {len(case_ids)} case(s) into {case_set.value}: {', '.join(case_ids)}")
+    out.print(f"Before: {before}\nNow:    {after}", highlight=False)
+
+
+@cases_app.command("reject")
+@edge
+def reject(
+    case_ids: Annotated[list[str], typer.Argument(help="One or more proposed case ids.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
+) -> None:
+    """Reject proposed cases (all or none)."""
+    actor = _actor()
+    with _session() as session:
+        for case_id in case_ids:
+            case_repo.reject_case(session, case_id, actor=actor, reason=reason)
+    out.print(f"Rejected {len(case_ids)} case(s): {', '.join(case_ids)}")
+
+
+@cases_app.command("retire")
+@edge
+def retire(
+    case_ids: Annotated[list[str], typer.Argument(help="One or more case ids.")],
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
+) -> None:
+    """Retire cases: they leave their set (the set's version changes if they were active)."""
+    actor = _actor()
+    with _session() as session:
+        for case_id in case_ids:
+            case_repo.retire_case(session, case_id, actor=actor, reason=reason)
+        after = _versions_line(session, list(CaseSet))
+    out.print(f"Retired {len(case_ids)} case(s): {', '.join(case_ids)}")
+    out.print(f"Now: {after}", highlight=False)
+
+
+@cases_app.command("edit")
+@edge
+def edit(
+    case_id: Annotated[str, typer.Argument(help="The case id.")],
+    question: Annotated[str | None, typer.Option(help="New question text.")] = None,
+    expected: Annotated[str | None, typer.Option(help="Expected answer ('' clears it).")] = None,
+    must_include: Annotated[
+        list[str] | None, typer.Option("--must-include", help="Repeat for each; replaces the list.")
+    ] = None,
+    must_not_include: Annotated[
+        list[str] | None,
+        typer.Option("--must-not-include", help="Repeat for each; replaces the list."),
+    ] = None,
+    regex: Annotated[
+        str | None, typer.Option(help="Regex the answer must match ('' clears).")
+    ] = None,
+    rubric: Annotated[str | None, typer.Option(help="Notes for the judge ('' clears).")] = None,
+    category: Annotated[str | None, typer.Option(help="Category ('' clears).")] = None,
+    severity: Annotated[Severity | None, typer.Option(help="low, medium or high.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Repeat for each tag; replaces the tags.")
+    ] = None,
+    clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
+) -> None:
+    """Edit a case. An active golden case is frozen: the edit creates a new version (new
+    id, linked to the old one, which is retired)."""
+    changes: dict[str, object] = {}
+    with _session() as session:
+        current = case_repo.require_case(session, case_id)
+        if question is not None:
+            changes["input"] = current.input.model_copy(update={"question": question})
+        for name, value in (
+            ("expected", expected),
+            ("regex", regex),
+            ("rubric", rubric),
+            ("category", category),
+        ):
+            if value is not None:
+                changes[name] = value or None
+        if must_include is not None:
+            changes["must_include"] = must_include
+        if must_not_include is not None:
+            changes["must_not_include"] = must_not_include
+        if severity is not None:
+            changes["severity"] = severity
+        if tag is not None or clear_tags:
+            changes["tags"] = [] if clear_tags else tag
+        if not changes:
+            err.print("Nothing to change: pass at least one option (see --help).")
+            raise typer.Exit(Exit.USAGE)
+        result = case_repo.edit_case(session, case_id, changes, actor=_actor())
+        versions = _versions_line(session, [current.set])
+    if result.new_version:
+        out.print(
+            f"{case_id} is golden, so the edit is a new version: {result.case.id} "
+            f"(previous {case_id} retired)."
+        )
+    elif result.case is current:
+        out.print(f"No change to {case_id}.")
+    else:
+        out.print(f"Updated {case_id}.")
+    out.print(versions, highlight=False)
+
+
+@cases_app.command("rotate")
+@edge
+def rotate(
+    max_age_days: Annotated[
+        int | None, typer.Option(min=1, help="Retire rotating cases older than this.")
+    ] = None,
+    max_count: Annotated[
+        int | None, typer.Option(min=0, help="Keep only the newest this many rotating cases.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would retire.")] = False,
+) -> None:
+    """Refresh the rotating slice: retire active rotating cases older than N days or beyond
+    the newest M (defaults from `cases.rotation` in quorum.yaml: 90 days, 200 cases)."""
+    configured = _policy().rotation
+    policy = RotationPolicy(
+        max_age_days=max_age_days if max_age_days is not None else configured.max_age_days,
+        max_count=max_count if max_count is not None else configured.max_count,
+    )
+    with _session() as session:
+        before = _versions_line(session, [CaseSet.ROTATING])
+        stale = case_repo.rotate_cases(session, policy, actor=_actor(), dry_run=dry_run)
+        after = _versions_line(session, [CaseSet.ROTATING])
+    age = f"older than {policy.max_age_days} days" if policy.max_age_days else "no age limit"
+    count = f"newest {policy.max_count} kept" if policy.max_count is not None else "no count limit"
+    verb = "Would retire" if dry_run else "Retired"
+    out.print(f"Policy: {age}, {count}. {verb} {len(stale)} case(s).", highlight=False)
+    if stale:
+        out.print(_cases_table(stale))
+    out.print(f"Before: {before}" + ("" if dry_run else f"\nNow:    {after}"), highlight=False)
+
+
+def _status_filter(value: str) -> CaseStatus | None:
+    if value == "all":
+        return None
+    try:
+        return CaseStatus(value)
+    except ValueError:
+        choices = ", ".join(["all", *(s.value for s in CaseStatus)])
+        raise InputError(f"unknown status {value!r}; use one of: {choices}") from None
+
+
+@cases_app.command("export")
+@edge
+def export(
+    path: Annotated[Path, typer.Argument(help="Output file, or - for stdout.")] = Path("-"),
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, yaml or promptfoo (default: by suffix).")
+    ] = None,
+    case_set: Annotated[CaseSet | None, typer.Option("--set", help="Only this set.")] = None,
+    status: Annotated[str, typer.Option(help="active (default), proposed, ... or all.")] = "active",
+) -> None:
+    """Export cases (JSONL, YAML, or promptfoo tests), sorted by id."""
+    to_stdout = str(path) == "-"
+    chosen = format_for_path(path, fmt or ("jsonl" if to_stdout else None))
+    with _session() as session:
+        cases = case_repo.all_cases(session, status=_status_filter(status), case_set=case_set)
+        versions = _versions_line(session, [case_set] if case_set else list(CaseSet))
+    text = dump_cases(cases, chosen)
+    if to_stdout:
+        sys.stdout.write(text)
+        err.print(f"Exported {len(cases)} case(s). {versions}", highlight=False)
+        return
+    path.write_text(text, encoding="utf-8")
+    out.print(f"Wrote {len(cases)} case(s) to {path} ({chosen.value}). {versions}", highlight=False)
+
+
+@cases_app.command("import")
+@edge
+def import_(
+    path: Annotated[Path, typer.Argument(help="A .jsonl/.yaml file, or promptfoo tests.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, yaml or promptfoo (default: by suffix).")
+    ] = None,
+    status: Annotated[
+        CaseStatus | None, typer.Option(help="Store every case with this status.")
+    ] = None,
+    case_set: Annotated[
+        CaseSet | None, typer.Option("--set", help="Put every case in this set.")
+    ] = None,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Skip ids already stored instead of failing.")
+    ] = False,
+    redact: Annotated[
+        bool, typer.Option("--redact/--no-redact", help="Redact PII and secrets (default on).")
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate only; store nothing.")
+    ] = False,
+) -> None:
+    """Import cases. Every case is validated first; any problem (all are listed, with line
+    or document numbers) means nothing is stored."""
+    chosen = format_for_path(path, fmt)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    cases = load_cases(text, chosen, source=str(path))
+    overrides: dict[str, object] = {}
+    if status is not None:
+        overrides["status"] = status
+    if case_set is not None:
+        overrides["set"] = case_set
+    if overrides:
+        cases = [c.model_copy(update=overrides) for c in cases]
+    redacted = 0
+    if redact:
+        patterns = _policy().redact_patterns
+        Redactor.with_patterns(patterns)  # fail early on a bad configured pattern
+        cleaned = [redact_case(c, patterns) for c in cases]
+        redacted = sum(1 for a, b in zip(cases, cleaned, strict=True) if a != b)
+        cases = cleaned
+    if dry_run:
+        out.print(f"{path}: {len(cases)} valid case(s); nothing stored (--dry-run).")
+        return
+    with _session() as session:
+        added, skipped = case_repo.add_cases(
+            session, cases, actor=_actor(), skip_existing=skip_existing
+        )
+        versions = _versions_line(session, list(CaseSet))
+    out.print(f"Imported {len(added)} case(s) from {path}.", highlight=False)
+    if skipped:
+        out.print(f"Skipped {len(skipped)} existing id(s): {', '.join(skipped)}")
+    if redacted:
+        out.print(f"Redacted personal data or secrets in {redacted} case(s).")
+    out.print(versions, highlight=False)

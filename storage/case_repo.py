@@ -1,0 +1,482 @@
+"""Repository functions for eval cases: propose (or merge), review, edit, retire, rotate,
+list, import, and the active cases + dataset version the benchmark uses.
+
+Every function takes an open :class:`~sqlalchemy.orm.Session` (the caller owns the
+transaction, see :meth:`storage.db.Database.session`) and returns
+:class:`~evals.case_schema.EvalCase` records, never ORM rows. Redaction happens before a
+case reaches this module (``bot.case_intake``); the rules on versions, rotation and
+duplicates live in :mod:`evals.cases`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from evals import cases as rules
+from evals.case_schema import (
+    CaseInput,
+    CaseSet,
+    CaseSource,
+    CaseStatus,
+    EvalCase,
+    NumericCheck,
+    ObservedRun,
+    Severity,
+)
+from evals.errors import InputError
+from evals.ports import Embedder
+from storage.case_tables import CaseEventRow, CaseRow
+
+_CHECK_FIELDS = ("must_include", "must_not_include", "regex", "json_schema", "numeric")
+
+
+class CaseNotFoundError(InputError):
+    """No case has that id."""
+
+
+class CaseStateError(InputError):
+    """The action does not apply to the case in its current status."""
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    case_id: str
+    action: str
+    actor: str | None
+    detail: Mapping[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[EvalCase]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.cases) < self.total
+
+
+@dataclass(frozen=True)
+class ProposeResult:
+    """``case`` is the stored case; ``merged_into`` is set when the proposal was folded
+    into an existing case (a repeat of the same run, or a near-duplicate question)."""
+
+    case: EvalCase
+    merged: bool
+    similarity: float | None = None
+
+
+def _now(now: datetime | None) -> datetime:
+    value = now or datetime.now(UTC)
+    if value.tzinfo is None:
+        raise ValueError("naive datetime; use datetime.now(UTC)")
+    return value
+
+
+# --- row <-> record -----------------------------------------------------------------------
+
+
+def _to_case(row: CaseRow) -> EvalCase:
+    checks = row.checks or {}
+    numeric = checks.get("numeric")
+    return EvalCase(
+        id=row.id,
+        input=CaseInput.model_validate(row.input),
+        expected=row.expected,
+        must_include=list(checks.get("must_include") or []),
+        must_not_include=list(checks.get("must_not_include") or []),
+        regex=checks.get("regex"),
+        json_schema=checks.get("json_schema"),
+        numeric=NumericCheck.model_validate(numeric) if numeric is not None else None,
+        rubric=row.rubric,
+        category=row.category,
+        severity=Severity(row.severity),
+        tags=list(row.tags or []),
+        source=CaseSource(row.source),
+        source_link=row.source_link,
+        set=CaseSet(row.case_set),
+        status=CaseStatus(row.status),
+        previous_id=row.previous_id,
+        observed=ObservedRun.model_validate(row.observed) if row.observed is not None else None,
+        merged_count=row.merged_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _fill_row(row: CaseRow, case: EvalCase) -> None:
+    data = case.model_dump(mode="json")
+    if row.question != case.input.question:
+        row.embedding = None  # the cached embedding belongs to the old question
+        row.embedding_model = None
+    row.case_set = case.set.value
+    row.status = case.status.value
+    row.question = case.input.question
+    row.input = data["input"]
+    row.expected = case.expected
+    row.checks = {k: data[k] for k in _CHECK_FIELDS}
+    row.rubric = case.rubric
+    row.category = case.category
+    row.severity = case.severity.value
+    row.tags = list(case.tags)
+    row.source = case.source.value
+    row.source_link = case.source_link
+    row.observed = data["observed"]
+    row.previous_id = case.previous_id
+    row.merged_count = case.merged_count
+    row.created_at = case.created_at
+    row.updated_at = case.updated_at
+
+
+def _new_row(case: EvalCase, source_run_id: int | None = None) -> CaseRow:
+    row = CaseRow(id=case.id, question="", source_run_id=source_run_id)
+    _fill_row(row, case)
+    return row
+
+
+def _event(
+    session: Session,
+    case_id: str,
+    action: str,
+    actor: str | None,
+    at: datetime,
+    **detail: Any,
+) -> None:
+    session.add(CaseEventRow(case_id=case_id, action=action, actor=actor, detail=detail, at=at))
+
+
+def _row(session: Session, case_id: str) -> CaseRow:
+    row = session.get(CaseRow, case_id)
+    if row is None:
+        raise CaseNotFoundError(f"no case with id {case_id!r}")
+    return row
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def get_case(session: Session, case_id: str) -> EvalCase | None:
+    row = session.get(CaseRow, case_id)
+    return _to_case(row) if row is not None else None
+
+
+def require_case(session: Session, case_id: str) -> EvalCase:
+    return _to_case(_row(session, case_id))
+
+
+def list_cases(
+    session: Session,
+    *,
+    status: CaseStatus | None = None,
+    case_set: CaseSet | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> CasePage:
+    """A page of cases, newest first (ties by id)."""
+    if limit < 1 or offset < 0:
+        raise InputError("limit must be at least 1 and offset at least 0")
+    query = select(CaseRow)
+    count = select(func.count()).select_from(CaseRow)
+    if status is not None:
+        query = query.where(CaseRow.status == status.value)
+        count = count.where(CaseRow.status == status.value)
+    if case_set is not None:
+        query = query.where(CaseRow.case_set == case_set.value)
+        count = count.where(CaseRow.case_set == case_set.value)
+    rows = session.scalars(
+        query.order_by(CaseRow.created_at.desc(), CaseRow.id.desc()).offset(offset).limit(limit)
+    ).all()
+    total = session.scalar(count) or 0
+    return CasePage(cases=[_to_case(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+def active_cases(
+    session: Session,
+    case_set: CaseSet | None = None,
+    categories: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> list[EvalCase]:
+    """The active cases (of one set when given), sorted by id. ``categories`` keeps cases
+    in any of them; ``tags`` keeps cases carrying any of them."""
+    query = select(CaseRow).where(CaseRow.status == CaseStatus.ACTIVE.value)
+    if case_set is not None:
+        query = query.where(CaseRow.case_set == case_set.value)
+    if categories:
+        query = query.where(CaseRow.category.in_(list(categories)))
+    found = [_to_case(r) for r in session.scalars(query.order_by(CaseRow.id)).all()]
+    if tags:
+        wanted = set(tags)
+        found = [c for c in found if wanted & set(c.tags)]
+    return found
+
+
+def dataset_version(session: Session, case_set: CaseSet | None = None) -> str:
+    """SHA-256 of the canonical JSON of the active cases of ``case_set`` (all sets when
+    None); see :func:`evals.cases.dataset_version`."""
+    return rules.dataset_version(active_cases(session, case_set), case_set)
+
+
+def case_counts(session: Session) -> dict[tuple[CaseSet, CaseStatus], int]:
+    rows = session.execute(
+        select(CaseRow.case_set, CaseRow.status, func.count()).group_by(
+            CaseRow.case_set, CaseRow.status
+        )
+    ).all()
+    return {(CaseSet(s), CaseStatus(st)): int(n) for s, st, n in rows}
+
+
+def case_events(session: Session, case_id: str) -> list[CaseEvent]:
+    rows = session.scalars(
+        select(CaseEventRow)
+        .where(CaseEventRow.case_id == case_id)
+        .order_by(CaseEventRow.at, CaseEventRow.id)
+    ).all()
+    return [CaseEvent(r.case_id, r.action, r.actor, dict(r.detail), r.at) for r in rows]
+
+
+def source_run_id(session: Session, case_id: str) -> int | None:
+    return _row(session, case_id).source_run_id
+
+
+# --- proposing and merging ----------------------------------------------------------------
+
+
+def _embedding(session: Session, row: CaseRow, embedder: Embedder) -> list[float]:
+    if row.embedding is None or row.embedding_model != embedder.name:
+        row.embedding = [float(x) for x in embedder.embed([row.question])[0]]
+        row.embedding_model = embedder.name
+    return row.embedding
+
+
+def propose_case(
+    session: Session,
+    case: EvalCase,
+    embedder: Embedder,
+    *,
+    actor: str | None,
+    source_run_id: int | None = None,
+    threshold: float = rules.DEFAULT_DUPLICATE_THRESHOLD,
+    now: datetime | None = None,
+) -> ProposeResult:
+    """Store ``case`` (already redacted) as a proposed case, or merge it into the case it
+    repeats: a live case from the same run, or a live case (proposed or active) whose
+    question is at least ``threshold`` similar. A merge counts the duplicate and keeps
+    the union of tags; an expected answer fills one that was missing."""
+    at = _now(now)
+    proposal = case.model_copy(
+        update={"status": CaseStatus.PROPOSED, "created_at": at, "updated_at": at}
+    )
+    live = (CaseStatus.PROPOSED.value, CaseStatus.ACTIVE.value)
+    same_run = None
+    if source_run_id is not None:
+        same_run = session.scalars(
+            select(CaseRow)
+            .where(CaseRow.source_run_id == source_run_id, CaseRow.status.in_(live))
+            .order_by(CaseRow.created_at)
+            .limit(1)
+        ).first()
+    target, similarity = same_run, (1.0 if same_run is not None else None)
+    if target is None:
+        rows = session.scalars(select(CaseRow).where(CaseRow.status.in_(live))).all()
+        norm = rules.normalize_question(proposal.input.question)
+        exact = [r for r in rows if rules.normalize_question(r.question) == norm]
+        if exact:
+            target, similarity = exact[0], 1.0
+        elif rows:
+            matrix = np.asarray([_embedding(session, r, embedder) for r in rows], np.float32)
+            query = embedder.embed([proposal.input.question])[0]
+            match = rules.nearest_duplicate(
+                query, [r.id for r in rows], matrix, threshold=threshold
+            )
+            if match is not None:
+                target = next(r for r in rows if r.id == match.case_id)
+                similarity = match.similarity
+    if target is not None:
+        merged = rules.merge_duplicate(_to_case(target), proposal, now=at)
+        _fill_row(target, merged)
+        _event(
+            session,
+            target.id,
+            "merged",
+            actor,
+            at,
+            similarity=similarity,
+            source_link=proposal.source_link,
+            run_id=source_run_id,
+        )
+        return ProposeResult(case=merged, merged=True, similarity=similarity)
+    row = _new_row(proposal, source_run_id)
+    row.embedding = [float(x) for x in embedder.embed([proposal.input.question])[0]]
+    row.embedding_model = embedder.name
+    session.add(row)
+    session.flush()
+    _event(session, proposal.id, "proposed", actor, at, run_id=source_run_id)
+    return ProposeResult(case=proposal, merged=False)
+
+
+# --- review -------------------------------------------------------------------------------
+
+
+def approve_case(
+    session: Session,
+    case_id: str,
+    case_set: CaseSet,
+    *,
+    actor: str | None,
+    now: datetime | None = None,
+) -> EvalCase:
+    """A proposed case becomes active in ``case_set``."""
+    at = _now(now)
+    row = _row(session, case_id)
+    if row.status != CaseStatus.PROPOSED.value:
+        raise CaseStateError(f"case {case_id} is {row.status}; only proposed cases can be approved")
+    case = _to_case(row).model_copy(
+        update={"status": CaseStatus.ACTIVE, "set": case_set, "updated_at": at}
+    )
+    _fill_row(row, case)
+    _event(session, case_id, "approved", actor, at, set=case_set.value)
+    return case
+
+
+def reject_case(
+    session: Session,
+    case_id: str,
+    *,
+    actor: str | None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> EvalCase:
+    at = _now(now)
+    row = _row(session, case_id)
+    if row.status != CaseStatus.PROPOSED.value:
+        raise CaseStateError(f"case {case_id} is {row.status}; only proposed cases can be rejected")
+    case = _to_case(row).model_copy(update={"status": CaseStatus.REJECTED, "updated_at": at})
+    _fill_row(row, case)
+    _event(session, case_id, "rejected", actor, at, reason=reason)
+    return case
+
+
+def retire_case(
+    session: Session,
+    case_id: str,
+    *,
+    actor: str | None,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> EvalCase:
+    at = _now(now)
+    row = _row(session, case_id)
+    if row.status == CaseStatus.RETIRED.value:
+        raise CaseStateError(f"case {case_id} is already retired")
+    case = _to_case(row).model_copy(update={"status": CaseStatus.RETIRED, "updated_at": at})
+    _fill_row(row, case)
+    _event(session, case_id, "retired", actor, at, reason=reason)
+    return case
+
+
+def edit_case(
+    session: Session,
+    case_id: str,
+    changes: Mapping[str, Any],
+    *,
+    actor: str | None,
+    now: datetime | None = None,
+) -> rules.EditResult:
+    """Apply a reviewer's changes. An active golden case gets a new version (new id,
+    ``previous_id`` kept, old one retired); other cases change in place."""
+    at = _now(now)
+    row = _row(session, case_id)
+    before = _to_case(row)
+    result = rules.apply_edit(before, changes, now=at)
+    changed = sorted(changes)
+    if result.retired is not None:
+        _fill_row(row, result.retired)
+        new_row = _new_row(result.case, row.source_run_id)
+        session.add(new_row)
+        session.flush()
+        _event(session, case_id, "retired", actor, at, reason="edited", new_version=new_row.id)
+        _event(session, new_row.id, "versioned", actor, at, previous_id=case_id, fields=changed)
+    elif result.case is not before:
+        _fill_row(row, result.case)
+        _event(session, case_id, "edited", actor, at, fields=changed)
+    return result
+
+
+def rotate_cases(
+    session: Session,
+    policy: rules.RotationPolicy,
+    *,
+    actor: str | None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> list[EvalCase]:
+    """Retire the rotating cases the policy says are stale; returns them (as retired,
+    or as they are when ``dry_run``)."""
+    at = _now(now)
+    stale = rules.cases_to_rotate(active_cases(session, CaseSet.ROTATING), policy, now=at)
+    if dry_run:
+        return stale
+    out = []
+    for case in stale:
+        retired = case.model_copy(update={"status": CaseStatus.RETIRED, "updated_at": at})
+        _fill_row(_row(session, case.id), retired)
+        _event(session, case.id, "rotated", actor, at, policy=policy.model_dump())
+        out.append(retired)
+    return out
+
+
+# --- adding and importing -----------------------------------------------------------------
+
+
+def add_cases(
+    session: Session,
+    cases: Iterable[EvalCase],
+    *,
+    actor: str | None,
+    action: str = "imported",
+    skip_existing: bool = False,
+    now: datetime | None = None,
+) -> tuple[list[EvalCase], list[str]]:
+    """Store new cases, all or nothing. Ids already in the database are an error listing
+    every one (or skipped with ``skip_existing``). Returns (added, skipped ids)."""
+    at = _now(now)
+    cases = list(cases)
+    ids = [c.id for c in cases]
+    existing = set(session.scalars(select(CaseRow.id).where(CaseRow.id.in_(ids))).all())
+    if existing and not skip_existing:
+        raise InputError(
+            f"{len(existing)} case id(s) already exist: {', '.join(sorted(existing))}; "
+            "nothing imported (use --skip-existing to import the others)"
+        )
+    added = []
+    for case in cases:
+        if case.id in existing:
+            continue
+        session.add(_new_row(case))
+        added.append(case)
+    session.flush()
+    for case in added:
+        _event(session, case.id, action, actor, at)
+    return added, sorted(existing)
+
+
+def all_cases(
+    session: Session, *, status: CaseStatus | None = None, case_set: CaseSet | None = None
+) -> list[EvalCase]:
+    """Every case matching the filters, sorted by id (for export)."""
+    query = select(CaseRow)
+    if status is not None:
+        query = query.where(CaseRow.status == status.value)
+    if case_set is not None:
+        query = query.where(CaseRow.case_set == case_set.value)
+    return [_to_case(r) for r in session.scalars(query.order_by(CaseRow.id)).all()]

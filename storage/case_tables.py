@@ -1,0 +1,78 @@
+"""Tables for eval cases and their audit trail (migration ``0002_cases``).
+
+A case row mirrors :class:`evals.case_schema.EvalCase`: the question and its context in
+``input`` (JSON), the rule checks in ``checks`` (JSON), tags as a JSON list. The row also
+keeps what only the database needs: a cached question embedding for near-duplicate
+detection and the panel run the case came from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evals.case_schema import CaseSet, CaseSource, CaseStatus, Severity
+from storage.base import Base
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+CASE_SETS = tuple(s.value for s in CaseSet)
+CASE_STATUSES = tuple(s.value for s in CaseStatus)
+CASE_SOURCES = tuple(s.value for s in CaseSource)
+CASE_SEVERITIES = tuple(s.value for s in Severity)
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(_one_of("case_set", CASE_SETS), name="case_set"),
+        CheckConstraint(_one_of("status", CASE_STATUSES), name="status"),
+        CheckConstraint(_one_of("severity", CASE_SEVERITIES), name="severity"),
+        CheckConstraint(_one_of("source", CASE_SOURCES), name="source"),
+        Index("ix_cases_status_set", "status", "case_set"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_set: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    question: Mapped[str] = mapped_column(Text)
+    input: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expected: Mapped[str | None] = mapped_column(Text)
+    checks: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rubric: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))
+    source_link: Mapped[str | None] = mapped_column(Text)
+    observed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    previous_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    merged_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    source_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("panel_runs.id", ondelete="SET NULL"), index=True
+    )
+    embedding: Mapped[list[float] | None] = mapped_column(JSON)
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CaseEventRow(Base):
+    """Who did what to a case, when: proposed, merged, approved, edited, rejected,
+    retired, rotated, imported."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime]

@@ -1,0 +1,321 @@
+"""The case repository on SQLite and PostgreSQL: propose/merge, review, golden versions,
+rotation, listing, import, active cases and the dataset version."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from evals.case_schema import CaseInput, CaseSet, CaseSource, CaseStatus, EvalCase, Severity
+from evals.cases import EMPTY_SET_VERSION, RotationPolicy
+from evals.errors import InputError
+from storage import case_repo as repo
+from storage.case_tables import CaseRow
+from storage.db import Database
+from storage.records import RunOrigin
+from storage.runs_repo import save_panel_run
+from tests.fakes.embedder import FakeEmbedder
+from tests.storage.factories import consensus_for, panel_run
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def new_case(case_id: str, question: str, **kw: object) -> EvalCase:
+    return EvalCase.model_validate(
+        {
+            "id": case_id,
+            "input": CaseInput(question=question),
+            "created_at": T0,
+            "updated_at": T0,
+            **kw,
+        }
+    )
+
+
+def store_run(db: Database, question: str = "What is the capital of France?") -> int:
+    run = panel_run(question=question)
+    with db.session() as s:
+        return save_panel_run(
+            s, run, consensus_for(run), origin=RunOrigin.SLACK, requester="U1", config_hash="h"
+        )
+
+
+def test_propose_then_approve_into_golden_changes_the_version(db: Database) -> None:
+    emb = FakeEmbedder()
+    run_id = store_run(db)
+    with db.session() as s:
+        before = repo.dataset_version(s, CaseSet.GOLDEN)
+        result = repo.propose_case(
+            s,
+            new_case(
+                "c1", "What is the capital of France?", source=CaseSource.PRODUCTION, tags=["geo"]
+            ),
+            emb,
+            actor="U1",
+            source_run_id=run_id,
+            now=T0,
+        )
+    assert not result.merged and result.case.status is CaseStatus.PROPOSED
+    assert before == EMPTY_SET_VERSION
+    with db.session() as s:
+        page = repo.list_cases(s, status=CaseStatus.PROPOSED)
+        assert [c.id for c in page.cases] == ["c1"] and page.total == 1 and not page.has_more
+        assert repo.source_run_id(s, "c1") == run_id
+        approved = repo.approve_case(
+            s, "c1", CaseSet.GOLDEN, actor="U9", now=T0 + timedelta(hours=1)
+        )
+    assert approved.status is CaseStatus.ACTIVE and approved.set is CaseSet.GOLDEN
+    with db.session() as s:
+        active = repo.active_cases(s, CaseSet.GOLDEN)
+        assert [c.id for c in active] == ["c1"] and active[0].tags == ["geo"]
+        assert active[0].created_at == T0 and active[0].created_at.tzinfo is not None
+        after = repo.dataset_version(s, CaseSet.GOLDEN)
+        assert after != before
+        assert repo.dataset_version(s, CaseSet.ROTATING) == EMPTY_SET_VERSION
+        assert [e.action for e in repo.case_events(s, "c1")] == ["proposed", "approved"]
+        assert repo.case_events(s, "c1")[1].actor == "U9"
+
+
+def test_repeat_signals_and_near_duplicates_merge_and_count(db: Database) -> None:
+    emb = FakeEmbedder()
+    run_id = store_run(db)
+    with db.session() as s:
+        repo.propose_case(
+            s,
+            new_case("c1", "How do I reset my VPN password?"),
+            emb,
+            actor="U1",
+            source_run_id=run_id,
+            now=T0,
+        )
+        # a correction on the same run: fills the expected answer
+        same = repo.propose_case(
+            s,
+            new_case(
+                "c2", "How do I reset my VPN password?", expected="Use the self-service portal"
+            ),
+            emb,
+            actor="U2",
+            source_run_id=run_id,
+            now=T0,
+        )
+        # the same question in other words, from another run
+        para = repo.propose_case(
+            s,
+            new_case("c3", "how do i reset my vpn password please"),
+            emb,
+            actor="U3",
+            threshold=0.8,
+            now=T0,
+        )
+        # a different question
+        other = repo.propose_case(
+            s,
+            new_case("c4", "Why is the build slow on Mondays?"),
+            emb,
+            actor="U4",
+            threshold=0.8,
+            now=T0,
+        )
+    assert (
+        same.merged and same.case.id == "c1" and same.case.expected == "Use the self-service portal"
+    )
+    assert (
+        para.merged
+        and para.case.id == "c1"
+        and para.similarity is not None
+        and para.similarity >= 0.8
+    )
+    assert not other.merged
+    with db.session() as s:
+        c1 = repo.require_case(s, "c1")
+        assert c1.merged_count == 2
+        assert repo.get_case(s, "c2") is None and repo.get_case(s, "c3") is None
+        assert [e.action for e in repo.case_events(s, "c1")] == ["proposed", "merged", "merged"]
+        # cached embeddings: stored once per case
+        assert all(
+            r.embedding_model == "fake-hashed-bag-of-words" for r in s.scalars(select(CaseRow))
+        )
+
+
+def test_rejected_and_retired_cases_do_not_absorb_duplicates(db: Database) -> None:
+    emb = FakeEmbedder()
+    with db.session() as s:
+        repo.propose_case(s, new_case("c1", "Where is the on-call rota?"), emb, actor="U1", now=T0)
+        repo.reject_case(s, "c1", actor="U9", reason="not a model problem", now=T0)
+        again = repo.propose_case(
+            s, new_case("c2", "Where is the on-call rota?"), emb, actor="U1", now=T0
+        )
+    assert not again.merged and again.case.id == "c2"
+
+
+def test_editing_a_golden_case_creates_a_new_version(db: Database) -> None:
+    emb = FakeEmbedder()
+    with db.session() as s:
+        repo.propose_case(
+            s, new_case("g1", "Default PostgreSQL port?", expected="5432"), emb, actor="U1", now=T0
+        )
+        repo.approve_case(s, "g1", CaseSet.GOLDEN, actor="U9", now=T0)
+        v1 = repo.dataset_version(s, CaseSet.GOLDEN)
+    with db.session() as s:
+        result = repo.edit_case(
+            s, "g1", {"must_include": ["5432"]}, actor="U9", now=T0 + timedelta(days=1)
+        )
+    assert result.new_version
+    new_id = result.case.id
+    with db.session() as s:
+        old, new = repo.require_case(s, "g1"), repo.require_case(s, new_id)
+        assert old.status is CaseStatus.RETIRED and old.must_include == []
+        assert (
+            new.status is CaseStatus.ACTIVE
+            and new.previous_id == "g1"
+            and new.must_include == ["5432"]
+        )
+        assert [c.id for c in repo.active_cases(s, CaseSet.GOLDEN)] == [new_id]
+        assert repo.dataset_version(s, CaseSet.GOLDEN) != v1
+        assert [e.action for e in repo.case_events(s, new_id)] == ["versioned"]
+        with pytest.raises(InputError, match="retired cases cannot be edited"):
+            repo.edit_case(s, "g1", {"expected": "x"}, actor="U9")
+
+
+def test_editing_a_proposed_case_changes_it_in_place(db: Database) -> None:
+    emb = FakeEmbedder()
+    with db.session() as s:
+        repo.propose_case(s, new_case("p1", "Deploy freeze dates?"), emb, actor="U1", now=T0)
+        result = repo.edit_case(
+            s,
+            "p1",
+            {
+                "expected": "Dec 20 to Jan 3",
+                "severity": "high",
+                "tags": ["release"],
+                "category": "outdated",
+            },
+            actor="U9",
+            now=T0 + timedelta(minutes=3),
+        )
+    assert not result.new_version
+    with db.session() as s:
+        p1 = repo.require_case(s, "p1")
+    assert (p1.expected, p1.severity, p1.tags, p1.category) == (
+        "Dec 20 to Jan 3",
+        Severity.HIGH,
+        ["release"],
+        "outdated",
+    )
+    assert p1.updated_at == T0 + timedelta(minutes=3)
+
+
+def test_state_rules(db: Database) -> None:
+    emb = FakeEmbedder()
+    with db.session() as s:
+        repo.propose_case(s, new_case("c1", "q one"), emb, actor="U1", now=T0)
+        repo.approve_case(s, "c1", CaseSet.ROTATING, actor="U9")
+        with pytest.raises(repo.CaseStateError, match="only proposed cases can be approved"):
+            repo.approve_case(s, "c1", CaseSet.GOLDEN, actor="U9")
+        with pytest.raises(repo.CaseStateError, match="only proposed cases can be rejected"):
+            repo.reject_case(s, "c1", actor="U9")
+        repo.retire_case(s, "c1", actor="U9", reason="obsolete")
+        with pytest.raises(repo.CaseStateError, match="already retired"):
+            repo.retire_case(s, "c1", actor="U9")
+        with pytest.raises(repo.CaseNotFoundError, match="no case with id 'nope'"):
+            repo.approve_case(s, "nope", CaseSet.GOLDEN, actor="U9")
+
+
+def test_rotation_retires_stale_rotating_cases(db: Database) -> None:
+    cases = [
+        new_case(
+            f"r{i}",
+            f"rotating question {i}",
+            set=CaseSet.ROTATING,
+            status=CaseStatus.ACTIVE,
+            created_at=T0 - timedelta(days=10 * i),
+            updated_at=T0,
+        )
+        for i in range(5)
+    ] + [
+        new_case(
+            "g",
+            "golden question",
+            set=CaseSet.GOLDEN,
+            status=CaseStatus.ACTIVE,
+            created_at=T0 - timedelta(days=900),
+        )
+    ]
+    with db.session() as s:
+        repo.add_cases(s, cases, actor="test", now=T0)
+        v_before = repo.dataset_version(s, CaseSet.ROTATING)
+        policy = RotationPolicy(max_age_days=35, max_count=3)
+        planned = repo.rotate_cases(s, policy, actor="cli", now=T0, dry_run=True)
+        assert [c.id for c in planned] == ["r4", "r3"] and planned[0].status is CaseStatus.ACTIVE
+    with db.session() as s:
+        done = repo.rotate_cases(s, policy, actor="cli", now=T0)
+    assert [c.id for c in done] == ["r4", "r3"] and all(
+        c.status is CaseStatus.RETIRED for c in done
+    )
+    with db.session() as s:
+        assert [c.id for c in repo.active_cases(s, CaseSet.ROTATING)] == ["r0", "r1", "r2"]
+        assert [c.id for c in repo.active_cases(s, CaseSet.GOLDEN)] == ["g"]
+        assert repo.dataset_version(s, CaseSet.ROTATING) != v_before
+        assert repo.case_events(s, "r4")[-1].action == "rotated"
+
+
+def test_list_pagination_and_filters(db: Database) -> None:
+    cases = [
+        new_case(
+            f"c{i:02d}",
+            f"question {i}",
+            created_at=T0 + timedelta(minutes=i),
+            category="wrong_fact" if i % 2 else "format",
+            tags=["a"] if i < 3 else ["b"],
+            status=CaseStatus.ACTIVE if i >= 5 else CaseStatus.PROPOSED,
+        )
+        for i in range(12)
+    ]
+    with db.session() as s:
+        repo.add_cases(s, cases, actor="test", now=T0)
+        first = repo.list_cases(s, status=CaseStatus.ACTIVE, limit=4)
+        second = repo.list_cases(s, status=CaseStatus.ACTIVE, limit=4, offset=4)
+        assert (
+            [c.id for c in first.cases] == ["c11", "c10", "c09", "c08"]
+            and first.total == 7
+            and first.has_more
+        )
+        assert [c.id for c in second.cases] == ["c07", "c06", "c05"] and not second.has_more
+        assert repo.list_cases(s).total == 12
+        assert [c.id for c in repo.active_cases(s, categories=["format"])] == ["c06", "c08", "c10"]
+        assert [c.id for c in repo.active_cases(s, tags=["a"])] == []
+        assert len(repo.active_cases(s, CaseSet.ROTATING, tags=["b"])) == 7
+        counts = repo.case_counts(s)
+        assert counts[(CaseSet.ROTATING, CaseStatus.PROPOSED)] == 5
+        with pytest.raises(InputError):
+            repo.list_cases(s, limit=0)
+
+
+def test_import_is_all_or_nothing(db: Database) -> None:
+    with db.session() as s:
+        repo.add_cases(s, [new_case("a", "qa")], actor="test")
+    with db.session() as s, pytest.raises(InputError, match="1 case id\\(s\\) already exist: a"):
+        repo.add_cases(s, [new_case("b", "qb"), new_case("a", "qa again")], actor="test")
+    with db.session() as s:
+        assert repo.get_case(s, "b") is None
+        added, skipped = repo.add_cases(
+            s, [new_case("b", "qb"), new_case("a", "qa")], actor="t", skip_existing=True
+        )
+        assert [c.id for c in added] == ["b"] and skipped == ["a"]
+        assert [c.id for c in repo.all_cases(s)] == ["a", "b"]
+
+
+def test_deleting_the_source_run_keeps_the_case(db: Database) -> None:
+    from storage.tables import PanelRunRow
+
+    run_id = store_run(db)
+    with db.session() as s:
+        repo.propose_case(s, new_case("c1", "q"), FakeEmbedder(), actor="U1", source_run_id=run_id)
+    with db.session() as s:
+        s.delete(s.get(PanelRunRow, run_id))
+    with db.session() as s:
+        assert repo.get_case(s, "c1") is not None
+        assert repo.source_run_id(s, "c1") is None
