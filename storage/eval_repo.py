@@ -1,0 +1,269 @@
+"""Eval runs in the database: start a run, save each sample as it finishes, finish it,
+load it back as an :class:`~evals.report.EvalReport`, resume it, find the previous run on
+the same dataset version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from evals.errors import InputError
+from evals.judge import LabelledAnswer
+from evals.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
+from storage.eval_tables import EvalResultRow, EvalRunRow
+from storage.tables import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
+
+
+@dataclass(frozen=True)
+class EvalRunInfo:
+    """One line of `quorum eval list`."""
+
+    id: int
+    status: RunStatus
+    case_set: str
+    dataset_version: str
+    started_at: datetime
+    finished_at: datetime | None
+    total_cost_usd: float
+    models: tuple[str, ...]
+    samples_done: int
+    sample_total: int
+
+
+def start_run(
+    session: Session, record: RunRecord, cases: Sequence[CaseInfo], *, sample_total: int
+) -> int:
+    """Store a new run in status ``running``; returns its id."""
+    row = EvalRunRow(
+        status=RunStatus.RUNNING.value,
+        status_reason="",
+        case_set=record.case_set,
+        dataset_version=record.dataset_version,
+        started_at=record.started_at,
+        finished_at=None,
+        total_cost_usd=record.total_cost_usd,
+        sample_total=sample_total,
+        record=record.to_dict(),
+        cases=[c.to_dict() for c in cases],
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _run(session: Session, run_id: int) -> EvalRunRow:
+    row = session.get(EvalRunRow, run_id)
+    if row is None:
+        raise InputError(f"There is no eval run {run_id}. `quorum eval list` shows the runs.")
+    return row
+
+
+def save_result(
+    session: Session, run_id: int, result: SampleResult, *, now: datetime | None = None
+) -> None:
+    """Store one sample; a sample stored before under the same key (an errored sample
+    asked again on resume) is replaced."""
+    session.execute(
+        delete(EvalResultRow).where(
+            EvalResultRow.run_id == run_id,
+            EvalResultRow.case_id == result.case_id,
+            EvalResultRow.model == result.model,
+            EvalResultRow.sample == result.sample,
+        )
+    )
+    verdict = result.verdict
+    session.add(
+        EvalResultRow(
+            run_id=run_id,
+            case_id=result.case_id,
+            model=result.model,
+            sample=result.sample,
+            text=result.text,
+            passed=result.passed,
+            checks=[c.to_dict() for c in result.checks],
+            verdict=verdict.to_dict() if verdict else None,
+            judge_score=verdict.score if verdict else None,
+            failure_mode=verdict.failure_mode.value if verdict and verdict.failure_mode else None,
+            error=result.error,
+            error_source=result.error_source,
+            resolved_model=result.resolved_model,
+            cost_usd=result.cost_usd,
+            judge_cost_usd=result.judge_cost_usd,
+            latency_ms=result.latency_ms,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            created_at=now or datetime.now(UTC),
+        )
+    )
+    session.flush()
+
+
+def finish_run(session: Session, run_id: int, report: EvalReport) -> None:
+    """Record the final status and the completed reproducibility record."""
+    row = _run(session, run_id)
+    row.status = report.status.value
+    row.status_reason = report.status_reason
+    row.finished_at = report.record.finished_at
+    row.total_cost_usd = report.record.total_cost_usd
+    row.record = report.record.to_dict()
+    session.flush()
+
+
+def _to_result(row: EvalResultRow) -> SampleResult:
+    return SampleResult.from_dict(
+        {
+            "case_id": row.case_id,
+            "model": row.model,
+            "sample": row.sample,
+            "text": row.text,
+            "passed": row.passed,
+            "checks": row.checks,
+            "verdict": row.verdict,
+            "error": row.error,
+            "error_source": row.error_source,
+            "resolved_model": row.resolved_model,
+            "cost_usd": row.cost_usd,
+            "judge_cost_usd": row.judge_cost_usd,
+            "latency_ms": row.latency_ms,
+            "prompt_tokens": row.prompt_tokens,
+            "completion_tokens": row.completion_tokens,
+        }
+    )
+
+
+def results(session: Session, run_id: int) -> list[SampleResult]:
+    rows = session.scalars(
+        select(EvalResultRow)
+        .where(EvalResultRow.run_id == run_id)
+        .order_by(EvalResultRow.sample, EvalResultRow.case_id, EvalResultRow.model)
+    ).all()
+    return [_to_result(r) for r in rows]
+
+
+def resumable_results(session: Session, run_id: int) -> list[SampleResult]:
+    """What a resume keeps: every sample that got an answer (paid for). Samples whose
+    model call failed are asked again."""
+    return [r for r in results(session, run_id) if r.error_source != "model"]
+
+
+def load_report(session: Session, run_id: int) -> EvalReport:
+    row = _run(session, run_id)
+    return EvalReport(
+        record=RunRecord.from_dict(row.record),
+        status=RunStatus(row.status),
+        status_reason=row.status_reason,
+        cases=tuple(CaseInfo.from_dict(c) for c in row.cases),
+        results=tuple(results(session, run_id)),
+        run_id=row.id,
+    )
+
+
+def load_record(session: Session, run_id: int) -> tuple[RunRecord, RunStatus, list[CaseInfo]]:
+    row = _run(session, run_id)
+    cases = [CaseInfo.from_dict(c) for c in row.cases]
+    return RunRecord.from_dict(row.record), RunStatus(row.status), cases
+
+
+def previous_run_id(session: Session, run_id: int) -> int | None:
+    """The latest earlier run on the same case set and dataset version that finished
+    (complete or partial; invalid runs are not a baseline)."""
+    row = _run(session, run_id)
+    return session.scalar(
+        select(EvalRunRow.id)
+        .where(
+            EvalRunRow.id != row.id,
+            EvalRunRow.dataset_version == row.dataset_version,
+            EvalRunRow.case_set == row.case_set,
+            EvalRunRow.started_at < row.started_at,
+            EvalRunRow.status.in_([RunStatus.COMPLETE.value, RunStatus.PARTIAL.value]),
+        )
+        .order_by(EvalRunRow.started_at.desc(), EvalRunRow.id.desc())
+        .limit(1)
+    )
+
+
+def list_runs(session: Session, *, limit: int = 20) -> list[EvalRunInfo]:
+    """The most recent runs first."""
+    done = (
+        select(EvalResultRow.run_id, func.count().label("n"))
+        .group_by(EvalResultRow.run_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(EvalRunRow, func.coalesce(done.c.n, 0))
+        .outerjoin(done, done.c.run_id == EvalRunRow.id)
+        .order_by(EvalRunRow.started_at.desc(), EvalRunRow.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        EvalRunInfo(
+            id=run.id,
+            status=RunStatus(run.status),
+            case_set=run.case_set,
+            dataset_version=run.dataset_version,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            total_cost_usd=run.total_cost_usd,
+            models=tuple(m["name"] for m in run.record.get("models", ())),
+            samples_done=int(n),
+            sample_total=run.sample_total,
+        )
+        for run, n in rows
+    ]
+
+
+def production_labels(session: Session, *, limit: int = 1000) -> list[LabelledAnswer]:
+    """Answers people judged in Slack, newest first: a correction marks the answer wrong
+    (and gives the expected answer); otherwise 👍 against 👎 by majority, ties left out.
+    Flags are not labels (they mean "look at this"). A signal or correction on the result
+    message judges the consensus answer; one on a single answer judges that answer."""
+    votes: dict[tuple[int, int | None], list[int]] = {}
+    for run_id, answer_id, kind in session.execute(
+        select(SignalRow.run_id, SignalRow.answer_id, SignalRow.kind).where(
+            SignalRow.retracted_at.is_(None), SignalRow.kind.in_(["up", "down"])
+        )
+    ):
+        tally = votes.setdefault((run_id, answer_id), [0, 0])
+        tally[0 if kind == "up" else 1] += 1
+    corrected: dict[tuple[int, int | None], str] = {}
+    for run_id, answer_id, text in session.execute(
+        select(CorrectionRow.run_id, CorrectionRow.answer_id, CorrectionRow.correct_answer)
+    ):
+        corrected[(run_id, answer_id)] = text
+    keys = sorted(set(votes) | set(corrected), key=lambda k: (-k[0], k[1] or 0))[:limit]
+    if not keys:
+        return []
+    runs = {
+        r.id: r
+        for r in session.scalars(
+            select(PanelRunRow).where(PanelRunRow.id.in_({k[0] for k in keys}))
+        )
+    }
+    answer_ids = {k[1] for k in keys if k[1] is not None}
+    answers = {
+        a.id: a for a in session.scalars(select(AnswerRow).where(AnswerRow.id.in_(answer_ids)))
+    }
+    out: list[LabelledAnswer] = []
+    for key in keys:
+        run_id, answer_id = key
+        run = runs.get(run_id)
+        judged: str | None = answers[answer_id].text if answer_id in answers else None
+        if answer_id is None and run is not None:
+            judged = run.consensus_text
+        if run is None or not judged:
+            continue
+        expected: str | None = None
+        if key in corrected:
+            label, expected = False, corrected[key]
+        else:
+            up, down = votes[key]
+            if up == down:
+                continue
+            label = up > down
+        source = f"production run {run_id}" + (f" answer {answer_id}" if answer_id else "")
+        out.append(LabelledAnswer(run.question, judged, label, expected, None, source))
+    return out
