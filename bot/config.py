@@ -129,6 +129,9 @@ class ConsensusConfig(_Strict):
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     max_tokens: int = Field(default=1024, gt=0)
     calibrator: Path | None = None
+    refit_min_labels: int = Field(
+        default=50, ge=10, description="Production labels needed before the weekly refit."
+    )
 
 
 class LimitsConfig(_Strict):

@@ -80,3 +80,11 @@ def build_services(
         db=db,
         loader=loader,
     )
+
+
+def use_active_calibrator(services: Services) -> None:
+    """Serve the calibrator the last production refit made active, when there is one
+    (call after the schema is in place)."""
+    from bot.jobs import load_active_calibrator
+
+    services.calibrator = load_active_calibrator(services) or services.calibrator

@@ -14,7 +14,7 @@ from rich.live import Live
 from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.render import answers_table, consensus_panel, progress_table, run_to_json
-from bot.services import Services, build_services
+from bot.services import Services, build_services, use_active_calibrator
 from evals.consensus import build_consensus
 from evals.errors import InputError
 from evals.panel import ask_panel
@@ -43,6 +43,9 @@ def ask(
         raise InputError(f"The question is {len(question)} characters; the limit is {limit}.")
     services = build_services(settings, config)
     try:
+        if save:
+            services.db.ensure_schema()
+            use_active_calibrator(services)
         run, consensus = asyncio.run(_ask(services, question, show_progress=not as_json))
         run_id = _store(services, run, consensus) if save else None
     finally:
@@ -99,7 +102,6 @@ async def _ask(
 
 
 def _store(services: Services, run: PanelRun, consensus: Consensus) -> int:
-    services.db.ensure_schema()
     with services.db.session() as session:
         return save_panel_run(
             session,

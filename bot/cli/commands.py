@@ -1,3 +1,3 @@
 """Imports every command module so each registers itself on `bot.cli.app`."""
 
-from bot.cli import ask, cases, db, doctor, eval, offline, run  # noqa: F401
+from bot.cli import ask, cases, db, digest, doctor, eval, offline, run  # noqa: F401

@@ -12,7 +12,7 @@ from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings_and_config
 from bot.logs import configure_logging
 from bot.preflight import explain, missing_provider_keys, missing_slack
-from bot.services import Services, build_services
+from bot.services import Services, build_services, use_active_calibrator
 
 log = logging.getLogger("quorum.run")
 
@@ -41,16 +41,18 @@ def run(
     configure_logging(settings.quorum_log_level)
     services = build_services(settings, config)
     services.db.ensure_schema()
+    use_active_calibrator(services)
     with_scheduler = settings.quorum_scheduler if scheduler is None else scheduler
     asyncio.run(_serve(services, socket_mode=socket_mode, with_scheduler=with_scheduler))
 
 
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
-    from bot.scheduler import start_scheduler
+    from bot.scheduler import start_calibrator_refresh, start_scheduler
     from bot.server import serve_http, serve_socket_mode
 
     await services.warm_up()
-    scheduler = start_scheduler(services) if with_scheduler else None
+    # Without the job scheduler (Procfile web:), still pick up a refit made by `clock`.
+    scheduler = start_scheduler(services) if with_scheduler else start_calibrator_refresh(services)
     try:
         if socket_mode:
             log.info("Connecting to Slack with Socket Mode")
@@ -59,6 +61,5 @@ async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool)
             log.info("Serving Slack's requests on :%d/slack/events", services.settings.port)
             await serve_http(services, services.settings.port)
     finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
+        scheduler.shutdown(wait=False)
         services.close()

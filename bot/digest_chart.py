@@ -1,0 +1,60 @@
+"""The digest's chart: weekly eval pass rate and 👍 rate per model, as PNG bytes.
+
+matplotlib with the non-interactive Agg backend (no display, thread-safe through the
+object API: no pyplot state is touched).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from evals.digest import HistoryPoint
+
+DPI = 110
+
+
+def chart_png(
+    history: Sequence[HistoryPoint], *, weeks: Sequence[str] = (), title: str = ""
+) -> bytes:
+    """Two panels sharing the week axis: eval pass rate (top) and 👍 rate (bottom).
+
+    ``weeks`` is the x axis (oldest first; weeks with no data at all stay on it); by
+    default the weeks that have data. Weeks with no data for a model leave a gap in its
+    line; an empty history still gives a (labelled) image so the digest never fails for
+    want of a chart.
+    """
+    weeks = list(dict.fromkeys([*weeks, *(p.week for p in history)]))
+    models = sorted({p.model for p in history})
+    figure = Figure(figsize=(8, 5.5), dpi=DPI)
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    index = {w: i for i, w in enumerate(weeks)}
+    for model in models:
+        points = sorted((p for p in history if p.model == model), key=lambda p: index[p.week])
+        xs = [index[p.week] for p in points]
+        evals_ = [p.pass_rate * 100 if p.pass_rate is not None else float("nan") for p in points]
+        thumbs = [
+            p.thumbs_rate * 100 if p.thumbs_rate is not None else float("nan") for p in points
+        ]
+        (line,) = top.plot(xs, evals_, marker="o", label=model)
+        bottom.plot(xs, thumbs, marker="o", color=line.get_color(), label=model)
+    top.set_ylabel("eval pass rate (%)")
+    bottom.set_ylabel("thumbs-up rate (%)")
+    for axis in (top, bottom):
+        axis.set_ylim(-5, 105)
+        axis.set_xlim(-0.5, max(len(weeks), 1) - 0.5)
+        axis.grid(True, alpha=0.3)
+    bottom.set_xticks(range(len(weeks)), weeks, rotation=30, ha="right", fontsize=8)
+    if models:
+        top.legend(loc="lower left", fontsize=8, ncols=min(4, len(models)))
+    else:
+        top.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=top.transAxes)
+    figure.suptitle(title or "Weekly pass rate and thumbs-up rate per model")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

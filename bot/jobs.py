@@ -1,0 +1,428 @@
+"""The scheduled jobs as plain functions over :class:`~bot.services.Services`.
+
+:func:`run_job` is the one door: it works out the job's period, lets the database
+decide whether this process runs it (``storage.job_repo.claim_period``), runs it and
+records how it ended. The scheduler, ``quorum digest --post`` and tests all go through
+it, so a period is handled once whoever asks.
+
+- ``benchmark``: the panel and the shadow candidates on every active case.
+- ``digest``: refits the calibrator (once per period), builds the weekly digest, posts
+  it with its chart to ``slack.digest_channel``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.digest_blocks import digest_blocks, digest_text
+from bot.digest_chart import chart_png
+from bot.scheduler import JOB_BENCHMARK, JOB_DIGEST, JobSchedule, build_schedules, iso_week
+from bot.services import Services
+from bot.slack_errors import NOT_IN_CHANNEL_ERRORS, slack_error_code
+from evals.calibration import Calibrator
+from evals.cases import dataset_version
+from evals.digest import Digest, RefitInfo, build_digest
+from evals.errors import CalibrationError, ConfigError, QuorumError, new_reference
+from evals.refit import Label, RefitResult, refit_calibrator
+from evals.report import SampleResult
+from evals.runner import RunConfig, case_info, plan_record, run_eval
+from evals.scorers import ScorerSettings
+from storage import case_repo, digest_queries, eval_repo, job_repo
+from storage.job_tables import JobStatus
+from storage.signals_repo import production_labels
+
+log = logging.getLogger("quorum.jobs")
+
+JOB_REFIT = "refit"
+WEEK = timedelta(days=7)
+HISTORY_WEEKS = 10
+JOBS = (JOB_BENCHMARK, JOB_DIGEST)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: str
+    period: str
+    ran: bool  # False: another process (or an earlier run) has this period
+    status: JobStatus | None  # None when not ran: see ``existing``
+    detail: str
+    existing: job_repo.JobRun | None = None
+
+
+@dataclass(frozen=True)
+class WeeklyDigest:
+    digest: Digest
+    chart: bytes | None
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def schedule_for(services: Services, job: str) -> JobSchedule | None:
+    return next((s for s in build_schedules(services.config) if s.job == job), None)
+
+
+def tz(services: Services) -> ZoneInfo:
+    return ZoneInfo(services.config.schedule.timezone)
+
+
+def period_for(services: Services, job: str, when: datetime) -> str:
+    """The job's exactly-once key for a run at ``when`` (ISO week in the configured zone
+    when the job is weekly or not scheduled at all)."""
+    schedule = schedule_for(services, job)
+    return schedule.period_for(when) if schedule else iso_week(when, tz(services))
+
+
+def last_seen(services: Services, job: str) -> datetime | None:
+    """When the job last had a run recorded (its firing time when it was scheduled)."""
+    run = job_repo.latest_run(services.db, job)
+    if run is None:
+        return None
+    return run.scheduled_for or run.started_at
+
+
+def record_missed(services: Services, schedule: JobSchedule, fire: datetime) -> None:
+    period = schedule.period_for(fire)
+    if job_repo.mark_missed(
+        services.db,
+        schedule.job,
+        period,
+        now=services.clock.now(),
+        scheduled_for=fire,
+        detail=f"no process ran it within {schedule.grace} of {fire.isoformat()}",
+    ):
+        log.warning("the %s for %s was missed (due %s); skipped", schedule.job, period, fire)
+
+
+# -- the door ------------------------------------------------------------------------------
+
+
+async def run_job(
+    services: Services,
+    job: str,
+    *,
+    scheduled_for: datetime | None = None,
+    force: bool = False,
+) -> JobOutcome:
+    """Run ``job`` for the period of ``scheduled_for`` (now when None), once."""
+    if job not in JOBS:
+        raise ConfigError(f"unknown job {job!r}; expected one of: {', '.join(JOBS)}")
+    now = services.clock.now()
+    when = scheduled_for or now
+    period = period_for(services, job, when)
+    if force:
+        job_repo.force_claim(services.db, job, period, now=now, owner=owner())
+    elif not job_repo.claim_period(
+        services.db, job, period, now=now, owner=owner(), scheduled_for=scheduled_for
+    ):
+        existing = job_repo.get_run(services.db, job, period)
+        log.info("%s for %s already handled (%s); skipping", job, period, existing)
+        return JobOutcome(job, period, False, None, "already handled", existing)
+    try:
+        if job == JOB_DIGEST:
+            detail = await digest_job(services, end=when, period=period)
+        else:
+            detail = await benchmark_job(services, period=period)
+    except Exception as exc:
+        ref = new_reference()
+        message = _failure_text(services, exc)
+        log.error("%s for %s failed [%s]", job, period, ref, exc_info=True)
+        job_repo.mark_failed(
+            services.db, job, period, now=services.clock.now(), detail=f"{message} (ref {ref})"
+        )
+        return JobOutcome(job, period, True, JobStatus.FAILED, f"{message} (ref {ref})")
+    job_repo.mark_done(services.db, job, period, now=services.clock.now(), detail=detail)
+    return JobOutcome(job, period, True, JobStatus.DONE, detail)
+
+
+def _failure_text(services: Services, exc: Exception) -> str:
+    """What an operator reads about a failed job (CLI, the job's row, the next digest)."""
+    if isinstance(exc, QuorumError):
+        return exc.user_message
+    code = slack_error_code(exc)
+    if code in NOT_IN_CHANNEL_ERRORS:
+        return (
+            f"Slack refused to post in {services.config.slack.digest_channel} ({code}): "
+            "invite the bot to that channel or fix slack.digest_channel"
+        )
+    if code:
+        return f"Slack refused the call ({code})"
+    return "unexpected error"
+
+
+def run_job_blocking(services: Services, job: str, scheduled_for: datetime | None) -> JobOutcome:
+    """For the scheduler's worker threads: the job in its own event loop."""
+    return asyncio.run(run_job(services, job, scheduled_for=scheduled_for))
+
+
+# -- digest --------------------------------------------------------------------------------
+
+
+def history_labels(end: datetime, zone: ZoneInfo, weeks: int = HISTORY_WEEKS) -> list[str]:
+    """ISO week of the middle of each of the ``weeks`` weekly windows ending at ``end``."""
+    return [iso_week(end - (weeks - 1 - i) * WEEK - WEEK / 2, zone) for i in range(weeks)]
+
+
+def refit_info(services: Services, period: str) -> RefitInfo | None:
+    run = job_repo.get_run(services.db, JOB_REFIT, period)
+    if run is None or run.status is not JobStatus.DONE or not run.detail:
+        return None
+    try:
+        data = json.loads(run.detail)
+        return RefitInfo(bool(data["refitted"]), str(data["reason"]), data.get("calibrator_id"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def weekly_digest(
+    services: Services, *, end: datetime, period: str, with_chart: bool = True
+) -> WeeklyDigest:
+    """The digest of the 7 days before ``end`` and its chart (reads only)."""
+    zone = tz(services)
+    start = end - WEEK
+    with services.db.session() as session:
+        data = digest_queries.gather(
+            session,
+            period=period,
+            start=start,
+            end=end,
+            timezone=services.config.schedule.timezone,
+            panel=[m.name for m in services.members],
+            shadow=[m.name for m in services.shadow],
+            history_labels=history_labels(end, zone),
+            refit=refit_info(services, period),
+        )
+    digest = build_digest(data)
+    if not with_chart:
+        return WeeklyDigest(digest, None)
+    return WeeklyDigest(digest, chart_for(digest))
+
+
+def chart_for(digest: Digest) -> bytes:
+    end = digest.end.astimezone(ZoneInfo(digest.timezone))
+    return chart_png(
+        digest.history,
+        weeks=digest.history_weeks,
+        title=f"Quorum: eval pass rate and thumbs-up rate per model, weeks to {end:%d %b %Y}",
+    )
+
+
+async def post_digest(services: Services, weekly: WeeklyDigest) -> str:
+    """Post the digest and upload its chart; returns the message ts."""
+    from bot.app import build_client
+
+    channel = services.config.slack.digest_channel
+    if not channel:
+        raise ConfigError(
+            "No digest channel configured: set `slack.digest_channel` in quorum.yaml "
+            "(a channel id such as C0123456789) and invite the bot there."
+        )
+    if services.settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set; the digest cannot be posted.")
+    client = build_client(services)
+    posted = await client.chat_postMessage(
+        channel=channel,
+        text=digest_text(weekly.digest),
+        blocks=digest_blocks(weekly.digest, chart_attached=True),
+        unfurl_links=False,
+    )
+    ts = str(posted["ts"])
+    await client.files_upload_v2(
+        channel=channel,
+        content=weekly.chart if weekly.chart is not None else chart_for(weekly.digest),
+        filename=f"quorum-digest-{weekly.digest.period}.png",
+        title=f"Quorum weekly digest {weekly.digest.period}: pass rate and 👍 rate per model",
+    )
+    return ts
+
+
+async def digest_job(services: Services, *, end: datetime, period: str) -> str:
+    refit = refit_job(services, period=period)
+    if refit is not None:
+        log.info("calibrator refit for %s: %s", period, refit.reason)
+    weekly = weekly_digest(services, end=end, period=period)
+    ts = await post_digest(services, weekly)
+    return f"posted to {services.config.slack.digest_channel} (ts {ts})"
+
+
+# -- refit ---------------------------------------------------------------------------------
+
+
+def min_labels(services: Services) -> int:
+    value = services.config.consensus.refit_min_labels
+    return int(value)
+
+
+def _calibrator_source(services: Services) -> str:
+    if services.settings.quorum_calibrator or services.config.consensus.calibrator:
+        return "file"
+    return "shipped"
+
+
+def compatible_ids(services: Services, current: Calibrator) -> set[str]:
+    """Calibrators whose answer model is the current one's: their runs' features (the
+    pick's score) mean the same, so their labels can train the current one."""
+    ids = {current.id}
+    for stored in job_repo.calibrators(services.db):
+        try:
+            other = Calibrator.from_dict(json.loads(stored.json))
+        except (ValueError, CalibrationError):
+            continue
+        if other.answer_model == current.answer_model:
+            ids.add(stored.id)
+    return ids
+
+
+def refit_job(services: Services, *, period: str) -> RefitResult | None:
+    """Refit the calibrator from production labels, once per period; None if another
+    process did it. A better calibrator is stored, made active and served at once."""
+    now = services.clock.now()
+    if not job_repo.claim_period(services.db, JOB_REFIT, period, now=now, owner=owner()):
+        return None
+    try:
+        current = services.calibrator
+        if job_repo.active_calibrator(services.db) is None:
+            job_repo.save_calibrator(
+                services.db,
+                calibrator_id=current.id,
+                json_text=current.to_json(),
+                created_at=now,
+                source=_calibrator_source(services),
+                n_labels=0,
+                metrics={},
+                active=True,
+            )
+        usable = compatible_ids(services, current)
+        with services.db.session() as session:
+            labels = [
+                Label(dict(label.features), label.correct, label.created_at)
+                for label in production_labels(session)
+                if label.calibrator_id in usable
+            ]
+        result = refit_calibrator(current, labels, now=now, min_labels=min_labels(services))
+        if result.refitted:
+            job_repo.save_calibrator(
+                services.db,
+                calibrator_id=result.calibrator.id,
+                json_text=result.calibrator.to_json(),
+                created_at=now,
+                source="refit",
+                n_labels=result.n_labels,
+                metrics=result.metrics(),
+                active=True,
+            )
+            services.calibrator = result.calibrator
+        detail = {
+            "refitted": result.refitted,
+            "reason": result.reason,
+            "calibrator_id": result.calibrator.id,
+            **result.metrics(),
+        }
+        job_repo.mark_done(services.db, JOB_REFIT, period, now=now, detail=json.dumps(detail))
+        return result
+    except Exception as exc:
+        job_repo.mark_failed(services.db, JOB_REFIT, period, now=now, detail=str(exc)[:500])
+        log.error("calibrator refit for %s failed", period, exc_info=True)
+        return None
+
+
+def refresh_calibrator(services: Services) -> bool:
+    """Serve the active stored calibrator if another process refitted it; True if swapped."""
+    stored = job_repo.active_calibrator(services.db)
+    if stored is None or stored.id == services.calibrator.id:
+        return False
+    loaded = load_active_calibrator(services)
+    if loaded is None:
+        return False
+    log.info("now serving calibrator %s (was %s)", loaded.id, services.calibrator.id)
+    services.calibrator = loaded
+    return True
+
+
+def load_active_calibrator(services: Services) -> Calibrator | None:
+    """The calibrator the last refit made active (for process start), if any."""
+    stored = job_repo.active_calibrator(services.db)
+    if stored is None:
+        return None
+    try:
+        return Calibrator.from_dict(json.loads(stored.json), where=f"stored calibrator {stored.id}")
+    except (ValueError, CalibrationError):
+        log.error("the stored calibrator %s cannot be read; using the configured one", stored.id)
+        return None
+
+
+# -- benchmark -----------------------------------------------------------------------------
+
+
+#: Samples per case and calls at once for the scheduled benchmark (`quorum eval run`'s
+#: defaults).
+BENCHMARK_SAMPLES = 3
+BENCHMARK_CONCURRENCY = 8
+
+
+async def benchmark_job(services: Services, *, period: str) -> str:
+    """The panel and the shadow candidates on every active case (golden and rotating),
+    stored as an eval run like `quorum eval run --set all`."""
+    from bot.cli.eval import build_judge, git_commit
+
+    with services.db.session() as session:
+        cases = case_repo.active_cases(session)
+    if not cases:
+        return "no active eval cases; nothing to benchmark"
+    members = [*services.members, *services.shadow]
+    judge = build_judge(services.config, services.client, members)
+    needs_similarity = judge is None and any(c.expected for c in cases)
+    embedder = services.embedder if needs_similarity else None
+    config = RunConfig(
+        samples=BENCHMARK_SAMPLES,
+        concurrency=BENCHMARK_CONCURRENCY,
+        system_prompt=services.config.consensus.system_prompt,
+        scorers=ScorerSettings(expected_check="similarity" if needs_similarity else "none"),
+        case_set="all",
+        dataset_version=dataset_version(cases, None),
+        git_commit=git_commit(),
+    )
+    record = plan_record(
+        cases, members, config, judge=judge, embedder=embedder, started_at=services.clock.now()
+    )
+    with services.db.session() as session:
+        run_id = eval_repo.start_run(
+            session,
+            record,
+            [case_info(c) for c in cases],
+            sample_total=len(cases) * len(members) * config.samples,
+        )
+    lock = asyncio.Lock()
+
+    def save_one(result: SampleResult) -> None:
+        with services.db.session() as session:
+            eval_repo.save_result(session, run_id, result, now=services.clock.now())
+
+    async def save(result: SampleResult) -> None:
+        async with lock:
+            await asyncio.to_thread(save_one, result)
+
+    report = await run_eval(
+        cases,
+        members,
+        services.client,
+        config,
+        judge=judge,
+        embedder=embedder,
+        on_result=save,
+        clock=services.clock,
+    )
+    with services.db.session() as session:
+        eval_repo.finish_run(session, run_id, report)
+    return (
+        f"eval run {run_id} ({period}): {report.status.value}, {len(cases)} cases x "
+        f"{len(members)} models x {config.samples} samples"
+    )

@@ -1,0 +1,303 @@
+"""Exactly-once job periods and stored calibrators.
+
+The database decides who runs a job for a period: :func:`claim_period` inserts the
+``(job, period)`` row in its own transaction and the unique key lets exactly one
+process win, on SQLite and PostgreSQL alike. A failed run may be claimed again (up to
+``max_attempts``), and so may a run whose process died (``running`` for longer than
+``stale_after``); both take-overs are a conditional UPDATE, so only one process wins
+those too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.job_tables import CalibratorRow, JobRunRow, JobStatus
+
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_STALE_AFTER = timedelta(hours=3)
+MAX_DETAIL_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class JobRun:
+    job: str
+    period: str
+    status: JobStatus
+    attempts: int
+    started_at: datetime
+    finished_at: datetime | None
+    scheduled_for: datetime | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class StoredCalibrator:
+    id: str
+    json: str
+    created_at: datetime
+    source: str
+    n_labels: int
+    metrics: dict[str, Any]
+    active: bool
+
+
+def _require_utc(now: datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("naive datetime; use datetime.now(UTC)")
+
+
+def claim_period(
+    db: Database,
+    job: str,
+    period: str,
+    *,
+    now: datetime,
+    owner: str | None = None,
+    scheduled_for: datetime | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> bool:
+    """Try to become the one process that runs ``job`` for ``period``. True if we won."""
+    _require_utc(now)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(JobRunRow).values(
+                    job=job,
+                    period=period,
+                    status=JobStatus.RUNNING.value,
+                    attempts=1,
+                    owner=owner,
+                    scheduled_for=scheduled_for,
+                    started_at=now,
+                )
+            )
+        return True
+    except IntegrityError:
+        pass
+    # Someone has the row. Take it over only if that run failed or its process died.
+    with db.engine.begin() as conn:
+        result = conn.execute(
+            update(JobRunRow)
+            .where(
+                JobRunRow.job == job,
+                JobRunRow.period == period,
+                or_(
+                    and_(
+                        JobRunRow.status == JobStatus.FAILED.value,
+                        JobRunRow.attempts < max_attempts,
+                    ),
+                    and_(
+                        JobRunRow.status == JobStatus.RUNNING.value,
+                        JobRunRow.started_at < now - stale_after,
+                    ),
+                ),
+            )
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=JobRunRow.attempts + 1,
+                owner=owner,
+                started_at=now,
+                finished_at=None,
+            )
+        )
+        return bool(result.rowcount == 1)
+
+
+def force_claim(db: Database, job: str, period: str, *, now: datetime, owner: str | None) -> None:
+    """Claim ``period`` whatever its state (``--force``): the row records one more attempt."""
+    if claim_period(db, job, period, now=now, owner=owner):
+        return
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(JobRunRow)
+            .where(JobRunRow.job == job, JobRunRow.period == period)
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=JobRunRow.attempts + 1,
+                owner=owner,
+                started_at=now,
+                finished_at=None,
+            )
+        )
+
+
+def _finish(
+    db: Database, job: str, period: str, status: JobStatus, now: datetime, detail: str
+) -> None:
+    _require_utc(now)
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(JobRunRow)
+            .where(JobRunRow.job == job, JobRunRow.period == period)
+            .values(status=status.value, finished_at=now, detail=detail[:MAX_DETAIL_CHARS])
+        )
+
+
+def mark_done(db: Database, job: str, period: str, *, now: datetime, detail: str = "") -> None:
+    _finish(db, job, period, JobStatus.DONE, now, detail)
+
+
+def mark_failed(db: Database, job: str, period: str, *, now: datetime, detail: str = "") -> None:
+    _finish(db, job, period, JobStatus.FAILED, now, detail)
+
+
+def mark_missed(
+    db: Database,
+    job: str,
+    period: str,
+    *,
+    now: datetime,
+    scheduled_for: datetime | None = None,
+    detail: str = "",
+) -> bool:
+    """Record that ``period`` was skipped (its grace window passed). False if the period
+    already has a row (it ran, or someone else recorded the miss)."""
+    _require_utc(now)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(JobRunRow).values(
+                    job=job,
+                    period=period,
+                    status=JobStatus.MISSED.value,
+                    attempts=0,
+                    scheduled_for=scheduled_for,
+                    started_at=now,
+                    finished_at=now,
+                    detail=detail[:MAX_DETAIL_CHARS],
+                )
+            )
+        return True
+    except IntegrityError:
+        return False
+
+
+def _to_run(row: JobRunRow) -> JobRun:
+    return JobRun(
+        job=row.job,
+        period=row.period,
+        status=JobStatus(row.status),
+        attempts=row.attempts,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        scheduled_for=row.scheduled_for,
+        detail=row.detail,
+    )
+
+
+def get_run(db: Database, job: str, period: str) -> JobRun | None:
+    with db.session() as session:
+        row = session.scalars(
+            select(JobRunRow).where(JobRunRow.job == job, JobRunRow.period == period)
+        ).one_or_none()
+        return _to_run(row) if row else None
+
+
+def latest_run(db: Database, job: str) -> JobRun | None:
+    """The job's most recently started run (any status)."""
+    with db.session() as session:
+        row = session.scalars(
+            select(JobRunRow)
+            .where(JobRunRow.job == job)
+            .order_by(JobRunRow.started_at.desc(), JobRunRow.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return _to_run(row) if row else None
+
+
+def job_runs(db: Database, *, job: str | None = None) -> list[JobRun]:
+    with db.session() as session:
+        query = select(JobRunRow).order_by(JobRunRow.started_at, JobRunRow.id)
+        if job is not None:
+            query = query.where(JobRunRow.job == job)
+        return [_to_run(r) for r in session.scalars(query)]
+
+
+def missed_periods(db: Database, *, since: datetime, until: datetime) -> list[JobRun]:
+    """Runs recorded as missed or failed in ``[since, until)``: the digest mentions them."""
+    with db.session() as session:
+        rows = session.scalars(
+            select(JobRunRow)
+            .where(
+                JobRunRow.status.in_([JobStatus.MISSED.value, JobStatus.FAILED.value]),
+                JobRunRow.started_at >= since,
+                JobRunRow.started_at < until,
+            )
+            .order_by(JobRunRow.started_at, JobRunRow.id)
+        )
+        return [_to_run(r) for r in rows]
+
+
+# -- calibrators -------------------------------------------------------------------------
+
+
+def _to_calibrator(row: CalibratorRow) -> StoredCalibrator:
+    return StoredCalibrator(
+        id=row.id,
+        json=row.json,
+        created_at=row.created_at,
+        source=row.source,
+        n_labels=row.n_labels,
+        metrics=dict(row.metrics or {}),
+        active=row.active,
+    )
+
+
+def save_calibrator(
+    db: Database,
+    *,
+    calibrator_id: str,
+    json_text: str,
+    created_at: datetime,
+    source: str,
+    n_labels: int,
+    metrics: dict[str, Any],
+    active: bool,
+) -> None:
+    """Store a calibrator (idempotent on its id); ``active=True`` makes it the only active one."""
+    _require_utc(created_at)
+    with db.session() as session:
+        row = session.get(CalibratorRow, calibrator_id)
+        if row is None:
+            row = CalibratorRow(
+                id=calibrator_id,
+                json=json_text,
+                created_at=created_at,
+                source=source,
+                n_labels=n_labels,
+                metrics=metrics,
+                active=False,
+            )
+            session.add(row)
+        else:
+            row.metrics = metrics
+        if active:
+            session.execute(
+                update(CalibratorRow).where(CalibratorRow.id != calibrator_id).values(active=False)
+            )
+            row.active = True
+
+
+def active_calibrator(db: Database) -> StoredCalibrator | None:
+    with db.session() as session:
+        row = session.scalars(
+            select(CalibratorRow)
+            .where(CalibratorRow.active.is_(True))
+            .order_by(CalibratorRow.created_at.desc())
+            .limit(1)
+        ).one_or_none()
+        return _to_calibrator(row) if row else None
+
+
+def calibrators(db: Database) -> list[StoredCalibrator]:
+    with db.session() as session:
+        rows = session.scalars(select(CalibratorRow).order_by(CalibratorRow.created_at))
+        return [_to_calibrator(r) for r in rows]

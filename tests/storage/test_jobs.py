@@ -1,0 +1,149 @@
+"""Exactly-once job periods: the database decides, across processes, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage import job_repo
+from storage.db import Database
+from storage.job_tables import JobStatus
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def other(db: Database) -> Iterator[Database]:
+    """A second process's handle on the same database."""
+    second = Database(db.url.render_as_string(hide_password=False))
+    yield second
+    second.dispose()
+
+
+def test_only_one_process_claims_a_period(db: Database, other: Database) -> None:
+    assert job_repo.claim_period(db, "digest", "2026-W48", now=NOW, owner="bot")
+    assert not job_repo.claim_period(other, "digest", "2026-W48", now=NOW, owner="clock")
+    assert not job_repo.claim_period(db, "digest", "2026-W48", now=NOW, owner="bot")
+    # Other periods and other jobs are independent.
+    assert job_repo.claim_period(other, "digest", "2026-W49", now=NOW, owner="clock")
+    assert job_repo.claim_period(other, "benchmark", "2026-W48", now=NOW, owner="clock")
+    run = job_repo.get_run(other, "digest", "2026-W48")
+    assert run is not None
+    assert (run.status, run.attempts, run.started_at) == (JobStatus.RUNNING, 1, NOW)
+
+
+def test_racing_processes_claim_exactly_once(db: Database) -> None:
+    url = db.url.render_as_string(hide_password=False)
+    handles = [Database(url) for _ in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            wins = list(
+                pool.map(
+                    lambda h: job_repo.claim_period(h, "benchmark", "2026-W47", now=NOW), handles
+                )
+            )
+    finally:
+        for h in handles:
+            h.dispose()
+    assert wins.count(True) == 1
+    assert len(job_repo.job_runs(db, job="benchmark")) == 1
+
+
+def test_a_done_period_is_never_claimed_again(db: Database, other: Database) -> None:
+    assert job_repo.claim_period(db, "digest", "2026-W48", now=NOW)
+    job_repo.mark_done(db, "digest", "2026-W48", now=NOW + timedelta(minutes=1), detail="ts=1.2")
+    later = NOW + timedelta(days=2)
+    assert not job_repo.claim_period(other, "digest", "2026-W48", now=later)
+    run = job_repo.get_run(other, "digest", "2026-W48")
+    assert run is not None
+    assert (run.status, run.detail) == (JobStatus.DONE, "ts=1.2")
+    assert run.finished_at == NOW + timedelta(minutes=1)
+
+
+def test_a_failed_period_is_retried_up_to_the_attempt_limit(db: Database, other: Database) -> None:
+    assert job_repo.claim_period(db, "benchmark", "w", now=NOW, max_attempts=2)
+    job_repo.mark_failed(db, "benchmark", "w", now=NOW, detail="provider down")
+    assert job_repo.claim_period(other, "benchmark", "w", now=NOW, max_attempts=2)
+    assert not job_repo.claim_period(db, "benchmark", "w", now=NOW, max_attempts=2)
+    job_repo.mark_failed(other, "benchmark", "w", now=NOW)
+    assert not job_repo.claim_period(db, "benchmark", "w", now=NOW, max_attempts=2)
+    run = job_repo.get_run(db, "benchmark", "w")
+    assert run is not None and (run.status, run.attempts) == (JobStatus.FAILED, 2)
+
+
+def test_a_run_whose_process_died_is_taken_over_once_stale(db: Database, other: Database) -> None:
+    stale = timedelta(hours=3)
+    assert job_repo.claim_period(db, "digest", "w", now=NOW, stale_after=stale)
+    soon = NOW + timedelta(hours=1)
+    assert not job_repo.claim_period(other, "digest", "w", now=soon, stale_after=stale)
+    late = NOW + timedelta(hours=4)
+    assert job_repo.claim_period(other, "digest", "w", now=late, stale_after=stale)
+    assert not job_repo.claim_period(db, "digest", "w", now=late, stale_after=stale)
+
+
+def test_force_claims_whatever_the_state(db: Database) -> None:
+    job_repo.force_claim(db, "digest", "w", now=NOW, owner="cli")
+    job_repo.mark_done(db, "digest", "w", now=NOW)
+    job_repo.force_claim(db, "digest", "w", now=NOW, owner="cli")
+    run = job_repo.get_run(db, "digest", "w")
+    assert run is not None and (run.status, run.attempts) == (JobStatus.RUNNING, 2)
+
+
+def test_missed_periods_are_recorded_once_and_listed(db: Database, other: Database) -> None:
+    fire = NOW - timedelta(days=7)
+    assert job_repo.mark_missed(db, "benchmark", "2026-W46", now=NOW, scheduled_for=fire)
+    assert not job_repo.mark_missed(other, "benchmark", "2026-W46", now=NOW)
+    # A period that ran is never recorded as missed.
+    assert job_repo.claim_period(db, "benchmark", "2026-W47", now=NOW)
+    assert not job_repo.mark_missed(db, "benchmark", "2026-W47", now=NOW)
+    assert job_repo.claim_period(db, "digest", "2026-W47", now=NOW)
+    job_repo.mark_failed(db, "digest", "2026-W47", now=NOW)
+
+    listed = job_repo.missed_periods(db, since=NOW - timedelta(days=1), until=NOW + timedelta(1))
+    assert [(r.job, r.period, r.status) for r in listed] == [
+        ("benchmark", "2026-W46", JobStatus.MISSED),
+        ("digest", "2026-W47", JobStatus.FAILED),
+    ]
+    assert listed[0].scheduled_for == fire
+    assert job_repo.missed_periods(db, since=NOW + timedelta(1), until=NOW + timedelta(2)) == []
+    latest = job_repo.latest_run(db, "benchmark")
+    assert latest is not None and latest.period == "2026-W47"
+
+
+def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        job_repo.claim_period(db, "digest", "w", now=datetime(2026, 1, 1))
+
+
+def test_calibrators_keep_one_active(db: Database, other: Database) -> None:
+    assert job_repo.active_calibrator(db) is None
+    job_repo.save_calibrator(
+        db,
+        calibrator_id="shipped-1",
+        json_text='{"kind": "shipped"}',
+        created_at=NOW,
+        source="shipped",
+        n_labels=0,
+        metrics={},
+        active=True,
+    )
+    job_repo.save_calibrator(
+        other,
+        calibrator_id="refit-2",
+        json_text='{"kind": "refit"}',
+        created_at=NOW + timedelta(days=7),
+        source="refit",
+        n_labels=60,
+        metrics={"brier_new": 0.12, "brier_old": 0.2},
+        active=True,
+    )
+    active = job_repo.active_calibrator(db)
+    assert active is not None
+    assert (active.id, active.n_labels, active.metrics["brier_new"]) == ("refit-2", 60, 0.12)
+    assert [(c.id, c.active) for c in job_repo.calibrators(db)] == [
+        ("shipped-1", False),
+        ("refit-2", True),
+    ]

@@ -1,0 +1,131 @@
+"""Migrations: up to head and back to base on both backends, and no drift from the models."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from evals.errors import StorageError
+from storage.db import Database
+from storage.schema import metadata
+
+MY_TABLES = {"panel_runs", "answers", "signals", "corrections", "votes", "deliveries"}
+
+
+def _tables(db: Database) -> set[str]:
+    with db.engine.connect() as conn:
+        return set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_to_head_then_down_to_base(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    try:
+        assert db.is_empty()
+        assert db.current_revision() is None
+        db.upgrade()
+        assert db.current_revision() == db.head_revision()
+        assert _tables(db) >= MY_TABLES
+        assert _tables(db) == set(metadata.tables)
+        db.downgrade("base")
+        assert db.current_revision() is None
+        assert db.is_empty()
+        db.upgrade("0001_initial")
+        assert db.current_revision() == "0001_initial"
+        assert _tables(db) == MY_TABLES
+    finally:
+        db.dispose()
+
+
+def test_models_and_migrations_do_not_drift(db: Database) -> None:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, metadata)
+    assert diff == [], "models and migrations differ; add a migration for:\n" + "\n".join(
+        map(str, diff)
+    )
+
+
+def test_ensure_schema_upgrades_an_empty_database_once(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    try:
+        assert db.ensure_schema() is True
+        assert db.current_revision() == db.head_revision()
+        assert db.ensure_schema() is False
+    finally:
+        db.dispose()
+
+
+def test_ensure_schema_upgrades_an_outdated_database(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    try:
+        db.upgrade("0001_initial")
+        changed = db.ensure_schema()
+        assert changed is (db.head_revision() != "0001_initial")
+        assert db.current_revision() == db.head_revision()
+    finally:
+        db.dispose()
+
+
+def test_ensure_schema_refuses_a_foreign_database(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE someone_elses (id INTEGER PRIMARY KEY)"))
+        with pytest.raises(StorageError, match="not a Quorum database"):
+            db.ensure_schema()
+    finally:
+        db.dispose()
+
+
+def test_upgrade_works_from_any_working_directory(
+    empty_sqlite_url: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    db = Database(empty_sqlite_url)
+    try:
+        db.upgrade()
+        assert db.current_revision() == db.head_revision()
+    finally:
+        db.dispose()
+
+
+def test_ensure_schema_refuses_a_database_from_a_newer_quorum(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
+    try:
+        db.upgrade("0001_initial")
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+        with pytest.raises(StorageError, match="9999_future"):
+            db.ensure_schema()
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_two_processes_starting_at_once_migrate_once(empty_postgres_url: str) -> None:
+    first, second = Database(empty_postgres_url), Database(empty_postgres_url)
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def start(db: Database) -> None:
+        try:
+            results.append(db.ensure_schema())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(db,)) for db in (first, second)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert True in results
+        assert first.current_revision() == first.head_revision()
+    finally:
+        first.dispose()
+        second.dispose()
