@@ -24,7 +24,9 @@ def missing_slack(settings: Settings, *, socket_mode: bool) -> list[Missing]:
     missing: list[Missing] = []
     if settings.slack_bot_token is None:
         missing.append(
-            Missing("SLACK_BOT_TOKEN", "the bot's token (xoxb-…)", SLACK_HOW + ": OAuth & Permissions")
+            Missing(
+                "SLACK_BOT_TOKEN", "the bot's token (xoxb-…)", SLACK_HOW + ": OAuth & Permissions"
+            )
         )
     if socket_mode:
         if settings.slack_app_token is None:
@@ -55,7 +57,9 @@ def missing_provider_keys(
         if not env.get(name):
             seen.setdefault(name, []).append(where.split(".litellm_params")[0])
     return [
-        Missing(name, f"referenced by {', '.join(places)} in quorum.yaml", "your provider's console")
+        Missing(
+            name, f"referenced by {', '.join(places)} in quorum.yaml", "your provider's console"
+        )
         for name, places in seen.items()
     ]
 

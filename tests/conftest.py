@@ -10,4 +10,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 pytest_plugins: list[str] = [
+    "tests.fakes.embedder",
+    "tests.fakes.database",
+    "tests.fakes.openai_server",
+    "tests.fakes.slack_api",
 ]

@@ -15,7 +15,7 @@ from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.render import answers_table, consensus_panel, progress_table, run_to_json
 from bot.services import Services, build_services, use_active_calibrator
-from evals.consensus import build_consensus
+from evals.consensus import build_consensus, prepare_answer
 from evals.errors import InputError
 from evals.panel import ask_panel
 from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
@@ -77,6 +77,8 @@ async def _ask(
         arrived[answer.member] = answer
         if live is not None:
             live.update(progress_table(names, arrived))
+        if answer.ok:  # embed while the slower members are still thinking
+            await asyncio.to_thread(prepare_answer, answer.text, services.embedder)
 
     with live if live is not None else nullcontext():
         run = await ask_panel(
@@ -97,6 +99,7 @@ async def _ask(
         services.calibrator,
         weights={m.name: m.weight for m in services.members},
         quorum=config.consensus.quorum,
+        question=question,
     )
     return run, consensus
 

@@ -62,12 +62,14 @@ def consensus(
             if not line.strip():
                 continue
             try:
-                record_id, _question, answers = parse_recorded_line(line)
+                record_id, question, answers = parse_recorded_line(line)
             except InputError as exc:
                 bad += 1
                 err.print(f"[red]line {number}:[/red] {exc.user_message}", highlight=False)
                 continue
-            result = build_consensus(answers, embedder, calibrator, quorum=quorum)
+            result = build_consensus(
+                answers, embedder, calibrator, quorum=quorum, question=question
+            )
             sink.write(json.dumps(consensus_record(record_id, result), ensure_ascii=False) + "\n")
             outcome = _labelled_outcome(line, result)
             if outcome is not None:

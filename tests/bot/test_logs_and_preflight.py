@@ -65,9 +65,7 @@ def test_socket_mode_needs_bot_and_app_tokens_but_no_signing_secret() -> None:
 
 def test_missing_provider_keys_are_named_once_with_every_place_that_uses_them() -> None:
     entry = {"litellm_params": {"model": "openai/a", "api_key": "os.environ/OPENAI_API_KEY"}}
-    config = parse_config(
-        {"panel": [{"model_name": "a", **entry}, {"model_name": "b", **entry}]}
-    )
+    config = parse_config({"panel": [{"model_name": "a", **entry}, {"model_name": "b", **entry}]})
     (missing,) = missing_provider_keys(config, environ={})
     assert missing.variable == "OPENAI_API_KEY"
     assert "panel[a]" in missing.why and "panel[b]" in missing.why

@@ -1,0 +1,312 @@
+"""What an answer's words say, before any embedding: non-answers, hedging and key facts.
+
+Embeddings see "The answer is 42" and "The answer is 43" as near twins, and "Paris"
+and "Berlin" as the same kind of thing. These small, transparent rules pull out the
+facts that decide whether two answers can agree (numbers and years, a leading
+yes/no, negation, named things) and spot answers that say nothing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Negation decides the stance only in short answers; a long one says "not" somewhere anyway.
+_SHORT_ANSWER_WORDS = 30
+
+_NAME_ONLY_WORDS = 3
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
+_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+|\n+)\s*[\"'(\[]*([A-Za-z][\w'’\-]*)")
+# "Paris is the capital…": a capitalised subject of a copula is a name even at a sentence
+# start, so "Paris is…" and "Berlin is…" disagree.
+_NAMED_SUBJECT = re.compile(r"\s+(?:is|was|are|were|has|had|remains|became)\b")
+
+_NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "hundred": 100,
+    "thousand": 1000,
+    "million": 1_000_000,
+    "billion": 1_000_000_000,
+}
+
+_NEGATIONS = {
+    "not",
+    "no",
+    "never",
+    "none",
+    "nothing",
+    "nobody",
+    "neither",
+    "nor",
+    "cannot",
+    "without",
+}
+
+# Whole answers that carry no information: refusals, "no comment", "I don't know".
+_NON_ANSWER = re.compile(
+    r"""^\s*(?:
+        i\s+have\s+no\s+comment
+      | no\s+comment
+      | i\s+(?:do\s+not|don'?t|don’t)\s+know(?=\s*(?:[.!,;]|$))
+      | i\s*(?:'m|’m|\s+am)\s+not\s+sure(?=\s*(?:[.!,;]|$))
+      | i\s+(?:am\s+)?(?:not\s+able|unable)\s+to\s+(?:answer|help|say|provide|comment)
+      | i\s+(?:can\s*not|can'?t|can’t|won'?t|will\s+not)\s+
+        (?:answer|help|assist|comply|provide|say|comment|do\s+that)
+      | i\s*(?:'m|’m|\s+am)\s+(?:sorry|afraid)\b
+      | sorry,?\s+(?:but\s+)?i
+      | as\s+an\s+(?:ai|a\.i\.|language\s+model)
+      | (?:there\s+is\s+)?no\s+answer
+      | n/?a
+      | unknown
+      | nothing\s+to\s+say
+    )\b""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_TENTATIVE_ANSWER = re.compile(
+    r"\b(?:i\s+think|i\s+believe|i\s+guess|probably|maybe|perhaps|likely)\b", re.IGNORECASE
+)
+
+_HEDGES = re.compile(
+    r"\b(?:may|might|could|possibly|perhaps|probably|likely|unlikely|depends|"
+    r"generally|usually|typically|some|often|sometimes|no\s+evidence|not\s+necessarily|"
+    r"there\s+is\s+no|there\s+are\s+no|it\s+is\s+not\s+true|myth|misconception)\b",
+    re.IGNORECASE,
+)
+
+# Capitalised words that are not names even when they start a sentence.
+_COMMON_CAPITALISED = {
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "because",
+    "but",
+    "by",
+    "can",
+    "do",
+    "does",
+    "for",
+    "he",
+    "her",
+    "his",
+    "how",
+    "i",
+    "if",
+    "in",
+    "is",
+    "it",
+    "its",
+    "many",
+    "most",
+    "my",
+    "no",
+    "not",
+    "of",
+    "on",
+    "one",
+    "only",
+    "or",
+    "she",
+    "so",
+    "some",
+    "that",
+    "the",
+    "their",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "to",
+    "we",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "with",
+    "yes",
+    "you",
+    "your",
+    "also",
+    "however",
+    "while",
+    "all",
+    "any",
+    "each",
+    "both",
+    "was",
+    "were",
+    "will",
+    "would",
+    "should",
+    "could",
+    "may",
+    "might",
+    "after",
+    "before",
+    "during",
+    "from",
+    "then",
+    "than",
+    "here",
+    "overall",
+    "actually",
+    "well",
+    "everything",
+    "nothing",
+    "everyone",
+    "everybody",
+    "someone",
+    "somebody",
+    "something",
+    "anyone",
+    "anything",
+    "people",
+    "them",
+    "our",
+    "us",
+}
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """The facts two answers must share to agree."""
+
+    numbers: frozenset[str]
+    stance: int  # +1 affirms, -1 denies (leading yes/no, or negation in a short answer), 0 unclear
+    names: frozenset[str]
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def is_non_answer(text: str) -> bool:
+    """True for empty text, refusals, "I have no comment", "I don't know" and the like."""
+    stripped = text.strip().strip("\"'“”").strip()
+    if not words(stripped):
+        return True
+    match = _NON_ANSWER.match(stripped)
+    if not match:
+        return False
+    # "I'm not sure. I think it was shot down." still commits to an answer.
+    return not _TENTATIVE_ANSWER.search(stripped[match.end() :])
+
+
+def is_question_echo(text: str) -> bool:
+    """True when the answer is itself a question (it echoes instead of answering)."""
+    return text.strip().endswith("?")
+
+
+_NEGATION_ANYWHERE = re.compile(
+    r"\b(?:not|no|never|none|nothing|nobody|cannot|neither|nor)\b|n[’']t\b", re.IGNORECASE
+)
+
+
+def is_negated(text: str) -> bool:
+    """True when the answer denies or corrects something ("no", "not", "never", ...)."""
+    return bool(_NEGATION_ANYWHERE.search(text))
+
+
+def hedge_count(text: str) -> int:
+    return len(_HEDGES.findall(text))
+
+
+def _normalise_number(token: str) -> str:
+    value = token.replace(",", "")
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def key_facts(text: str, question: str = "") -> KeyFacts:
+    """Numbers, leading yes/no, negation and named things in ``text``.
+
+    Anything also mentioned in the question is not a distinguishing fact.
+    """
+    question_words = {w.lower() for w in words(question)}
+    tokens = words(text)
+    lowered = [t.lower() for t in tokens]
+
+    numbers = {_normalise_number(m) for m in _NUMBER.findall(text)}
+    numbers |= {str(_NUMBER_WORDS[w]) for w in lowered if w in _NUMBER_WORDS}
+    question_numbers = {_normalise_number(m) for m in _NUMBER.findall(question)}
+    numbers -= question_numbers
+
+    polarity = 0
+    rest = lowered
+    if lowered and lowered[0] in {"yes", "yeah", "yep", "correct", "true"}:
+        polarity, rest = 1, lowered[1:]
+    elif lowered and lowered[0] in {"no", "nope", "false"}:
+        polarity, rest = -1, lowered[1:]
+    stance = polarity
+    if not stance and 0 < len(rest) <= _SHORT_ANSWER_WORDS:
+        negated = any(w in _NEGATIONS or w.endswith(("n't", "n’t")) for w in rest)
+        stance = -1 if negated else 1
+
+    sentence_starts = {m.start(1) for m in _SENTENCE_START.finditer(text)}
+    names: set[str] = set()
+    for match in _WORD.finditer(text):
+        token = match.group(0)
+        if not token[0].isupper():
+            continue
+        low = token.lower().strip("'’")
+        if low in _COMMON_CAPITALISED or low in question_words:
+            continue
+        if low.endswith(("'s", "’s")) and low[:-2] in question_words:
+            continue
+        # A capital at a sentence start is grammar, not a name, unless the whole
+        # answer is a name or two ("Paris.", "Donald Sutherland.").
+        if (
+            match.start() in sentence_starts
+            and len(tokens) > _NAME_ONLY_WORDS
+            and not _NAMED_SUBJECT.match(text, match.end())
+        ):
+            continue
+        names.add(low.removesuffix("'s").removesuffix("’s"))
+    return KeyFacts(frozenset(numbers), stance, frozenset(names))
+
+
+def conflicts(a: KeyFacts, b: KeyFacts) -> int:
+    """How many kinds of key fact the two answers contradict on (0 = none)."""
+    count = 0
+    # Each side states a number the other does not: 42 vs 43, 1932 vs 1937.
+    if a.numbers - b.numbers and b.numbers - a.numbers:
+        count += 1
+    if a.stance and b.stance and a.stance != b.stance:
+        count += 1
+    if a.names and b.names and a.names.isdisjoint(b.names):
+        count += 1
+    return count
