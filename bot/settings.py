@@ -32,12 +32,6 @@ class Settings(BaseSettings):
         default=DEFAULT_SLACK_API_URL,
         description="Slack Web API base URL (GovSlack, or a fake server in tests).",
     )
-    slack_client_id: str | None = Field(
-        default=None, description="OAuth client id, for multi-workspace installs."
-    )
-    slack_client_secret: SecretStr | None = Field(
-        default=None, description="OAuth client secret, for multi-workspace installs."
-    )
     database_url: str = Field(
         default="sqlite:///quorum.db",
         description="SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... for teams.",
@@ -53,6 +47,11 @@ class Settings(BaseSettings):
     quorum_calibrator: Path | None = Field(
         default=None,
         description="Calibrator JSON written by `quorum calibrate`; default: the one shipped.",
+    )
+    quorum_spool_path: Path | None = Field(
+        default=None,
+        description="File that keeps writes made while the database is unreachable; "
+        "default: next to the SQLite file, or ./quorum-spool.jsonl.",
     )
     quorum_scheduler: bool = Field(
         default=True, description="Run the benchmark/digest scheduler inside the bot process."

@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,16 @@ def claim_delivery(session: Session, key: str, kind: str, *, at: datetime | None
         .returning(DeliveryRow.key)
     )
     return session.execute(stmt).first() is not None
+
+
+def count_deliveries(session: Session, kind: str, since: datetime) -> int:
+    """How many deliveries of ``kind`` were claimed since ``since`` (rate limits)."""
+    found = session.scalar(
+        select(func.count())
+        .select_from(DeliveryRow)
+        .where(DeliveryRow.kind == kind, DeliveryRow.created_at >= _now(since))
+    )
+    return int(found or 0)
 
 
 def prune_deliveries(session: Session, before: datetime) -> int:

@@ -1,0 +1,432 @@
+"""Pure Block Kit builders (slack_sdk block models) for everything Quorum posts.
+
+Every builder returns plain JSON-ready dicts produced by the slack_sdk models'
+``to_dict()``, which validates Slack's limits (3000 characters per section, 10 context
+elements, 25 actions...). Messages are also held to 50 blocks by :func:`fit_blocks`.
+Model output and questions are untrusted: they go through :mod:`bot.mrkdwn` first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, split_mrkdwn, to_mrkdwn, truncate
+from evals.case_schema import FAILURE_MODE_TEXT, FailureMode, Severity
+from evals.types import ERROR_KIND_TEXT, Consensus, ConsensusStatus, ModelAnswer, PanelRun
+
+JSON = dict[str, Any]
+
+MAX_BLOCKS = 50
+#: Blocks a message keeps for everything but the answer text itself.
+_RESERVED_BLOCKS = 12
+
+# action_ids (listeners match on these; keep in sync with bot/listeners)
+ACTION_UP = "quorum_up"
+ACTION_DOWN = "quorum_down"
+ACTION_CORRECT = "quorum_correct"
+ACTION_FLAG = "quorum_flag"
+ACTION_BEST = "quorum_best_answer"
+CORRECTION_CALLBACK = "quorum_correction"
+#: Feedback button value on a channel result: the run is found by the message the
+#: button sits on (the result is posted before the run is stored).
+PENDING_RUN = "by-message"
+
+# block ids / action ids of the correction modal
+CORRECTION_ANSWER_BLOCK = "correct_answer"
+CORRECTION_MODE_BLOCK = "failure_mode"
+CORRECTION_SEVERITY_BLOCK = "severity"
+CORRECTION_INPUT_ACTION = "value"
+
+SEVERITY_TEXT: Mapping[Severity, str] = {
+    Severity.LOW: "Low — a detail",
+    Severity.MEDIUM: "Medium — misleading",
+    Severity.HIGH: "High — harmful or badly wrong",
+}
+
+
+def _dicts(blocks: Sequence[Block]) -> list[JSON]:
+    return [b.to_dict() for b in blocks]
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT)))
+
+
+def _context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=truncate(t, 2000)) for t in texts])
+
+
+def fit_blocks(blocks: list[JSON], limit: int = MAX_BLOCKS) -> list[JSON]:
+    """Hold a message to Slack's block limit, keeping the head and the tail (buttons)."""
+    if len(blocks) <= limit:
+        return blocks
+    note = _section("_… shortened to fit in Slack; the full text is in the thread._").to_dict()
+    keep_tail = 4
+    return [*blocks[: limit - keep_tail - 1], note, *blocks[-keep_tail:]]
+
+
+def answer_sections(markdown: str, *, max_sections: int) -> list[JSON]:
+    """Model Markdown as mrkdwn sections, split safely; truncated past ``max_sections``."""
+    pieces = split_mrkdwn(to_mrkdwn(markdown)) or ["_(empty answer)_"]
+    if len(pieces) > max_sections:
+        pieces = pieces[:max_sections]
+        pieces[-1] = truncate(pieces[-1], SECTION_TEXT_LIMIT - 60) + "\n_(continued in the thread)_"
+    return _dicts([_section(p) for p in pieces])
+
+
+# -- text helpers ----------------------------------------------------------------------
+
+
+def seconds(ms: int) -> str:
+    return f"{ms / 1000:.1f} s"
+
+
+def dollars(cost: float | None) -> str:
+    if cost is None:
+        return "cost unknown"
+    if cost == 0:
+        return "$0"
+    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
+
+
+def question_quote(question: str, limit: int = 600) -> str:
+    """The asker's question as a quote (escaped: people can paste ``<!channel>`` too)."""
+    flat = escape(truncate(" ".join(question.split()), limit))
+    return "> " + flat
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def gist(text: str, limit: int = 160) -> str:
+    """The first sentence (or line) of an answer, shortened, as plain text."""
+    first = text.strip().split("\n", 1)[0]
+    first = _SENTENCE_END.split(first, 1)[0]
+    first = re.sub(r"^\s*(?:#+|>+)\s*|[*_`~]+", "", first).strip()
+    return truncate(first, limit) if first else "(empty)"
+
+
+def failure_line(answer: ModelAnswer) -> str:
+    assert answer.error is not None
+    return f"⚠️ *{escape(answer.member)}* {ERROR_KIND_TEXT[answer.error]}"
+
+
+def confidence_badge(consensus: Consensus, usable: int) -> str:
+    """ "High confidence 0.87 — 4 of 4 models agree" and friends."""
+    status, conf = consensus.status, consensus.confidence
+    if status is ConsensusStatus.NONE:
+        reason = consensus.reason or "no usable answers"
+        return f"⚪ *No consensus* — {escape(reason)}"
+    if status is ConsensusStatus.SINGLE:
+        return f"🔴 *Low confidence {conf:.2f}* — only one model answered, nothing to compare"
+    agree = _support(consensus)
+    label = consensus.label
+    if label == "high":
+        return f"🟢 *High confidence {conf:.2f}* — {agree} of {usable} models agree"
+    if label == "medium":
+        return f"🟡 *Medium confidence {conf:.2f}* — {agree} of {usable} models agree"
+    if agree < usable:
+        return f"🔴 *Low confidence {conf:.2f}* — models disagree ({agree} of {usable} agree)"
+    # All agree and yet the calibrator is unsure: models share errors on such questions.
+    return f"🔴 *Low confidence {conf:.2f}* — {agree} of {usable} models agree"
+
+
+def _support(consensus: Consensus) -> int:
+    for cluster in consensus.clusters:
+        if consensus.model in cluster:
+            return len(cluster)
+    return 1 if consensus.model else 0
+
+
+# -- progress and result messages ------------------------------------------------------
+
+
+def progress_line(member: str, answer: ModelAnswer | None) -> str:
+    name = escape(member)
+    if answer is None:
+        return f"⏳ {name}"
+    if answer.ok:
+        return f"✅ {name} {seconds(answer.latency_ms)}"
+    assert answer.error is not None
+    return f"⚠️ {name} {ERROR_KIND_TEXT[answer.error]}"
+
+
+def progress_blocks(
+    question: str, asker: str, members: Sequence[str], answers: Mapping[str, ModelAnswer]
+) -> list[JSON]:
+    lines = "\n".join(progress_line(m, answers.get(m)) for m in members)
+    done = sum(1 for m in members if m in answers)
+    return _dicts(
+        [
+            _section(f"<@{asker}> asked:\n{question_quote(question)}"),
+            _section(lines),
+            _context(f"Asking {len(members)} models… {done} of {len(members)} answered"),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """What the final message shows, computed once (also used for the fallback text)."""
+
+    run: PanelRun
+    consensus: Consensus
+    asker: str
+    run_id: int | None
+
+
+def result_blocks(view: ResultView) -> list[JSON]:
+    run, consensus = view.run, view.consensus
+    blocks: list[JSON] = _dicts(
+        [_section(f"<@{view.asker}> asked:\n{question_quote(run.question)}")]
+    )
+    usable = len(run.usable)
+    if consensus.status is ConsensusStatus.NONE and usable == 0:
+        lines = "\n".join(failure_line(a) for a in run.answers if not a.ok)
+        blocks.append(_section(f"*None of the models could answer.*\n{lines}").to_dict())
+    else:
+        text = consensus.text
+        if text:
+            if consensus.model:
+                blocks.append(
+                    _context(f"Consensus answer from *{escape(consensus.model)}*").to_dict()
+                )
+            blocks.extend(answer_sections(text, max_sections=MAX_BLOCKS - _RESERVED_BLOCKS))
+        blocks.append(_section(confidence_badge(consensus, usable)).to_dict())
+        dissent = _dissent_lines(run, consensus)
+        if dissent:
+            blocks.append(_section(dissent).to_dict())
+        failures = [a for a in run.answers if not a.ok]
+        if failures:
+            blocks.append(_section("\n".join(failure_line(a) for a in failures)).to_dict())
+    blocks.append(_context(context_line(run)).to_dict())
+    blocks.append(feedback_actions(view.run_id).to_dict())
+    return fit_blocks(blocks)
+
+
+def _dissent_lines(run: PanelRun, consensus: Consensus) -> str:
+    by_member = {a.member: a for a in run.answers}
+    lines = []
+    for member in consensus.dissenters:
+        answer = by_member.get(member)
+        if answer is None or not answer.ok:
+            continue
+        lines.append(f"• *{escape(member)}*: “{escape(gist(answer.text))}”")
+    if not lines:
+        return ""
+    head = "*Dissent*" if len(lines) == 1 else f"*Dissent ({len(lines)} models)*"
+    return truncate(head + "\n" + "\n".join(lines), SECTION_TEXT_LIMIT)
+
+
+def context_line(run: PanelRun) -> str:
+    models = ", ".join(escape(a.member) for a in run.answers)
+    failed = sum(1 for a in run.answers if not a.ok)
+    parts = [f"Models: {models}", f"total {seconds(run.latency_ms)}", dollars(run.cost_usd)]
+    if failed:
+        parts.append(f"{failed} failed")
+    return " · ".join(parts)
+
+
+def feedback_actions(run_id: int | None) -> ActionsBlock:
+    """👍 👎 ✏️ 🚩. The value is the run id, or :data:`PENDING_RUN` when the result was
+    posted before the run was stored (the listeners then find it by the message)."""
+    value = PENDING_RUN if run_id is None else str(run_id)
+    return ActionsBlock(
+        block_id="feedback",
+        elements=[
+            ButtonElement(text="👍", action_id=ACTION_UP, value=value),
+            ButtonElement(text="👎", action_id=ACTION_DOWN, value=value),
+            ButtonElement(text="✏️ Correct", action_id=ACTION_CORRECT, value=value),
+            ButtonElement(text="🚩 Flag", action_id=ACTION_FLAG, value=value, style="danger"),
+        ],
+    )
+
+
+def result_text(view: ResultView) -> str:
+    """Notification/fallback text (no mentions: escaped and plain)."""
+    c = view.consensus
+    if c.status is ConsensusStatus.NONE:
+        return truncate(f"No consensus for: {escape(view.run.question)}", 300)
+    return truncate(
+        f"{c.label.capitalize()} confidence {c.confidence:.2f}: {escape(c.text or '')}", 300
+    )
+
+
+# -- thread replies: one per member ----------------------------------------------------
+
+
+def member_blocks(
+    run_id: int | None, answer: ModelAnswer, *, agreement: float | None, is_consensus: bool
+) -> list[JSON]:
+    head = [f"*{escape(answer.member)}*", seconds(answer.latency_ms), dollars(answer.cost_usd)]
+    if agreement is not None:
+        head.append(f"agreement {agreement:.2f}")
+    if is_consensus:
+        head.append("picked as the consensus")
+    blocks = _dicts([_context(" · ".join(head))])
+    if answer.ok:
+        blocks.extend(answer_sections(answer.text, max_sections=MAX_BLOCKS - 3))
+        if run_id is not None:
+            blocks.append(
+                ActionsBlock(
+                    block_id=f"best:{run_id}",
+                    elements=[
+                        ButtonElement(
+                            text="⭐ Best answer",
+                            action_id=ACTION_BEST,
+                            value=json.dumps({"run": run_id, "member": answer.member}),
+                        )
+                    ],
+                ).to_dict()
+            )
+    else:
+        blocks.append(_section(failure_line(answer)).to_dict())
+    return fit_blocks(blocks)
+
+
+def member_text(answer: ModelAnswer) -> str:
+    if answer.ok:
+        return truncate(f"{answer.member}: {escape(gist(answer.text, 200))}", 300)
+    assert answer.error is not None
+    return f"{escape(answer.member)} {ERROR_KIND_TEXT[answer.error]}"
+
+
+# -- correction modal ------------------------------------------------------------------
+
+
+def correction_modal(metadata: Mapping[str, Any], *, original: str | None = None) -> JSON:
+    """The "✏️ Correct" modal; ``metadata`` round-trips in ``private_metadata``."""
+    blocks: list[Block] = []
+    if original:
+        blocks.append(_context("Correcting: " + escape(gist(original, 280))))
+    blocks += [
+        InputBlock(
+            block_id=CORRECTION_ANSWER_BLOCK,
+            label="The correct answer",
+            element=PlainTextInputElement(
+                action_id=CORRECTION_INPUT_ACTION,
+                multiline=True,
+                max_length=3000,
+                placeholder="What should the answer have been?",
+            ),
+        ),
+        InputBlock(
+            block_id=CORRECTION_MODE_BLOCK,
+            label="What went wrong",
+            element=StaticSelectElement(
+                action_id=CORRECTION_INPUT_ACTION,
+                placeholder="Pick one",
+                options=[Option(value=m.value, text=FAILURE_MODE_TEXT[m]) for m in FailureMode],
+            ),
+        ),
+        InputBlock(
+            block_id=CORRECTION_SEVERITY_BLOCK,
+            label="How bad is it",
+            element=StaticSelectElement(
+                action_id=CORRECTION_INPUT_ACTION,
+                initial_option=Option(
+                    value=Severity.MEDIUM.value, text=SEVERITY_TEXT[Severity.MEDIUM]
+                ),
+                options=[Option(value=s.value, text=SEVERITY_TEXT[s]) for s in Severity],
+            ),
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=CORRECTION_CALLBACK,
+        title=PlainTextObject(text="Correct the answer"),
+        submit=PlainTextObject(text="Save correction"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(dict(metadata)),
+        blocks=blocks,
+    )
+    out: JSON = view.to_dict()
+    return out
+
+
+# -- help and models -------------------------------------------------------------------
+
+HELP_TEXT = (
+    "*Quorum asks a panel of AI models the same question and shows where they agree.*\n"
+    "• `/compare <question>`: ask the panel (or mention @Quorum, or send me a DM)\n"
+    "• `/compare models`: the panel, with each model's recent speed and cost\n"
+    "• `/compare cases`: review proposed eval cases (reviewers only)\n"
+    "• `/compare digest`: preview this week's digest (only you see it)\n"
+    "• `/compare help`: this message\n"
+    "On a result: 👍 / 👎 / 🚩 (buttons or reactions) tell us how it did, "
+    "*✏️ Correct* records the right answer, and *⭐ Best answer* in the thread "
+    "votes for the model you liked best. "
+    "Reply in the thread with `correction: <the right answer>` to correct it quickly."
+)
+
+
+def help_blocks() -> list[JSON]:
+    return _dicts([_section(HELP_TEXT)])
+
+
+@dataclass(frozen=True)
+class ModelLine:
+    name: str
+    model: str
+    weight: float
+    runs: int
+    p50_latency_ms: int | None
+    avg_cost_usd: float | None
+    error_rate: float | None
+
+
+def models_blocks(lines: Sequence[ModelLine], days: int, shadow: Sequence[str] = ()) -> list[JSON]:
+    rows = []
+    for line in lines:
+        stats = (
+            f"median {seconds(line.p50_latency_ms)} · {dollars(line.avg_cost_usd)} per answer"
+            f" · {line.runs} answers"
+            if line.runs and line.p50_latency_ms is not None
+            else "no answers yet"
+        )
+        if line.error_rate:
+            stats += f" · {line.error_rate:.0%} failed"
+        weight = f" (weight {line.weight:g})" if line.weight != 1.0 else ""
+        rows.append(f"• *{escape(line.name)}* `{escape(line.model)}`{weight}: {stats}")
+    blocks: list[Block] = [_section(f"*The panel* (last {days} days)")]
+    chunk: list[str] = []
+    for row in rows:
+        if utf16_total([*chunk, row]) > SECTION_TEXT_LIMIT - 100:
+            blocks.append(_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(row)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    if shadow:
+        blocks.append(
+            _context("Shadow candidates (answers hidden): " + ", ".join(escape(s) for s in shadow))
+        )
+    return fit_blocks(_dicts(blocks))
+
+
+def utf16_total(rows: Sequence[str]) -> int:
+    return sum(len(r) + 1 for r in rows)
+
+
+def notice_blocks(text: str) -> list[JSON]:
+    """A single section for ephemeral notices (text is ours, already safe)."""
+    return _dicts([_section(text)])

@@ -1,0 +1,337 @@
+"""Block Kit for reviewing eval cases in Slack (pure builders over slack_sdk's models).
+
+``/compare cases`` shows a page of proposed cases, each with Approve → rotating,
+Approve → golden, Edit and Reject; the Edit modal changes the expected answer, the
+must include / must not include lists, category, severity and tags. Case text is
+redacted already, and escaped here like any untrusted text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, truncate
+from evals.case_schema import FAILURE_MODE_TEXT, CaseSet, EvalCase, FailureMode, Severity
+from evals.cases import short_version
+
+JSON = dict[str, Any]
+
+PAGE_SIZE = 5
+
+ACTION_APPROVE_ROTATING = "cases_approve_rotating"
+ACTION_APPROVE_GOLDEN = "cases_approve_golden"
+ACTION_EDIT = "cases_edit"
+ACTION_REJECT = "cases_reject"
+ACTION_PAGE = "cases_page"
+EDIT_CALLBACK = "cases_edit_submit"
+
+BLOCK_EXPECTED = "expected"
+BLOCK_MUST_INCLUDE = "must_include"
+BLOCK_MUST_NOT = "must_not_include"
+BLOCK_CATEGORY = "category"
+BLOCK_SEVERITY = "severity"
+BLOCK_TAGS = "tags"
+INPUT = "value"
+
+SEVERITY_LABEL = {Severity.LOW: "Low", Severity.MEDIUM: "Medium", Severity.HIGH: "High"}
+NO_CATEGORY = "none"
+
+REFUSAL_TEXT = (
+    "Sorry, reviewing eval cases is limited to the case reviewers. "
+    "If you should be one, ask an admin to add you to `slack.reviewers` "
+    "(or the reviewer group) in quorum.yaml."
+)
+NO_REVIEWERS_TEXT = (
+    "Nobody can review eval cases yet: an admin needs to list reviewers in "
+    "`slack.reviewers` (Slack user ids) or `slack.reviewer_group` in quorum.yaml."
+)
+
+
+@dataclass(frozen=True)
+class SetVersion:
+    case_set: CaseSet
+    active: int
+    version: str
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT)))
+
+
+def _context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=truncate(t, 2000)) for t in texts])
+
+
+def _flat(text: str, limit: int) -> str:
+    return escape(truncate(" ".join(text.split()), limit))
+
+
+def versions_line(versions: Sequence[SetVersion]) -> str:
+    return " · ".join(
+        f"*{v.case_set.value}*: {v.active} active, version `{short_version(v.version)}`"
+        for v in versions
+    )
+
+
+def case_summary(case: EvalCase) -> list[Block]:
+    """A case as a reviewer reads it: question, context, expected answer, what the panel
+    said, and its labels."""
+    lines = [f"*Question:* {_flat(case.input.question, 700)}"]
+    if case.input.context:
+        lines.append(f"_(after {len(case.input.context)} earlier message(s) in the thread)_")
+    if case.expected:
+        lines.append(f"*Expected:* {_flat(case.expected, 500)}")
+    if case.must_include:
+        lines.append("*Must include:* " + ", ".join(_flat(v, 80) for v in case.must_include))
+    if case.must_not_include:
+        lines.append(
+            "*Must not include:* " + ", ".join(_flat(v, 80) for v in case.must_not_include)
+        )
+    if case.observed and case.observed.consensus_text:
+        model = escape(case.observed.consensus_model or "panel")
+        lines.append(f"*Panel said ({model}):* {_flat(case.observed.consensus_text, 300)}")
+    labels = [
+        f"`{case.id}`",
+        f"severity {case.severity.value}",
+        f"category {escape(case.category)}" if case.category else "no category",
+    ]
+    if case.tags:
+        labels.append("tags " + ", ".join(escape(t) for t in case.tags))
+    if case.merged_count:
+        labels.append(f"flagged {case.merged_count + 1}×")
+    if case.source_link:
+        labels.append(f"<{case.source_link}|source>")
+    return [_section("\n".join(lines)), _context(" · ".join(labels))]
+
+
+def case_actions(case: EvalCase, page: int = 1) -> ActionsBlock:
+    """The review buttons; the block id remembers the page (Slack does not send
+    ephemeral messages back with their actions)."""
+    return ActionsBlock(
+        block_id=f"cases:p{page}:{case.id}"[:255],
+        elements=[
+            ButtonElement(
+                text="Approve → rotating", action_id=ACTION_APPROVE_ROTATING, value=case.id
+            ),
+            ButtonElement(
+                text="Approve → golden",
+                action_id=ACTION_APPROVE_GOLDEN,
+                value=case.id,
+                style="primary",
+            ),
+            ButtonElement(text="Edit", action_id=ACTION_EDIT, value=case.id),
+            ButtonElement(text="Reject", action_id=ACTION_REJECT, value=case.id, style="danger"),
+        ],
+    )
+
+
+def review_blocks(
+    cases: Sequence[EvalCase],
+    *,
+    total: int,
+    page: int,
+    versions: Sequence[SetVersion],
+    note: str | None = None,
+    page_size: int = PAGE_SIZE,
+) -> list[JSON]:
+    """One page of proposed cases with review buttons and pagination (≤ 50 blocks)."""
+    blocks: list[Block] = [HeaderBlock(text=f"Proposed eval cases ({total})")]
+    if note:
+        blocks.append(_section(note))
+    blocks.append(_context(versions_line(versions)))
+    if not cases:
+        blocks.append(
+            _section(
+                "Nothing to review. 🎉 New cases appear here when people 👎, 🚩 or correct an answer."
+            )
+        )
+    for case in cases:
+        blocks += [DividerBlock(), *case_summary(case), case_actions(case, page)]
+    pages = max(1, -(-total // page_size))
+    if pages > 1:
+        nav: list[ButtonElement] = []
+        if page > 1:
+            nav.append(
+                ButtonElement(text="← Newer", action_id=f"{ACTION_PAGE}_prev", value=str(page - 1))
+            )
+        if page < pages:
+            nav.append(
+                ButtonElement(text="Older →", action_id=f"{ACTION_PAGE}_next", value=str(page + 1))
+            )
+        blocks += [DividerBlock(), _context(f"Page {page} of {pages}"), ActionsBlock(elements=nav)]
+    return [b.to_dict() for b in blocks]
+
+
+def page_of_block(block_id: str) -> int | None:
+    """The page a review button was on (see :func:`case_actions`)."""
+    parts = block_id.split(":", 2)
+    if len(parts) == 3 and parts[0] == "cases" and parts[1].startswith("p"):
+        try:
+            return max(1, int(parts[1][1:]))
+        except ValueError:
+            return None
+    return None
+
+
+def review_text(total: int) -> str:
+    return f"{total} proposed eval case(s) to review"
+
+
+def new_case_notice(case: EvalCase) -> list[JSON]:
+    """Posted to the review channel when a new case is proposed."""
+    blocks: list[Block] = [
+        _section("🆕 *A new eval case was proposed* from a flagged answer."),
+        *case_summary(case),
+        _context("Review it with `/compare cases`."),
+    ]
+    return [b.to_dict() for b in blocks]
+
+
+def notice_text(case: EvalCase) -> str:
+    return (
+        f"New proposed eval case {case.id}: {truncate(' '.join(case.input.question.split()), 150)}"
+    )
+
+
+def _lines(values: Sequence[str]) -> str:
+    return "\n".join(values)
+
+
+def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
+    """The Edit modal, pre-filled; ``metadata`` round-trips in ``private_metadata``."""
+
+    def text_input(
+        block_id: str, label: str, initial: str, *, multiline: bool, hint: str
+    ) -> InputBlock:
+        return InputBlock(
+            block_id=block_id,
+            label=label,
+            optional=True,
+            hint=hint,
+            element=PlainTextInputElement(
+                action_id=INPUT,
+                multiline=multiline,
+                initial_value=initial or None,
+                max_length=3000,
+            ),
+        )
+
+    category_options = [Option(value=NO_CATEGORY, text="No category")] + [
+        Option(value=m.value, text=FAILURE_MODE_TEXT[m]) for m in FailureMode
+    ]
+    if case.category and case.category not in {m.value for m in FailureMode}:
+        # a category from an import or the CLI: offered as is, so saving keeps it
+        category_options.append(Option(value=case.category, text=truncate(case.category, 75)))
+    current = case.category or NO_CATEGORY
+    blocks: list[Block] = [
+        _context(f"*Question:* {_flat(case.input.question, 1500)}"),
+        text_input(
+            BLOCK_EXPECTED,
+            "Expected answer",
+            case.expected or "",
+            multiline=True,
+            hint="Leave empty for none.",
+        ),
+        text_input(
+            BLOCK_MUST_INCLUDE,
+            "Must include",
+            _lines(case.must_include),
+            multiline=True,
+            hint="One phrase per line; the answer must contain each.",
+        ),
+        text_input(
+            BLOCK_MUST_NOT,
+            "Must not include",
+            _lines(case.must_not_include),
+            multiline=True,
+            hint="One phrase per line; the answer must contain none.",
+        ),
+        InputBlock(
+            block_id=BLOCK_CATEGORY,
+            label="Category",
+            element=StaticSelectElement(
+                action_id=INPUT,
+                options=category_options,
+                initial_option=next(o for o in category_options if o.value == current),
+            ),
+        ),
+        InputBlock(
+            block_id=BLOCK_SEVERITY,
+            label="Severity",
+            element=StaticSelectElement(
+                action_id=INPUT,
+                options=[Option(value=s.value, text=SEVERITY_LABEL[s]) for s in Severity],
+                initial_option=Option(
+                    value=case.severity.value, text=SEVERITY_LABEL[case.severity]
+                ),
+            ),
+        ),
+        text_input(
+            BLOCK_TAGS, "Tags", ", ".join(case.tags), multiline=False, hint="Comma-separated."
+        ),
+    ]
+    if case.set is CaseSet.GOLDEN:
+        blocks.insert(1, _context("⚠️ This case is golden: saving creates a new version."))
+    view = View(
+        type="modal",
+        callback_id=EDIT_CALLBACK,
+        title=PlainTextObject(text="Edit eval case"),
+        submit=PlainTextObject(text="Save"),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(dict(metadata)),
+        blocks=blocks,
+    )
+    out: JSON = view.to_dict()
+    return out
+
+
+def _value(values: Mapping[str, Any], block_id: str) -> Any:
+    return (values.get(block_id) or {}).get(INPUT) or {}
+
+
+def edit_changes(state_values: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes a submitted Edit modal asks for (``view.state.values``)."""
+
+    def text(block_id: str) -> str:
+        return str(_value(state_values, block_id).get("value") or "").strip()
+
+    def items(block_id: str, sep: str) -> list[str]:
+        return [p.strip() for p in text(block_id).split(sep) if p.strip()]
+
+    def selected(block_id: str) -> str | None:
+        option = _value(state_values, block_id).get("selected_option") or {}
+        value = option.get("value")
+        return str(value) if value else None
+
+    category = selected(BLOCK_CATEGORY)
+    changes: dict[str, Any] = {
+        "expected": text(BLOCK_EXPECTED) or None,
+        "must_include": items(BLOCK_MUST_INCLUDE, "\n"),
+        "must_not_include": items(BLOCK_MUST_NOT, "\n"),
+        "category": None if category in (None, NO_CATEGORY) else category,
+        "tags": sorted(set(items(BLOCK_TAGS, ","))),
+    }
+    severity = selected(BLOCK_SEVERITY)
+    if severity is not None:
+        changes["severity"] = severity
+    return changes

@@ -1,0 +1,271 @@
+"""Case intake: turn a 👎, a 🚩 or a correction on a run into a proposed eval case.
+
+The stored run gives the question, each model's answer and the consensus; the thread
+gives earlier messages as multi-turn context (when the question was asked in a thread);
+a correction gives the expected answer, its failure mode (the case's category) and
+severity. Everything is redacted before it is stored; the production log keeps the
+original. A repeat (the same run flagged again, or the same question in other words)
+is merged into the existing case and counted. A new case can be announced in the
+configured review channel.
+
+The Slack calls are best effort and bounded (thread context, permalink, notice), so a
+flag becomes a reviewable case in well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session
+
+from bot.config import QuorumConfig
+from bot.services import Services
+from evals.case_schema import (
+    CaseInput,
+    CaseSource,
+    ContextMessage,
+    EvalCase,
+    ObservedAnswer,
+    ObservedRun,
+    Severity,
+)
+from evals.cases import CasePolicy, new_case_id
+from evals.errors import ConfigError
+from evals.redact import redact_case
+from storage import case_repo
+from storage.case_repo import ProposeResult
+from storage.records import CorrectionRecord, RunRecord
+from storage.repo import corrections_for_run, get_run
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Seconds each Slack call may take before intake goes on without it.
+SLACK_CALL_TIMEOUT_S = 0.5
+THREAD_CONTEXT_MESSAGES = 10
+
+KIND_TAGS = {"down": "thumbs-down", "flag": "flagged", "correction": "corrected"}
+KIND_SEVERITY = {"down": Severity.MEDIUM, "flag": Severity.HIGH, "correction": Severity.MEDIUM}
+
+
+def case_policy(config: QuorumConfig) -> CasePolicy:
+    """The ``cases:`` section of quorum.yaml (defaults when the section is absent)."""
+    value: Any = getattr(config, "cases", None)
+    if value is None:
+        return CasePolicy()
+    if isinstance(value, CasePolicy):
+        return value
+    data = value.model_dump() if isinstance(value, BaseModel) else value
+    try:
+        return CasePolicy.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid `cases` section in quorum.yaml: {exc}") from None
+
+
+def slack_client(services: Services) -> AsyncWebClient | None:
+    """A Web API client from the bot token, or None when there is none."""
+    token = services.settings.slack_bot_token
+    if token is None:
+        return None
+    return AsyncWebClient(
+        token=token.get_secret_value(), base_url=services.settings.slack_api_url, timeout=5
+    )
+
+
+def fallback_link(channel_id: str, ts: str) -> str:
+    """Slack's workspace-independent archive link to a message."""
+    return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
+
+
+async def _bounded(coro: Awaitable[Any], what: str) -> Any:
+    try:
+        return await asyncio.wait_for(coro, SLACK_CALL_TIMEOUT_S)
+    except Exception:
+        log.info("case intake went on without %s", what, exc_info=True)
+        return None
+
+
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+
+
+def _ts_value(ts: object) -> float:
+    try:
+        return float(str(ts))
+    except ValueError:
+        return float("inf")
+
+
+async def _thread_context(client: AsyncWebClient, run: RunRecord) -> list[ContextMessage]:
+    """The thread's messages from before the question, oldest first."""
+    if not (run.channel_id and run.thread_ts):
+        return []
+    resp = await _bounded(
+        client.conversations_replies(channel=run.channel_id, ts=run.thread_ts, limit=50),
+        "the thread context",
+    )
+    if resp is None:
+        return []
+    # Before the question: older than the run and than our result message; the asking
+    # message itself (the question, maybe after a mention of the bot) is left out.
+    limit = run.created_at.timestamp()
+    if run.message_ts:
+        limit = min(limit, _ts_value(run.message_ts))
+    question = " ".join(run.question.split())
+    context: list[ContextMessage] = []
+    for msg in resp.get("messages") or []:
+        text = str(msg.get("text") or "").strip()
+        if not text or _ts_value(msg.get("ts")) >= limit:
+            continue
+        if " ".join(_MENTION.sub(" ", text).split()) == question:
+            continue
+        role = "assistant" if msg.get("bot_id") else "user"
+        context.append(ContextMessage(role=role, content=text))
+    return context[-THREAD_CONTEXT_MESSAGES:]
+
+
+async def _permalink(client: AsyncWebClient, run: RunRecord) -> str | None:
+    if not (run.channel_id and run.message_ts):
+        return None
+    resp = await _bounded(
+        client.chat_getPermalink(channel=run.channel_id, message_ts=run.message_ts),
+        "the permalink",
+    )
+    link = resp.get("permalink") if resp is not None else None
+    return str(link) if link else fallback_link(run.channel_id, run.message_ts)
+
+
+def build_case(
+    run: RunRecord,
+    *,
+    kind: str,
+    correction: CorrectionRecord | None,
+    context: list[ContextMessage],
+    source_link: str | None,
+    policy: CasePolicy,
+) -> EvalCase:
+    """The proposed case for a signal on ``run``, redacted."""
+    observed = ObservedRun(
+        answers=[
+            ObservedAnswer(
+                model=a.member,
+                text=a.text,
+                error=a.error_kind.value if a.error_kind is not None else None,
+            )
+            for a in run.panel_answers
+        ],
+        consensus_model=run.consensus_member,
+        consensus_text=run.consensus_text,
+        confidence=min(max(run.confidence, 0.0), 1.0),
+    )
+    tags = sorted({"production", KIND_TAGS.get(kind, kind)})
+    case = EvalCase(
+        id=new_case_id(),
+        input=CaseInput(question=run.question, context=context),
+        expected=correction.correct_answer if correction else None,
+        category=correction.failure_mode.value if correction else None,
+        severity=correction.severity if correction else KIND_SEVERITY.get(kind, Severity.MEDIUM),
+        tags=tags,
+        source=CaseSource.PRODUCTION,
+        source_link=source_link
+        or (
+            fallback_link(run.channel_id, run.message_ts)
+            if run.channel_id and run.message_ts
+            else None
+        ),
+        observed=observed,
+    )
+    return redact_case(case, policy.redact_patterns)
+
+
+def _load(
+    session: Session, run_id: int, correction_id: int | None
+) -> tuple[RunRecord | None, CorrectionRecord | None]:
+    run = get_run(session, run_id)
+    correction = None
+    if run is not None and correction_id is not None:
+        correction = next(
+            (c for c in corrections_for_run(session, run_id) if c.id == correction_id), None
+        )
+    return run, correction
+
+
+async def propose_case_from_signal(
+    services: Services,
+    *,
+    run_id: int,
+    kind: str,
+    user_id: str,
+    correction_id: int | None = None,
+    client: AsyncWebClient | None = None,
+) -> ProposeResult | None:
+    """Propose a (redacted) eval case from a production signal on run ``run_id``.
+
+    ``kind`` is "down", "flag" or "correction" (with ``correction_id``). ``client`` is
+    the Slack Web API client to read the thread with (default: one built from the bot
+    token). Returns what was stored, or None when the run is unknown.
+    """
+    policy = case_policy(services.config)
+    run, correction = await asyncio.to_thread(
+        _with_session, services, lambda s: _load(s, run_id, correction_id)
+    )
+    if run is None:
+        log.warning("case intake: run %s not found (%s by %s)", run_id, kind, user_id)
+        return None
+    if correction_id is not None and correction is None:
+        log.warning("case intake: correction %s not found on run %s", correction_id, run_id)
+    client = client or slack_client(services)
+    context: list[ContextMessage] = []
+    link: str | None = None
+    if client is not None:
+        context, link = await asyncio.gather(_thread_context(client, run), _permalink(client, run))
+    case = build_case(
+        run, kind=kind, correction=correction, context=context, source_link=link, policy=policy
+    )
+    result = await asyncio.to_thread(
+        _with_session,
+        services,
+        lambda s: case_repo.propose_case(
+            s,
+            case,
+            services.embedder,
+            actor=user_id,
+            source_run_id=run_id,
+            threshold=policy.duplicate_threshold,
+            now=services.clock.now(),
+        ),
+    )
+    log.info(
+        "case intake: run %s %s by %s -> %s %s",
+        run_id,
+        kind,
+        user_id,
+        "merged into" if result.merged else "proposed",
+        result.case.id,
+    )
+    channel = services.config.slack.review_channel
+    if channel and client is not None and not result.merged:
+        await _notify(client, channel, result.case)
+    return result
+
+
+def _with_session(services: Services, work: Callable[[Session], T]) -> T:
+    with services.db.session() as session:
+        return work(session)
+
+
+async def _notify(client: AsyncWebClient, channel: str, case: EvalCase) -> None:
+    from bot.case_blocks import new_case_notice, notice_text
+
+    await _bounded(
+        client.chat_postMessage(
+            channel=channel, text=notice_text(case), blocks=new_case_notice(case)
+        ),
+        "the review channel notice",
+    )

@@ -1,0 +1,409 @@
+"""The /compare flow: a visible message at once, progress as answers arrive, the result.
+
+1. Post "asking the panel" in the channel (or the thread) at once.
+2. Ask the panel; each arriving answer marks the message dirty and a
+   :class:`MessageThrottle` sends at most one ``chat.update`` per second per message.
+3. Consensus (in a worker thread: embeddings are CPU work), turn the message into the
+   result at once (no throttle wait), store the run, then post each member's full
+   answer as a thread reply (with "Best answer" buttons that carry the run id).
+
+When the bot is not in the channel, the user gets an ephemeral note on how to invite
+it, and the result through the command's ``response_url`` (ephemeral) or, without one,
+as a direct message. The database being down never costs the user their answer: the
+run is spooled by :class:`bot.run_store.RunStore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import blocks
+from bot.listeners._shared import spawn
+from bot.run_store import PendingRun, RunStore
+from bot.services import Services
+from bot.shadow import run_shadow
+from bot.slack_errors import friendly, is_not_in_channel, not_in_channel_text
+from evals.consensus import build_consensus, prepare_answer
+from evals.errors import new_reference
+from evals.panel import ask_panel
+from evals.types import ChatMessage, Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from storage.records import RunOrigin
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two progress updates of one message.
+UPDATE_INTERVAL_S = 1.0
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    question: str
+    user_id: str
+    channel_id: str
+    team_id: str | None = None
+    thread_ts: str | None = None  # set when asked inside a thread: answer there
+    response_url: str | None = None  # slash commands and interactions
+    delivery_key: str | None = None
+    context: tuple[ChatMessage, ...] = ()
+
+
+class MessageThrottle:
+    """Coalesce progress updates to at most one per ``interval`` seconds.
+
+    ``poke()`` says "the state changed"; the latest state is sent when the interval since
+    the previous send (or the initial post) has passed. ``finish()`` drops a pending
+    update and waits for one in flight, so the final result is never overwritten.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[None]],
+        interval: float = UPDATE_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._send = send
+        self._interval = interval
+        self._clock = clock
+        self._last = clock()
+        self._dirty = False
+        self._closed = False
+        self._sending = False
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    def poke(self) -> None:
+        if self._closed:
+            return
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while self._dirty and not self._closed:
+            wait = self._last + self._interval - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if self._closed:
+                return
+            self._dirty = False
+            self._sending = True
+            try:
+                await self._send()
+                self.sent += 1
+            except Exception:
+                log.warning("a progress update failed; the next one will carry on", exc_info=True)
+            finally:
+                self._sending = False
+                self._last = self._clock()
+
+    async def finish(self) -> None:
+        self._closed = True
+        task = self._task
+        if task is None or task.done():
+            return
+        if self._sending:
+            await asyncio.gather(task, return_exceptions=True)
+        else:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class Surface(Protocol):
+    """Where the progress and the result are shown."""
+
+    channel_id: str | None
+    ts: str | None
+    can_update: bool
+
+    async def update(self, blocks_: Sequence[JSON], text: str) -> None: ...
+
+    async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None: ...
+
+
+@dataclass
+class ChannelSurface:
+    """A normal message in a channel, a thread or a DM: updated in place, with a thread."""
+
+    client: AsyncWebClient
+    channel_id: str | None
+    ts: str | None
+    thread_ts: str | None = None
+    can_update: bool = True
+
+    async def update(self, blocks_: Sequence[JSON], text: str) -> None:
+        await self.client.chat_update(
+            channel=self.channel_id or "", ts=self.ts or "", blocks=list(blocks_), text=text
+        )
+
+    async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None:
+        resp = await self.client.chat_postMessage(
+            channel=self.channel_id or "",
+            thread_ts=self.thread_ts or self.ts,
+            blocks=list(blocks_),
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        ts = resp.get("ts")
+        return str(ts) if ts else None
+
+
+@dataclass
+class ResponseUrlSurface:
+    """An ephemeral answer through a response_url (usable 5 times in 30 minutes).
+
+    No progress updates and no thread: only the final result replaces the notice.
+    """
+
+    webhook: AsyncWebhookClient
+    channel_id: str | None = None
+    ts: str | None = None
+    can_update: bool = False
+    sent: int = field(default=0)
+
+    async def update(self, blocks_: Sequence[JSON], text: str) -> None:
+        await self.webhook.send(
+            text=text, blocks=list(blocks_), response_type="ephemeral", replace_original=True
+        )
+        self.sent += 1
+
+    async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None:
+        return None
+
+
+async def open_surface(
+    client: AsyncWebClient, req: CompareRequest, first: Sequence[JSON], text: str
+) -> Surface:
+    """Post the first (progress) message; fall back when the bot is not in the channel."""
+    try:
+        resp = await client.chat_postMessage(
+            channel=req.channel_id,
+            thread_ts=req.thread_ts,
+            blocks=list(first),
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return ChannelSurface(client, str(resp["channel"]), str(resp["ts"]), req.thread_ts)
+    except SlackApiError as exc:
+        if not is_not_in_channel(exc):
+            raise
+    log.info("not in channel %s; answering %s privately", req.channel_id, req.user_id)
+    notice = not_in_channel_text(req.channel_id)
+    if req.response_url:
+        webhook = AsyncWebhookClient(req.response_url)
+        await webhook.send(
+            text=notice, blocks=blocks.notice_blocks(notice), response_type="ephemeral"
+        )
+        return ResponseUrlSurface(webhook)
+    try:
+        await client.chat_postEphemeral(channel=req.channel_id, user=req.user_id, text=notice)
+    except SlackApiError:
+        log.info("ephemeral notice failed too; going straight to a DM")
+    resp = await client.chat_postMessage(
+        channel=req.user_id, blocks=list(first), text=notice, unfurl_links=False
+    )
+    return ChannelSurface(client, str(resp["channel"]), str(resp["ts"]))
+
+
+def _fallback_consensus(run: PanelRun, ref: str) -> Consensus:
+    return Consensus(
+        status=ConsensusStatus.NONE,
+        model=None,
+        text=None,
+        confidence=0.0,
+        raw_confidence=0.0,
+        clusters=(),
+        agreement={},
+        dissenters=(),
+        features={},
+        calibrator="none",
+        reason=f"the answers could not be compared (reference {ref}); each is in the thread",
+    )
+
+
+#: Consensus work (embeddings) is CPU-bound: one at a time, in its own thread, so a
+#: burst of finishing questions cannot starve the event loop (acks) or the DB threads.
+_CONSENSUS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consensus")
+
+
+async def in_consensus_thread(fn: Callable[[], T]) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_CONSENSUS_POOL, fn)
+
+
+async def compute_consensus(services: Services, run: PanelRun) -> Consensus:
+    weights: Mapping[str, float] = {m.name: m.weight for m in services.members}
+    try:
+        return await in_consensus_thread(
+            lambda: build_consensus(
+                run.answers,
+                services.embedder,
+                services.calibrator,
+                weights=weights,
+                quorum=services.config.consensus.quorum,
+                question=run.question,
+            )
+        )
+    except Exception:
+        ref = new_reference()
+        log.exception("consensus failed [%s]", ref)
+        return _fallback_consensus(run, ref)
+
+
+async def run_compare(
+    services: Services, client: AsyncWebClient, store: RunStore, req: CompareRequest
+) -> int | None:
+    """The whole flow for one question. Returns the stored run id (None when spooled)."""
+    members = services.members
+    names = [m.name for m in members]
+    answers: dict[str, ModelAnswer] = {}
+
+    first = blocks.progress_blocks(req.question, req.user_id, names, answers)
+    surface = await open_surface(client, req, first, "Asking the panel…")
+
+    async def send_progress() -> None:
+        await surface.update(
+            blocks.progress_blocks(req.question, req.user_id, names, dict(answers)),
+            "Asking the panel…",
+        )
+
+    throttle = MessageThrottle(send_progress)
+
+    async def on_answer(answer: ModelAnswer) -> None:
+        answers[answer.member] = answer
+        if surface.can_update and len(answers) < len(names):
+            throttle.poke()
+        if answer.ok:  # embed while the slower members are still thinking
+            await in_consensus_thread(lambda: prepare_answer(answer.text, services.embedder))
+
+    try:
+        run = await ask_panel(
+            req.question,
+            members,
+            services.client,
+            system_prompt=services.config.consensus.system_prompt,
+            context=req.context,
+            quorum=services.config.consensus.quorum,
+            on_answer=on_answer,
+            clock=services.clock,
+        )
+    finally:
+        await throttle.finish()
+    panel_done = time.perf_counter()
+    consensus = await compute_consensus(services, run)
+    consensus_done = time.perf_counter()
+
+    async def save() -> int | PendingRun:
+        return await store.save_run(
+            run,
+            consensus,
+            origin=RunOrigin.SLACK,
+            requester=req.user_id,
+            config_hash=services.config.config_hash(),
+            channel_id=surface.channel_id,
+            thread_ts=req.thread_ts,
+            team_id=req.team_id,
+            message_ts=surface.ts,
+            delivery_key=req.delivery_key,
+        )
+
+    if surface.ts is not None:
+        # The result first (the user is waiting), then the database. Its buttons find
+        # the run by the message they sit on, so they need no run id.
+        view = blocks.ResultView(run=run, consensus=consensus, asker=req.user_id, run_id=None)
+        await surface.update(blocks.result_blocks(view), blocks.result_text(view))
+        log.debug(
+            "result shown %.0f ms after the panel finished (consensus %.0f ms)",
+            (time.perf_counter() - panel_done) * 1000,
+            (consensus_done - panel_done) * 1000,
+        )
+        saved = await save()
+    else:
+        # An ephemeral result has no message to find the run by: store first.
+        saved = await save()
+        run_id = saved if isinstance(saved, int) else None
+        view = blocks.ResultView(run=run, consensus=consensus, asker=req.user_id, run_id=run_id)
+        await surface.update(blocks.result_blocks(view), blocks.result_text(view))
+    run_id = saved if isinstance(saved, int) else None
+    replies: dict[str, str] = {}
+    if services.config.slack.show_thread_answers:
+        replies = await post_member_replies(surface, store, run, consensus, run_id)
+    if isinstance(saved, PendingRun):
+        await store.spool_run(saved, replies)
+    if services.shadow and run_id is not None:
+        spawn(
+            run_shadow(
+                services,
+                run_id=run_id,
+                question=run.question,
+                consensus=consensus,
+                context=req.context,
+            ),
+            name=f"shadow:{run_id}",
+        )
+    return run_id
+
+
+async def post_member_replies(
+    surface: Surface, store: RunStore, run: PanelRun, consensus: Consensus, run_id: int | None
+) -> dict[str, str]:
+    """Each member's full answer as a thread reply; returns member -> reply ts."""
+    posted: dict[str, str] = {}
+    answer_ids = await store.answer_ids(run_id) if run_id is not None else {}
+    for answer in run.answers:
+        try:
+            ts = await surface.reply(
+                blocks.member_blocks(
+                    run_id,
+                    answer,
+                    agreement=consensus.agreement.get(answer.member),
+                    is_consensus=answer.member == consensus.model,
+                ),
+                blocks.member_text(answer),
+            )
+        except SlackApiError:
+            log.warning("could not post %s's answer in the thread", answer.member, exc_info=True)
+            continue
+        if ts is None:
+            continue
+        posted[answer.member] = ts
+        answer_id = answer_ids.get(answer.member)
+        if answer_id is not None:
+            await store.set_answer_message(answer_id, ts)
+    return posted
+
+
+async def tell_user(client: AsyncWebClient, req: CompareRequest, text: str) -> None:
+    """An ephemeral message to the asker, by whatever way works (never raises)."""
+    try:
+        if req.response_url:
+            await AsyncWebhookClient(req.response_url).send(text=text, response_type="ephemeral")
+            return
+        await client.chat_postEphemeral(
+            channel=req.channel_id, user=req.user_id, text=text, thread_ts=req.thread_ts
+        )
+    except Exception:
+        log.warning("could not tell %s: %s", req.user_id, text, exc_info=True)
+
+
+async def run_compare_safely(
+    services: Services, client: AsyncWebClient, store: RunStore, req: CompareRequest
+) -> None:
+    """:func:`run_compare` with every failure turned into a friendly, referenced note."""
+    try:
+        await run_compare(services, client, store, req)
+    except Exception as exc:
+        await tell_user(client, req, friendly(exc, action="asking the panel"))

@@ -1,0 +1,38 @@
+"""Every Slack listener, registered on one Bolt app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners import cases_review, compare, corrections, digest, feedback
+from bot.run_store import RunStore
+from bot.services import Services
+
+
+def register_all(app: AsyncApp, services: Services, store: RunStore | None = None) -> RunStore:
+    """Register the listeners; returns the :class:`RunStore` they share."""
+    store = store or RunStore(services.db, spool_for(services))
+    # Order matters for message events: the first listener whose matchers hold runs.
+    cases_review.register(app, services)  # before compare: it claims `/compare cases`
+    digest.register(app, services)  # before compare: it claims `/compare digest`
+    # "correction:" thread replies first, so one in a DM thread is not taken as a question.
+    corrections.register(app, services, store)
+    compare.register(app, services, store)
+    feedback.register(app, services, store)
+
+    # Every other message event (channel chatter, edits, our own posts) is acknowledged
+    # and ignored, so Slack never sees a 404 and never retries it.
+    @app.event("message")
+    async def ignore_other_messages(event: dict[str, Any]) -> None:
+        return None
+
+    return store
+
+
+def spool_for(services: Services) -> Any:
+    """The spool that keeps writes while the database is down (see bot.run_store)."""
+    from bot.run_store import default_spool
+
+    return default_spool(services)

@@ -1,0 +1,108 @@
+"""Helpers the listeners share: background tasks, the case-intake hook, ephemeral notes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services import Services
+
+log = logging.getLogger("bot.listeners")
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def spawn(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    """Run ``coro`` in the background, keeping a reference; errors are logged, not raised."""
+
+    async def guarded() -> None:
+        try:
+            await coro
+        except Exception:
+            log.exception("background task %s failed", name)
+
+    task = asyncio.create_task(guarded(), name=name)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    return task
+
+
+async def drain(wait_s: float = 10.0) -> None:
+    """Wait for the background tasks started so far (shutdown, tests)."""
+    pending = [t for t in _tasks if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=wait_s)
+
+
+def pending_tasks() -> int:
+    return sum(1 for t in _tasks if not t.done())
+
+
+async def propose_case(
+    services: Services,
+    *,
+    run_id: int,
+    kind: str,
+    user_id: str,
+    correction_id: int | None = None,
+    client: AsyncWebClient | None = None,
+) -> None:
+    """Hand a 👎, 🚩 or correction to case intake; failures are logged, never raised."""
+    from bot.case_intake import propose_case_from_signal
+
+    try:
+        await propose_case_from_signal(
+            services,
+            run_id=run_id,
+            kind=kind,
+            user_id=user_id,
+            correction_id=correction_id,
+            client=client,
+        )
+    except Exception:
+        log.exception("case intake failed for run %s (%s by %s)", run_id, kind, user_id)
+
+
+def propose_case_later(
+    services: Services,
+    *,
+    run_id: int,
+    kind: str,
+    user_id: str,
+    correction_id: int | None = None,
+    client: AsyncWebClient | None = None,
+) -> None:
+    """Case intake in the background, after the signal is stored."""
+    spawn(
+        propose_case(
+            services,
+            run_id=run_id,
+            kind=kind,
+            user_id=user_id,
+            correction_id=correction_id,
+            client=client,
+        ),
+        name=f"case-intake:{run_id}:{kind}",
+    )
+
+
+async def ephemeral(
+    client: AsyncWebClient, channel: str | None, user: str, text: str, thread_ts: str | None = None
+) -> None:
+    """A note only ``user`` sees; falls back to a DM when the channel refuses it."""
+    try:
+        if channel:
+            await client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts
+            )
+            return
+    except Exception:
+        log.info("ephemeral note in %s failed; sending a DM instead", channel, exc_info=True)
+    try:
+        await client.chat_postMessage(channel=user, text=text)
+    except Exception:
+        log.warning("could not reach %s at all", user, exc_info=True)

@@ -1,0 +1,268 @@
+"""Corrections: the "✏️ Correct" modal, and thread replies that start with "correction:".
+
+Both store what the right answer was (and, from the modal, what went wrong and how
+badly), thank the person privately and hand the correction to case intake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import blocks
+from bot.listeners._shared import ephemeral, propose_case_later
+from bot.listeners.compare import unescape_slack
+from bot.run_store import RunStore
+from bot.services import Services
+from bot.slack_errors import friendly
+from evals.case_schema import FailureMode, Severity
+from storage.records import CorrectionRecord, CorrectionSource
+
+log = logging.getLogger(__name__)
+
+_CORRECTION = re.compile(r"^\s*correction\s*:\s*(?P<text>.*)\Z", re.IGNORECASE | re.DOTALL)
+MAX_CORRECTION_CHARS = 3000
+
+THANKS = (
+    "Thanks for the correction ✏️. It's saved, and it may become a test case "
+    "the panel is checked against."
+)
+THANKS_LATER = (
+    "Thanks for the correction ✏️. Our database is briefly unavailable; it will be saved "
+    "as soon as it's back."
+)
+
+
+def correction_text(message_text: str) -> str | None:
+    """The text after "correction:" (None when the message is not a correction)."""
+    m = _CORRECTION.match(message_text)
+    return m.group("text").strip() if m else None
+
+
+def _selected(values: dict[str, Any], block_id: str) -> str | None:
+    element = (values.get(block_id) or {}).get(blocks.CORRECTION_INPUT_ACTION) or {}
+    option = element.get("selected_option")
+    if option:
+        return str(option.get("value"))
+    value = element.get("value")
+    return str(value) if value is not None else None
+
+
+def register(app: AsyncApp, services: Services, store: RunStore) -> None:
+    @app.action(blocks.ACTION_CORRECT)
+    async def on_correct(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        user = str(body["user"]["id"])
+        channel = (body.get("channel") or {}).get("id")
+        message_ts = (body.get("container") or {}).get("message_ts")
+        try:
+            run_id: int | None = int(str(action.get("value")))
+        except ValueError:
+            run_id = None  # a channel result: the run is found by its message
+        original: str | None = None
+        try:
+            if run_id is not None:
+                run = await store.get_run(run_id)
+            elif channel and message_ts:
+                target = await store.lookup(str(channel), str(message_ts))
+                run = target.run if target else None
+            else:
+                run = None
+            run_id = run.id if run else run_id
+            original = run.consensus_text if run else None
+        except Exception:
+            log.info("could not read the run for the modal", exc_info=True)
+        metadata = {"run_id": run_id, "channel": channel, "ts": message_ts}
+        try:
+            await client.views_open(
+                trigger_id=body["trigger_id"],
+                view=blocks.correction_modal(metadata, original=original),
+            )
+        except Exception as exc:
+            await ephemeral(client, channel, user, friendly(exc, action="opening the form"))
+
+    @app.view(blocks.CORRECTION_CALLBACK)
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        values = (view.get("state") or {}).get("values") or {}
+        text = (_selected(values, blocks.CORRECTION_ANSWER_BLOCK) or "").strip()
+        mode = _selected(values, blocks.CORRECTION_MODE_BLOCK)
+        severity = _selected(values, blocks.CORRECTION_SEVERITY_BLOCK) or Severity.MEDIUM.value
+        errors: dict[str, str] = {}
+        if not text:
+            errors[blocks.CORRECTION_ANSWER_BLOCK] = "Please write what the answer should be."
+        elif len(text) > MAX_CORRECTION_CHARS:
+            errors[blocks.CORRECTION_ANSWER_BLOCK] = (
+                f"Please keep it under {MAX_CORRECTION_CHARS:,} characters."
+            )
+        if mode not in {m.value for m in FailureMode}:
+            errors[blocks.CORRECTION_MODE_BLOCK] = "Please pick what went wrong."
+        if severity not in {s.value for s in Severity}:
+            errors[blocks.CORRECTION_SEVERITY_BLOCK] = "Please pick how bad it is."
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        user = str(body["user"]["id"])
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        channel = meta.get("channel")
+        run_id = meta.get("run_id")
+        if isinstance(run_id, int):
+            await save_correction(
+                services,
+                store,
+                client,
+                run_id=run_id,
+                user=user,
+                text=text,
+                failure_mode=FailureMode(str(mode)),
+                severity=Severity(severity),
+                source=CorrectionSource.MODAL,
+                channel=channel,
+                thread_ts=None,
+            )
+        elif channel and meta.get("ts"):
+            await save_message_correction(
+                services,
+                store,
+                client,
+                channel=str(channel),
+                ts=str(meta["ts"]),
+                user=user,
+                text=text,
+                failure_mode=FailureMode(str(mode)),
+                severity=Severity(severity),
+                source=CorrectionSource.MODAL,
+                thread_ts=None,
+            )
+        else:
+            await ephemeral(client, None, user, "Sorry, I lost track of which answer that was.")
+
+    async def is_correction_reply(event: dict[str, Any]) -> bool:
+        return (
+            bool(event.get("thread_ts"))
+            and event.get("thread_ts") != event.get("ts")
+            and not event.get("subtype")
+            and not event.get("bot_id")
+            and correction_text(str(event.get("text") or "")) is not None
+        )
+
+    @app.event("message", matchers=[is_correction_reply])
+    async def on_correction_reply(event: dict[str, Any], client: AsyncWebClient) -> None:
+        text = unescape_slack(correction_text(str(event.get("text") or "")) or "")
+        channel, user = str(event["channel"]), str(event["user"])
+        thread_ts = str(event["thread_ts"])
+        if not text:
+            await ephemeral(
+                client,
+                channel,
+                user,
+                "Write the right answer after `correction:`, e.g. `correction: Paris`.",
+                thread_ts=thread_ts,
+            )
+            return
+        await save_message_correction(
+            services,
+            store,
+            client,
+            channel=channel,
+            ts=thread_ts,
+            user=user,
+            text=text[:MAX_CORRECTION_CHARS],
+            failure_mode=FailureMode.OTHER,
+            severity=Severity.MEDIUM,
+            source=CorrectionSource.THREAD,
+            thread_ts=thread_ts,
+        )
+
+
+async def save_correction(
+    services: Services,
+    store: RunStore,
+    client: AsyncWebClient,
+    *,
+    run_id: int,
+    user: str,
+    text: str,
+    failure_mode: FailureMode,
+    severity: Severity,
+    source: CorrectionSource,
+    channel: str | None,
+    thread_ts: str | None,
+    answer_id: int | None = None,
+) -> None:
+    if answer_id is None and source is CorrectionSource.MODAL:
+        try:
+            run = await store.get_run(run_id)
+            answer = run.consensus_answer if run else None
+            answer_id = answer.id if answer else None
+        except Exception:
+            log.info("run %s unreadable; the correction is stored for the run", run_id)
+    record = await store.correction(
+        run_id=run_id,
+        user_id=user,
+        correct_answer=text,
+        failure_mode=failure_mode,
+        severity=severity,
+        source=source,
+        answer_id=answer_id,
+    )
+    await ephemeral(client, channel, user, THANKS if record else THANKS_LATER, thread_ts)
+    if record is not None:
+        propose_case_later(
+            services,
+            run_id=run_id,
+            kind="correction",
+            user_id=user,
+            correction_id=record.id,
+            client=client,
+        )
+
+
+async def save_message_correction(
+    services: Services,
+    store: RunStore,
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    ts: str,
+    user: str,
+    text: str,
+    failure_mode: FailureMode,
+    severity: Severity,
+    source: CorrectionSource,
+    thread_ts: str | None,
+) -> None:
+    """A correction on the run behind message (channel, ts); silent when not ours."""
+    outcome = await store.message_correction(
+        channel_id=channel,
+        ts=ts,
+        user_id=user,
+        correct_answer=text,
+        failure_mode=failure_mode,
+        severity=severity,
+        source=source,
+    )
+    if outcome is False:
+        return  # a thread that is not under one of our results
+    await ephemeral(client, channel, user, THANKS if outcome else THANKS_LATER, thread_ts)
+    if isinstance(outcome, CorrectionRecord):
+        propose_case_later(
+            services,
+            run_id=outcome.run_id,
+            kind="correction",
+            user_id=user,
+            correction_id=outcome.id,
+            client=client,
+        )

@@ -1,0 +1,107 @@
+"""`/compare digest` (this week's digest so far, shown only to the person who asked) and
+the digest's "Open the review list" button.
+
+Register it *before* the general `/compare` listener: Bolt runs the first listener whose
+matchers hold, and this one only matches the text ``digest``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import case_blocks, jobs
+from bot.digest_blocks import ACTION_OPEN_REVIEW, digest_blocks, digest_text
+from bot.listeners.cases_review import review_message, reviewer_status
+from bot.scheduler import JOB_DIGEST
+from bot.services import Services
+from evals.errors import QuorumError, new_reference
+
+log = logging.getLogger("quorum.listeners.digest")
+
+JSON = dict[str, Any]
+
+
+def is_digest_text(text: str) -> bool:
+    return text.strip().lower() in ("digest", "digest preview", "weekly")
+
+
+async def preview_blocks(services: Services) -> tuple[str, list[JSON]]:
+    """(notification text, blocks) of the digest for the 7 days up to now (no chart)."""
+    now = services.clock.now()
+    period = jobs.period_for(services, JOB_DIGEST, now)
+    weekly = await asyncio.to_thread(
+        jobs.weekly_digest, services, end=now, period=period, with_chart=False
+    )
+    blocks = digest_blocks(weekly.digest)
+    note = {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": "_Preview, only visible to you. The posted digest adds a chart._",
+            }
+        ],
+    }
+    return "Preview: " + digest_text(weekly.digest), [*blocks[:49], note]
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def is_digest(command: dict[str, Any]) -> bool:
+        return is_digest_text(str(command.get("text") or ""))
+
+    @app.command("/compare", matchers=[is_digest])
+    async def on_digest(ack: AsyncAck, respond: AsyncRespond) -> None:
+        await ack(response_type="ephemeral", text="Gathering this week's numbers…")
+        try:
+            text, blocks = await preview_blocks(services)
+        except Exception as exc:
+            ref = new_reference()
+            log.error("digest preview failed [%s]", ref, exc_info=True)
+            reason = exc.user_message if isinstance(exc, QuorumError) else "Something went wrong."
+            await respond(
+                response_type="ephemeral",
+                replace_original=True,
+                text=f"Sorry, the digest preview failed. {reason} (ref {ref})",
+            )
+            return
+        await respond(response_type="ephemeral", replace_original=True, text=text, blocks=blocks)
+
+    @app.action(ACTION_OPEN_REVIEW)
+    async def on_open_review(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        """The review list, to the reviewer who clicked (its buttons are the cases
+        listeners')."""
+        await ack()
+        user_id = str((body.get("user") or {}).get("id") or "")
+        status = await reviewer_status(services, client, user_id)
+        if status != "yes":
+            text = (
+                case_blocks.NO_REVIEWERS_TEXT
+                if status == "none configured"
+                else case_blocks.REFUSAL_TEXT
+            )
+            await respond(response_type="ephemeral", replace_original=False, text=text)
+            return
+
+        def page_one() -> dict[str, Any]:
+            with services.db.session() as session:
+                return review_message(session, 1)
+
+        try:
+            message = await asyncio.to_thread(page_one)
+        except Exception:
+            ref = new_reference()
+            log.error("opening the review list failed [%s]", ref, exc_info=True)
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=f"Sorry, the review list could not be opened (ref {ref}).",
+            )
+            return
+        await respond(response_type="ephemeral", replace_original=False, **message)

@@ -1,0 +1,144 @@
+"""Serving the Bolt app: HTTP (aiohttp, ``POST /slack/events``, ``GET /healthz``) or
+Socket Mode (a websocket Slack opens for us, no public URL needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.app import build_app
+from bot.listeners._shared import drain
+from bot.run_store import default_spool
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+#: Seconds between two replays of writes spooled while the database was down.
+SPOOL_REPLAY_EVERY_S = 60.0
+#: Slack sends small bodies; anything bigger is not Slack.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def embedder_loaded(services: Services) -> bool:
+    loaded = getattr(services.embedder, "loaded", True)
+    return bool(loaded)
+
+
+async def health(services: Services) -> tuple[bool, dict[str, Any]]:
+    db_ok = await asyncio.to_thread(services.db.ping)
+    emb_ok = embedder_loaded(services)
+    body = {
+        "ok": db_ok and emb_ok,
+        "database": "ok" if db_ok else "unreachable",
+        "embedder": "loaded" if emb_ok else "loading",
+        "models": [m.name for m in services.members],
+    }
+    return db_ok and emb_ok, body
+
+
+def build_web_app(services: Services, app: AsyncApp | None = None) -> web.Application:
+    bolt = app or build_app(services)
+    web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok, body = await health(services)
+        return web.json_response(body, status=200 if ok else 503)
+
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get(HEALTH_PATH, healthz)
+    return web_app
+
+
+@dataclass
+class RunningServer:
+    runner: web.AppRunner
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{EVENTS_PATH}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{HEALTH_PATH}"
+
+    async def stop(self) -> None:
+        await drain()
+        await self.runner.cleanup()
+
+
+async def start_http(
+    services: Services, port: int, *, host: str = "0.0.0.0", app: AsyncApp | None = None
+) -> RunningServer:
+    """Start serving and return at once (port 0 picks a free port)."""
+    runner = web.AppRunner(build_web_app(services, app), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    actual = int(sockets[0].getsockname()[1]) if sockets else port
+    return RunningServer(runner, actual)
+
+
+async def keep_replaying(services: Services, every_s: float = SPOOL_REPLAY_EVERY_S) -> None:
+    """Replay spooled writes at start and then regularly (they also replay after any
+    successful write); runs until cancelled."""
+    spool = default_spool(services)
+    while True:
+        try:
+            report = await asyncio.to_thread(spool.replay, services.db)
+            if report.remaining:
+                log.warning("%d spooled writes still wait for the database", report.remaining)
+        except Exception:
+            log.warning("replaying the spool failed; will retry", exc_info=True)
+        await asyncio.sleep(every_s)
+
+
+async def serve_http(services: Services, port: int) -> None:
+    """Serve Slack's requests over HTTP until cancelled."""
+    server = await start_http(services, port)
+    replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
+    log.info("Quorum listening on port %s (POST %s, GET %s)", server.port, EVENTS_PATH, HEALTH_PATH)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        replayer.cancel()
+        await server.stop()
+
+
+def build_socket_mode_handler(
+    services: Services, app: AsyncApp | None = None
+) -> AsyncSocketModeHandler:
+    token = services.settings.slack_app_token
+    if token is None:
+        raise ValueError("Socket Mode needs SLACK_APP_TOKEN (an xapp-... app-level token)")
+    return AsyncSocketModeHandler(app or build_app(services), token.get_secret_value())
+
+
+async def serve_socket_mode(services: Services) -> None:
+    """Connect to Slack over Socket Mode and handle requests until cancelled."""
+    handler = build_socket_mode_handler(services)
+    replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
+    log.info("Quorum connecting to Slack with Socket Mode")
+    try:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        await asyncio.Event().wait()
+    finally:
+        replayer.cancel()
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        await drain()

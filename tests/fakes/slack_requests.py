@@ -1,0 +1,330 @@
+"""Signed requests built exactly as Slack sends them, from its documented payload shapes.
+
+Signature (https://api.slack.com/authentication/verifying-requests-from-slack):
+``v0=`` + hex HMAC-SHA256 of ``v0:{timestamp}:{raw body}`` with the signing secret,
+sent as ``X-Slack-Signature`` with ``X-Slack-Request-Timestamp``. Retries carry
+``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``.
+
+Bodies: slash commands and interactivity payloads are form-encoded (interactivity as a
+single ``payload`` field holding JSON); Events API deliveries are JSON envelopes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+JSON = dict[str, Any]
+
+TEAM_ID = "T0QUORUM"
+API_APP_ID = "A0QUORUM"
+_counter = itertools.count(1)
+
+
+def signature(secret: str, timestamp: int | str, body: str) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def retried(self, retry_num: int = 1, reason: str = "http_timeout") -> SignedRequest:
+        """The same delivery as Slack retries it (same body, fresh signature headers)."""
+        headers = dict(self.headers)
+        headers["X-Slack-Retry-Num"] = str(retry_num)
+        headers["X-Slack-Retry-Reason"] = reason
+        return SignedRequest(self.body, headers)
+
+    def with_headers(self, **headers: str) -> SignedRequest:
+        merged = dict(self.headers)
+        merged.update({k.replace("_", "-"): v for k, v in headers.items()})
+        return SignedRequest(self.body, merged)
+
+
+def sign_body(
+    secret: str, body: str, content_type: str, *, timestamp: int | None = None
+) -> SignedRequest:
+    ts = int(time.time()) if timestamp is None else timestamp
+    return SignedRequest(
+        body,
+        {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature(secret, ts, body),
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        },
+    )
+
+
+def _uid(prefix: str) -> str:
+    return f"{prefix}{next(_counter):08d}"
+
+
+# -- slash commands --------------------------------------------------------------------
+
+
+def slash_command(
+    secret: str,
+    text: str,
+    *,
+    user_id: str = "U0ALICE",
+    user_name: str = "alice",
+    channel_id: str = "C0GENERAL",
+    channel_name: str = "general",
+    command: str = "/compare",
+    response_url: str = "https://hooks.slack.com/commands/T0QUORUM/1/abc",
+    trigger_id: str | None = None,
+    timestamp: int | None = None,
+) -> SignedRequest:
+    form = {
+        "token": "deprecated-verification-token",
+        "team_id": TEAM_ID,
+        "team_domain": "quorum-test",
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "user_id": user_id,
+        "user_name": user_name,
+        "command": command,
+        "text": text,
+        "api_app_id": API_APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id or _uid("13345224609.738474920.") + "8ee",
+    }
+    return sign_body(
+        secret, urlencode(form), "application/x-www-form-urlencoded", timestamp=timestamp
+    )
+
+
+# -- Events API ------------------------------------------------------------------------
+
+
+def event_envelope(
+    secret: str, event: JSON, *, event_id: str | None = None, timestamp: int | None = None
+) -> SignedRequest:
+    envelope = {
+        "token": "deprecated-verification-token",
+        "team_id": TEAM_ID,
+        "api_app_id": API_APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or _uid("Ev"),
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": TEAM_ID,
+                "user_id": "UQUORUMBOT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": _uid("4-eyJldCI6ImFwcF9tZW50aW9uIn0-"),
+    }
+    return sign_body(secret, json.dumps(envelope), "application/json", timestamp=timestamp)
+
+
+def _ts() -> str:
+    return f"{time.time():.6f}"
+
+
+def app_mention(
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0GENERAL",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+) -> JSON:
+    event: JSON = {
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": ts or _ts(),
+        "channel": channel,
+        "event_ts": ts or _ts(),
+        "team": TEAM_ID,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def message(
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "D0ALICE",
+    channel_type: str = "im",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+) -> JSON:
+    event: JSON = {
+        "type": "message",
+        "user": user,
+        "text": text,
+        "ts": ts or _ts(),
+        "channel": channel,
+        "channel_type": channel_type,
+        "event_ts": ts or _ts(),
+        "team": TEAM_ID,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+        event["parent_user_id"] = "UQUORUMBOT"
+    return event
+
+
+def reaction(
+    reaction_name: str,
+    *,
+    item_ts: str,
+    user: str = "U0ALICE",
+    channel: str = "C0GENERAL",
+    removed: bool = False,
+    item_user: str = "UQUORUMBOT",
+) -> JSON:
+    return {
+        "type": "reaction_removed" if removed else "reaction_added",
+        "user": user,
+        "reaction": reaction_name,
+        "item_user": item_user,
+        "item": {"type": "message", "channel": channel, "ts": item_ts},
+        "event_ts": _ts(),
+    }
+
+
+# -- interactivity ---------------------------------------------------------------------
+
+
+def _interactive(secret: str, payload: JSON, timestamp: int | None) -> SignedRequest:
+    body = urlencode({"payload": json.dumps(payload)})
+    return sign_body(secret, body, "application/x-www-form-urlencoded", timestamp=timestamp)
+
+
+def block_action(
+    secret: str,
+    *,
+    action_id: str,
+    value: str,
+    block_id: str = "actions",
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0GENERAL",
+    message_ts: str = "1700000000.000001",
+    thread_ts: str | None = None,
+    response_url: str = "https://hooks.slack.com/actions/T0QUORUM/1/abc",
+    trigger_id: str | None = None,
+    timestamp: int | None = None,
+) -> SignedRequest:
+    msg: JSON = {"type": "message", "ts": message_ts, "user": "UQUORUMBOT", "text": ""}
+    if thread_ts:
+        msg["thread_ts"] = thread_ts
+    payload: JSON = {
+        "type": "block_actions",
+        "user": {
+            "id": user_id,
+            "username": user_id.lower(),
+            "name": user_id.lower(),
+            "team_id": TEAM_ID,
+        },
+        "api_app_id": API_APP_ID,
+        "token": "deprecated-verification-token",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": trigger_id or _uid("13345224609.738474920.") + "8ee",
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": "general"},
+        "message": msg,
+        "state": {"values": {}},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "type": "button",
+                "action_ts": _ts(),
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+            }
+        ],
+    }
+    return _interactive(secret, payload, timestamp)
+
+
+def view_submission(
+    secret: str,
+    *,
+    callback_id: str,
+    values: JSON,
+    private_metadata: str = "",
+    user_id: str = "U0ALICE",
+    timestamp: int | None = None,
+) -> SignedRequest:
+    """``values`` is Slack's ``view.state.values``: {block_id: {action_id: {...}}}."""
+    payload: JSON = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "user": {
+            "id": user_id,
+            "username": user_id.lower(),
+            "name": user_id.lower(),
+            "team_id": TEAM_ID,
+        },
+        "api_app_id": API_APP_ID,
+        "token": "deprecated-verification-token",
+        "trigger_id": _uid("13345224609.738474920.") + "8ee",
+        "view": {
+            "id": _uid("V"),
+            "team_id": TEAM_ID,
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": values},
+            "hash": "156772938.1827394",
+            "title": {"type": "plain_text", "text": "Correct"},
+            "blocks": [],
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    return _interactive(secret, payload, timestamp)
+
+
+# -- sending ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackReply:
+    status: int
+    text: str
+    elapsed_s: float
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+async def send(session: aiohttp.ClientSession, url: str, request: SignedRequest) -> SlackReply:
+    """POST a signed request to the bot and return its answer (like Slack's delivery)."""
+    start = time.perf_counter()
+    async with session.post(url, data=request.body.encode(), headers=request.headers) as resp:
+        text = await resp.text()
+        return SlackReply(resp.status, text, time.perf_counter() - start)
