@@ -36,7 +36,7 @@ from bot.slack_errors import friendly, is_not_in_channel, not_in_channel_text
 from evals.consensus import build_consensus, prepare_answer
 from evals.errors import new_reference
 from evals.panel import ask_panel
-from evals.types import ChatMessage, Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from evals.types import ChatMessage, Consensus, ModelAnswer, PanelRun
 from storage.records import RunOrigin
 
 log = logging.getLogger(__name__)
@@ -220,18 +220,9 @@ async def open_surface(
 
 
 def _fallback_consensus(run: PanelRun, ref: str) -> Consensus:
-    return Consensus(
-        status=ConsensusStatus.NONE,
-        model=None,
-        text=None,
-        confidence=0.0,
-        raw_confidence=0.0,
-        clusters=(),
-        agreement={},
-        dissenters=(),
-        features={},
+    return Consensus.none(
+        f"the answers could not be compared (reference {ref}); each is in the thread",
         calibrator="none",
-        reason=f"the answers could not be compared (reference {ref}); each is in the thread",
     )
 
 

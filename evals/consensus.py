@@ -25,19 +25,7 @@ SINGLE_ANSWER_CAP = 0.35
 
 
 def _none(reason: str, calibrator: Calibrator, features: Mapping[str, float]) -> Consensus:
-    return Consensus(
-        status=ConsensusStatus.NONE,
-        model=None,
-        text=None,
-        confidence=0.0,
-        raw_confidence=0.0,
-        clusters=(),
-        agreement={},
-        dissenters=(),
-        features=dict(features),
-        calibrator=calibrator.id,
-        reason=reason,
-    )
+    return Consensus.none(reason, calibrator=calibrator.id, features=features)
 
 
 def _usable(answers: Sequence[ModelAnswer]) -> dict[str, ModelAnswer]:

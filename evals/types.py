@@ -108,6 +108,25 @@ class Consensus:
     calibrator: str
     reason: str = ""
 
+    @classmethod
+    def none(
+        cls, reason: str, *, calibrator: str, features: Mapping[str, float] | None = None
+    ) -> Consensus:
+        """No consensus, with the reason in plain words."""
+        return cls(
+            status=ConsensusStatus.NONE,
+            model=None,
+            text=None,
+            confidence=0.0,
+            raw_confidence=0.0,
+            clusters=(),
+            agreement={},
+            dissenters=(),
+            features=dict(features or {}),
+            calibrator=calibrator,
+            reason=reason,
+        )
+
     @property
     def label(self) -> str:
         """Plain-language confidence band ("high", "medium", "low", "single answer", "none")."""

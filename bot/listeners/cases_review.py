@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -185,35 +185,21 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await respond(response_type="ephemeral", replace_original=True, **message)
 
-    @app.action(cb.ACTION_APPROVE_ROTATING)
-    async def on_approve_rotating(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond,
-    ) -> None:
-        await decide(ack, body, action, client, respond, CaseSet.ROTATING)
+    def verdict_handler(verdict: CaseSet | None) -> Callable[..., Awaitable[None]]:
+        async def handler(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            client: AsyncWebClient,
+            respond: AsyncRespond,
+        ) -> None:
+            await decide(ack, body, action, client, respond, verdict)
 
-    @app.action(cb.ACTION_APPROVE_GOLDEN)
-    async def on_approve_golden(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond,
-    ) -> None:
-        await decide(ack, body, action, client, respond, CaseSet.GOLDEN)
+        return handler
 
-    @app.action(cb.ACTION_REJECT)
-    async def on_reject(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond,
-    ) -> None:
-        await decide(ack, body, action, client, respond, None)
+    app.action(cb.ACTION_APPROVE_ROTATING)(verdict_handler(CaseSet.ROTATING))
+    app.action(cb.ACTION_APPROVE_GOLDEN)(verdict_handler(CaseSet.GOLDEN))
+    app.action(cb.ACTION_REJECT)(verdict_handler(None))
 
     async def on_page(
         ack: AsyncAck,

@@ -53,19 +53,7 @@ def panel_run(
 def consensus_for(run: PanelRun, *, confidence: float = 0.82) -> Consensus:
     usable = [a.member for a in run.answers if a.ok]
     if not usable:
-        return Consensus(
-            status=ConsensusStatus.NONE,
-            model=None,
-            text=None,
-            confidence=0.0,
-            raw_confidence=0.0,
-            clusters=(),
-            agreement={},
-            dissenters=(),
-            features={},
-            calibrator="isotonic-test-1",
-            reason="no model answered",
-        )
+        return Consensus.none("no model answered", calibrator="isotonic-test-1")
     first = next(a for a in run.answers if a.ok)
     return Consensus(
         status=ConsensusStatus.OK if len(usable) > 1 else ConsensusStatus.SINGLE,
