@@ -337,15 +337,20 @@ def approve_case(
 ) -> EvalCase:
     """A proposed case becomes active in ``case_set``."""
     at = _now(now)
-    row = _row(session, case_id)
-    if row.status != CaseStatus.PROPOSED.value:
-        raise CaseStateError(f"case {case_id} is {row.status}; only proposed cases can be approved")
+    row = _proposed_row(session, case_id, "approved")
     case = _to_case(row).model_copy(
         update={"status": CaseStatus.ACTIVE, "set": case_set, "updated_at": at}
     )
     _fill_row(row, case)
     _event(session, case_id, "approved", actor, at, set=case_set.value)
     return case
+
+
+def _proposed_row(session: Session, case_id: str, verb: str) -> CaseRow:
+    row = _row(session, case_id)
+    if row.status != CaseStatus.PROPOSED.value:
+        raise CaseStateError(f"case {case_id} is {row.status}; only proposed cases can be {verb}")
+    return row
 
 
 def reject_case(
@@ -357,9 +362,7 @@ def reject_case(
     now: datetime | None = None,
 ) -> EvalCase:
     at = _now(now)
-    row = _row(session, case_id)
-    if row.status != CaseStatus.PROPOSED.value:
-        raise CaseStateError(f"case {case_id} is {row.status}; only proposed cases can be rejected")
+    row = _proposed_row(session, case_id, "rejected")
     case = _to_case(row).model_copy(update={"status": CaseStatus.REJECTED, "updated_at": at})
     _fill_row(row, case)
     _event(session, case_id, "rejected", actor, at, reason=reason)

@@ -209,6 +209,17 @@ def record_correction(
     )
     session.add(row)
     session.flush()
+    return _correction(row)
+
+
+def corrections_for_run(session: Session, run_id: int) -> list[CorrectionRecord]:
+    rows = session.scalars(
+        select(CorrectionRow).where(CorrectionRow.run_id == run_id).order_by(CorrectionRow.id)
+    )
+    return [_correction(r) for r in rows]
+
+
+def _correction(row: CorrectionRow) -> CorrectionRecord:
     return CorrectionRecord(
         id=row.id,
         run_id=row.run_id,
@@ -220,26 +231,6 @@ def record_correction(
         source=CorrectionSource(row.source),
         created_at=row.created_at,
     )
-
-
-def corrections_for_run(session: Session, run_id: int) -> list[CorrectionRecord]:
-    rows = session.scalars(
-        select(CorrectionRow).where(CorrectionRow.run_id == run_id).order_by(CorrectionRow.id)
-    )
-    return [
-        CorrectionRecord(
-            id=r.id,
-            run_id=r.run_id,
-            answer_id=r.answer_id,
-            user_id=r.user_id,
-            correct_answer=r.correct_answer,
-            failure_mode=FailureMode(r.failure_mode),
-            severity=Severity(r.severity),
-            source=CorrectionSource(r.source),
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
 
 
 # -- best-answer votes -----------------------------------------------------------------
