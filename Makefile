@@ -46,10 +46,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python bench/consensus_quality.py
-	$(BIN)/python bench/consensus_speed.py
-	$(BIN)/python bench/panel_overhead.py
-	$(BIN)/python bench/embedder_memory.py
+	$(BIN)/python -m bench.consensus_quality
+	$(BIN)/python -m bench.consensus_speed
+	$(BIN)/python -m bench.embedder_memory
+	$(BIN)/python -m bench.panel_overhead
+	$(BIN)/python -m bench.slack_load
+	$(BIN)/python -m bench.runner_throughput
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

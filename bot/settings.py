@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -57,3 +58,17 @@ class Settings(BaseSettings):
         default=True, description="Run the benchmark/digest scheduler inside the bot process."
     )
     quorum_log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "quorum_embedding_model",
+        "quorum_calibrator",
+        "quorum_spool_path",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """`SLACK_APP_TOKEN=` in .env means "not set", not an empty token."""
+        return None if isinstance(value, str) and not value.strip() else value

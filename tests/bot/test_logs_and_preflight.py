@@ -72,3 +72,10 @@ def test_missing_provider_keys_are_named_once_with_every_place_that_uses_them() 
     assert missing_provider_keys(config, environ={"OPENAI_API_KEY": "sk-x"}) == []
     text = explain([missing])
     assert "OPENAI_API_KEY" in text and ".env" in text
+
+
+def test_blank_values_from_dotenv_count_as_not_set() -> None:
+    settings = _settings(slack_bot_token="", slack_signing_secret="  ", slack_app_token="")
+    assert settings.slack_app_token is None
+    names = [m.variable for m in missing_slack(settings, socket_mode=False)]
+    assert names == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
