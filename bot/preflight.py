@@ -17,7 +17,7 @@ class Missing:
     how: str
 
 
-SLACK_HOW = "Slack app settings (create the app from bot/manifest.yaml; README 'Connect to Slack')"
+SLACK_HOW = "the Slack app's settings"
 
 
 def missing_slack(settings: Settings, *, socket_mode: bool) -> list[Missing]:
@@ -65,7 +65,17 @@ def missing_provider_keys(
 
 
 def explain(missing: list[Missing]) -> str:
-    lines = ["Quorum can't start yet. Set these (in the environment or in .env; see .env.example):"]
+    lines = [
+        "Quorum can't start yet. Set these in the environment or in .env (see .env.example):",
+        "",
+    ]
+    width = max(len(m.variable) for m in missing) + 2
     for m in missing:
-        lines.append(f"  {m.variable:<24} {m.why}. From: {m.how}.")
+        lines.append(f"  {m.variable:<{width}}{m.why}")
+        lines.append(f"  {'':<{width}}from {m.how}")
+    if any(m.how.startswith(SLACK_HOW) for m in missing):
+        lines += [
+            "",
+            "No Slack app yet? Create one from bot/manifest.yaml (README: 'Connect to Slack').",
+        ]
     return "\n".join(lines)

@@ -21,7 +21,7 @@ log = logging.getLogger("quorum.cli")
 
 #: Results go to stdout (pipe-friendly); progress, tables for people and errors to stderr.
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Exit(IntEnum):
