@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -43,7 +44,13 @@ def run(
     services.db.ensure_schema()
     use_active_calibrator(services)
     with_scheduler = settings.quorum_scheduler if scheduler is None else scheduler
+    # Platforms stop processes with SIGTERM: shut down like Ctrl-C (drain, close, exit).
+    signal.signal(signal.SIGTERM, _interrupt)
     asyncio.run(_serve(services, socket_mode=socket_mode, with_scheduler=with_scheduler))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
