@@ -277,7 +277,9 @@ async def run_compare(
         answers[answer.member] = answer
         if surface.can_update and len(answers) < len(names):
             throttle.poke()
-        if answer.ok:  # embed while the slower members are still thinking
+        # Embed while the slower members are still thinking (not while the model is
+        # still loading: that would only make the panel wait for it).
+        if answer.ok and services.embedder_ready:
             await in_consensus_thread(lambda: prepare_answer(answer.text, services.embedder))
 
     try:

@@ -34,7 +34,7 @@ from evals.refit import Label, RefitResult, refit_calibrator
 from evals.report import SampleResult
 from evals.runner import RunConfig, case_info, plan_record, run_eval
 from evals.scorers import ScorerSettings
-from storage import case_repo, digest_queries, eval_repo, job_repo
+from storage import case_repo, digest_queries, eval_repo, job_repo, signals_repo
 from storage.job_tables import JobStatus
 from storage.signals_repo import production_labels
 
@@ -345,6 +345,22 @@ def refresh_calibrator(services: Services) -> bool:
     log.info("now serving calibrator %s (was %s)", loaded.id, services.calibrator.id)
     services.calibrator = loaded
     return True
+
+
+#: Delivery keys are kept at least this long (Slack retries within minutes).
+DELIVERY_RETENTION = timedelta(days=2)
+
+
+def prune_deliveries(services: Services) -> int:
+    """Forget old Slack delivery keys. They also count each person's questions for the
+    rate limit, so keep at least twice its window."""
+    window = timedelta(minutes=services.config.limits.per_user_window_minutes)
+    keep = max(DELIVERY_RETENTION, 2 * window)
+    with services.db.session() as session:
+        removed = signals_repo.prune_deliveries(session, services.clock.now() - keep)
+    if removed:
+        log.info("forgot %d Slack delivery keys older than %s", removed, keep)
+    return removed
 
 
 def load_active_calibrator(services: Services) -> Calibrator | None:

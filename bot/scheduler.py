@@ -214,10 +214,22 @@ def add_jobs(
             )
 
 
-def add_calibrator_refresh(scheduler: BaseScheduler, services: Services) -> None:
-    """A refit in another process (a `quorum clock`) reaches this one within minutes."""
+def add_housekeeping(scheduler: BaseScheduler, services: Services) -> None:
+    """Every process's housekeeping: a refit in another process (a `quorum clock`)
+    reaches this one within minutes, and old Slack delivery keys are forgotten."""
     from bot import jobs
 
+    scheduler.add_job(
+        jobs.prune_deliveries,
+        trigger="interval",
+        hours=1,
+        args=(services,),
+        id="prune-deliveries",
+        name="quorum prune delivery keys",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
     scheduler.add_job(
         jobs.refresh_calibrator,
         trigger="interval",
@@ -231,11 +243,11 @@ def add_calibrator_refresh(scheduler: BaseScheduler, services: Services) -> None
     )
 
 
-def start_calibrator_refresh(services: Services) -> AsyncIOScheduler:
-    """For `quorum run --no-scheduler` (web processes): no jobs, only the calibrator
-    refresh, so a refit made by the `clock` process is served everywhere."""
+def start_housekeeping(services: Services) -> AsyncIOScheduler:
+    """For `quorum run --no-scheduler` (web processes): no benchmark or digest, only the
+    housekeeping, so a refit made by the `clock` process is served everywhere."""
     scheduler = AsyncIOScheduler(timezone=services.config.schedule.timezone)
-    add_calibrator_refresh(scheduler, services)
+    add_housekeeping(scheduler, services)
     scheduler.start()
     return scheduler
 
@@ -253,7 +265,7 @@ def wire(scheduler: BaseScheduler, services: Services) -> BaseScheduler:
         last_seen=lambda job: jobs.last_seen(services, job),
         record_missed=lambda schedule, fire: jobs.record_missed(services, schedule, fire),
     )
-    add_calibrator_refresh(scheduler, services)
+    add_housekeeping(scheduler, services)
     for schedule in schedules:
         nxt = schedule.next_fire(services.clock.now())
         log.info("%s scheduled (%s, %s); next at %s", schedule.job, schedule.cron, schedule.tz, nxt)

@@ -28,14 +28,9 @@ SPOOL_REPLAY_EVERY_S = 60.0
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def embedder_loaded(services: Services) -> bool:
-    loaded = getattr(services.embedder, "loaded", True)
-    return bool(loaded)
-
-
 async def health(services: Services) -> tuple[bool, dict[str, Any]]:
     db_ok = await asyncio.to_thread(services.db.ping)
-    emb_ok = embedder_loaded(services)
+    emb_ok = services.embedder_ready
     body = {
         "ok": db_ok and emb_ok,
         "database": "ok" if db_ok else "unreachable",

@@ -31,6 +31,11 @@ class Services:
     #: The embedder's background loader, if one was started; `close()` waits for it.
     loader: threading.Thread | None = None
 
+    @property
+    def embedder_ready(self) -> bool:
+        """False while the embedding model is still loading in the background."""
+        return bool(getattr(self.embedder, "loaded", True))
+
     async def warm_up(self) -> None:
         """Do the slow first-call work (the provider SDK's lazy imports) before a user waits."""
         warm_up = getattr(self.client, "warm_up", None)

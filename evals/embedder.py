@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -87,6 +88,10 @@ class SentenceTransformerEmbedder:
         with self._load_lock:
             if self._model is not None:
                 return
+            # No progress bars on a user's terminal; the bundled model needs no hub.
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            if self._model_ref is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
                 from sentence_transformers import SentenceTransformer
 

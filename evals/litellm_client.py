@@ -256,7 +256,10 @@ def _classify(exc: Exception, secrets: Iterable[str]) -> _Failure:
         kind, retryable = ErrorKind.PROVIDER_ERROR, True
     else:
         kind, retryable = ErrorKind.PROVIDER_ERROR, False
-    head = f"HTTP {status} {name}" if status is not None else name
+    if isinstance(exc, llm_errors.APIConnectionError):
+        head = "could not connect to the provider"  # litellm labels these HTTP 500
+    else:
+        head = f"HTTP {status} {name}" if status is not None else name
     message = _provider_message(exc, secrets)
     detail = f"{head}: {message}" if message else head
     return _Failure(kind, retryable, detail, _retry_after(exc) if retryable else None)

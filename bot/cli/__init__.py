@@ -3,11 +3,14 @@ itself on :data:`app`; errors are translated to friendly text here, at the edge.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
 import typer
 from dotenv import load_dotenv
+
+from bot.logs import configure_logging
 
 app = typer.Typer(
     name="quorum",
@@ -26,6 +29,9 @@ def _register() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     # Provider keys referenced as os.environ/NAME may live in .env next to quorum.yaml.
     load_dotenv(override=False)
+    # Commands show problems themselves; logs stay quiet unless asked (`quorum run` and
+    # `quorum clock` switch to QUORUM_LOG_LEVEL, default INFO, when they start).
+    configure_logging(os.environ.get("QUORUM_LOG_LEVEL", "ERROR"))
     _register()
     args = list(sys.argv[1:] if argv is None else argv)
     app(args=args, prog_name="quorum")

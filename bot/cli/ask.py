@@ -77,7 +77,9 @@ async def _ask(
         arrived[answer.member] = answer
         if live is not None:
             live.update(progress_table(names, arrived))
-        if answer.ok:  # embed while the slower members are still thinking
+        # Embed while the slower members are still thinking (not while the model is
+        # still loading: that would only make the panel wait for it).
+        if answer.ok and services.embedder_ready:
             await asyncio.to_thread(prepare_answer, answer.text, services.embedder)
 
     with live if live is not None else nullcontext():

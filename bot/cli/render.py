@@ -43,7 +43,8 @@ def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
         body: list[Any] = [Text(consensus.reason or "No consensus was possible.", style="yellow")]
         for answer in run.answers:
             if not answer.ok and answer.error:
-                body.append(Text(f"• {answer.member} {ERROR_KIND_TEXT[answer.error]}"))
+                detail = f" ({answer.error_detail})" if answer.error_detail else ""
+                body.append(Text(f"• {answer.member} {ERROR_KIND_TEXT[answer.error]}{detail}"))
         return Panel(Group(*body), title="No consensus", border_style="red")
     style = {"high": "green", "medium": "yellow"}.get(consensus.label, "red")
     headline = Text.assemble(

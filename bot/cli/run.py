@@ -54,12 +54,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
-    from bot.scheduler import start_calibrator_refresh, start_scheduler
+    from bot.scheduler import start_housekeeping, start_scheduler
     from bot.server import serve_http, serve_socket_mode
 
     await services.warm_up()
     # Without the job scheduler (Procfile web:), still pick up a refit made by `clock`.
-    scheduler = start_scheduler(services) if with_scheduler else start_calibrator_refresh(services)
+    scheduler = start_scheduler(services) if with_scheduler else start_housekeeping(services)
     try:
         if socket_mode:
             log.info("Connecting to Slack with Socket Mode")

@@ -17,7 +17,7 @@ from bot.config import parse_config
 from bot.scheduler import JobSchedule, plan_catch_up
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.errors import ConfigError
-from storage import case_repo, digest_queries, eval_repo, job_repo
+from storage import case_repo, digest_queries, eval_repo, job_repo, signals_repo
 from storage.db import Database
 from storage.job_tables import JobStatus
 from tests.bot.digest_seed import (
@@ -324,11 +324,35 @@ def test_a_refit_elsewhere_reaches_this_process(sqlite_db: Database) -> None:
 async def test_in_process_schedulers_start_on_the_running_loop(sqlite_db: Database) -> None:
     services = make_services(sqlite_db, now=DIGEST_FIRE + timedelta(days=2))
     full = scheduler.start_scheduler(services)
-    light = scheduler.start_calibrator_refresh(services)
+    light = scheduler.start_housekeeping(services)
     try:
         assert full.running and light.running
-        assert {j.id for j in full.get_jobs()} == {"benchmark", "digest", "calibrator-refresh"}
-        assert {j.id for j in light.get_jobs()} == {"calibrator-refresh"}
+        assert {j.id for j in full.get_jobs()} == {
+            "benchmark",
+            "digest",
+            "calibrator-refresh",
+            "prune-deliveries",
+        }
+        assert {j.id for j in light.get_jobs()} == {"calibrator-refresh", "prune-deliveries"}
     finally:
         full.shutdown(wait=False)
         light.shutdown(wait=False)
+
+
+def test_old_slack_delivery_keys_are_pruned_but_the_rate_limit_window_is_kept(
+    sqlite_db: Database,
+) -> None:
+    services = make_services(sqlite_db, now=DIGEST_FIRE)
+    sched = BackgroundScheduler(timezone=BERLIN)
+    scheduler.wire(sched, services)
+    prune = {j.id: j for j in sched.get_jobs()}["prune-deliveries"]
+    assert prune.trigger.interval == timedelta(hours=1)
+    with sqlite_db.session() as session:
+        signals_repo.claim_delivery(session, "old", "event", at=DIGEST_FIRE - timedelta(days=3))
+        signals_repo.claim_delivery(session, "recent", "ask:U1", at=DIGEST_FIRE - timedelta(days=1))
+
+    assert prune.func(*prune.args) == 1
+
+    with sqlite_db.session() as session:
+        assert not signals_repo.claim_delivery(session, "recent", "ask:U1")  # still known
+        assert signals_repo.claim_delivery(session, "old", "event")  # forgotten

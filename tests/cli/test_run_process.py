@@ -147,10 +147,17 @@ def test_quorum_run_serves_a_compare_end_to_end(
     forged = slash_command("not-the-secret", "Anything else?")
     assert _post(f"http://127.0.0.1:{port}/slack/events", forged)[0] == 401
 
+    # The result is posted first and stored right after: give the write a moment.
     db = sqlite3.connect(tmp_path / "quorum.db")
-    assert db.execute("select count(*), max(origin) from panel_runs").fetchone() == (1, "slack")
+    deadline = time.monotonic() + 20
+    stored = db.execute("select count(*), max(origin) from panel_runs").fetchone()
+    while stored != (1, "slack") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        stored = db.execute("select count(*), max(origin) from panel_runs").fetchone()
+    assert stored == (1, "slack")
     assert fake_openai.calls() == 2
 
     proc.send_signal(signal.SIGTERM)  # how platforms stop a web process
-    assert proc.wait(timeout=20) == 130
-    assert "Traceback" not in (proc.stdout.read() if proc.stdout else "")
+    output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output, output
