@@ -127,7 +127,8 @@ def _entropy(shares: Sequence[float], n: int) -> float:
     if len(positive) <= 1 or n <= 1:
         return 0.0
     total = sum(positive)
-    probs = [s / total for s in positive]
+    # A share can underflow to 0.0 once divided (a weight of 5e-324); 0·log 0 = 0.
+    probs = [p for p in (s / total for s in positive) if p > 0]
     return min(1.0, -sum(p * math.log(p) for p in probs) / math.log(n))
 
 

@@ -96,3 +96,17 @@ def test_a_duplicate_of_the_consensus_never_weakens_it(panel: list[ModelAnswer])
     assert after.raw_confidence >= before.raw_confidence - 1e-9
     for member, value in before.agreement.items():
         assert after.agreement[member] >= value - 1e-9
+
+
+def test_a_vanishingly_small_weight_does_not_break_the_entropy() -> None:
+    """Found by hypothesis: a weight of 5e-324 made a cluster share underflow to 0."""
+    panel = [
+        ModelAnswer(member="m0", model="x", text="The answer is 42."),
+        ModelAnswer(member="m1", model="x", error=ErrorKind.TIMEOUT),
+        ModelAnswer(member="m5", model="x", text="The answer is 43."),
+    ]
+    result = build_consensus(
+        panel, EMBEDDER, CALIBRATOR, weights={"m0": 2.0, "m1": 0.0, "m5": 5e-324}, quorum=1
+    )
+    assert 0.0 <= result.confidence <= 1.0
+    assert result.clusters == (("m0",), ("m5",))
