@@ -248,7 +248,7 @@ class ModelSummary:
     by_category: dict[str, stats.Rate]
     by_severity: dict[str, stats.Rate]
     failure_modes: dict[str, int]
-    cost_usd: float
+    cost_usd: float | None  # None when the provider's price is unknown for every call
     cost_per_case: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
@@ -295,7 +295,8 @@ def summarize(report: EvalReport) -> list[ModelSummary]:
         cons = [stats.consistency(v) for v in per_case.values()]
         ok_rows = [r for r in rows if r.error_source != "model"]
         latencies = [float(r.latency_ms) for r in ok_rows]
-        cost = sum(r.total_cost for r in rows)
+        priced = any(r.cost_usd is not None or r.judge_cost_usd is not None for r in rows)
+        cost = sum(r.total_cost for r in rows) if priced else None
         n_cases = len({r.case_id for r in rows})
 
         def info(case_id: str) -> CaseInfo:
@@ -323,7 +324,7 @@ def summarize(report: EvalReport) -> list[ModelSummary]:
                     if not r.passed
                 ),
                 cost_usd=cost,
-                cost_per_case=cost / n_cases if n_cases else None,
+                cost_per_case=cost / n_cases if n_cases and cost is not None else None,
                 latency_p50_ms=stats.percentile(latencies, 50),
                 latency_p95_ms=stats.percentile(latencies, 95),
                 prompt_tokens=sum(r.prompt_tokens or 0 for r in rows),

@@ -19,6 +19,7 @@ from evals.report_render import (
     report_title,
     result_words,
     status_banner,
+    total_cost_text,
 )
 
 
@@ -132,7 +133,7 @@ def to_html(report: EvalReport, previous: EvalReport | None = None) -> str:
         out.append(f"<p class='banner'>{_e(banner)}</p>")
     out.append(
         f"<p>{report.record.case_count} cases × {len(summaries)} models × {k} samples; "
-        f"total cost {_e(fmt_usd(report.record.total_cost_usd))}.</p>"
+        f"total cost {_e(total_cost_text(report))}.</p>"
     )
     out.append(_svg_chart(summaries))
     heads = [

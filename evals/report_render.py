@@ -34,6 +34,12 @@ def fmt_usd(x: float | None) -> str:
     return "–" if x is None else f"${x:.4f}" if x < 1 else f"${x:.2f}"
 
 
+def total_cost_text(report: EvalReport) -> str:
+    """The run's total cost, or "unknown" when no call had a known price (not "$0")."""
+    priced = any(r.cost_usd is not None or r.judge_cost_usd is not None for r in report.results)
+    return fmt_usd(report.record.total_cost_usd) if priced else "unknown (no known prices)"
+
+
 def fmt_ms(x: float | None) -> str:
     return "–" if x is None else f"{x:.0f} ms"
 
@@ -178,7 +184,13 @@ def record_lines(report: EvalReport) -> list[tuple[str, str]]:
         ("Models", models),
         ("System prompt", rec.system_prompt or "(none)"),
         ("Prompt template / hash", f"{rec.prompt_template} / {rec.prompt_hash[:16]}"),
-        ("Temperature / top_p / max tokens", f"{rec.temperature} / {rec.top_p} / {rec.max_tokens}"),
+        (
+            "Temperature / top_p / max tokens",
+            " / ".join(
+                "per model" if v is None else str(v)
+                for v in (rec.temperature, rec.top_p, rec.max_tokens)
+            ),
+        ),
         ("Samples per case", str(rec.samples)),
         (
             "Judge",
@@ -192,7 +204,7 @@ def record_lines(report: EvalReport) -> list[tuple[str, str]]:
         ("Started / finished", f"{rec.started_at.isoformat()} / {_iso(rec)}"),
         (
             "Total cost / wall time",
-            f"{fmt_usd(rec.total_cost_usd)} / {rec.total_latency_ms / 1000:.1f} s",
+            f"{total_cost_text(report)} / {rec.total_latency_ms / 1000:.1f} s",
         ),
         ("Budget / concurrency", f"{fmt_usd(rec.max_cost_usd)} / {rec.concurrency}"),
         ("Error policy", f"invalid above {rec.max_error_rate:.0%} errored samples"),
@@ -212,7 +224,7 @@ def to_markdown(report: EvalReport, previous: EvalReport | None = None) -> str:
         lines += [f"> **{banner}**", ""]
     lines += [
         f"{report.record.case_count} cases × {len(summaries)} models × {k} samples; "
-        f"total cost {fmt_usd(report.record.total_cost_usd)}.",
+        f"total cost {total_cost_text(report)}.",
         "",
         "## Models",
         "",

@@ -53,9 +53,11 @@ from evals.report_html import to_html
 from evals.report_render import (
     compare_reports,
     comparison_markdown,
+    fmt_usd,
     to_json,
     to_json_summary,
     to_markdown,
+    total_cost_text,
 )
 from evals.runner import Progress as RunProgress
 from evals.runner import RunConfig, case_info, plan_record, run_eval
@@ -557,7 +559,7 @@ def _print_outcome(report: EvalReport, previous: EvalReport | None, as_json: boo
             "–" if s.pass_at_k is None else f"{s.pass_at_k:.0%}",
             "–" if s.pass_hat_k is None else f"{s.pass_hat_k:.0%}",
             str(s.errors),
-            f"${s.cost_usd:.4f}",
+            fmt_usd(s.cost_usd),
             "–" if s.latency_p50_ms is None else f"{s.latency_p50_ms / 1000:.1f}s",
             "–" if s.latency_p95_ms is None else f"{s.latency_p95_ms / 1000:.1f}s",
         )
@@ -575,7 +577,7 @@ def _print_outcome(report: EvalReport, previous: EvalReport | None, as_json: boo
     if report.status is RunStatus.PARTIAL:
         out.print(f"Finish it with: quorum eval run --resume {report.run_id} --max-cost USD")
     out.print(
-        f"Total cost ${report.record.total_cost_usd:.4f}. Full report: "
+        f"Total cost {total_cost_text(report)}. Full report: "
         f"quorum eval report {report.run_id} --format html -o eval-{report.run_id}.html",
         highlight=False,
     )

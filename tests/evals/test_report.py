@@ -243,3 +243,16 @@ def test_comparing_two_runs() -> None:
     changed = compare_reports(a, c).changed
     assert ("dataset version", "v1", "v2") in changed
     assert "different dataset versions" in comparison_markdown(compare_reports(a, c))
+
+
+def test_an_unknown_price_is_shown_as_unknown_not_as_free() -> None:
+    from dataclasses import replace
+
+    report = make_report({("c1", "local"): [True, False]})
+    unpriced = replace(report, results=[replace(r, cost_usd=None) for r in report.results])
+    (summary,) = summarize(unpriced)
+    assert summary.cost_usd is None and summary.cost_per_case is None
+    markdown = to_markdown(unpriced)
+    assert "$0.0000" not in markdown and "total cost unknown" in markdown
+    (priced,) = summarize(report)
+    assert priced.cost_usd == pytest.approx(0.02)
