@@ -138,7 +138,7 @@ def confidence_badge(consensus: Consensus, usable: int) -> str:
         return f"⚪ *No consensus* — {escape(reason)}"
     if status is ConsensusStatus.SINGLE:
         return f"🔴 *Low confidence {conf:.2f}* — only one model answered, nothing to compare"
-    agree = _support(consensus)
+    agree = consensus.support
     label = consensus.label
     if label == "high":
         return f"🟢 *High confidence {conf:.2f}* — {agree} of {usable} models agree"
@@ -148,13 +148,6 @@ def confidence_badge(consensus: Consensus, usable: int) -> str:
         return f"🔴 *Low confidence {conf:.2f}* — models disagree ({agree} of {usable} agree)"
     # All agree and yet the calibrator is unsure: models share errors on such questions.
     return f"🔴 *Low confidence {conf:.2f}* — {agree} of {usable} models agree"
-
-
-def _support(consensus: Consensus) -> int:
-    for cluster in consensus.clusters:
-        if consensus.model in cluster:
-            return len(cluster)
-    return 1 if consensus.model else 0
 
 
 # -- progress and result messages ------------------------------------------------------

@@ -128,6 +128,14 @@ class Consensus:
         )
 
     @property
+    def support(self) -> int:
+        """How many members are in the consensus answer's cluster (itself included)."""
+        for cluster in self.clusters:
+            if self.model in cluster:
+                return len(cluster)
+        return 1 if self.model else 0
+
+    @property
     def label(self) -> str:
         """Plain-language confidence band ("high", "medium", "low", "single answer", "none")."""
         if self.status is ConsensusStatus.NONE:

@@ -19,6 +19,12 @@ NAMING_CONVENTION = {
 }
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL: ``column`` holds one of ``values``."""
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC, always returns timezone-aware UTC datetimes (SQLite drops the zone)."""
 

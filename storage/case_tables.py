@@ -15,13 +15,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.case_schema import CaseSet, CaseSource, CaseStatus, Severity
-from storage.base import Base
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
-
+from storage.base import Base, one_of
 
 CASE_SETS = tuple(s.value for s in CaseSet)
 CASE_STATUSES = tuple(s.value for s in CaseStatus)
@@ -32,10 +26,10 @@ CASE_SEVERITIES = tuple(s.value for s in Severity)
 class CaseRow(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        CheckConstraint(_one_of("case_set", CASE_SETS), name="case_set"),
-        CheckConstraint(_one_of("status", CASE_STATUSES), name="status"),
-        CheckConstraint(_one_of("severity", CASE_SEVERITIES), name="severity"),
-        CheckConstraint(_one_of("source", CASE_SOURCES), name="source"),
+        CheckConstraint(one_of("case_set", CASE_SETS), name="case_set"),
+        CheckConstraint(one_of("status", CASE_STATUSES), name="status"),
+        CheckConstraint(one_of("severity", CASE_SEVERITIES), name="severity"),
+        CheckConstraint(one_of("source", CASE_SOURCES), name="source"),
         Index("ix_cases_status_set", "status", "case_set"),
     )
 

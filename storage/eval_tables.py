@@ -25,20 +25,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.report import RunStatus
-from storage.base import Base
+from storage.base import Base, one_of
 
 RUN_STATUSES = tuple(s.value for s in RunStatus)
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
 
 
 class EvalRunRow(Base):
     __tablename__ = "eval_runs"
     __table_args__ = (
-        CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+        CheckConstraint(one_of("status", RUN_STATUSES), name="status"),
         Index("ix_eval_runs_dataset_version_started_at", "dataset_version", "started_at"),
     )
 

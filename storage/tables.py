@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.case_schema import FailureMode, Severity
-from storage.base import Base
+from storage.base import Base, one_of
 
 RUN_ORIGINS = ("cli", "slack", "api")
 ANSWER_ROLES = ("panel", "shadow")
@@ -35,17 +35,12 @@ SEVERITIES = tuple(s.value for s in Severity)
 FAILURE_MODES = tuple(m.value for m in FailureMode)
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
-    return f"{column} IN ({quoted})"
-
-
 class PanelRunRow(Base):
     """One question put to the panel, where it came from, and the consensus served."""
 
     __tablename__ = "panel_runs"
     __table_args__ = (
-        CheckConstraint(_one_of("origin", RUN_ORIGINS), name="origin"),
+        CheckConstraint(one_of("origin", RUN_ORIGINS), name="origin"),
         Index("ix_panel_runs_requester_created_at", "requester", "created_at"),
         Index("ix_panel_runs_channel_id_message_ts", "channel_id", "message_ts"),
     )
@@ -81,7 +76,7 @@ class AnswerRow(Base):
 
     __tablename__ = "answers"
     __table_args__ = (
-        CheckConstraint(_one_of("role", ANSWER_ROLES), name="role"),
+        CheckConstraint(one_of("role", ANSWER_ROLES), name="role"),
         Index("ix_answers_member_created_at", "member", "created_at"),
     )
 
@@ -113,8 +108,8 @@ class SignalRow(Base):
 
     __tablename__ = "signals"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", SIGNAL_KINDS), name="kind"),
-        CheckConstraint(_one_of("source", SIGNAL_SOURCES), name="source"),
+        CheckConstraint(one_of("kind", SIGNAL_KINDS), name="kind"),
+        CheckConstraint(one_of("source", SIGNAL_SOURCES), name="source"),
         UniqueConstraint("run_id", "answer_key", "user_id", "kind", name="uq_signals_once"),
     )
 
@@ -134,9 +129,9 @@ class CorrectionRow(Base):
 
     __tablename__ = "corrections"
     __table_args__ = (
-        CheckConstraint(_one_of("failure_mode", FAILURE_MODES), name="failure_mode"),
-        CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
-        CheckConstraint(_one_of("source", CORRECTION_SOURCES), name="source"),
+        CheckConstraint(one_of("failure_mode", FAILURE_MODES), name="failure_mode"),
+        CheckConstraint(one_of("severity", SEVERITIES), name="severity"),
+        CheckConstraint(one_of("source", CORRECTION_SOURCES), name="source"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

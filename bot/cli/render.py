@@ -62,13 +62,10 @@ def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
 def agreement_summary(run: PanelRun, consensus: Consensus) -> str:
     if consensus.status is ConsensusStatus.SINGLE:
         return "only one model answered"
-    cluster = next((c for c in consensus.clusters if consensus.model in c), ())
-    total = len(run.usable)
-    if len(cluster) == total:
-        return f"{total} of {total} models agree"
-    if len(cluster) <= 1:
+    agree, total = consensus.support, len(run.usable)
+    if agree <= 1:
         return "models disagree"
-    return f"{len(cluster)} of {total} models agree"
+    return f"{agree} of {total} models agree"
 
 
 def answers_table(run: PanelRun, consensus: Consensus) -> Table:
