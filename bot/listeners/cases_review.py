@@ -148,6 +148,15 @@ def register(app: AsyncApp, services: Services) -> None:
             return False
         return True
 
+    async def redraw(respond: AsyncRespond, build: Callable[[Session], dict[str, Any]]) -> None:
+        """Replace the review list with what ``build`` makes, or say what went wrong."""
+        try:
+            message = await _db(services, build)
+        except Exception as exc:
+            await respond(response_type="ephemeral", replace_original=False, text=_friendly(exc))
+            return
+        await respond(response_type="ephemeral", replace_original=True, **message)
+
     async def decide(
         ack: AsyncAck,
         body: dict[str, Any],
@@ -178,12 +187,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 note = f"⚠️ {exc.user_message}"
             return review_message(session, page, note)
 
-        try:
-            message = await _db(services, apply)
-        except Exception as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=_friendly(exc))
-            return
-        await respond(response_type="ephemeral", replace_original=True, **message)
+        await redraw(respond, apply)
 
     def verdict_handler(verdict: CaseSet | None) -> Callable[..., Awaitable[None]]:
         async def handler(
@@ -215,12 +219,7 @@ def register(app: AsyncApp, services: Services) -> None:
             page = int(str(action.get("value")))
         except ValueError:
             page = 1
-        try:
-            message = await _db(services, lambda s: review_message(s, page))
-        except Exception as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=_friendly(exc))
-            return
-        await respond(response_type="ephemeral", replace_original=True, **message)
+        await redraw(respond, lambda s: review_message(s, page))
 
     app.action(f"{cb.ACTION_PAGE}_prev")(on_page)
     app.action(f"{cb.ACTION_PAGE}_next")(on_page)
