@@ -63,3 +63,17 @@ def test_every_environment_variable_is_documented_and_nothing_else() -> None:
 def test_every_quorum_yaml_key_is_documented_and_nothing_else() -> None:
     documented = _first_column(_section("### quorum.yaml"))
     assert documented == _yaml_keys(QuorumConfig)
+
+
+def test_every_reliability_promise_names_tests_that_exist() -> None:
+    section = _section("## Reliability")
+    root = Path(__file__).resolve().parents[1]
+    named = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", section)
+    assert len(named) >= 10
+    missing = []
+    for file, test in named:
+        path = root / file
+        source = path.read_text(encoding="utf-8") if path.exists() else ""
+        if not re.search(rf"^(?:async )?def {test}\(", source, flags=re.MULTILINE):
+            missing.append(f"{file}::{test}")
+    assert missing == []
