@@ -1,22 +1,20 @@
 """Case intake: turn a 👎, a 🚩 or a correction on a run into a proposed eval case.
 
-The stored run gives the question, each model's answer and the consensus; the thread
-gives earlier messages as multi-turn context (when the question was asked in a thread);
-a correction gives the expected answer, its failure mode (the case's category) and
+The stored run gives exactly what the panel was sent (the earlier thread messages as
+multi-turn context, the question, the system prompt and each member's options), each
+model's answer and the consensus; a correction gives the expected answer, its failure mode (the case's category) and
 severity. Everything is redacted before it is stored; the production log keeps the
 original. A repeat (the same run flagged again, or the same question in other words)
 is merged into the existing case and counted. A new case can be announced in the
 configured review channel.
 
-The Slack calls are best effort and bounded (thread context, permalink, notice), so a
-flag becomes a reviewable case in well under a second.
+The Slack calls are best effort and bounded (permalink, notice), so a flag becomes a reviewable case in well under a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -33,6 +31,7 @@ from evals.case_schema import (
     EvalCase,
     ObservedAnswer,
     ObservedRun,
+    SentOptions,
     Severity,
 )
 from evals.cases import CasePolicy, new_case_id
@@ -49,7 +48,6 @@ T = TypeVar("T")
 
 #: Seconds each Slack call may take before intake goes on without it.
 SLACK_CALL_TIMEOUT_S = 0.5
-THREAD_CONTEXT_MESSAGES = 10
 
 KIND_TAGS = {"down": "thumbs-down", "flag": "flagged", "correction": "corrected"}
 KIND_SEVERITY = {"down": Severity.MEDIUM, "flag": Severity.HIGH, "correction": Severity.MEDIUM}
@@ -92,42 +90,13 @@ async def _bounded(coro: Awaitable[Any], what: str) -> Any:
         return None
 
 
-_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
-
-
-def _ts_value(ts: object) -> float:
-    try:
-        return float(str(ts))
-    except ValueError:
-        return float("inf")
-
-
-async def _thread_context(client: AsyncWebClient, run: RunRecord) -> list[ContextMessage]:
-    """The thread's messages from before the question, oldest first."""
-    if not (run.channel_id and run.thread_ts):
+def _sent_context(run: RunRecord) -> list[ContextMessage]:
+    """The earlier messages the panel was sent with the question, exactly as sent. Runs
+    stored before prompts were kept have none: the case then holds the question alone
+    rather than a thread re-read now, which may differ from what the panel answered."""
+    if run.prompt is None:
         return []
-    resp = await _bounded(
-        client.conversations_replies(channel=run.channel_id, ts=run.thread_ts, limit=50),
-        "the thread context",
-    )
-    if resp is None:
-        return []
-    # Before the question: older than the run and than our result message; the asking
-    # message itself (the question, maybe after a mention of the bot) is left out.
-    limit = run.created_at.timestamp()
-    if run.message_ts:
-        limit = min(limit, _ts_value(run.message_ts))
-    question = " ".join(run.question.split())
-    context: list[ContextMessage] = []
-    for msg in resp.get("messages") or []:
-        text = str(msg.get("text") or "").strip()
-        if not text or _ts_value(msg.get("ts")) >= limit:
-            continue
-        if " ".join(_MENTION.sub(" ", text).split()) == question:
-            continue
-        role = "assistant" if msg.get("bot_id") else "user"
-        context.append(ContextMessage(role=role, content=text))
-    return context[-THREAD_CONTEXT_MESSAGES:]
+    return [ContextMessage(role=m.role, content=m.content) for m in run.prompt.context]
 
 
 async def _permalink(client: AsyncWebClient, run: RunRecord) -> str | None:
@@ -146,11 +115,12 @@ def build_case(
     *,
     kind: str,
     correction: CorrectionRecord | None,
-    context: list[ContextMessage],
     source_link: str | None,
     policy: CasePolicy,
 ) -> EvalCase:
-    """The proposed case for a signal on ``run``, redacted."""
+    """The proposed case for a signal on ``run``, redacted: the question and context
+    are the messages the panel was sent."""
+    prompt = run.prompt
     observed = ObservedRun(
         answers=[
             ObservedAnswer(
@@ -163,11 +133,19 @@ def build_case(
         consensus_model=run.consensus_member,
         consensus_text=run.consensus_text,
         confidence=min(max(run.confidence, 0.0), 1.0),
+        system_prompt=prompt.system_prompt if prompt is not None else None,
+        options={
+            name: SentOptions(temperature=o.temperature, max_tokens=o.max_tokens)
+            for name, o in (prompt.options.items() if prompt is not None else ())
+        },
     )
     tags = sorted({"production", KIND_TAGS.get(kind, kind)})
     case = EvalCase(
         id=new_case_id(),
-        input=CaseInput(question=run.question, context=context),
+        input=CaseInput(
+            question=prompt.question if prompt is not None else run.question,
+            context=_sent_context(run),
+        ),
         expected=correction.correct_answer if correction else None,
         category=correction.failure_mode.value if correction else None,
         severity=correction.severity if correction else KIND_SEVERITY.get(kind, Severity.MEDIUM),
@@ -208,7 +186,7 @@ async def propose_case_from_signal(
     """Propose a (redacted) eval case from a production signal on run ``run_id``.
 
     ``kind`` is "down", "flag" or "correction" (with ``correction_id``). ``client`` is
-    the Slack Web API client to read the thread with (default: one built from the bot
+    the Slack Web API client for the permalink and the review notice (default: one built from the bot
     token). Returns what was stored, or None when the run is unknown.
     """
     policy = case_policy(services.config)
@@ -221,13 +199,8 @@ async def propose_case_from_signal(
     if correction_id is not None and correction is None:
         log.warning("case intake: correction %s not found on run %s", correction_id, run_id)
     client = client or slack_client(services)
-    context: list[ContextMessage] = []
-    link: str | None = None
-    if client is not None:
-        context, link = await asyncio.gather(_thread_context(client, run), _permalink(client, run))
-    case = build_case(
-        run, kind=kind, correction=correction, context=context, source_link=link, policy=policy
-    )
+    link = await _permalink(client, run) if client is not None else None
+    case = build_case(run, kind=kind, correction=correction, source_link=link, policy=policy)
     result = await asyncio.to_thread(
         _with_session,
         services,

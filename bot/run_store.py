@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 from bot.services import Services
 from evals.case_schema import FailureMode, Severity
 from evals.errors import StorageError, new_reference
-from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
+from evals.types import (
+    Consensus,
+    ConsensusStatus,
+    ErrorKind,
+    ModelAnswer,
+    PanelRun,
+    SentPrompt,
+)
 from storage import repo
 from storage.db import Database, DatabaseUnavailableError
 from storage.records import (
@@ -65,6 +72,7 @@ def run_to_json(run: PanelRun) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "quorum": run.quorum,
+        "prompt": run.prompt.to_json() if run.prompt is not None else None,
     }
 
 
@@ -79,6 +87,7 @@ def run_from_json(data: Mapping[str, Any]) -> PanelRun:
         started_at=datetime.fromisoformat(str(data["started_at"])),
         finished_at=datetime.fromisoformat(str(data["finished_at"])),
         quorum=int(data["quorum"]),
+        prompt=SentPrompt.from_json(data["prompt"]) if data.get("prompt") else None,
     )
 
 

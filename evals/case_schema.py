@@ -94,13 +94,25 @@ class ObservedAnswer(BaseModel):
     error: str | None = None
 
 
+class SentOptions(BaseModel):
+    """The sampling options a panel member was sent (None: the provider's default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
 class ObservedRun(BaseModel):
-    """The panel's answers and consensus at the time a production case was flagged.
-    Provenance only: not part of the dataset version."""
+    """The panel's answers and consensus at the time a production case was flagged, with
+    the system prompt and each member's options they were sent. Provenance only: not
+    part of the dataset version."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     answers: list[ObservedAnswer] = Field(default_factory=list)
+    system_prompt: str | None = None
+    options: dict[str, SentOptions] = Field(default_factory=dict)
     consensus_model: str | None = None
     consensus_text: str | None = None
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)

@@ -19,7 +19,16 @@ from contextlib import aclosing
 
 from evals.errors import InputError
 from evals.ports import Clock, ModelClient, SystemClock
-from evals.types import ERROR_KIND_TEXT, ChatMessage, ErrorKind, ModelAnswer, PanelMember, PanelRun
+from evals.types import (
+    ERROR_KIND_TEXT,
+    ChatMessage,
+    ErrorKind,
+    ModelAnswer,
+    PanelMember,
+    PanelRun,
+    SentOptions,
+    SentPrompt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +82,15 @@ async def ask_panel(
         started_at=started_at,
         finished_at=finished_at,
         quorum=quorum,
+        prompt=sent_prompt(messages, members),
+    )
+
+
+def sent_prompt(messages: Sequence[ChatMessage], members: Sequence[PanelMember]) -> SentPrompt:
+    """The record of what ``members`` were sent: the messages and each one's options."""
+    return SentPrompt(
+        messages=tuple(messages),
+        options={m.name: SentOptions(m.temperature, m.max_tokens) for m in members},
     )
 
 

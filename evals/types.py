@@ -42,6 +42,63 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class SentOptions:
+    """The sampling options one member was sent (None: the provider's default)."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class SentPrompt:
+    """Exactly what the panel was sent: the messages (system prompt, earlier thread
+    messages, the question) and each member's sampling options, by member name."""
+
+    messages: tuple[ChatMessage, ...]
+    options: Mapping[str, SentOptions] = field(default_factory=dict)
+
+    @property
+    def system_prompt(self) -> str | None:
+        head = self.messages[0] if self.messages else None
+        return head.content if head is not None and head.role == "system" else None
+
+    @property
+    def context(self) -> tuple[ChatMessage, ...]:
+        """The messages between the system prompt and the question."""
+        start = 1 if self.system_prompt is not None else 0
+        return self.messages[start:-1]
+
+    @property
+    def question(self) -> str:
+        return self.messages[-1].content if self.messages else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "options": {
+                name: {"temperature": o.temperature, "max_tokens": o.max_tokens}
+                for name, o in self.options.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SentPrompt:
+        options = data.get("options") or {}
+        return cls(
+            messages=tuple(
+                ChatMessage(str(m["role"]), str(m["content"])) for m in data.get("messages") or []
+            ),
+            options={
+                str(name): SentOptions(
+                    temperature=None if o.get("temperature") is None else float(o["temperature"]),
+                    max_tokens=None if o.get("max_tokens") is None else int(o["max_tokens"]),
+                )
+                for name, o in options.items()
+            },
+        )
+
+
+@dataclass(frozen=True)
 class PanelMember:
     """One model on the panel, in litellm's terms.
 
@@ -158,6 +215,8 @@ class PanelRun:
     started_at: datetime
     finished_at: datetime
     quorum: int = 2
+    #: What every member was sent (None for runs recorded before it was kept).
+    prompt: SentPrompt | None = None
 
     @property
     def usable(self) -> tuple[ModelAnswer, ...]:

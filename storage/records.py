@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from evals.case_schema import FailureMode, Severity
-from evals.types import ConsensusStatus, ErrorKind
+from evals.types import ConsensusStatus, ErrorKind, SentPrompt
 
 
 class RunOrigin(StrEnum):
@@ -93,6 +93,8 @@ class RunRecord:
     cost_usd: float | None
     delivery_key: str | None
     answers: tuple[AnswerRecord, ...]
+    #: Exactly what the panel was sent (None for runs stored before it was kept).
+    prompt: SentPrompt | None = None
 
     @property
     def panel_answers(self) -> tuple[AnswerRecord, ...]:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from evals.errors import StorageError
-from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
+from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun, SentPrompt
 from storage.records import (
     AnswerRecord,
     AnswerRole,
@@ -110,6 +110,7 @@ def save_panel_run(
         latency_ms=run.latency_ms,
         cost_usd=run.cost_usd,
         delivery_key=delivery_key,
+        prompt=run.prompt.to_json() if run.prompt is not None else None,
     )
     row_answers = [
         _answer_row(
@@ -222,6 +223,7 @@ def _run_record(row: PanelRunRow, answers: Iterable[AnswerRow]) -> RunRecord:
         cost_usd=row.cost_usd,
         delivery_key=row.delivery_key,
         answers=tuple(_answer_record(a) for a in ordered),
+        prompt=SentPrompt.from_json(row.prompt) if row.prompt is not None else None,
     )
 
 

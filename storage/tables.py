@@ -69,6 +69,9 @@ class PanelRunRow(Base):
     latency_ms: Mapped[int] = mapped_column(Integer)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     delivery_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: Exactly what the panel was sent: ``{"messages": [{role, content}], "options":
+    #: {member: {temperature, max_tokens}}}`` (None for runs stored before 0005).
+    prompt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AnswerRow(Base):

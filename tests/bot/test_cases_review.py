@@ -325,6 +325,44 @@ async def test_a_question_asked_in_a_thread_keeps_the_thread_as_context(bot_fact
     assert row.expected == "Canberra" and "corrected" in row.tags
 
 
+async def test_a_flagged_case_holds_exactly_what_the_panel_was_sent(bot_factory: Any) -> None:
+    """The case is built from the messages stored with the run, not from the thread as it
+    is at flag time: Slack's escaping undone, the mention stripped, the size cap kept, and
+    later thread messages (or edits) never leak in."""
+    bot: Bot = await bot_factory(**SLACK)
+    _script(bot)
+    parent = bot.slack.add_message(bot.channel, "Deploy notes: a &lt; b &amp;&amp; c", user="U0A")
+    for i in range(12):  # more than the panel is given: the oldest fall off
+        bot.slack.add_message(bot.channel, f"note {i}", user="U0BOB", thread_ts=parent)
+    from tests.fakes import slack_requests as sr
+
+    await bot.event(sr.app_mention("<@UQUORUMBOT> Which note matters most?", thread_ts=parent))
+    await bot.settle()
+    run = bot.rows(PanelRunRow)[-1]
+    sent = next(r for r in bot.models.requests if r.model == "alpha")
+    # the thread moves on before anyone flags the answer
+    bot.slack.add_message(bot.channel, "note 99, written later", user="U0BOB", thread_ts=parent)
+
+    await bot.action(
+        action_id="quorum_flag", value=str(run.id), user_id="U0BOB", message_ts=run.message_ts
+    )
+    await bot.settle()
+    (row,) = bot.rows(CaseRow)
+    system, *context, question = sent.messages
+    assert system["role"] == "system"
+    assert row.input["context"] == [{"role": m["role"], "content": m["content"]} for m in context]
+    assert row.input["question"] == question["content"] == "Which note matters most?"
+    assert all("note 99" not in m["content"] for m in row.input["context"])
+    assert "note 0" not in [m["content"] for m in row.input["context"]]  # the cap held
+    assert row.observed["system_prompt"] == system["content"]
+    for name in ("alpha", "beta", "gamma"):
+        body = next(r for r in bot.models.requests if r.model == name).body
+        assert row.observed["options"][name] == {
+            "temperature": body.get("temperature"),
+            "max_tokens": body.get("max_tokens"),
+        }
+
+
 def _seed(
     bot: Bot, case_id: str, question: str = "What is the capital of Australia?", **kw: Any
 ) -> None:

@@ -53,6 +53,8 @@ async def test_answer_is_delivered_and_writes_are_spooled_then_replayed(
     assert (report.applied, report.rejected, report.remaining) == (4, 0, 0)
     (run,) = bot.rows(PanelRunRow)
     assert run.message_ts == result.ts and run.channel_id == bot.channel
+    sent = next(r for r in bot.models.requests if r.model == "alpha")
+    assert run.prompt["messages"] == sent.messages  # what the panel saw survives the spool
     replies = {m.ts for m in bot.slack.thread(bot.channel, result.ts)}
     assert {a.message_ts for a in bot.rows(AnswerRow)} == replies
     assert sorted((s.user_id, s.kind, s.source) for s in bot.rows(SignalRow)) == [

@@ -129,3 +129,33 @@ def test_two_processes_starting_at_once_migrate_once(empty_postgres_url: str) ->
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_runs_stored_before_prompts_were_kept_upgrade_without_one(empty_db_url: str) -> None:
+    from storage import repo
+    from tests.storage.factories import consensus_for, panel_run
+
+    db = Database(empty_db_url)
+    try:
+        db.upgrade("0004_jobs")
+        run = panel_run()
+        c = consensus_for(run)
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO panel_runs (created_at, finished_at, question, origin, requester,"
+                    " config_hash, quorum, status, confidence, raw_confidence, calibrator_id,"
+                    " reason, clusters, features, latency_ms) VALUES (:t, :t, :q, 'cli', 'me',"
+                    " 'h', 2, 'ok', :c, :c, 'cal', '', '[]', '{}', 5)"
+                ),
+                {"t": run.started_at, "q": run.question, "c": c.confidence},
+            )
+        db.upgrade("0005_run_prompts")
+        with db.session() as s:
+            (stored,) = [repo.get_run(s, 1)]
+        assert stored is not None and stored.question == run.question and stored.prompt is None
+        db.downgrade("0004_jobs")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT question FROM panel_runs")).scalar() == run.question
+    finally:
+        db.dispose()

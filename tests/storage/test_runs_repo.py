@@ -314,3 +314,47 @@ def test_utc_back_even_when_the_server_session_is_in_another_zone(postgres_db: D
             assert stored.created_at.utcoffset() == timedelta(0)
     finally:
         tokyo.dispose()
+
+
+def test_the_messages_and_options_the_panel_was_sent_are_kept(db: Database) -> None:
+    from dataclasses import replace
+
+    from evals.panel import panel_messages, sent_prompt
+    from evals.types import ChatMessage, PanelMember
+
+    messages = panel_messages(
+        "And in winter?",
+        system_prompt="Answer briefly.",
+        context=[
+            ChatMessage("user", "Where is it warm in May?"),
+            ChatMessage("assistant", "Lisbon."),
+        ],
+    )
+    members = [
+        PanelMember("alpha", "openai/alpha", temperature=0.2, max_tokens=512),
+        PanelMember("beta", "openai/beta"),
+    ]
+    run = replace(panel_run(question="And in winter?"), prompt=sent_prompt(messages, members))
+    with db.session() as s:
+        run_id = repo.save_panel_run(
+            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="cli", config_hash="c"
+        )
+        old_id = repo.save_panel_run(
+            s,
+            panel_run(),
+            consensus_for(panel_run()),
+            origin=RunOrigin.CLI,
+            requester="cli",
+            config_hash="c",
+        )
+    with db.session() as s:
+        stored = repo.get_run(s, run_id)
+        old = repo.get_run(s, old_id)
+    assert stored is not None and stored.prompt == run.prompt
+    assert stored.prompt.system_prompt == "Answer briefly."
+    assert [m.content for m in stored.prompt.context] == ["Where is it warm in May?", "Lisbon."]
+    assert stored.prompt.question == "And in winter?"
+    assert stored.prompt.options["alpha"].temperature == 0.2
+    assert stored.prompt.options["alpha"].max_tokens == 512
+    assert stored.prompt.options["beta"].temperature is None
+    assert old is not None and old.prompt is None
