@@ -1,138 +1,213 @@
-"""Consensus quality on the labelled dev panels, estimated on held-out questions.
+"""Consensus quality per source on the labelled dev panels, held out by question.
 
-    .venv/bin/python -m bench.consensus_quality [LABELLED.jsonl] [--folds 5]
+    .venv/bin/python -m bench.consensus_quality [LABELLED.jsonl ...] [--folds 5]
 
-Every number comes from question-grouped cross-validation (GroupKFold by question
-text: a question's two panels never straddle a split): the calibrator is refitted
-on the other folds' questions and scored on the held-out fold's panels. Prints pick
-accuracy vs a random pick and the oracle, AUROC of the confidence for "the pick is
-right", expected calibration error, Brier, the reliability table, and ablations
-(agreement features only vs answer content only vs both).
+Default data: ../shared/data/consensus_dev.jsonl (TruthfulQA, adversarial) and
+../shared/data/normalqa_dev.jsonl (NQ, TriviaQA, GSM8K, MMLU-Pro). Every Quorum
+number comes from question-grouped cross-validation: the calibrator (member records,
+answer model, confidence model) is refitted on the other folds' questions and scored on
+the held-out fold. Beside it, per source:
+
+- random: the expected accuracy of picking one answer at random;
+- medoid: the answer with the highest mean (chunked MiniLM) similarity to the others;
+- final-answer vote: the most common extracted final answer (number, year, letter,
+  yes/no), ties to the first member by name; the medoid where nothing is extracted;
+- best single model: the best member's accuracy on that source, chosen in hindsight;
+- oracle: some answer in the panel is right.
+
+Then AUROC and ECE of Quorum's confidence, and the share of same-answer pairs (both
+labelled right) that the clustering split apart. Sources are never a feature: they
+come from the panels' ids only for this report.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
-from evals.agreement import ANSWER_FEATURES
 from evals.calibration import (
     DEFAULT_FOLDS,
     LabelledPanel,
-    cross_validate,
-    fit_calibrator,
+    held_out_outcomes,
     read_labelled_panels,
 )
-from evals.calibration_metrics import QualityMetrics
+from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
 from evals.embedder import SentenceTransformerEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "consensus_dev.jsonl"
+DATA = ROOT.parent / "shared" / "data"
+DEFAULT_FILES = (DATA / "consensus_dev.jsonl", DATA / "normalqa_dev.jsonl")
 
-AGREEMENT_ONLY = ("support", "cluster_share")
-CONTENT_ONLY = tuple(f for f in ANSWER_FEATURES if f not in AGREEMENT_ONLY)
+# Short names for the report, from the id prefixes the dev files use.
+_PREFIXES = (
+    ("evouna-nq", "NQ"),
+    ("evouna-tqa", "TriviaQA"),
+    ("gsm8k", "GSM8K"),
+    ("mmlupro", "MMLU-Pro"),
+)
+
+
+def source_name(panel_id: str, fallback: str) -> str:
+    for prefix, name in _PREFIXES:
+        if panel_id.startswith(prefix):
+            return name
+    return "TruthfulQA" if "truthful" in fallback.lower() else fallback
+
+
+def _ids(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [str(json.loads(line).get("id", "")) for line in lines if line.strip()]
+
+
+def _medoid(panel: LabelledPanel) -> int:
+    an = panel.analysis
+    candidates = [i for i in range(an.size) if an.informative[i]] or list(range(an.size))
+    if len(candidates) == 1:
+        return candidates[0]
+    sims = an.similarity if an.similarity is not None else an.agreement
+    return max(candidates, key=lambda i: (float(np.mean([sims[i, j] for j in candidates])), -i))
+
+
+def _vote(panel: LabelledPanel) -> int:
+    an = panel.analysis
+    values = [(i, f.value) for i, f in enumerate(an.finals) if f is not None]
+    if not values:
+        return _medoid(panel)
+    counts = Counter(v for _, v in values)
+    top = max(counts.values())
+    return next(i for i, v in values if counts[v] == top)
+
+
+def _baseline(panels: Sequence[LabelledPanel], choose: object) -> float:
+    picks = [choose(p) for p in panels]  # type: ignore[operator]
+    right = [
+        p.correct.get(p.analysis.members[i], False) for p, i in zip(panels, picks, strict=True)
+    ]
+    return float(np.mean(right))
+
+
+def _best_single(panels: Sequence[LabelledPanel]) -> float:
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for p in panels:
+        for member, right in p.correct.items():
+            tally[member][0] += int(right)
+            tally[member][1] += 1
+    return max(r / n for r, n in tally.values())
+
+
+def _split_rate(panels: Sequence[LabelledPanel]) -> float:
+    split = pairs = 0
+    for p in panels:
+        an = p.analysis
+        right = [i for i, m in enumerate(an.members) if p.correct.get(m)]
+        for a in range(len(right)):
+            for b in range(a + 1, len(right)):
+                pairs += 1
+                split += an.cluster_of[right[a]] != an.cluster_of[right[b]]
+    return split / pairs if pairs else 0.0
 
 
 def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return "—" if value is None else f"{value:.3f}"
 
 
-def _check(ok: bool) -> str:
-    return "[green]met[/green]" if ok else "[red]missed[/red]"
-
-
-def _cv(panels: list[LabelledPanel], folds: int, features: tuple[str, ...]) -> QualityMetrics:
-    return cross_validate(
-        panels,
-        folds=folds,
-        fit=lambda train: fit_calibrator(train, folds=folds, answer_features=features),
+def _row(name: str, panels: Sequence[LabelledPanel], m: QualityMetrics) -> tuple[str, ...]:
+    return (
+        name,
+        str(len(panels)),
+        _fmt(m.pick_accuracy),
+        _fmt(m.random_pick_accuracy),
+        _fmt(_baseline(panels, _medoid)),
+        _fmt(_baseline(panels, _vote)),
+        _fmt(_best_single(panels)) if name not in ("all", "ordinary") else "",
+        _fmt(m.oracle_accuracy),
+        _fmt(m.auroc),
+        _fmt(m.ece),
+        f"{_split_rate(panels):.0%}",
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Consensus quality on labelled panels.")
-    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser = argparse.ArgumentParser(description="Consensus quality per source, held out.")
+    parser.add_argument("data", nargs="*", type=Path, default=list(DEFAULT_FILES))
     parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS)
     args = parser.parse_args()
     console = Console()
-    embedder = SentenceTransformerEmbedder()
-    with console.status("Loading the embedder and analysing the panels ..."):
-        panels = read_labelled_panels(args.data, embedder)
-    questions = len({p.group for p in panels})
-    console.print(
-        f"{args.data.name}: {len(panels)} panels, {questions} questions, "
-        f"{sum(p.analysis.size for p in panels)} answers; "
-        f"{args.folds}-fold cross-validation grouped by question."
-    )
-    with console.status("Cross-validating ..."):
-        main_metrics = _cv(panels, args.folds, ANSWER_FEATURES)
-        ablations = {
-            "agreement only (support, cluster share)": _cv(panels, args.folds, AGREEMENT_ONLY),
-            "answer content only (negation, hedging, length, echo)": _cv(
-                panels, args.folds, CONTENT_ONLY
-            ),
-            "all answer features (shipped)": main_metrics,
-        }
+    embedder = SentenceTransformerEmbedder(cache_size=0)
+    panels: list[LabelledPanel] = []
+    with Progress(console=console, transient=True) as progress:
+        for path in args.data:
+            task = progress.add_task(f"embedding {path.name}", total=None)
+            read = read_labelled_panels(
+                path,
+                embedder,
+                lambda done, total, t=task: progress.update(t, completed=done, total=total),
+            )
+            for panel, panel_id in zip(read, _ids(path), strict=True):
+                panels.append(
+                    LabelledPanel(
+                        panel.group, panel.analysis, panel.correct, source_name(panel_id, path.name)
+                    )
+                )
+    with console.status(f"Cross-validating ({args.folds} folds, grouped by question) ..."):
+        outcomes = held_out_outcomes(panels, folds=args.folds)
 
-    m = main_metrics
-    table = Table(title="Held-out consensus quality (cross-validated by question)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("target", justify="right")
-    table.add_column("", justify="center")
-    table.add_row("pick accuracy", _fmt(m.pick_accuracy), "≥ random + 0.10", "")
-    table.add_row("random pick", _fmt(m.random_pick_accuracy), "", "")
-    table.add_row("oracle pick", _fmt(m.oracle_accuracy), "", "")
-    table.add_row(
-        "lift over random",
-        f"{m.lift_over_random:+.3f}",
-        "≥ +0.100",
-        _check(m.lift_over_random >= 0.10),
+    by: dict[str, list[tuple[LabelledPanel, PanelOutcome]]] = defaultdict(list)
+    for panel, outcome in zip(panels, outcomes, strict=True):
+        by[panel.source].append((panel, outcome))
+        if panel.source != "TruthfulQA":
+            by["ordinary"].append((panel, outcome))
+        by["all"].append((panel, outcome))
+
+    table = Table(
+        title=f"Consensus quality, held out by question ({args.folds}-fold), per source",
+        caption="pick columns: share of panels whose chosen answer is right; "
+        "split: same-answer (both right) pairs put in different clusters",
     )
-    table.add_row(
-        "AUROC (confidence vs pick right)",
-        _fmt(m.auroc),
-        "≥ 0.650",
-        _check(m.auroc is not None and m.auroc >= 0.65),
-    )
-    table.add_row("ECE (10 bins)", _fmt(m.ece), "≤ 0.080", _check(m.ece <= 0.08))
-    table.add_row("Brier", _fmt(m.brier), "", "")
-    table.add_row("mean confidence", _fmt(m.mean_confidence), "", "")
+    for col in (
+        "source",
+        "panels",
+        "Quorum",
+        "random",
+        "medoid",
+        "final-answer vote",
+        "best single (hindsight)",
+        "oracle",
+        "AUROC",
+        "ECE",
+        "split",
+    ):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    order = ["NQ", "TriviaQA", "GSM8K", "MMLU-Pro", "TruthfulQA", "ordinary", "all"]
+    for name in order + sorted(set(by) - set(order)):
+        if name in by:
+            rows = by[name]
+            group = [p for p, _ in rows]
+            table.add_row(*_row(name, group, summarise([o for _, o in rows])))
     console.print(table)
 
-    rel = Table(title="Reliability (held-out picks)")
-    for col in ("confidence bin", "panels", "mean confidence", "share right"):
+    rel = Table(title="Reliability of the confidence (held-out picks, all sources)")
+    for col in ("confidence", "panels", "mean confidence", "share right"):
         rel.add_column(col, justify="right")
-    for b in m.reliability:
+    for b in summarise(outcomes).reliability:
         if b.count:
             rel.add_row(
-                f"{b.low:.1f}–{b.high:.1f}",
-                str(b.count),
-                f"{b.mean_confidence:.3f}",
-                f"{b.accuracy:.3f}",
+                f"{b.low:.1f}–{b.high:.1f}", str(b.count), _fmt(b.mean_confidence), _fmt(b.accuracy)
             )
     console.print(rel)
-
-    abl = Table(title="Ablations (same cross-validation)")
-    for col in ("answer model features", "pick accuracy", "lift", "AUROC", "ECE"):
-        abl.add_column(col, justify="right" if col != "answer model features" else "left")
-    for name, metrics in ablations.items():
-        abl.add_row(
-            name,
-            _fmt(metrics.pick_accuracy),
-            f"{metrics.lift_over_random:+.3f}",
-            _fmt(metrics.auroc),
-            _fmt(metrics.ece),
-        )
-    console.print(abl)
 
 
 if __name__ == "__main__":

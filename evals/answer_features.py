@@ -233,6 +233,147 @@ _NEGATION_ANYWHERE = re.compile(
 )
 
 
+# Function words that carry no claim; content words are everything else.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "than",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "without",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "done",
+        "have",
+        "has",
+        "had",
+        "having",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "he",
+        "she",
+        "they",
+        "them",
+        "his",
+        "her",
+        "their",
+        "our",
+        "your",
+        "you",
+        "we",
+        "i",
+        "me",
+        "my",
+        "not",
+        "no",
+        "yes",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "also",
+        "just",
+        "only",
+        "very",
+        "more",
+        "most",
+        "less",
+        "least",
+        "some",
+        "any",
+        "each",
+        "every",
+        "all",
+        "both",
+        "either",
+        "neither",
+        "other",
+        "such",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "one",
+        "two",
+        "per",
+        "via",
+        "up",
+        "down",
+        "out",
+        "off",
+        "again",
+        "once",
+    ]
+)
+_STEM = re.compile(r"(?:ing|edly|ed|ly|es|s)$")
+
+
+def content_words(text: str, question: str = "") -> frozenset[str]:
+    """The answer's content words, crudely stemmed, without the question's own words."""
+    asked = {_STEM.sub("", w.lower()) for w in words(question)}
+    found = set()
+    for token in words(text):
+        for part in re.split(r"[-'’]", token.lower()):
+            stem = _STEM.sub("", part) if len(part) > 4 else part
+            if len(stem) > 1 and part not in _STOPWORDS and stem not in asked:
+                found.add(stem)
+    return frozenset(found)
+
+
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """How much of the shorter answer's content the other one also says (containment):
+    extra detail in the longer answer costs nothing, different content does."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
 def is_negated(text: str) -> bool:
     """True when the answer denies or corrects something ("no", "not", "never", ...)."""
     return bool(_NEGATION_ANYWHERE.search(text))

@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -38,14 +38,23 @@ from evals.agreement import (
     PANEL_FEATURES,
     PanelAnalysis,
     analyse_panel,
+    answer_features,
     panel_features,
     pick_answer,
+    reliability_logit,
 )
 from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
+from evals.chunking import embed_chunks
 from evals.errors import CalibrationError
+from evals.jsonl import jsonl_lines
 from evals.ports import Embedder
 
-FORMAT = "quorum-calibrator/1"
+FORMAT = "quorum-calibrator/2"
+#: Earlier formats that still load (they lack member records: every member is unknown).
+READABLE_FORMATS = frozenset({"quorum-calibrator/1", FORMAT})
+#: How many answers' worth of weight the prior (base accuracy x panel weight) carries
+#: against a member's own record.
+PRIOR_ANSWERS = 20.0
 DEFAULT_FOLDS = 5
 #: Inverse L2 strength for both logistic models: mild, the feature sets are small.
 REGULARISATION_C = 1.0
@@ -182,18 +191,62 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class MemberRecord:
+    """How often one panel member's informative answers were right, from labels."""
+
+    right: float
+    answers: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"right": self.right, "answers": self.answers}
+
+
+@dataclass(frozen=True)
 class Calibrator:
     answer_model: LinearModel
     confidence_model: LinearModel
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    #: Each member's record on labelled answers (model name -> record).
+    members: Mapping[str, MemberRecord] = field(default_factory=dict)
+    #: Accuracy of an answer from a member with no record (the labels' base rate).
+    base_accuracy: float = 0.5
 
     @property
     def id(self) -> str:
         """Content id: the same fitted numbers always give the same id."""
-        payload = json.dumps(
-            [self.answer_model.to_dict(), self.confidence_model.to_dict()], sort_keys=True
-        )
+        parts: list[Any] = [self.answer_model.to_dict(), self.confidence_model.to_dict()]
+        if self.members or self.base_accuracy != 0.5:
+            parts.append(
+                {
+                    "members": {m: r.to_dict() for m, r in sorted(self.members.items())},
+                    "base_accuracy": self.base_accuracy,
+                }
+            )
+        payload = json.dumps(parts, sort_keys=True)
         return "cal-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def reliability(self, member: str, weight: float = 1.0) -> float:
+        """Estimated accuracy of ``member``'s informative answers.
+
+        The prior is the base accuracy with its odds multiplied by the member's panel
+        ``weight`` (weight 2: twice the odds of being right); the member's own record
+        on labels moves it from there, weighing the prior as :data:`PRIOR_ANSWERS` answers.
+        """
+        base = min(max(self.base_accuracy, 1e-6), 1 - 1e-6)
+        odds = base / (1 - base) * max(weight, 0.0)
+        prior = odds / (1 + odds)
+        record = self.members.get(member)
+        if record is None:
+            return prior
+        return (record.right + PRIOR_ANSWERS * prior) / (record.answers + PRIOR_ANSWERS)
+
+    def member_logits(self, analysis: PanelAnalysis) -> tuple[float, ...]:
+        """Each member's reliability as log-odds relative to an unknown member (0)."""
+        base = reliability_logit(self.base_accuracy)
+        return tuple(
+            reliability_logit(self.reliability(m, float(w))) - base
+            for m, w in zip(analysis.members, analysis.weights, strict=True)
+        )
 
     def score_answer(self, features: Mapping[str, float]) -> float:
         """Log-odds that one informative answer is right (used to rank answers)."""
@@ -203,14 +256,41 @@ class Calibrator:
         """Calibrated probability in [0, 1] that the panel's pick is right."""
         return min(1.0, max(0.0, _sigmoid(self.confidence_model.logit(features))))
 
+    def meaning(self, confidence: float) -> str:
+        """One line on what ``confidence`` means, from the held-out reliability table in
+        the provenance: how often picks given about this much were right, on what data.
+        "" when the calibrator carries no such table."""
+        table = self.provenance.get("reliability")
+        if not isinstance(table, list):
+            return ""
+        for row in table:
+            try:
+                low, high = float(row["low"]), float(row["high"])
+                panels, right = int(row["panels"]), int(row["right"])
+            except (KeyError, TypeError, ValueError):
+                return ""
+            inside = low <= confidence < high or (high >= 1.0 and confidence >= low)
+            if inside and panels > 0:
+                data = str(self.provenance.get("data_label") or "labelled test panels")
+                return (
+                    f"Of {panels:,} held-out answers scored {low:.0%}–{high:.0%} on {data}, "
+                    f"{right / panels:.0%} were right."
+                )
+        return ""
+
+    def answer_rows(self, analysis: PanelAnalysis) -> tuple[dict[str, float], ...]:
+        """The answer model's features for each member of ``analysis``."""
+        return answer_features(analysis, self.member_logits(analysis))
+
     def decide(self, analysis: PanelAnalysis) -> Decision:
+        rows = self.answer_rows(analysis)
         logits = tuple(
             self.score_answer(f) if analysis.informative[i] else -math.inf
-            for i, f in enumerate(analysis.answer_features)
+            for i, f in enumerate(rows)
         )
-        pick = pick_answer(analysis, logits)
+        pick = pick_answer(analysis, logits, rows)
         pick_logit = logits[pick] if math.isfinite(logits[pick]) else _NON_ANSWER_LOGIT
-        features = panel_features(analysis, pick, logits, pick_logit)
+        features = panel_features(analysis, pick, logits, pick_logit, rows)
         return Decision(pick, logits, features, self.predict(features))
 
     # -- JSON ------------------------------------------------------------------------
@@ -221,6 +301,8 @@ class Calibrator:
             "id": self.id,
             "answer_model": self.answer_model.to_dict(),
             "confidence_model": self.confidence_model.to_dict(),
+            "members": {m: r.to_dict() for m, r in sorted(self.members.items())},
+            "base_accuracy": self.base_accuracy,
             "provenance": dict(self.provenance),
         }
 
@@ -229,7 +311,7 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "calibrator") -> Calibrator:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             raise CalibrationError(f"{where} is not a Quorum calibrator (format {FORMAT!r}).")
         provenance = data.get("provenance", {})
         if not isinstance(provenance, dict):
@@ -238,6 +320,8 @@ class Calibrator:
             LinearModel.from_dict(data.get("answer_model"), f"{where}: answer_model"),
             LinearModel.from_dict(data.get("confidence_model"), f"{where}: confidence_model"),
             provenance,
+            _members_from(data.get("members", {}), where),
+            _base_accuracy_from(data.get("base_accuracy", 0.5), where),
         )
         if "id" in data and data["id"] != calibrator.id:
             raise CalibrationError(f"{where}: the id does not match its numbers (edited by hand?).")
@@ -245,6 +329,48 @@ class Calibrator:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+def _members_from(data: Any, where: str) -> dict[str, MemberRecord]:
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{where}: 'members' must be an object.")
+    members: dict[str, MemberRecord] = {}
+    for name, record in data.items():
+        try:
+            right, answers = float(record["right"]), float(record["answers"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CalibrationError(
+                f"{where}: member {name!r} needs numbers 'right' and 'answers'."
+            ) from exc
+        if not (math.isfinite(right) and math.isfinite(answers)) or not 0 <= right <= answers:
+            raise CalibrationError(f"{where}: member {name!r} needs 0 <= right <= answers.")
+        members[str(name)] = MemberRecord(right, answers)
+    return members
+
+
+def _base_accuracy_from(value: Any, where: str) -> float:
+    try:
+        base = float(value)
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"{where}: 'base_accuracy' must be a number.") from exc
+    if not 0 < base < 1:
+        raise CalibrationError(f"{where}: 'base_accuracy' must be between 0 and 1.")
+    return base
+
+
+def member_records(panels: Sequence[LabelledPanel]) -> tuple[dict[str, MemberRecord], float]:
+    """Each member's record over the informative answers of ``panels``, and the base rate."""
+    counts: dict[str, list[float]] = {}
+    for panel in panels:
+        an = panel.analysis
+        for i, member in enumerate(an.members):
+            if an.informative[i]:
+                right, total = counts.setdefault(member, [0.0, 0.0])
+                counts[member] = [right + bool(panel.correct.get(member, False)), total + 1]
+    right = sum(r for r, _ in counts.values())
+    total = sum(t for _, t in counts.values())
+    base = min(max(right / total, 0.01), 0.99) if total else 0.5
+    return {m: MemberRecord(r, t) for m, (r, t) in counts.items()}, base
 
 
 def load_calibrator(path: str | Path) -> Calibrator:
@@ -282,6 +408,7 @@ class LabelledPanel:
     group: str
     analysis: PanelAnalysis
     correct: Mapping[str, bool]
+    source: str = ""  # where the panel came from, for per-source reports (never a feature)
 
     def outcome(self, decision: Decision) -> PanelOutcome:
         labels = [bool(self.correct.get(m, False)) for m in self.analysis.members]
@@ -294,23 +421,30 @@ class LabelledPanel:
         )
 
 
-def _answer_rows(panels: Sequence[LabelledPanel]) -> tuple[list[Mapping[str, float]], list[bool]]:
+def _answer_rows(
+    panels: Sequence[LabelledPanel], records: Calibrator
+) -> tuple[list[Mapping[str, float]], list[bool]]:
     rows: list[Mapping[str, float]] = []
     labels: list[bool] = []
     for panel in panels:
         an = panel.analysis
+        features = records.answer_rows(an)
         for i, member in enumerate(an.members):
             if an.informative[i]:
-                rows.append(an.answer_features[i])
+                rows.append(features[i])
                 labels.append(bool(panel.correct.get(member, False)))
     return rows, labels
 
 
 def _fit_answer_model(
     panels: Sequence[LabelledPanel], c: float, features: Sequence[str] = ANSWER_FEATURES
-) -> LinearModel:
-    rows, labels = _answer_rows(panels)
-    return fit_linear(rows, labels, features, nonnegative=MONOTONE_FEATURES, c=c)
+) -> Calibrator:
+    """A calibrator with member records and an answer model (its confidence model neutral)."""
+    members, base = member_records(panels)
+    records = Calibrator(_NEUTRAL_ANSWER, _NEUTRAL_CONFIDENCE, {}, members, base)
+    rows, labels = _answer_rows(panels, records)
+    model = fit_linear(rows, labels, features, nonnegative=MONOTONE_FEATURES, c=c)
+    return replace(records, answer_model=model)
 
 
 def _folds(panels: Sequence[LabelledPanel], folds: int) -> list[tuple[list[int], list[int]]]:
@@ -345,8 +479,7 @@ def fit_calibrator(
     oof_rows: list[Mapping[str, float]] = []
     oof_labels: list[bool] = []
     for train, test in _folds(examples, folds):
-        fold_answer_model = _fit_answer_model([examples[i] for i in train], c, answer_features)
-        interim = Calibrator(fold_answer_model, _NEUTRAL_CONFIDENCE)
+        interim = _fit_answer_model([examples[i] for i in train], c, answer_features)
         for i in test:
             decision = interim.decide(examples[i].analysis)
             oof_rows.append(decision.features)
@@ -354,17 +487,22 @@ def fit_calibrator(
     confidence_model = fit_linear(
         oof_rows, oof_labels, PANEL_FEATURES, nonnegative=MONOTONE_PANEL_FEATURES, c=c
     )
-    answer_model = _fit_answer_model(examples, c, answer_features)
-    return Calibrator(answer_model, confidence_model, dict(provenance or {}))
+    fitted = _fit_answer_model(examples, c, answer_features)
+    return replace(fitted, confidence_model=confidence_model, provenance=dict(provenance or {}))
 
 
-_NEUTRAL_CONFIDENCE = LinearModel(
-    features=PANEL_FEATURES,
-    mean=tuple(0.0 for _ in PANEL_FEATURES),
-    scale=tuple(1.0 for _ in PANEL_FEATURES),
-    coef=tuple(0.0 for _ in PANEL_FEATURES),
-    intercept=0.0,
-)
+def _neutral(features: Sequence[str]) -> LinearModel:
+    return LinearModel(
+        features=tuple(features),
+        mean=tuple(0.0 for _ in features),
+        scale=tuple(1.0 for _ in features),
+        coef=tuple(0.0 for _ in features),
+        intercept=0.0,
+    )
+
+
+_NEUTRAL_ANSWER = _neutral(ANSWER_FEATURES)
+_NEUTRAL_CONFIDENCE = _neutral(PANEL_FEATURES)
 
 
 def cross_validate(
@@ -375,81 +513,170 @@ def cross_validate(
     fit: Callable[[Sequence[LabelledPanel]], Calibrator] | None = None,
 ) -> QualityMetrics:
     """Held-out estimate: fit on the other questions' panels, score each fold's panels."""
+    return summarise(held_out_outcomes(examples, folds=folds, c=c, fit=fit))
+
+
+def held_out_outcomes(
+    examples: Sequence[LabelledPanel],
+    *,
+    folds: int = DEFAULT_FOLDS,
+    c: float = REGULARISATION_C,
+    fit: Callable[[Sequence[LabelledPanel]], Calibrator] | None = None,
+) -> list[PanelOutcome]:
+    """Each panel's outcome under a calibrator fitted without its question, in input order."""
     fitter = fit or (lambda train: fit_calibrator(train, folds=folds, c=c))
-    outcomes: list[PanelOutcome] = []
+    outcomes: list[PanelOutcome | None] = [None] * len(examples)
     for train, test in _folds(examples, folds):
         calibrator = fitter([examples[i] for i in train])
-        outcomes.extend(examples[i].outcome(calibrator.decide(examples[i].analysis)) for i in test)
-    return summarise(outcomes)
+        for i in test:
+            outcomes[i] = examples[i].outcome(calibrator.decide(examples[i].analysis))
+    return [o for o in outcomes if o is not None]
+
+
+def by_source(
+    examples: Sequence[LabelledPanel], outcomes: Sequence[PanelOutcome]
+) -> dict[str, QualityMetrics]:
+    """The metrics of each source's panels (sources in first-seen order)."""
+    groups: dict[str, list[PanelOutcome]] = {}
+    for example, outcome in zip(examples, outcomes, strict=True):
+        groups.setdefault(example.source, []).append(outcome)
+    return {source: summarise(group) for source, group in groups.items()}
 
 
 # -- labelled JSONL (consensus_dev.jsonl format) ------------------------------------------
 
 
-def read_labelled_panels(path: str | Path, embedder: Embedder) -> list[LabelledPanel]:
-    """Analyse every panel of a labelled JSONL file (answers carry a boolean ``correct``)."""
+def read_labelled_panels(
+    path: str | Path, embedder: Embedder, progress: Callable[[int, int], None] | None = None
+) -> list[LabelledPanel]:
+    """Analyse every panel of a labelled JSONL file (answers carry a boolean ``correct``).
+
+    Every answer's chunks are embedded first, in large batches (``progress`` hears
+    ``(done, total)`` chunks), then each panel is analysed from those vectors.
+    A panel's ``source`` is its line's ``source`` field, else the file's name.
+    """
     p = Path(path)
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        lines = jsonl_lines(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CalibrationError(f"Cannot read {p}: {exc.strerror}.") from exc
-    panels: list[LabelledPanel] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{p.name} line {number}"
-        try:
-            record = json.loads(line)
-            question = record["question"]
-            answers = record["answers"]
-            if not isinstance(question, str) or not isinstance(answers, list) or not answers:
-                raise TypeError("'question' must be text and 'answers' a non-empty list")
-            texts: dict[str, str] = {}
-            correct: dict[str, bool] = {}
-            for answer in answers:
-                model, text, label = answer["model"], answer.get("text") or "", answer["correct"]
-                if not isinstance(model, str) or not isinstance(text, str):
-                    raise TypeError("each answer needs 'model' and 'text' as text")
-                if not isinstance(label, bool):
-                    raise TypeError("each answer's 'correct' must be true or false")
-                if model in texts:
-                    raise ValueError(f"model {model!r} appears twice")
-                texts[model], correct[model] = text, label
-        except json.JSONDecodeError as exc:
-            raise CalibrationError(f"{where} is not valid JSON: {exc.msg}.") from exc
-        except (KeyError, TypeError, ValueError) as exc:
-            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise CalibrationError(f"{where} is not a labelled panel: {detail}.") from exc
-        analysis = analyse_panel(texts, embedder, question=question)
-        panels.append(LabelledPanel(group=question.strip(), analysis=analysis, correct=correct))
+    parsed = [_parse_labelled(line, f"{p.name} line {n}") for n, line in enumerate(lines, 1)]
+    records = [r for r in parsed if r is not None]
+    vectors = embed_chunks(
+        embedder, (text for _, texts, _, _ in records for text in texts.values()), progress
+    )
+    panels = [
+        LabelledPanel(
+            group=question.strip(),
+            analysis=analyse_panel(texts, embedder, question=question, vectors=vectors),
+            correct=correct,
+            source=source or p.name,
+        )
+        for question, texts, correct, source in records
+    ]
     if not panels:
         raise CalibrationError(f"{p} has no labelled panels.")
     return panels
 
 
-def fit_from_labelled_jsonl(
-    path: str | Path, embedder: Embedder, *, folds: int = DEFAULT_FOLDS
-) -> tuple[Calibrator, QualityMetrics]:
-    """Fit a calibrator on a labelled file and estimate its held-out quality.
+def _parse_labelled(
+    line: str, where: str
+) -> tuple[str, dict[str, str], dict[str, bool], str] | None:
+    """(question, texts, labels, source) of one labelled line; None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+        question = record["question"]
+        answers = record["answers"]
+        if not isinstance(question, str) or not isinstance(answers, list) or not answers:
+            raise TypeError("'question' must be text and 'answers' a non-empty list")
+        texts: dict[str, str] = {}
+        correct: dict[str, bool] = {}
+        for answer in answers:
+            model, text, label = answer["model"], answer.get("text") or "", answer["correct"]
+            if not isinstance(model, str) or not isinstance(text, str):
+                raise TypeError("each answer needs 'model' and 'text' as text")
+            if not isinstance(label, bool):
+                raise TypeError("each answer's 'correct' must be true or false")
+            if model in texts:
+                raise ValueError(f"model {model!r} appears twice")
+            texts[model], correct[model] = text, label
+    except json.JSONDecodeError as exc:
+        raise CalibrationError(f"{where} is not valid JSON: {exc.msg}.") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise CalibrationError(f"{where} is not a labelled panel: {detail}.") from exc
+    source = record.get("source")
+    return question, texts, correct, source if isinstance(source, str) else ""
 
-    The metrics are cross-validated by question (GroupKFold); the returned calibrator
-    is fitted on every panel and records the file, its SHA-256 and the metrics.
+
+@dataclass(frozen=True)
+class FitReport:
+    """A fitted calibrator with its held-out quality, overall and per source."""
+
+    calibrator: Calibrator
+    metrics: QualityMetrics
+    per_source: Mapping[str, QualityMetrics]
+
+
+def fit_from_labelled_files(
+    paths: Sequence[str | Path],
+    embedder: Embedder,
+    *,
+    folds: int = DEFAULT_FOLDS,
+    data_label: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> FitReport:
+    """Fit a calibrator on labelled files and estimate its held-out quality.
+
+    The metrics are cross-validated by question (GroupKFold), overall and per source;
+    the returned calibrator is fitted on every panel and records each file with its
+    SHA-256, the metrics, and the held-out reliability table that explains its numbers
+    to readers. ``data_label`` names the data in that explanation (default: the files).
     """
-    p = Path(path)
-    panels = read_labelled_panels(p, embedder)
-    metrics = cross_validate(panels, folds=folds)
+    files = [Path(p) for p in paths]
+    if not files:
+        raise CalibrationError("Name at least one labelled file.")
+    panels: list[LabelledPanel] = []
+    data: list[dict[str, Any]] = []
+    for path in files:
+        read = read_labelled_panels(path, embedder, progress)
+        panels.extend(read)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        data.append({"file": path.name, "sha256": digest, "panels": len(read)})
+    outcomes = held_out_outcomes(panels, folds=folds)
+    metrics = summarise(outcomes)
+    per_source = by_source(panels, outcomes)
     provenance = {
-        "data_file": p.name,
-        "data_sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        "data": data,
+        "data_label": data_label or " and ".join(p.name for p in files),
         "panels": len(panels),
         "questions": len({x.group for x in panels}),
         "answers": sum(x.analysis.size for x in panels),
         "embedder": embedder.name,
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "method": (
-            "answer model: L2 logistic regression on standardised answer features; "
-            "confidence model: L2 logistic regression on out-of-fold picks"
+            "member records: each model's share of right informative answers, with the "
+            "base rate times its panel weight as a prior; answer model: L2 logistic "
+            "regression on standardised answer features; confidence model: L2 logistic "
+            "regression on out-of-fold picks"
         ),
-        "cross_validation": {"folds": folds, "grouped_by": "question", **metrics.to_dict()},
+        "cross_validation": {
+            "folds": folds,
+            "grouped_by": "question",
+            **metrics.to_dict(),
+            "per_source": {k: v.to_dict() for k, v in per_source.items()},
+        },
+        "reliability": [
+            {
+                "low": b.low,
+                "high": b.high,
+                "panels": b.count,
+                "right": round(b.accuracy * b.count),
+            }
+            for b in metrics.reliability
+        ],
     }
-    return fit_calibrator(panels, provenance=provenance, folds=folds), metrics
+    calibrator = fit_calibrator(panels, provenance=provenance, folds=folds)
+    return FitReport(calibrator, metrics, per_source)

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from evals.case_schema import CaseSource, EvalCase
 from evals.errors import InputError
+from evals.jsonl import jsonl_lines
 
 
 class CaseFormat(StrEnum):
@@ -183,7 +184,7 @@ def load_cases(text: str, fmt: CaseFormat, *, source: str = "input") -> list[Eva
 def _records(text: str, fmt: CaseFormat, problems: list[str]) -> list[tuple[str, Any]]:
     if fmt is CaseFormat.JSONL:
         out: list[tuple[str, Any]] = []
-        for number, raw in enumerate(text.splitlines(), start=1):
+        for number, raw in enumerate(jsonl_lines(text), start=1):
             if not raw.strip():
                 continue
             try:

@@ -9,8 +9,15 @@ compares answers chunk by chunk, so a difference late in a long answer still cou
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import numpy.typing as npt
 
 from evals.ports import Embedder
+
+#: Chunks embedded per call when a whole file of panels is embedded up front.
+BATCH_CHUNKS = 1024
 
 # Sentence ends: . ! ? (optionally followed by quotes/brackets) then whitespace, or newlines.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
@@ -74,3 +81,25 @@ def chunk_text(text: str, embedder: Embedder, max_chunk_tokens: int | None = Non
     if current:
         chunks.append(" ".join(current))
     return chunks
+
+
+def embed_chunks(
+    embedder: Embedder,
+    texts: Iterable[str],
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = BATCH_CHUNKS,
+) -> Mapping[str, npt.NDArray[np.float32]]:
+    """Every chunk of every text embedded once, in large batches: chunk -> unit vector.
+
+    This is how a file of panels is scored quickly: one pass over all chunks (the
+    embedder sorts each batch by length), then each panel only looks its vectors up.
+    ``progress`` hears ``(chunks done, chunks in all)`` after each batch.
+    """
+    chunks = list(dict.fromkeys(c for text in texts for c in chunk_text(text, embedder)))
+    vectors: dict[str, npt.NDArray[np.float32]] = {}
+    for start in range(0, len(chunks), batch):
+        part = chunks[start : start + batch]
+        vectors.update(zip(part, embedder.embed(part), strict=True))
+        if progress is not None:
+            progress(min(start + batch, len(chunks)), len(chunks))
+    return vectors

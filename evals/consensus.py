@@ -15,13 +15,13 @@ from evals.agreement import PanelAnalysis, analyse_panel
 from evals.calibration import Calibrator
 from evals.chunking import chunk_text
 from evals.errors import InputError
-from evals.ports import Embedder
+from evals.ports import Embedder, Vectors
 from evals.types import Consensus, ConsensusStatus, ModelAnswer
 
-#: A member whose agreement with the consensus is below this dissents.
-DISSENT_THRESHOLD = 0.5
 #: With a single answer nothing was cross-checked: its confidence never exceeds this.
 SINGLE_ANSWER_CAP = 0.35
+#: Below this confidence a result whose models mostly agree says why the number is low.
+LOW_CONFIDENCE = 0.5
 
 
 def _none(reason: str, calibrator: Calibrator, features: Mapping[str, float]) -> Consensus:
@@ -59,12 +59,15 @@ def build_consensus(
     weights: Mapping[str, float] | None = None,
     quorum: int = 2,
     question: str | None = None,
+    vectors: Mapping[str, Vectors] | None = None,
 ) -> Consensus:
     """The consensus answer, its calibrated confidence, clusters, agreement and dissenters.
 
     ``weights`` maps member names to their weight (default 1). ``question`` is
     optional: when given, names and numbers it mentions do not count as facts
-    the answers can disagree on.
+    the answers can disagree on, and it tells which kind of final answer (number,
+    year, option letter, yes/no) the answers are compared on. ``vectors`` are chunk
+    vectors embedded up front (see :func:`evals.chunking.embed_chunks`).
     """
     if quorum < 1:
         raise InputError("The quorum must be at least 1.")
@@ -91,21 +94,19 @@ def build_consensus(
         question=question,
         weights=weights,
         total_answers=total,
+        vectors=vectors,
     )
     decision = calibrator.decide(analysis)
     pick = decision.pick
-    agreement: dict[str, float] = {}
-    for i, member in enumerate(analysis.members):
-        value = 1.0 if i == pick else float(analysis.agreement[i, pick])
-        agreement[member] = round(min(1.0, max(0.0, value)), 6)
+    agreement = _agreement_with_pick(analysis, pick)
     clusters = tuple(
         tuple(analysis.members[i] for i in group) for group in analysis.cluster_members()
     )
+    # One clustering drives everything a reader sees: every member outside the pick's
+    # cluster dissents (a refusal included), every member inside it agrees.
     pick_cluster = analysis.cluster_of[pick]
     dissenters = tuple(
-        m
-        for i, m in enumerate(analysis.members)
-        if analysis.cluster_of[i] != pick_cluster and agreement[m] < DISSENT_THRESHOLD
+        m for i, m in enumerate(analysis.members) if analysis.cluster_of[i] != pick_cluster
     )
     features = {**base_features, **decision.features}
     features["informative_answers"] = float(analysis.informative.sum())
@@ -124,6 +125,7 @@ def build_consensus(
         )
     elif not analysis.informative.any():
         reason = "No model gave an informative answer (only refusals or non-answers)."
+    support = len(analysis.same_cluster(pick))
     return Consensus(
         status=status,
         model=analysis.members[pick],
@@ -136,4 +138,42 @@ def build_consensus(
         features=features,
         calibrator=calibrator.id,
         reason=reason,
+        meaning=calibrator.meaning(confidence),
+        caveat=_caveat(analysis, pick, support, total, confidence, status),
     )
+
+
+def _agreement_with_pick(analysis: PanelAnalysis, pick: int) -> dict[str, float]:
+    """Each member's agreement with the consensus answer (1.0 for the pick itself): the
+    same pairwise agreement the clustering read, so the same final answer scores 1.0 and
+    a different one 0.0."""
+    return {
+        member: 1.0
+        if i == pick
+        else round(min(1.0, max(0.0, float(analysis.agreement[i, pick]))), 6)
+        for i, member in enumerate(analysis.members)
+    }
+
+
+def _caveat(
+    analysis: PanelAnalysis,
+    pick: int,
+    support: int,
+    total: int,
+    confidence: float,
+    status: ConsensusStatus,
+) -> str:
+    """Why the confidence is low although most models agree ("" when it is not)."""
+    if status is not ConsensusStatus.OK or confidence >= LOW_CONFIDENCE:
+        return ""
+    if support * 2 < total:
+        return ""
+    usable = analysis.size
+    if usable < total:
+        return f"Only {usable} of {total} models answered, so there was less to cross-check."
+    if analysis.finals and analysis.finals[pick] is None:
+        return (
+            "Agreement on free-text answers is a weak signal: models often share the "
+            "same misconception."
+        )
+    return "These models' record on labelled questions makes agreement weaker evidence here."

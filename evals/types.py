@@ -164,6 +164,10 @@ class Consensus:
     features: Mapping[str, float]
     calibrator: str
     reason: str = ""
+    #: What the number means: how often answers with this confidence were right, on what data.
+    meaning: str = ""
+    #: Why the confidence is low although most models agree ("" when that is not the case).
+    caveat: str = ""
 
     @classmethod
     def none(

@@ -46,6 +46,7 @@ from bot.config import QuorumConfig, resolve_params, to_member
 from evals.case_schema import CaseSet, EvalCase
 from evals.cases import dataset_version, short_version
 from evals.errors import ConfigError, InputError
+from evals.jsonl import jsonl_lines
 from evals.judge import DEFAULT_RUBRIC, RUBRIC_VERSION, Judge, LabelledAnswer, calibrate
 from evals.ports import Embedder, ModelClient
 from evals.report import EvalReport, RunRecord, RunStatus, SampleResult, find_regressions, summarize
@@ -689,7 +690,7 @@ def load_labelled(path: Path) -> list[LabelledAnswer]:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     items: list[LabelledAnswer] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
         if not line.strip():
             continue
         try:

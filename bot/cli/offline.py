@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -19,13 +19,15 @@ from bot.cli.common import Exit, edge, err, load_settings, out
 from evals.calibration import (
     Calibrator,
     default_calibrator,
-    fit_from_labelled_jsonl,
+    fit_from_labelled_files,
     load_calibrator,
 )
 from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
+from evals.chunking import embed_chunks
 from evals.consensus import build_consensus
 from evals.embedder import SentenceTransformerEmbedder
 from evals.errors import InputError
+from evals.jsonl import jsonl_lines
 from evals.recorded import consensus_record, parse_recorded_line
 from evals.types import Consensus
 
@@ -56,26 +58,31 @@ def consensus(
 
     outcomes: list[PanelOutcome] = []
     bad = 0
-    with _open_output(output) as sink, _progress(len(lines)) as advance:
-        for number, line in enumerate(lines, start=1):
-            advance()
-            if not line.strip():
-                continue
-            try:
-                record_id, question, answers = parse_recorded_line(line)
-            except InputError as exc:
-                bad += 1
-                err.print(f"[red]line {number}:[/red] {exc.user_message}", highlight=False)
-                continue
+    panels = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            panels.append((line, *parse_recorded_line(line)))
+        except InputError as exc:
+            bad += 1
+            err.print(f"[red]line {number}:[/red] {exc.user_message}", highlight=False)
+    # Every answer's chunks in large batches first: much faster than panel by panel.
+    with _progress("embedding") as advance:
+        vectors = embed_chunks(
+            embedder, (a.text for _, _, _, answers in panels for a in answers if a.ok), advance
+        )
+    with _open_output(output) as sink:
+        for line, record_id, question, answers in panels:
             result = build_consensus(
-                answers, embedder, calibrator, quorum=quorum, question=question
+                answers, embedder, calibrator, quorum=quorum, question=question, vectors=vectors
             )
             sink.write(json.dumps(consensus_record(record_id, result), ensure_ascii=False) + "\n")
             outcome = _labelled_outcome(line, result)
             if outcome is not None:
                 outcomes.append(outcome)
 
-    processed = len([ln for ln in lines if ln.strip()]) - bad
+    processed = len(panels)
     err.print(f"{processed} panel(s) scored with calibrator {calibrator.id}; {bad} bad line(s).")
     if outcomes:
         note = _in_sample_note(calibrator, infile)
@@ -87,28 +94,41 @@ def consensus(
 @app.command()
 @edge
 def calibrate(
-    labelled: Annotated[Path, typer.Argument(help="JSONL of panels with `correct` labels.")],
+    labelled: Annotated[
+        list[Path], typer.Argument(help="JSONL files of panels with `correct` labels.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write it.")] = Path(
         "calibrator.json"
     ),
     folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by question).")] = 5,
+    label: Annotated[
+        str | None,
+        typer.Option(help="How the result message names this data (default: the file names)."),
+    ] = None,
 ) -> None:
-    """Fit the confidence calibrator on labelled panels and write it as JSON.
+    """Fit the calibrator (member records, answer and confidence models) on labelled panels.
 
-    Prints the held-out (cross-validated) quality. Use it with `consensus.calibrator`
-    in quorum.yaml or QUORUM_CALIBRATOR.
+    Prints the held-out (cross-validated) quality, overall and per source (a line's
+    `source` field, else its file). Use it with `consensus.calibrator` in quorum.yaml
+    or QUORUM_CALIBRATOR.
     """
-    if not labelled.exists():
-        raise InputError(f"{labelled}: no such file")
+    for path in labelled:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
     if folds < 2:
         raise InputError("--folds must be at least 2")
     settings = load_settings()
-    embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model)
-    with err.status("Embedding answers and fitting…"):
-        calibrator, metrics = fit_from_labelled_jsonl(labelled, embedder, folds=folds)
+    embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model, cache_size=0)
+    with _progress("embedding") as advance:
+        report = fit_from_labelled_files(
+            labelled, embedder, folds=folds, data_label=label, progress=advance
+        )
+    calibrator, metrics = report.calibrator, report.metrics
     output.parent.mkdir(parents=True, exist_ok=True)
     calibrator.save(output)
     out.print(metrics_table(metrics, title=f"Held-out quality ({folds}-fold, by question)"))
+    if len(report.per_source) > 1:
+        out.print(per_source_table(report.per_source))
     out.print(f"Wrote calibrator {calibrator.id} to {output}.")
     out.print(f"Use it: set `consensus.calibrator: {output}` in quorum.yaml or QUORUM_CALIBRATOR.")
 
@@ -129,6 +149,23 @@ def metrics_table(m: QualityMetrics, *, title: str) -> Table:
     return table
 
 
+def per_source_table(per_source: Mapping[str, QualityMetrics]) -> Table:
+    table = Table(title="Held-out quality per source")
+    for column in ("source", "panels", "pick", "random", "oracle", "AUROC", "ECE"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for source, m in per_source.items():
+        table.add_row(
+            source,
+            str(m.panels),
+            f"{m.pick_accuracy:.3f}",
+            f"{m.random_pick_accuracy:.3f}",
+            f"{m.oracle_accuracy:.3f}",
+            "—" if m.auroc is None else f"{m.auroc:.3f}",
+            f"{m.ece:.3f}",
+        )
+    return table
+
+
 def _calibrator(option: Path | None, from_env: Path | None) -> Calibrator:
     path = option or from_env
     return load_calibrator(path) if path else default_calibrator()
@@ -136,11 +173,11 @@ def _calibrator(option: Path | None, from_env: Path | None) -> Calibrator:
 
 def _read_lines(infile: Path) -> list[str]:
     if str(infile) == "-":
-        return sys.stdin.read().splitlines()
+        return jsonl_lines(sys.stdin.read())
     if not infile.exists():
         raise InputError(f"{infile}: no such file")
     try:
-        return infile.read_text(encoding="utf-8").splitlines()
+        return jsonl_lines(infile.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise InputError(f"{infile}: not UTF-8 text") from None
 
@@ -156,19 +193,21 @@ def _open_output(path: Path | None) -> Iterator[IO[str]]:
 
 
 @contextmanager
-def _progress(total: int) -> Iterator[Any]:
+def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (terminals only) fed with ``(done, total)``."""
     progress = Progress(
-        TextColumn("scoring"),
+        TextColumn(what),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("chunks"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,
     )
     with progress:
-        task = progress.add_task("consensus", total=total)
-        yield lambda: progress.advance(task)
+        task = progress.add_task(what, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _labelled_outcome(line: str, result: Consensus) -> PanelOutcome | None:
@@ -186,9 +225,15 @@ def _labelled_outcome(line: str, result: Consensus) -> PanelOutcome | None:
 
 
 def _in_sample_note(calibrator: Calibrator, infile: Path) -> str:
-    trained_on = calibrator.provenance.get("data_sha256")
+    data = calibrator.provenance.get("data")
+    trained_on = (
+        {d.get("sha256") for d in data if isinstance(d, dict)} if isinstance(data, list) else set()
+    )
+    legacy = calibrator.provenance.get("data_sha256")
+    if isinstance(legacy, str):
+        trained_on.add(legacy)
     if str(infile) == "-" or not trained_on:
         return ""
-    if hashlib.sha256(infile.read_bytes()).hexdigest() == trained_on:
+    if hashlib.sha256(infile.read_bytes()).hexdigest() in trained_on:
         return " (in-sample: the calibrator was fitted on this file; see `quorum calibrate` for held-out numbers)"
     return ""

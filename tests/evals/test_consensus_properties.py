@@ -110,3 +110,21 @@ def test_a_vanishingly_small_weight_does_not_break_the_entropy() -> None:
     )
     assert 0.0 <= result.confidence <= 1.0
     assert result.clusters == (("m0",), ("m5",))
+
+
+@SETTINGS
+@given(panel=panels(), weights=weights_st)
+def test_what_a_reader_sees_comes_from_one_clustering(
+    panel: list[ModelAnswer], weights: dict[str, float] | None
+) -> None:
+    """The pick, "N of M agree", the dissent list and the clusters never contradict."""
+    result = build_consensus(panel, EMBEDDER, CALIBRATOR, weights=weights, quorum=1)
+    if result.status is ConsensusStatus.NONE:
+        assert result.dissenters == ()
+        return
+    pick_cluster = next(c for c in result.clusters if result.model in c)
+    assert result.support == len(pick_cluster)
+    assert not set(result.dissenters) & set(pick_cluster)
+    outside = {m for c in result.clusters if c != pick_cluster for m in c}
+    assert set(result.dissenters) == outside
+    assert result.support + len(result.dissenters) == len(result.agreement)
