@@ -48,6 +48,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.consensus_quality
 	$(BIN)/python -m bench.consensus_speed
+	$(BIN)/python -m bench.consensus_file_speed
 	$(BIN)/python -m bench.embedder_memory
 	$(BIN)/python -m bench.panel_overhead
 	$(BIN)/python -m bench.slack_load

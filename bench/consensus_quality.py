@@ -46,6 +46,7 @@ from evals.calibration import (
 )
 from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
 from evals.embedder import SentenceTransformerEmbedder
+from evals.jsonl import jsonl_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -68,7 +69,7 @@ def source_name(panel_id: str, fallback: str) -> str:
 
 
 def _ids(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = jsonl_lines(path.read_text(encoding="utf-8"))
     return [str(json.loads(line).get("id", "")) for line in lines if line.strip()]
 
 
@@ -159,7 +160,10 @@ def main() -> None:
             for panel, panel_id in zip(read, _ids(path), strict=True):
                 panels.append(
                     LabelledPanel(
-                        panel.group, panel.analysis, panel.correct, source_name(panel_id, path.name)
+                        panel.group,
+                        panel.analysis,
+                        panel.correct,
+                        source_name(panel_id, panel.source),
                     )
                 )
     with console.status(f"Cross-validating ({args.folds} folds, grouped by question) ..."):
