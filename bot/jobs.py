@@ -303,7 +303,7 @@ def refit_job(services: Services, *, period: str) -> RefitResult | None:
         usable = compatible_ids(services, current)
         with services.db.session() as session:
             labels = [
-                Label(dict(label.features), label.correct, label.created_at)
+                Label(dict(label.features), label.correct, label.created_at, label.agreeing)
                 for label in production_labels(session)
                 if label.calibrator_id in usable
             ]

@@ -1,7 +1,8 @@
 """Refit the confidence calibrator from production labels, only when it helps.
 
 Production labels (👍/👎 and corrections on served consensus answers) say whether the
-*pick* was right, not which other answers were, so only the calibrator's confidence
+*pick* was right, and so whether each member that gave the same answer (the pick's
+cluster) was right: those members' records are added to, and the calibrator's confidence
 model is refitted; its answer model (which ranks answers) is kept. The newest labels
 are held out: the refit is fitted on the older ones and both the previous and the new
 calibrator are scored (Brier, ECE) on the held-out ones. The new calibrator is adopted
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from evals.agreement import PANEL_FEATURES
-from evals.calibration import MONOTONE_PANEL_FEATURES, Calibrator, fit_linear
+from evals.calibration import MONOTONE_PANEL_FEATURES, Calibrator, MemberRecord, fit_linear
 from evals.calibration_metrics import brier, expected_calibration_error
 from evals.errors import CalibrationError
 
@@ -32,6 +33,8 @@ class Label:
     features: Mapping[str, float]
     correct: bool
     created_at: datetime
+    #: The members whose answers this label judges (the consensus answer's cluster).
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,19 @@ class RefitResult:
         }
 
 
+def with_production_records(
+    current: Calibrator, labels: Sequence[Label]
+) -> dict[str, MemberRecord]:
+    """``current``'s member records with each label counted for the members it judges."""
+    records = {m: [r.right, r.answers] for m, r in current.members.items()}
+    for label in labels:
+        for member in label.members:
+            tally = records.setdefault(member, [0.0, 0.0])
+            tally[0] += 1.0 if label.correct else 0.0
+            tally[1] += 1.0
+    return {m: MemberRecord(right, answers) for m, (right, answers) in records.items()}
+
+
 def _refitted(
     current: Calibrator, labels: Sequence[Label], provenance: dict[str, Any]
 ) -> Calibrator:
@@ -66,7 +82,12 @@ def _refitted(
         PANEL_FEATURES,
         nonnegative=MONOTONE_PANEL_FEATURES,
     )
-    return replace(current, confidence_model=model, provenance=provenance)
+    return replace(
+        current,
+        confidence_model=model,
+        provenance=provenance,
+        members=with_production_records(current, labels),
+    )
 
 
 def refit_calibrator(
@@ -117,7 +138,10 @@ def refit_calibrator(
             "from": current.id,
             "labels": n,
             "fitted_at": now.isoformat(timespec="seconds"),
-            "method": "confidence model refitted on production labels; answer model kept",
+            "method": (
+                "confidence model refitted on production labels; the members of each "
+                "judged consensus counted in their records; answer model kept"
+            ),
             "holdout": {"labels": len(holdout), "brier": new_brier, "ece": new_ece},
             "previous_holdout": {"brier": old_brier, "ece": old_ece},
         },

@@ -213,3 +213,5 @@ class ProductionLabel:
     downs: int
     corrections: int
     correct: bool
+    #: The members whose answers the label judges: the consensus answer's cluster.
+    agreeing: tuple[str, ...] = ()

@@ -377,6 +377,10 @@ def production_labels(
                 downs=downs[run_id],
                 corrections=fixes[run_id],
                 correct=fixes[run_id] == 0 and net > 0,
+                agreeing=next(
+                    (tuple(c) for c in run.clusters or [] if run.consensus_member in c),
+                    (run.consensus_member,) if run.consensus_member else (),
+                ),
             )
         )
     return labels

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evals.agreement import ANSWER_FEATURES, PANEL_FEATURES
-from evals.calibration import Calibrator, LinearModel
+from evals.calibration import Calibrator, LinearModel, MemberRecord
 from evals.refit import Label, refit_calibrator
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -105,3 +105,26 @@ def test_labels_of_one_kind_cannot_be_fitted(current: Calibrator) -> None:
     assert not result.refitted
     assert result.calibrator is current
     assert "both right and wrong" in result.reason
+
+
+def test_a_refit_adds_production_labels_to_the_members_records(current: Calibrator) -> None:
+    """A judged consensus counts for every member that gave that answer."""
+    data = labels(200, lambda s, r: r.random() < (0.9 if s > 0.8 else 0.1), start=NOW)
+    judged = [
+        Label(x.features, x.correct, x.created_at, ("strong", "weak") if i % 2 else ("weak",))
+        for i, x in enumerate(data)
+    ]
+    before = Calibrator(
+        current.answer_model,
+        current.confidence_model,
+        current.provenance,
+        members={"strong": MemberRecord(9, 10)},
+        base_accuracy=0.6,
+    )
+    result = refit_calibrator(before, judged, now=NOW)
+    assert result.refitted, result.reason
+    records = result.calibrator.members
+    right = sum(x.correct for x in judged[1::2])
+    assert records["strong"] == MemberRecord(9 + right, 10 + 100)
+    assert records["weak"] == MemberRecord(sum(x.correct for x in judged), 200)
+    assert result.calibrator.reliability("weak") < before.reliability("weak")

@@ -296,6 +296,9 @@ def test_production_labels_from_thumbs_and_corrections(db: Database) -> None:
     assert labels[liked.id].features["cohesion"] == pytest.approx(0.93)
     assert labels[liked.id].raw_confidence == pytest.approx(0.9)
     assert labels[liked.id].calibrator_id == "isotonic-test-1"
+    # The label judges every member that gave the consensus answer (its cluster).
+    members = tuple(a.member for a in liked.answers if a.ok)
+    assert labels[liked.id].agreeing == members
     assert [label.run_id for label in later] == [corrected.id]
     assert unjudged.id not in labels
 
