@@ -72,4 +72,6 @@ def consensus_record(record_id: RecordId, consensus: Consensus) -> dict[str, Any
         "dissenters": list(consensus.dissenters),
         "calibrator": consensus.calibrator,
         "reason": consensus.reason,
+        "meaning": consensus.meaning,
+        "caveat": consensus.caveat,
     }

@@ -95,3 +95,15 @@ def test_output_record_has_the_documented_shape(fake_embedder: FakeEmbedder) -> 
     assert set(record["agreement"]) == {"m1", "m2", "m3"}
     assert record["status"] == "ok"
     json.dumps(record)  # one JSON line
+
+
+def test_the_output_line_says_what_the_confidence_means() -> None:
+    _, question, answers = parse_recorded_line(
+        '{"id": 7, "question": "How many legs does a spider have?", "answers": ['
+        '{"model": "a", "text": "Eight."}, {"model": "b", "text": "A spider has 8 legs."}]}'
+    )
+    result = build_consensus(answers, FakeEmbedder(), default_calibrator(), question=question)
+    line = consensus_record(7, result)
+    assert line["clusters"] == [["a", "b"]]  # "Eight" and "8" are the same final answer
+    assert line["meaning"].startswith("Of ") and line["meaning"].endswith("were right.")
+    assert line["caveat"] == ""
