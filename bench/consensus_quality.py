@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from evals.calibration import (
+from evals.calibration_fit import (
     DEFAULT_FOLDS,
     LabelledPanel,
     held_out_outcomes,

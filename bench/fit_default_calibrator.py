@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cli.offline import per_source_table
-from evals.calibration import fit_from_labelled_files
+from evals.calibration_fit import fit_from_labelled_files
 from evals.embedder import SentenceTransformerEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent

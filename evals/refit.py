@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from evals.agreement import PANEL_FEATURES
-from evals.calibration import MONOTONE_PANEL_FEATURES, Calibrator, MemberRecord, fit_linear
+from evals.calibration import Calibrator, MemberRecord
+from evals.calibration_fit import fit_linear
 from evals.calibration_metrics import brier, expected_calibration_error
 from evals.errors import CalibrationError
+from evals.scoring import MONOTONE_PANEL_FEATURES, PANEL_FEATURES
 
 DEFAULT_MIN_LABELS = 50
 HOLDOUT_FRACTION = 0.3

@@ -16,12 +16,8 @@ from rich.table import Table
 
 from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings, out
-from evals.calibration import (
-    Calibrator,
-    default_calibrator,
-    fit_from_labelled_files,
-    load_calibrator,
-)
+from evals.calibration import Calibrator, default_calibrator, load_calibrator
+from evals.calibration_fit import fit_from_labelled_files
 from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
 from evals.chunking import embed_chunks
 from evals.consensus import build_consensus

@@ -27,9 +27,9 @@ import numpy as np
 from bot.config import parse_config
 from bot.services import Services
 from bot.settings import Settings
-from evals.agreement import ANSWER_FEATURES, PANEL_FEATURES
 from evals.calibration import Calibrator, LinearModel
 from evals.case_schema import CaseInput, CaseStatus, EvalCase, FailureMode, Severity
+from evals.scoring import ANSWER_FEATURES, PANEL_FEATURES
 from evals.types import ChatMessage, Consensus, ConsensusStatus, ModelAnswer, PanelMember, PanelRun
 from storage import case_repo
 from storage.db import Database

@@ -10,19 +10,21 @@ from typing import Any
 
 import pytest
 
-from evals.agreement import ANSWER_FEATURES, PANEL_FEATURES
 from evals.calibration import (
     Calibrator,
     LinearModel,
     MemberRecord,
     default_calibrator,
+    load_calibrator,
+)
+from evals.calibration_fit import (
     fit_calibrator,
     fit_from_labelled_files,
     fit_linear,
-    load_calibrator,
     read_labelled_panels,
 )
 from evals.errors import CalibrationError
+from evals.scoring import ANSWER_FEATURES, PANEL_FEATURES
 from tests.fakes.embedder import FakeEmbedder
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -8,7 +8,7 @@ import json
 import random
 from pathlib import Path
 
-from evals.calibration import fit_from_labelled_files
+from evals.calibration_fit import fit_from_labelled_files
 from evals.consensus import build_consensus
 from evals.types import ModelAnswer
 from tests.fakes.embedder import FakeEmbedder

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evals.agreement import ANSWER_FEATURES, PANEL_FEATURES
 from evals.calibration import Calibrator, LinearModel, MemberRecord
 from evals.refit import Label, refit_calibrator
+from evals.scoring import ANSWER_FEATURES, PANEL_FEATURES
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
