@@ -263,3 +263,63 @@ def test_doctor_checks_each_model_the_database_and_the_embedder(
     assert "model beta" in result.stdout and "credentials" in result.stdout
     assert "database" in result.stdout and "embedder" in result.stdout
     assert "SLACK_BOT_TOKEN" in result.stdout  # a warning, not a failure
+
+
+def _labelled_file(path: Path, source: str, panels: int, offset: int) -> Path:
+    lines = []
+    for k in range(panels):
+        right, wrong = 100 + k, 900 + k
+        answers = [
+            {"model": "a", "text": f"There are {right} of them.", "correct": True},
+            {"model": "b", "text": f"I count {right}.", "correct": True},
+            {"model": "c", "text": f"Exactly {wrong}.", "correct": k % 3 == 0},
+        ]
+        if k % 3 == 0:  # some panels where the majority is wrong, so both outcomes occur
+            answers = [
+                {"model": "a", "text": f"There are {wrong} of them.", "correct": False},
+                {"model": "b", "text": f"I count {wrong}.", "correct": False},
+                {"model": "c", "text": f"Exactly {right}.", "correct": True},
+            ]
+        question = f"How many items are in box {offset + k}?"
+        lines.append(
+            json.dumps({"id": k, "question": question, "answers": answers, "source": source})
+        )
+    # A raw U+2028 inside a JSON string is valid JSON Lines and must not split the record.
+    lines[0] = lines[0].replace("items", "items\u2028")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_calibrate_fits_on_several_files_and_reports_each_source(tmp_path: Path) -> None:
+    first = _labelled_file(tmp_path / "one.jsonl", "source-one", 24, 0)
+    second = _labelled_file(tmp_path / "two.jsonl", "source-two", 24, 100)
+    out = tmp_path / "cal.json"
+
+    result = quorum(
+        "calibrate",
+        str(first),
+        str(second),
+        "-o",
+        str(out),
+        "--folds",
+        "3",
+        "--label",
+        "our labelled panels",
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Held-out quality per source" in result.stdout
+    assert "source-one" in result.stdout and "source-two" in result.stdout
+    saved = json.loads(out.read_text())
+    assert [d["file"] for d in saved["provenance"]["data"]] == ["one.jsonl", "two.jsonl"]
+    assert saved["provenance"]["data_label"] == "our labelled panels"
+    assert set(saved["members"]) == {"a", "b", "c"}
+    assert set(saved["provenance"]["cross_validation"]["per_source"]) == {
+        "source-one",
+        "source-two",
+    }
+
+    missing = quorum("calibrate", str(tmp_path / "nope.jsonl"), env=_env(tmp_path), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
