@@ -33,6 +33,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from rich.console import Console
 from rich.table import Table
 
+from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseInput, EvalCase
 from evals.litellm_client import LiteLLMClient
 from evals.ports import ModelClient
@@ -78,9 +79,11 @@ def _cases(n: int) -> list[EvalCase]:
         EvalCase(
             id=f"bench-{i:04d}",
             input=CaseInput(question=f"What is the capital of France? (variant {i})"),
-            must_include=["Paris"],
-            must_not_include=["Berlin"],
-            regex=r"\bParis\b",
+            assertions=[
+                Assertion(type=AssertionType.ICONTAINS, value="Paris"),
+                Assertion(type=AssertionType.NOT_ICONTAINS, value="Berlin"),
+                Assertion(type=AssertionType.REGEX, value=r"\bParis\b"),
+            ],
         )
         for i in range(n)
     ]

@@ -31,8 +31,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, truncate
+from evals.assertions import AssertionType
 from evals.case_schema import FAILURE_MODE_TEXT, CaseSet, EvalCase, FailureMode, Severity
-from evals.cases import short_version
+from evals.cases import phrases, short_version, with_phrases
 
 JSON = dict[str, Any]
 
@@ -101,12 +102,12 @@ def case_summary(case: EvalCase) -> list[Block]:
         lines.append(f"_(after {len(case.input.context)} earlier message(s) in the thread)_")
     if case.expected:
         lines.append(f"*Expected:* {_flat(case.expected, 500)}")
-    if case.must_include:
-        lines.append("*Must include:* " + ", ".join(_flat(v, 80) for v in case.must_include))
-    if case.must_not_include:
-        lines.append(
-            "*Must not include:* " + ", ".join(_flat(v, 80) for v in case.must_not_include)
-        )
+    if case.assertions:
+        shown = [_flat(a.describe(), 120) for a in case.assertions[:10]]
+        more = len(case.assertions) - len(shown)
+        lines.append("*Checks:* " + "; ".join(shown) + (f"; and {more} more" if more else ""))
+        if case.threshold is not None:
+            lines.append(f"_(passes at a weighted score of {case.threshold:g})_")
     if case.observed and case.observed.consensus_text:
         model = escape(case.observed.consensus_model or "panel")
         lines.append(f"*Panel said ({model}):* {_flat(case.observed.consensus_text, 300)}")
@@ -255,16 +256,16 @@ def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
         text_input(
             BLOCK_MUST_INCLUDE,
             "Must include",
-            _lines(case.must_include),
+            _lines(phrases(case.assertions, AssertionType.ICONTAINS)),
             multiline=True,
-            hint="One phrase per line; the answer must contain each.",
+            hint="One phrase per line; the answer must contain each (any case).",
         ),
         text_input(
             BLOCK_MUST_NOT,
             "Must not include",
-            _lines(case.must_not_include),
+            _lines(phrases(case.assertions, AssertionType.NOT_ICONTAINS)),
             multiline=True,
-            hint="One phrase per line; the answer must contain none.",
+            hint="One phrase per line; the answer must contain none (any case).",
         ),
         InputBlock(
             block_id=BLOCK_CATEGORY,
@@ -290,6 +291,14 @@ def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
             BLOCK_TAGS, "Tags", ", ".join(case.tags), multiline=False, hint="Comma-separated."
         ),
     ]
+    others = [
+        a.describe()
+        for a in case.assertions
+        if a.type not in (AssertionType.ICONTAINS, AssertionType.NOT_ICONTAINS)
+    ]
+    if others:
+        kept = "Also checked (kept as is; change with `quorum cases edit`): " + "; ".join(others)
+        blocks.insert(1, _context(_flat(kept, 1500)))
     if case.set is CaseSet.GOLDEN:
         blocks.insert(1, _context("⚠️ This case is golden: saving creates a new version."))
     view = View(
@@ -309,8 +318,10 @@ def _value(values: Mapping[str, Any], block_id: str) -> Any:
     return (values.get(block_id) or {}).get(INPUT) or {}
 
 
-def edit_changes(state_values: Mapping[str, Any]) -> dict[str, Any]:
-    """The changes a submitted Edit modal asks for (``view.state.values``)."""
+def edit_changes(state_values: Mapping[str, Any], case: EvalCase) -> dict[str, Any]:
+    """The changes a submitted Edit modal asks for (``view.state.values``) to ``case``:
+    its must (not) include phrases replace its ``icontains`` / ``not-icontains``
+    assertions; its other assertions are kept."""
 
     def text(block_id: str) -> str:
         return str(_value(state_values, block_id).get("value") or "").strip()
@@ -326,8 +337,11 @@ def edit_changes(state_values: Mapping[str, Any]) -> dict[str, Any]:
     category = selected(BLOCK_CATEGORY)
     changes: dict[str, Any] = {
         "expected": text(BLOCK_EXPECTED) or None,
-        "must_include": items(BLOCK_MUST_INCLUDE, "\n"),
-        "must_not_include": items(BLOCK_MUST_NOT, "\n"),
+        "assertions": with_phrases(
+            case.assertions,
+            include=items(BLOCK_MUST_INCLUDE, "\n"),
+            exclude=items(BLOCK_MUST_NOT, "\n"),
+        ),
         "category": None if category in (None, NO_CATEGORY) else category,
         "tags": sorted(set(items(BLOCK_TAGS, ","))),
     }

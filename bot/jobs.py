@@ -30,6 +30,7 @@ from evals.calibration import Calibrator
 from evals.cases import dataset_version
 from evals.digest import Digest, RefitInfo, build_digest
 from evals.errors import CalibrationError, ConfigError, QuorumError, new_reference
+from evals.grading import needs_embedder
 from evals.refit import Label, RefitResult, refit_calibrator
 from evals.report import SampleResult
 from evals.runner import RunConfig, case_info, plan_record, run_eval
@@ -395,13 +396,14 @@ async def benchmark_job(services: Services, *, period: str) -> str:
         return "no active eval cases; nothing to benchmark"
     members = [*services.members, *services.shadow]
     judge = build_judge(services.config, services.client, members)
-    needs_similarity = judge is None and any(c.expected for c in cases)
+    scorers = ScorerSettings(expected_check="none" if judge else "similarity")
+    needs_similarity = needs_embedder(cases, scorers, has_judge=judge is not None)
     embedder = services.embedder if needs_similarity else None
     config = RunConfig(
         samples=BENCHMARK_SAMPLES,
         concurrency=BENCHMARK_CONCURRENCY,
         system_prompt=services.config.consensus.system_prompt,
-        scorers=ScorerSettings(expected_check="similarity" if needs_similarity else "none"),
+        scorers=scorers,
         case_set="all",
         dataset_version=dataset_version(cases, None),
         git_commit=git_commit(),

@@ -2,23 +2,29 @@
 
 * **JSONL**: one case per line, every field (``quorum cases export --format jsonl``).
 * **YAML**: one case per YAML document (``---`` between cases).
-* **promptfoo**: a list of tests (or a config with ``tests:``) with ``vars`` and
-  ``assert``. Mapping, both ways:
+* **promptfoo**: a list of tests (or a config with ``tests:``) with ``vars``, ``assert``,
+  ``threshold`` and ``metadata``. Mapping, both ways, lossless:
 
   ==================  ==============================================================
   case field          promptfoo
   ==================  ==============================================================
-  input.question      ``vars.question`` (``prompt`` / ``input`` / a single var on import)
+  input.question      ``vars.question`` (``prompt`` / ``input`` / ``query`` / a single
+                      var on import)
   input.context       ``vars.context`` (list of ``{role, content}``)
-  expected            ``similar`` (value, threshold); ``equals`` on import also sets an
-                      anchored ``regex``
-  must_include        ``contains`` (``icontains`` on import)
-  must_not_include    ``not-contains`` (``not-icontains`` on import)
-  regex               ``regex``
-  json_schema         ``is-json`` (its ``value`` is the schema; ``{}`` = any JSON)
-  rubric              ``llm-rubric``
-  everything else     ``metadata`` (id, category, severity, tags, set, numeric, ...)
+  expected            ``vars.expected`` (on import without it: the first ``similar`` or
+                      ``equals`` value)
+  assertions          ``assert``: each ``{type, value, threshold?, weight?}`` as is;
+                      ``numeric`` (no promptfoo kind) as a ``javascript`` assertion
+                      that promptfoo runs, its check kept in ``config``
+  threshold           ``threshold``
+  everything else     ``metadata`` (id, category, severity, tags, set, status, ...)
   ==================  ==============================================================
+
+  An assertion type Quorum cannot score (``javascript`` other than its own numeric
+  check, ``factuality``, ``not-similar``, ``assert-set``, ...) or an assertion option it
+  does not keep (``transform``, ``metric``, ``provider``, ...) is refused, naming the
+  kind and its line. Files written before assertions were data are read as before
+  (``metadata.numeric`` and the other old fields become assertions).
 
 Import validates every case and raises :class:`CaseImportError` listing *all* problems
 with their line (JSONL), document (YAML) or test number, so nothing partial is stored.
@@ -28,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -37,6 +42,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from evals.assertions import (
+    LEGACY_FIELDS,
+    SUPPORTED_TYPES,
+    Assertion,
+    AssertionType,
+    unsupported_message,
+)
 from evals.case_schema import CaseSource, EvalCase
 from evals.errors import InputError
 from evals.jsonl import jsonl_lines
@@ -109,38 +121,55 @@ def dump_cases(cases: Iterable[EvalCase], fmt: CaseFormat) -> str:
     )
 
 
-DEFAULT_SIMILAR_THRESHOLD = 0.8
-
-
 def to_promptfoo(case: EvalCase) -> dict[str, Any]:
     """One case as a promptfoo test."""
     variables: dict[str, Any] = {"question": case.input.question}
     if case.input.context:
         variables["context"] = [m.model_dump() for m in case.input.context]
-    asserts: list[dict[str, Any]] = []
     if case.expected is not None:
-        asserts.append(
-            {"type": "similar", "value": case.expected, "threshold": DEFAULT_SIMILAR_THRESHOLD}
-        )
-    asserts += [{"type": "contains", "value": v} for v in case.must_include]
-    asserts += [{"type": "not-contains", "value": v} for v in case.must_not_include]
-    if case.regex is not None:
-        asserts.append({"type": "regex", "value": case.regex})
-    if case.json_schema is not None:
-        schema_check: dict[str, Any] = {"type": "is-json"}
-        if case.json_schema:
-            schema_check["value"] = case.json_schema
-        asserts.append(schema_check)
-    if case.rubric is not None:
-        asserts.append({"type": "llm-rubric", "value": case.rubric})
-    metadata = case.model_dump(mode="json", exclude=set(_ASSERT_FIELDS))
+        variables["expected"] = case.expected
     test: dict[str, Any] = {
         "description": _describe(case),
         "vars": variables,
-        "assert": asserts,
-        "metadata": metadata,
+        "assert": [assertion_to_promptfoo(a) for a in case.assertions],
     }
+    if case.threshold is not None:
+        test["threshold"] = case.threshold
+    test["metadata"] = case.model_dump(mode="json", exclude=set(_TEST_FIELDS))
     return test
+
+
+#: A promptfoo ``javascript`` assertion running Quorum's numeric check (the last number in
+#: the answer within tolerance of the value), its parameters in ``config``.
+NUMERIC_JS = """\
+const c = context.config;
+const found = String(output).replace(/\u2212/g, '-').match(/[-+]?(?:\\d{1,3}(?:,\\d{3})+|\\d+)?(?:\\.\\d+)?(?:[eE][-+]?\\d+)?/g) || [];
+const numbers = found.filter((s) => /\\d/.test(s)).map((s) => parseFloat(s.replace(/,/g, '')));
+if (numbers.length === 0) return false;
+const got = numbers[numbers.length - 1];
+const allowed = c.relative ? Math.abs(c.value) * c.tolerance : c.tolerance;
+return Math.abs(got - c.value) <= allowed + 1e-12 * Math.max(1, Math.abs(c.value));
+"""
+NUMERIC_MARK = "quorum-numeric"
+
+
+def assertion_to_promptfoo(assertion: Assertion) -> dict[str, Any]:
+    """One assertion as promptfoo writes it (defaults left out)."""
+    if assertion.type is AssertionType.NUMERIC:
+        out: dict[str, Any] = {
+            "type": "javascript",
+            "value": NUMERIC_JS,
+            "config": {"check": NUMERIC_MARK, **assertion.numeric.model_dump()},
+        }
+    else:
+        out = {"type": assertion.type.value}
+        if assertion.value is not None:
+            out["value"] = assertion.value
+    if assertion.threshold is not None:
+        out["threshold"] = assertion.threshold
+    if assertion.weight != 1.0:
+        out["weight"] = assertion.weight
+    return out
 
 
 def _describe(case: EvalCase) -> str:
@@ -156,9 +185,9 @@ def load_cases(text: str, fmt: CaseFormat, *, source: str = "input") -> list[Eva
     """Parse and validate every case. Raises :class:`CaseImportError` listing all problems."""
     problems: list[str] = []
     cases: list[tuple[str, EvalCase]] = []
-    for where, data in _records(text, fmt, problems):
+    for where, data, assert_lines in _records(text, fmt, problems):
         if fmt is CaseFormat.PROMPTFOO:
-            data = _from_promptfoo(data, where, problems)
+            data = _from_promptfoo(data, where, problems, assert_lines)
             if data is None:
                 continue
         if not isinstance(data, dict):
@@ -181,14 +210,17 @@ def load_cases(text: str, fmt: CaseFormat, *, source: str = "input") -> list[Eva
     return [case for _, case in cases]
 
 
-def _records(text: str, fmt: CaseFormat, problems: list[str]) -> list[tuple[str, Any]]:
+_Record = tuple[str, Any, list[int]]  # where, the data, the line of each of its `assert`s
+
+
+def _records(text: str, fmt: CaseFormat, problems: list[str]) -> list[_Record]:
     if fmt is CaseFormat.JSONL:
-        out: list[tuple[str, Any]] = []
+        out: list[_Record] = []
         for number, raw in enumerate(jsonl_lines(text), start=1):
             if not raw.strip():
                 continue
             try:
-                out.append((f"line {number}", json.loads(raw)))
+                out.append((f"line {number}", json.loads(raw), []))
             except json.JSONDecodeError as exc:
                 problems.append(f"line {number}: not valid JSON ({exc.msg} at column {exc.colno})")
         return out
@@ -200,11 +232,13 @@ def _records(text: str, fmt: CaseFormat, problems: list[str]) -> list[tuple[str,
                 continue
             if isinstance(doc, list):
                 out += [
-                    (f"document {index}, item {i} (line {item_line})", item)
-                    for i, (item_line, item) in enumerate(_items_with_lines(text, line, doc), 1)
+                    (f"document {index}, item {i} (line {item_line})", item, asserts)
+                    for i, (item_line, item, asserts) in enumerate(
+                        _items_with_lines(text, line, doc), 1
+                    )
                 ]
             else:
-                out.append((f"document {index} (line {line})", doc))
+                out.append((f"document {index} (line {line})", doc, []))
         return out
     # promptfoo: a list of tests, or a config mapping with `tests:`
     out = []
@@ -216,8 +250,8 @@ def _records(text: str, fmt: CaseFormat, problems: list[str]) -> list[tuple[str,
             )
             continue
         out += [
-            (f"test {i} (line {item_line})", item)
-            for i, (item_line, item) in enumerate(_items_with_lines(text, line, tests), 1)
+            (f"test {i} (line {item_line})", item, asserts)
+            for i, (item_line, item, asserts) in enumerate(_items_with_lines(text, line, tests), 1)
         ]
     return out
 
@@ -242,10 +276,27 @@ def _yaml_documents(text: str, problems: list[str]) -> list[tuple[int, Any]]:
     return documents
 
 
-def _items_with_lines(text: str, doc_line: int, items: list[Any]) -> list[tuple[int, Any]]:
-    """Pair list items with the line they start on (best effort: the document's
-    sequence node marks; falls back to the document line)."""
+def _assert_lines(item: yaml.Node) -> list[int]:
+    """The line each entry of a test's ``assert`` list starts on."""
+    if isinstance(item, yaml.MappingNode):
+        for key, value in item.value:
+            if (
+                isinstance(key, yaml.ScalarNode)
+                and key.value == "assert"
+                and isinstance(value, yaml.SequenceNode)
+            ):
+                return [a.start_mark.line + 1 for a in value.value]
+    return []
+
+
+def _items_with_lines(
+    text: str, doc_line: int, items: list[Any]
+) -> list[tuple[int, Any, list[int]]]:
+    """Pair list items with the line they start on and the lines of their ``assert``
+    entries (best effort: the document's sequence node marks; falls back to the document
+    line)."""
     lines = [doc_line] * len(items)
+    asserts: list[list[int]] = [[] for _ in items]
     try:
         for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
             if node is None or node.start_mark.line + 1 != doc_line:
@@ -258,30 +309,57 @@ def _items_with_lines(text: str, doc_line: int, items: list[Any]) -> list[tuple[
             if isinstance(seq, yaml.SequenceNode):
                 for i, item in enumerate(seq.value[: len(items)]):
                     lines[i] = item.start_mark.line + 1
+                    asserts[i] = _assert_lines(item)
     except yaml.YAMLError:
         pass
-    return list(zip(lines, items, strict=True))
+    return list(zip(lines, items, asserts, strict=True))
 
 
-_ASSERT_FIELDS = frozenset(
-    {"input", "expected", "must_include", "must_not_include", "regex", "json_schema", "rubric"}
-)
-_METADATA_FIELDS = frozenset(EvalCase.model_fields) - _ASSERT_FIELDS
+#: Case fields a promptfoo test carries outside ``metadata``.
+_TEST_FIELDS = frozenset({"input", "expected", "assertions", "threshold"})
+#: What ``metadata`` may bring back: our other fields, and the fixed check fields of files
+#: written before assertions were data (read as assertions).
+_METADATA_FIELDS = (frozenset(EvalCase.model_fields) - _TEST_FIELDS) | frozenset(LEGACY_FIELDS)
 _QUESTION_VARS = ("question", "prompt", "input", "query")
-_SUPPORTED_ASSERTS = (
-    "equals",
-    "contains",
-    "icontains",
-    "not-contains",
-    "not-icontains",
-    "regex",
-    "is-json",
-    "similar",
-    "llm-rubric",
-)
+_ASSERT_KEYS = frozenset({"type", "value", "threshold", "weight"})
 
 
-def _from_promptfoo(test: Any, where: str, problems: list[str]) -> dict[str, Any] | None:
+def _assertion_from_promptfoo(check: Any, at: str, problems: list[str]) -> dict[str, Any] | None:
+    """One promptfoo assertion as a Quorum assertion (validated), or a problem."""
+    if not isinstance(check, dict) or not isinstance(check.get("type"), str):
+        problems.append(f"{at}: expected a mapping with a `type`")
+        return None
+    kind = check["type"]
+    config = check.get("config")
+    if kind == "javascript" and isinstance(config, dict) and config.get("check") == NUMERIC_MARK:
+        extra = sorted(set(check) - _ASSERT_KEYS - {"config"})
+        data: dict[str, Any] = {
+            "type": AssertionType.NUMERIC.value,
+            "value": {k: v for k, v in config.items() if k != "check"},
+            **{k: check[k] for k in ("threshold", "weight") if k in check},
+        }
+    else:
+        if kind not in SUPPORTED_TYPES:
+            problems.append(f"{at}: {unsupported_message(kind)}")
+            return None
+        extra = sorted(set(check) - _ASSERT_KEYS)
+        data = {k: check[k] for k in _ASSERT_KEYS if k in check}
+    if extra:
+        problems.append(
+            f"{at}: {kind} has {', '.join(f'`{k}`' for k in extra)}, which Quorum does not "
+            "keep; remove it or keep this test in promptfoo only"
+        )
+        return None
+    try:
+        return Assertion.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        problems += [f"{at}: {kind}: {p.split(': ', 1)[-1]}" for p in _problems(exc)]
+        return None
+
+
+def _from_promptfoo(
+    test: Any, where: str, problems: list[str], assert_lines: Sequence[int] = ()
+) -> dict[str, Any] | None:
     if not isinstance(test, dict):
         problems.append(f"{where}: expected a promptfoo test (a mapping with vars and assert)")
         return None
@@ -292,7 +370,11 @@ def _from_promptfoo(test: Any, where: str, problems: list[str]) -> dict[str, Any
         return None
     question = next((variables[k] for k in _QUESTION_VARS if k in variables), None)
     if question is None:
-        strings = [v for k, v in variables.items() if k != "context" and isinstance(v, str)]
+        strings = [
+            v
+            for k, v in variables.items()
+            if k not in ("context", "expected") and isinstance(v, str)
+        ]
         question = strings[0] if len(strings) == 1 else None
     if not isinstance(question, str):
         problems.append(
@@ -306,44 +388,31 @@ def _from_promptfoo(test: Any, where: str, problems: list[str]) -> dict[str, Any
     known = {k: v for k, v in metadata.items() if k in _METADATA_FIELDS}
     data: dict[str, Any] = {"source": CaseSource.IMPORT.value, **known}
     data["input"] = {"question": question, "context": variables.get("context") or []}
-    data.update(must_include=[], must_not_include=[])
+    if "expected" in variables:
+        data["expected"] = variables["expected"]
+    if "threshold" in test:
+        data["threshold"] = test["threshold"]
     asserts = test.get("assert") or []
     if not isinstance(asserts, list):
         problems.append(f"{where}: `assert` must be a list")
         asserts = []
+    imported: list[dict[str, Any]] = []
     for n, check in enumerate(asserts, start=1):
-        at = f"{where}: assert {n}"
-        if not isinstance(check, dict) or not isinstance(check.get("type"), str):
-            problems.append(f"{at}: expected a mapping with a `type`")
-            continue
-        kind, value = check["type"], check.get("value")
-        if kind not in _SUPPORTED_ASSERTS:
-            problems.append(
-                f"{at}: assert type {kind!r} is not supported; use one of: "
-                + ", ".join(_SUPPORTED_ASSERTS)
-            )
-            continue
-        if kind == "is-json":
-            if value is not None and not isinstance(value, dict):
-                problems.append(f"{at}: is-json's value must be a JSON schema (a mapping)")
-            data["json_schema"] = value or {}
-            continue
-        if not isinstance(value, str):
-            problems.append(f"{at}: {kind} needs a string `value`")
-            continue
-        if kind in ("contains", "icontains"):
-            data["must_include"].append(value)
-        elif kind in ("not-contains", "not-icontains"):
-            data["must_not_include"].append(value)
-        elif kind == "similar":
-            data["expected"] = value
-        elif kind == "equals":
-            data["expected"] = value
-            data["regex"] = r"^\s*" + re.escape(value) + r"\s*$"
-        elif kind == "regex":
-            data["regex"] = value
-        else:  # llm-rubric
-            data["rubric"] = value
+        line = assert_lines[n - 1] if n <= len(assert_lines) else None
+        at = f"{where}: assert {n}" + (f" (line {line})" if line else "")
+        converted = _assertion_from_promptfoo(check, at, problems)
+        if converted is not None:
+            imported.append(converted)
+    data["assertions"] = [*data.get("assertions", []), *imported]
+    if "expected" not in data:
+        data["expected"] = next(
+            (
+                a["value"]
+                for a in imported
+                if a["type"] in ("similar", "equals") and isinstance(a.get("value"), str)
+            ),
+            None,
+        )
     if len(problems) > start:
         return None
     if "id" not in data:

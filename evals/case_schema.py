@@ -6,11 +6,13 @@ conversations (always redacted first), written by hand, or imported.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evals.assertions import LEGACY_FIELDS, Assertion, AssertionType, legacy_assertions
 
 
 class CaseSet(StrEnum):
@@ -76,14 +78,6 @@ class CaseInput(BaseModel):
     context: list[ContextMessage] = Field(default_factory=list)
 
 
-class NumericCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    value: float
-    tolerance: float = Field(default=0.0, ge=0.0)
-    relative: bool = False
-
-
 class ObservedAnswer(BaseModel):
     """What one panel member answered when the case was captured from production."""
 
@@ -127,20 +121,17 @@ class EvalCase(BaseModel):
     id: str = Field(min_length=1, description="Stable id; a new golden version gets a new one.")
     input: CaseInput = Field(description="The question, with earlier thread messages as context.")
     expected: str | None = Field(default=None, description="The reference answer, if known.")
-    must_include: list[str] = Field(
-        default_factory=list, description="Phrases a passing answer contains (each)."
+    assertions: list[Assertion] = Field(
+        default_factory=list,
+        description="What a passing answer does, as typed assertions (promptfoo's vocabulary).",
     )
-    must_not_include: list[str] = Field(
-        default_factory=list, description="Phrases a passing answer never contains."
+    threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Pass when the weighted assertion score reaches this (promptfoo's test "
+        "threshold); without it every assertion must pass.",
     )
-    regex: str | None = Field(default=None, description="A regular expression the answer matches.")
-    json_schema: dict[str, object] | None = Field(
-        default=None, description="The answer is JSON valid against this schema ({} = any JSON)."
-    )
-    numeric: NumericCheck | None = Field(
-        default=None, description="The answer's number equals value within tolerance."
-    )
-    rubric: str | None = Field(default=None, description="Notes for the LLM judge.")
     category: str | None = Field(
         default=None,
         description="What kind of failure it tests (a FailureMode value or free text).",
@@ -171,15 +162,29 @@ class EvalCase(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
-    @field_validator("regex")
+    @model_validator(mode="before")
     @classmethod
-    def _valid_regex(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+    def _legacy_checks(cls, data: Any) -> Any:
+        """Cases written before assertions were data (must_include, regex, rubric, ...)
+        are read as the assertions that check the same things."""
+        if not isinstance(data, dict) or not any(k in data for k in LEGACY_FIELDS):
+            return data
+        data = dict(data)
+        legacy = {k: data.pop(k) for k in LEGACY_FIELDS if k in data}
+        data["assertions"] = [*legacy_assertions(legacy), *(data.get("assertions") or [])]
+        return data
+
+    @property
+    def rubric_notes(self) -> str | None:
+        """The judge's notes for this case: the first ``llm-rubric`` value, if any."""
+        return next(
+            (
+                str(a.value)
+                for a in self.assertions
+                if a.type is AssertionType.LLM_RUBRIC and str(a.value).strip()
+            ),
+            None,
+        )
 
     @field_validator("created_at", "updated_at")
     @classmethod

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseSet, CaseStatus, EvalCase
 from evals.errors import ConfigError, InputError
 from evals.ports import Embedder, Vectors
@@ -37,12 +38,8 @@ CONTENT_FIELDS: tuple[str, ...] = (
     "id",
     "input",
     "expected",
-    "must_include",
-    "must_not_include",
-    "regex",
-    "json_schema",
-    "numeric",
-    "rubric",
+    "assertions",
+    "threshold",
     "category",
     "severity",
     "tags",
@@ -54,12 +51,8 @@ EDITABLE_FIELDS: frozenset[str] = frozenset(
     {
         "input",
         "expected",
-        "must_include",
-        "must_not_include",
-        "regex",
-        "json_schema",
-        "numeric",
-        "rubric",
+        "assertions",
+        "threshold",
         "category",
         "severity",
         "tags",
@@ -168,6 +161,25 @@ def apply_edit(
     return EditResult(case=edited.model_copy(update={"updated_at": now}))
 
 
+def phrases(assertions: Sequence[Assertion], kind: AssertionType) -> list[str]:
+    """The values of the ``kind`` assertions (the "must include" phrases of a case)."""
+    return [str(a.value) for a in assertions if a.type is kind]
+
+
+def with_phrases(
+    assertions: Sequence[Assertion], *, include: Sequence[str], exclude: Sequence[str]
+) -> list[Assertion]:
+    """``assertions`` with its ``icontains`` phrases replaced by ``include`` and its
+    ``not-icontains`` by ``exclude`` (an unchanged phrase keeps its weight); every other
+    assertion is kept as it is, in order."""
+    kinds = {AssertionType.ICONTAINS: include, AssertionType.NOT_ICONTAINS: exclude}
+    old = {(a.type, str(a.value)): a for a in assertions if a.type in kinds}
+    kept = [a for a in assertions if a.type not in kinds]
+    for kind, values in kinds.items():
+        kept += [old.get((kind, v)) or Assertion(type=kind, value=v) for v in dict.fromkeys(values)]
+    return kept
+
+
 # --- rotation ------------------------------------------------------------------------------
 
 
@@ -254,7 +266,8 @@ def find_near_duplicate(
 
 def merge_duplicate(existing: EvalCase, incoming: EvalCase, *, now: datetime) -> EvalCase:
     """Fold a near-duplicate into an existing case: count it, keep the union of tags, and
-    take the incoming expected answer / category when the existing case has none. An
+    take the incoming expected answer / category / assertions when the existing case has
+    none. An
     active case is only counted: its content (and so its set's version) never changes
     behind a reviewer's back."""
     if existing.status is CaseStatus.ACTIVE:
@@ -267,8 +280,7 @@ def merge_duplicate(existing: EvalCase, incoming: EvalCase, *, now: datetime) ->
             "tags": sorted(set(existing.tags) | set(incoming.tags)),
             "expected": existing.expected or incoming.expected,
             "category": existing.category or incoming.category,
-            "must_include": existing.must_include or incoming.must_include,
-            "must_not_include": existing.must_not_include or incoming.must_not_include,
+            "assertions": existing.assertions or incoming.assertions,
             "updated_at": now,
         }
     )

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from evals.case_schema import FailureMode
 from evals.errors import InputError, QuorumError
 from evals.ports import ModelClient
-from evals.scorers import ScorerSettings, composite_pass
+from evals.scorers import ScorerSettings, judge_passes
 from evals.stats import Agreement, judge_agreement
 from evals.types import ChatMessage, ErrorKind, PanelMember
 
@@ -367,11 +367,7 @@ async def calibrate(
                 )
             except JudgeError:
                 return None
-        return bool(
-            composite_pass(
-                [], judge_score=v.score, judge_failure_mode=v.failure_mode, settings=settings
-            )
-        )
+        return judge_passes(v.score, v.failure_mode, settings)
 
     verdicts = await asyncio.gather(*(one(i) for i in items))
     pairs = tuple((i, v) for i, v in zip(items, verdicts, strict=True) if v is not None)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from evals.assertions import TEXT_TYPES
 from evals.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -366,7 +367,8 @@ def redact_texts(texts: Sequence[str], patterns: Mapping[str, str] | None = None
 
 def _case_texts(case: EvalCase) -> list[str]:
     texts = [case.input.question, *(m.content for m in case.input.context)]
-    texts += [case.expected or "", case.rubric or "", *case.must_include, *case.must_not_include]
+    texts.append(case.expected or "")
+    texts += [str(a.value) for a in case.assertions if a.type in TEXT_TYPES]
     if case.observed is not None:
         texts += [a.text for a in case.observed.answers]
         texts.append(case.observed.consensus_text or "")
@@ -392,9 +394,10 @@ def redact_case(case: EvalCase, patterns: Mapping[str, str] | None = None) -> Ev
             }
         ),
         "expected": opt(case.expected),
-        "rubric": opt(case.rubric),
-        "must_include": [r(s) for s in case.must_include],
-        "must_not_include": [r(s) for s in case.must_not_include],
+        "assertions": [
+            a.model_copy(update={"value": r(str(a.value))}) if a.type in TEXT_TYPES else a
+            for a in case.assertions
+        ],
     }
     if case.observed is not None:
         update["observed"] = case.observed.model_copy(

@@ -30,7 +30,8 @@ from datetime import datetime
 from importlib import metadata
 
 from evals.case_schema import EvalCase
-from evals.judge import Judge, JudgeError
+from evals.grading import score_answer
+from evals.judge import Judge
 from evals.ports import Clock, Embedder, ModelClient, SystemClock
 from evals.report import (
     CaseInfo,
@@ -42,7 +43,7 @@ from evals.report import (
     SampleResult,
     error_rate,
 )
-from evals.scorers import ScorerSettings, composite_pass, rule_checks
+from evals.scorers import ScorerSettings
 from evals.types import ERROR_KIND_TEXT, ChatMessage, ModelAnswer, PanelMember
 
 #: How the model is asked: the system prompt, the case's context, then the question.
@@ -365,31 +366,13 @@ async def _sample(
     )
     if not answer.ok:
         return replace(base, error=_error_text(answer), error_source="model")
-    if embedder is not None:
-        checks = await asyncio.to_thread(rule_checks, case, answer.text, config.scorers, embedder)
-    else:
-        checks = rule_checks(case, answer.text, config.scorers)
-    verdict = None
-    if judge is not None:
-        try:
-            verdict = await judge.grade(
-                question=case.input.question,
-                answer=answer.text,
-                expected=case.expected,
-                notes=case.rubric,
-            )
-        except JudgeError as exc:
-            return replace(base, checks=tuple(checks), error=exc.user_message, error_source="judge")
-    passed = composite_pass(
-        checks,
-        judge_score=verdict.score if verdict else None,
-        judge_failure_mode=verdict.failure_mode if verdict else None,
-        settings=config.scorers,
-    )
+    scored = await score_answer(case, answer.text, config.scorers, embedder=embedder, judge=judge)
+    if scored.error is not None:
+        return replace(base, checks=scored.checks, error=scored.error, error_source="judge")
     return replace(
         base,
-        checks=tuple(checks),
-        verdict=verdict,
-        passed=passed,
-        judge_cost_usd=verdict.cost_usd if verdict else None,
+        checks=scored.checks,
+        verdict=scored.verdict,
+        passed=scored.passed,
+        judge_cost_usd=scored.judge_cost_usd,
     )

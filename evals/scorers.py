@@ -1,17 +1,20 @@
-"""Small composable scorers and the composite pass rule.
+"""The check functions behind each assertion type, and the pass rule.
 
-Each scorer is a pure function ``(answer, ...) -> CheckResult``. :func:`rule_checks`
-applies the checks an :class:`~evals.case_schema.EvalCase` asks for;
-:func:`composite_pass` combines them with the judge's verdict.
+Each check is a pure function ``(answer, ...) -> CheckResult`` with a score in [0, 1];
+:mod:`evals.grading` maps assertion types to them through the ``Scorer`` registry.
 
-The composite pass rule (documented in the README, "Eval runs"):
+The pass rule (promptfoo's, documented in the README, "Eval runs"), :func:`case_passes`:
 
-* every rule check the case defines passes, **and**
-* when a judge is used, its score is at least ``ScorerSettings.judge_min_score``
-  (default 4 on the 1–5 rubric) and its failure mode is not one of
-  ``ScorerSettings.blocking_failure_modes`` (default: ``unsafe``), **and**
-* a case with neither a rule check nor a judge verdict is *unscored* (``None``),
-  never a silent pass.
+* every assertion gives a score in [0, 1] and a pass; one with ``weight`` 0 is reported
+  but always passes;
+* the case's score is the weighted mean of its assertions' scores;
+* without a case ``threshold`` the case passes when every assertion passes; with one, it
+  passes when its score reaches the threshold;
+* a case with nothing to score it is *unscored* (``None``), never a silent pass.
+
+The LLM judge's verdict passes (:func:`judge_passes`) when its 1–5 score is at least
+``ScorerSettings.judge_min_score`` (default 4) and its failure mode is not one of
+``ScorerSettings.blocking_failure_modes`` (default: ``unsafe``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, Literal
 import jsonschema
 import numpy as np
 
-from evals.case_schema import EvalCase, FailureMode
+from evals.case_schema import FailureMode
 from evals.ports import Embedder
 
 ExpectedCheck = Literal["similarity", "exact", "none"]
@@ -42,6 +45,7 @@ class CheckResult:
     passed: bool
     score: float | None = None
     detail: str = ""
+    weight: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +57,7 @@ class CheckResult:
             passed=bool(data["passed"]),
             score=None if data.get("score") is None else float(data["score"]),
             detail=str(data.get("detail", "")),
+            weight=float(data.get("weight", 1.0)),
         )
 
 
@@ -60,13 +65,13 @@ class CheckResult:
 class ScorerSettings:
     """How answers are scored; recorded with every run for reproducibility."""
 
-    #: How ``case.expected`` is checked: embedding ``similarity`` (needs an embedder),
-    #: normalized ``exact`` match, or ``none`` (left to the judge).
+    #: How ``case.expected`` is checked when the case has no ``similar``/``equals``
+    #: assertion of its own: a default ``similar`` (needs an embedder), a default
+    #: ``equals``, or ``none`` (left to the judge).
     expected_check: ExpectedCheck = "similarity"
     similarity_threshold: float = 0.75
     judge_min_score: int = 4
     blocking_failure_modes: tuple[FailureMode, ...] = (FailureMode.UNSAFE,)
-    case_sensitive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +87,6 @@ class ScorerSettings:
             blocking_failure_modes=tuple(
                 FailureMode(m) for m in data.get("blocking_failure_modes", ["unsafe"])
             ),
-            case_sensitive=bool(data.get("case_sensitive", False)),
         )
 
 
@@ -98,30 +102,19 @@ def normalize(text: str, *, case_sensitive: bool = False) -> str:
     return text if case_sensitive else text.casefold()
 
 
-def exact_match(answer: str, expected: str, *, normalized: bool = True) -> CheckResult:
-    ok = normalize(answer) == normalize(expected) if normalized else answer == expected
-    detail = "matches the expected answer" if ok else f"differs from the expected {expected!r}"
-    return CheckResult("exact", ok, 1.0 if ok else 0.0, detail)
+def equals(answer: str, expected: str) -> CheckResult:
+    """Passes when the answer is exactly ``expected`` (promptfoo's ``equals``)."""
+    ok = answer == expected
+    detail = "equals the expected text" if ok else f"differs from the expected {expected!r}"
+    return CheckResult("equals", ok, 1.0 if ok else 0.0, detail)
 
 
-def must_include(answer: str, terms: Sequence[str], *, case_sensitive: bool = False) -> CheckResult:
-    """Passes when *every* term appears in the answer (normalized substring match)."""
-    haystack = normalize(answer, case_sensitive=case_sensitive)
-    missing = [t for t in terms if normalize(t, case_sensitive=case_sensitive) not in haystack]
-    found = len(terms) - len(missing)
-    score = found / len(terms) if terms else 1.0
-    detail = "all required terms present" if not missing else "missing: " + ", ".join(missing)
-    return CheckResult("must_include", not missing, score, detail)
-
-
-def must_not_include(
-    answer: str, terms: Sequence[str], *, case_sensitive: bool = False
-) -> CheckResult:
-    """Passes when *none* of the terms appears in the answer."""
-    haystack = normalize(answer, case_sensitive=case_sensitive)
-    present = [t for t in terms if normalize(t, case_sensitive=case_sensitive) in haystack]
-    detail = "no forbidden terms" if not present else "contains: " + ", ".join(present)
-    return CheckResult("must_not_include", not present, 1.0 if not present else 0.0, detail)
+def contains(answer: str, term: str, *, ignore_case: bool = False) -> CheckResult:
+    """Passes when ``term`` is in the answer: verbatim (``contains``), or with case,
+    Unicode forms and spacing normalized (``icontains``)."""
+    ok = normalize(term) in normalize(answer) if ignore_case else term in answer
+    name = "icontains" if ignore_case else "contains"
+    return CheckResult(name, ok, 1.0 if ok else 0.0, ("has " if ok else "missing: ") + repr(term))
 
 
 def regex_match(answer: str, pattern: str) -> CheckResult:
@@ -160,32 +153,27 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON value found")
 
 
-def json_valid(answer: str) -> CheckResult:
+def json_check(answer: str, schema: dict[str, Any] | None, *, whole: bool) -> CheckResult:
+    """``is-json`` (``whole``: the answer, trimmed, is JSON) or ``contains-json`` (JSON
+    anywhere: whole, fenced or inside prose); valid against ``schema`` when given."""
+    name = "is-json" if whole else "contains-json"
     try:
-        extract_json(answer)
+        value = json.loads(answer.strip()) if whole else extract_json(answer)
     except ValueError:
-        return CheckResult("json_valid", False, 0.0, "no valid JSON in the answer")
-    return CheckResult("json_valid", True, 1.0, "valid JSON")
-
-
-def json_schema_match(answer: str, schema: dict[str, Any]) -> CheckResult:
-    """Passes when the answer holds JSON that validates against the JSON Schema."""
-    try:
-        value = extract_json(answer)
-    except ValueError:
-        return CheckResult("json_schema", False, 0.0, "no valid JSON in the answer")
+        where = "the answer is not JSON" if whole else "no valid JSON in the answer"
+        return CheckResult(name, False, 0.0, where)
+    if schema is None:
+        return CheckResult(name, True, 1.0, "valid JSON")
     try:
         validator_cls = jsonschema.validators.validator_for(schema)
         validator_cls.check_schema(schema)
         error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(value))
     except jsonschema.exceptions.SchemaError as exc:
-        return CheckResult(
-            "json_schema", False, 0.0, f"the case's schema is invalid: {exc.message}"
-        )
+        return CheckResult(name, False, 0.0, f"the case's schema is invalid: {exc.message}")
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        return CheckResult("json_schema", False, 0.0, f"at {where}: {error.message}")
-    return CheckResult("json_schema", True, 1.0, "matches the schema")
+        return CheckResult(name, False, 0.0, f"at {where}: {error.message}")
+    return CheckResult(name, True, 1.0, "valid JSON matching the schema")
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
@@ -233,81 +221,32 @@ def embedding_similarity(
     return CheckResult("similarity", ok, sim, f"similarity {sim:.2f} (threshold {threshold:.2f})")
 
 
-def planned_checks(
-    case: EvalCase, settings: ScorerSettings, *, has_embedder: bool
-) -> tuple[str, ...]:
-    names: list[str] = []
-    if case.expected is not None:
-        if settings.expected_check == "exact":
-            names.append("exact")
-        elif settings.expected_check == "similarity" and has_embedder:
-            names.append("similarity")
-    if case.must_include:
-        names.append("must_include")
-    if case.must_not_include:
-        names.append("must_not_include")
-    if case.regex:
-        names.append("regex")
-    if case.json_schema is not None:
-        names.append("json_schema")
-    if case.numeric is not None:
-        names.append("numeric")
-    return tuple(names)
+def inverted(result: CheckResult, name: str) -> CheckResult:
+    """The ``not-`` form of a check: passes when the check fails (score 1 - score)."""
+    score = None if result.score is None else 1.0 - result.score
+    detail = ("not: " if result.passed else "as required, not: ") + result.detail
+    return CheckResult(name, not result.passed, score, detail, result.weight)
 
 
-def rule_checks(
-    case: EvalCase,
-    answer: str,
-    settings: ScorerSettings,
-    embedder: Embedder | None = None,
-) -> list[CheckResult]:
-    """Every rule check the case defines, in a stable order."""
-    results: list[CheckResult] = []
-    cs = settings.case_sensitive
-    for name in planned_checks(case, settings, has_embedder=embedder is not None):
-        if name == "exact" and case.expected is not None:
-            results.append(exact_match(answer, case.expected))
-        elif name == "similarity" and case.expected is not None and embedder is not None:
-            results.append(
-                embedding_similarity(
-                    answer, case.expected, embedder, threshold=settings.similarity_threshold
-                )
-            )
-        elif name == "must_include":
-            results.append(must_include(answer, case.must_include, case_sensitive=cs))
-        elif name == "must_not_include":
-            results.append(must_not_include(answer, case.must_not_include, case_sensitive=cs))
-        elif name == "regex" and case.regex:
-            results.append(regex_match(answer, case.regex))
-        elif name == "json_schema" and case.json_schema is not None:
-            results.append(json_schema_match(answer, dict(case.json_schema)))
-        elif name == "numeric" and case.numeric is not None:
-            results.append(
-                numeric_match(
-                    answer,
-                    case.numeric.value,
-                    tolerance=case.numeric.tolerance,
-                    relative=case.numeric.relative,
-                )
-            )
-    return results
+def judge_passes(score: int, failure_mode: FailureMode | None, settings: ScorerSettings) -> bool:
+    """Whether a judge verdict passes: score high enough and no blocking failure mode."""
+    return score >= settings.judge_min_score and failure_mode not in (
+        settings.blocking_failure_modes
+    )
 
 
-def composite_pass(
-    checks: Sequence[CheckResult],
-    *,
-    judge_score: int | None,
-    judge_failure_mode: FailureMode | None,
-    settings: ScorerSettings,
-) -> bool | None:
-    """The documented pass rule (module docstring). ``None`` means unscored."""
-    if not checks and judge_score is None:
+def case_score(checks: Sequence[CheckResult]) -> float:
+    """The weighted mean of the checks' scores (0 when the weights sum to 0)."""
+    total = sum(c.weight for c in checks)
+    if total <= 0:
+        return 0.0
+    return sum((c.score or 0.0) * c.weight for c in checks) / total
+
+
+def case_passes(checks: Sequence[CheckResult], threshold: float | None = None) -> bool | None:
+    """The pass rule (module docstring). ``None`` means unscored."""
+    if not checks:
         return None
-    if not all(c.passed for c in checks):
-        return False
-    if judge_score is not None:
-        if judge_score < settings.judge_min_score:
-            return False
-        if judge_failure_mode in settings.blocking_failure_modes:
-            return False
-    return True
+    if threshold is not None:
+        return case_score(checks) >= threshold
+    return all(c.passed for c in checks)

@@ -20,21 +20,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evals import cases as rules
+from evals.assertions import Assertion
 from evals.case_schema import (
     CaseInput,
     CaseSet,
     CaseSource,
     CaseStatus,
     EvalCase,
-    NumericCheck,
     ObservedRun,
     Severity,
 )
 from evals.errors import InputError
 from evals.ports import Embedder
 from storage.case_tables import CaseEventRow, CaseRow
-
-_CHECK_FIELDS = ("must_include", "must_not_include", "regex", "json_schema", "numeric")
 
 
 class CaseNotFoundError(InputError):
@@ -87,18 +85,12 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _to_case(row: CaseRow) -> EvalCase:
-    checks = row.checks or {}
-    numeric = checks.get("numeric")
     return EvalCase(
         id=row.id,
         input=CaseInput.model_validate(row.input),
         expected=row.expected,
-        must_include=list(checks.get("must_include") or []),
-        must_not_include=list(checks.get("must_not_include") or []),
-        regex=checks.get("regex"),
-        json_schema=checks.get("json_schema"),
-        numeric=NumericCheck.model_validate(numeric) if numeric is not None else None,
-        rubric=row.rubric,
+        assertions=[Assertion.model_validate(a) for a in row.assertions or []],
+        threshold=row.threshold,
         category=row.category,
         severity=Severity(row.severity),
         tags=list(row.tags or []),
@@ -124,8 +116,8 @@ def _fill_row(row: CaseRow, case: EvalCase) -> None:
     row.question = case.input.question
     row.input = data["input"]
     row.expected = case.expected
-    row.checks = {k: data[k] for k in _CHECK_FIELDS}
-    row.rubric = case.rubric
+    row.assertions = data["assertions"]
+    row.threshold = case.threshold
     row.category = case.category
     row.severity = case.severity.value
     row.tags = list(case.tags)

@@ -1,7 +1,7 @@
 """Tables for eval cases and their audit trail (migration ``0002_cases``).
 
 A case row mirrors :class:`evals.case_schema.EvalCase`: the question and its context in
-``input`` (JSON), the rule checks in ``checks`` (JSON), tags as a JSON list. The row also
+``input`` (JSON), the typed assertions in ``assertions`` (JSON), tags as a JSON list. The row also
 keeps what only the database needs: a cached question embedding for near-duplicate
 detection and the panel run the case came from.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.case_schema import CaseSet, CaseSource, CaseStatus, Severity
@@ -39,8 +39,10 @@ class CaseRow(Base):
     question: Mapped[str] = mapped_column(Text)
     input: Mapped[dict[str, Any]] = mapped_column(JSON)
     expected: Mapped[str | None] = mapped_column(Text)
-    checks: Mapped[dict[str, Any]] = mapped_column(JSON)
-    rubric: Mapped[str | None] = mapped_column(Text)
+    #: The typed assertions, ``[{type, value, threshold, weight}]`` (revision 0006).
+    assertions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: promptfoo's test threshold: pass on the weighted score instead of all assertions.
+    threshold: Mapped[float | None] = mapped_column(Float)
     category: Mapped[str | None] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     tags: Mapped[list[str]] = mapped_column(JSON)

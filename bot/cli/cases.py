@@ -24,9 +24,10 @@ from bot.case_intake import case_policy
 from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings, out
 from bot.config import load_config
+from evals.assertions import AssertionType, parse_assertion
 from evals.case_io import CaseFormat, dump_cases, format_for_path, load_cases
 from evals.case_schema import CaseSet, CaseStatus, EvalCase, Severity
-from evals.cases import CasePolicy, RotationPolicy, short_version
+from evals.cases import CasePolicy, RotationPolicy, phrases, short_version, with_phrases
 from evals.errors import InputError
 from evals.redact import Redactor, redact_case
 from storage import case_repo
@@ -159,12 +160,8 @@ def show(
         ("question", case.input.question),
         *((f"context ({m.role})", m.content) for m in case.input.context),
         ("expected", case.expected),
-        ("must include", "; ".join(case.must_include) or None),
-        ("must not include", "; ".join(case.must_not_include) or None),
-        ("regex", case.regex),
-        ("JSON schema", json.dumps(case.json_schema) if case.json_schema is not None else None),
-        ("numeric", case.numeric.model_dump_json() if case.numeric else None),
-        ("rubric", case.rubric),
+        *((f"assert {i}", a.describe()) for i, a in enumerate(case.assertions, start=1)),
+        ("pass threshold", f"{case.threshold:g}" if case.threshold is not None else None),
         ("category", case.category),
         ("severity", case.severity.value),
         ("tags", ", ".join(case.tags) or None),
@@ -249,6 +246,15 @@ def retire(
     out.print(f"Now: {after}", highlight=False)
 
 
+def _threshold(text: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--threshold must be a number from 0 to 1, got {text!r}") from None
+
+
 @cases_app.command("edit")
 @edge
 def edit(
@@ -262,10 +268,22 @@ def edit(
         list[str] | None,
         typer.Option("--must-not-include", help="Repeat for each; replaces the list."),
     ] = None,
-    regex: Annotated[
-        str | None, typer.Option(help="Regex the answer must match ('' clears).")
+    assertion: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--assert",
+            help="TYPE:VALUE (e.g. regex:^\\d+$, llm-rubric:cites a source) or a JSON "
+            'object {"type", "value", "threshold", "weight"}. Repeat for each; replaces '
+            "every assertion.",
+        ),
     ] = None,
-    rubric: Annotated[str | None, typer.Option(help="Notes for the judge ('' clears).")] = None,
+    clear_asserts: Annotated[
+        bool, typer.Option("--clear-asserts", help="Remove every assertion.")
+    ] = False,
+    threshold: Annotated[
+        str | None,
+        typer.Option(help="Pass at this weighted score (0-1) instead of all passing ('' clears)."),
+    ] = None,
     category: Annotated[str | None, typer.Option(help="Category ('' clears).")] = None,
     severity: Annotated[Severity | None, typer.Option(help="low, medium or high.")] = None,
     tag: Annotated[
@@ -280,18 +298,30 @@ def edit(
         current = case_repo.require_case(session, case_id)
         if question is not None:
             changes["input"] = current.input.model_copy(update={"question": question})
-        for name, value in (
-            ("expected", expected),
-            ("regex", regex),
-            ("rubric", rubric),
-            ("category", category),
-        ):
+        for name, value in (("expected", expected), ("category", category)):
             if value is not None:
                 changes[name] = value or None
-        if must_include is not None:
-            changes["must_include"] = must_include
-        if must_not_include is not None:
-            changes["must_not_include"] = must_not_include
+        assertions = list(current.assertions)
+        if assertion is not None or clear_asserts:
+            assertions = (
+                []
+                if clear_asserts
+                else [parse_assertion(a, option="--assert") for a in assertion or []]
+            )
+        if must_include is not None or must_not_include is not None:
+            assertions = with_phrases(
+                assertions,
+                include=phrases(assertions, AssertionType.ICONTAINS)
+                if must_include is None
+                else must_include,
+                exclude=phrases(assertions, AssertionType.NOT_ICONTAINS)
+                if must_not_include is None
+                else must_not_include,
+            )
+        if assertions != current.assertions:
+            changes["assertions"] = assertions
+        if threshold is not None:
+            changes["threshold"] = _threshold(threshold)
         if severity is not None:
             changes["severity"] = severity
         if tag is not None or clear_tags:

@@ -46,6 +46,7 @@ from bot.config import QuorumConfig, resolve_params, to_member
 from evals.case_schema import CaseSet, EvalCase
 from evals.cases import dataset_version, short_version
 from evals.errors import ConfigError, InputError
+from evals.grading import needs_embedder
 from evals.jsonl import jsonl_lines
 from evals.judge import DEFAULT_RUBRIC, RUBRIC_VERSION, Judge, LabelledAnswer, calibrate
 from evals.ports import Embedder, ModelClient
@@ -366,8 +367,8 @@ def new_plan(
         )
     members = select_members(config, model_names)
     judge = build_judge(config, client, members) if use_judge else None
-    needs_similarity = judge is None and any(c.expected for c in cases)
-    scorers = ScorerSettings(expected_check="similarity" if needs_similarity else "none")
+    scorers = ScorerSettings(expected_check="none" if judge else "similarity")
+    needs_similarity = needs_embedder(cases, scorers, has_judge=judge is not None)
     run_config = RunConfig(
         samples=samples,
         concurrency=concurrency,

@@ -276,9 +276,10 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         metadata = json.loads(view.get("private_metadata") or "{}")
         case_id = str(metadata.get("case_id", ""))
-        changes = cb.edit_changes((view.get("state") or {}).get("values") or {})
+        values = (view.get("state") or {}).get("values") or {}
 
         def apply(session: Session) -> dict[str, Any]:
+            changes = cb.edit_changes(values, case_repo.require_case(session, case_id))
             result = case_repo.edit_case(session, case_id, changes, actor=user)
             if result.new_version:
                 note = (

@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 import bot.cli.cases  # noqa: F401  (registers `quorum cases`)
 from bot.cli import app
+from evals.assertions import Assertion, AssertionType
 from evals.case_io import CaseFormat, dump_cases
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.cases import EMPTY_SET_VERSION
@@ -125,8 +126,33 @@ def test_editing_golden_makes_a_new_version_and_proposed_in_place(env: Database)
     assert "Updated p." in quorum("edit", "p", "--severity", "high").stdout
     nothing = quorum("edit", "p")
     assert nothing.exit_code == 2 and "Nothing to change" in nothing.output
-    bad = quorum("edit", "p", "--regex", "(")
+    bad = quorum("edit", "p", "--assert", "regex:(")
     assert bad.exit_code == 2 and "not a valid regular expression" in bad.output
+    unknown = quorum("edit", "p", "--assert", "factuality:Paris")
+    assert unknown.exit_code == 2 and "'factuality' is not supported" in unknown.output
+    typed = quorum(
+        "edit",
+        "p",
+        "--assert",
+        "regex:^\\d+$",
+        "--assert",
+        '{"type": "similar", "value": "42", "threshold": 0.9, "weight": 2}',
+        "--must-not-include",
+        "maybe",
+        "--threshold",
+        "0.6",
+    )
+    assert typed.exit_code == 0, typed.output
+    with env.session() as s:
+        p = case_repo.require_case(s, "p")
+    assert [a.describe() for a in p.assertions] == [
+        "regex '^\\\\d+$'",
+        "similar '42' ≥ 0.9 (weight 2)",
+        "not-icontains 'maybe'",
+    ]
+    assert p.threshold == 0.6
+    shown = quorum("show", "p")
+    assert "similar '42' ≥ 0.9 (weight 2)" in shown.stdout and "0.6" in shown.stdout
 
 
 def test_retire_and_rotate(env: Database) -> None:
@@ -158,8 +184,24 @@ def test_retire_and_rotate(env: Database) -> None:
 def test_export_import_round_trip_in_every_format(env: Database, tmp_path: Path) -> None:
     seed(
         env,
-        case("a", "Alpha question", status=CaseStatus.ACTIVE, expected="A", must_include=["A"]),
-        case("b", "Beta question", status=CaseStatus.ACTIVE, set=CaseSet.GOLDEN, rubric="be brief"),
+        case(
+            "a",
+            "Alpha question",
+            status=CaseStatus.ACTIVE,
+            expected="A",
+            assertions=[{"type": "icontains", "value": "A", "weight": 2}],
+            threshold=0.5,
+        ),
+        case(
+            "b",
+            "Beta question",
+            status=CaseStatus.ACTIVE,
+            set=CaseSet.GOLDEN,
+            assertions=[
+                {"type": "llm-rubric", "value": "be brief", "threshold": 0.75},
+                {"type": "numeric", "value": {"value": 3, "tolerance": 0.1, "relative": True}},
+            ],
+        ),
         case("p", "still proposed"),
     )
     for fmt, name in (("jsonl", "out.jsonl"), ("yaml", "out.yaml"), ("promptfoo", "pf.yaml")):
@@ -228,7 +270,7 @@ def test_import_redacts_by_default_and_can_override_status_and_set(
     with env.session() as s:
         (stored,) = case_repo.active_cases(s, CaseSet.GOLDEN)
     assert stored.input.question == "Why can't <EMAIL_1> use key <API_KEY_1>?"
-    assert stored.must_include == ["rotate"]
+    assert stored.assertions == [Assertion(type=AssertionType.CONTAINS, value="rotate")]
     dup = quorum("import", str(path), "--format", "promptfoo")
     assert dup.exit_code == 2 and "already exist" in dup.output
     skipped = quorum("import", str(path), "--format", "promptfoo", "--skip-existing")

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase, Severity
 from evals.cases import (
     DEFAULT_DUPLICATE_THRESHOLD,
@@ -76,11 +77,13 @@ def test_version_ignores_order_timestamps_status_metadata_and_other_sets() -> No
     "change",
     [
         {"expected": "Paris"},
-        {"must_include": ["Paris"]},
+        {"assertions": [Assertion(type=AssertionType.ICONTAINS, value="Paris")]},
+        {"assertions": [Assertion(type=AssertionType.ICONTAINS, value="Paris", weight=2)]},
+        {"threshold": 0.5},
         {"severity": Severity.HIGH},
         {"tags": ["geo"]},
         {"input": CaseInput(question="What is the capital of Spain?")},
-        {"rubric": "Names the city"},
+        {"assertions": [Assertion(type=AssertionType.LLM_RUBRIC, value="Names the city")]},
     ],
 )
 def test_any_content_change_changes_the_version(change: Mapping[str, object]) -> None:
@@ -131,7 +134,13 @@ def test_a_no_op_edit_changes_nothing() -> None:
         (case("x", status=CaseStatus.RETIRED), {"expected": "y"}, "retired"),
         (case("x"), {"id": "other"}, "cannot edit id"),
         (case("x"), {"severity": "urgent"}, "severity"),
-        (case("x"), {"regex": "("}, "not a valid regular expression"),
+        (
+            case("x"),
+            {"assertions": [{"type": "regex", "value": "("}]},
+            "not a valid regular expression",
+        ),
+        (case("x"), {"assertions": [{"type": "javascript", "value": "1"}]}, "'javascript'"),
+        (case("x"), {"threshold": 2}, "threshold"),
     ],
 )
 def test_bad_edits_are_input_errors(

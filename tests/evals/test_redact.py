@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseInput, ContextMessage, EvalCase, ObservedAnswer, ObservedRun
 from evals.errors import ConfigError
 from evals.redact import (
@@ -118,7 +119,10 @@ def test_redact_case_is_consistent_across_all_fields() -> None:
             context=[ContextMessage(role="user", content="<@U0ANA1> reported it")],
         ),
         expected="Rotate sk-proj-Zx9Yw8Vu7Ts6Rq5Po4Nm and tell ana@example.com",
-        must_include=["ana@example.com"],
+        assertions=[
+            Assertion(type=AssertionType.ICONTAINS, value="ana@example.com"),
+            Assertion(type=AssertionType.REGEX, value=r"ana@example\.com"),  # a pattern: kept
+        ],
         observed=ObservedRun(
             answers=[ObservedAnswer(model="a", text="Email ana@example.com, call +1 415 555 0100")],
             consensus_model="a",
@@ -129,7 +133,7 @@ def test_redact_case_is_consistent_across_all_fields() -> None:
     assert red.input.question == "Why can't <EMAIL_1> log in with <API_KEY_1>?"
     assert red.input.context[0].content == "<USER_1> reported it"
     assert red.expected == "Rotate <API_KEY_1> and tell <EMAIL_1>"
-    assert red.must_include == ["<EMAIL_1>"]
+    assert [a.value for a in red.assertions] == ["<EMAIL_1>", r"ana@example\.com"]
     assert red.observed is not None
     assert red.observed.answers[0].text == "Email <EMAIL_1>, call <PHONE_1>"
     assert red.observed.consensus_text == "Email <EMAIL_1>"
@@ -311,8 +315,10 @@ def test_nothing_sensitive_survives_anywhere_in_a_case(parts: list[tuple[str, st
         id="c",
         input=CaseInput(question=texts[0], context=[ContextMessage(role="user", content=texts[1])]),
         expected=texts[2],
-        must_include=[texts[3]],
-        rubric=texts[4],
+        assertions=[
+            Assertion(type=AssertionType.ICONTAINS, value=texts[3]),
+            Assertion(type=AssertionType.LLM_RUBRIC, value=texts[4]),
+        ],
         observed=ObservedRun(
             answers=[ObservedAnswer(model="m", text=texts[5])], consensus_text=texts[0]
         ),
@@ -323,8 +329,7 @@ def test_nothing_sensitive_survives_anywhere_in_a_case(parts: list[tuple[str, st
         red.input.question,
         red.input.context[0].content,
         red.expected or "",
-        *red.must_include,
-        red.rubric or "",
+        *(str(a.value) for a in red.assertions),
         red.observed.answers[0].text,
         red.observed.consensus_text or "",
     ]

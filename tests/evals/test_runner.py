@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseInput, ContextMessage, EvalCase, Severity
 from evals.judge import Judge
 from evals.report import RunStatus, SampleResult
@@ -67,7 +68,7 @@ CASES = [
     EvalCase(
         id=f"c{i}",
         input=CaseInput(question=f"Capital of France? ({i})"),
-        must_include=["Paris"],
+        assertions=[Assertion(type=AssertionType.ICONTAINS, value="Paris")],
         category="geo" if i % 2 else "trivia",
         severity=Severity.HIGH if i == 0 else Severity.MEDIUM,
     )
@@ -88,7 +89,7 @@ async def test_every_case_model_and_sample_runs_and_scores() -> None:
     by_model = Counter((r.model, r.passed) for r in report.results)
     assert by_model == {("good", True): 12, ("bad", False): 12}
     failed = next(r for r in report.results if r.model == "bad")
-    assert failed.checks[0].name == "must_include" and "Paris" in failed.checks[0].detail
+    assert failed.checks[0].name == "icontains" and "Paris" in failed.checks[0].detail
 
 
 async def test_the_reproducibility_record_says_what_ran() -> None:
@@ -143,7 +144,7 @@ async def test_context_and_system_prompt_are_sent_in_order() -> None:
             question="And its capital?",
             context=[ContextMessage(role="user", content="Tell me about France")],
         ),
-        must_include=["Paris"],
+        assertions=[Assertion(type=AssertionType.ICONTAINS, value="Paris")],
     )
     config = RunConfig(samples=1, system_prompt="Be brief.")
     await run_eval([case], MEMBERS[:1], FakeClient(reply), config)
@@ -236,7 +237,7 @@ async def test_judge_failures_are_errors_and_judge_scores_count() -> None:
 
     client = FakeClient(reply)
     judge = Judge(client, PanelMember(name="judge", model="openai/judge"), structured_output=False)
-    cases = [c.model_copy(update={"must_include": []}) for c in CASES]
+    cases = [c.model_copy(update={"assertions": []}) for c in CASES]
     report = await run_eval(cases, MEMBERS, client, RunConfig(samples=1), judge=judge)
     by_case = {(r.case_id, r.model): r for r in report.results}
     assert by_case[("c0", "good")].passed is True
@@ -306,5 +307,5 @@ async def test_expected_answers_are_checked_by_similarity_with_an_embedder() -> 
     )
     by_model = {r.model: r for r in report.results}
     assert by_model["good"].passed is True and by_model["bad"].passed is False
-    assert by_model["good"].checks[0].name == "similarity"
+    assert by_model["good"].checks[0].name == "similar"
     assert report.record.scorer_settings["similarity_embedder"] == embedder.name

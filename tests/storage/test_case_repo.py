@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseInput, CaseSet, CaseSource, CaseStatus, EvalCase, Severity
 from evals.cases import EMPTY_SET_VERSION, RotationPolicy
 from evals.errors import InputError
@@ -161,17 +162,21 @@ def test_editing_a_golden_case_creates_a_new_version(db: Database) -> None:
         v1 = repo.dataset_version(s, CaseSet.GOLDEN)
     with db.session() as s:
         result = repo.edit_case(
-            s, "g1", {"must_include": ["5432"]}, actor="U9", now=T0 + timedelta(days=1)
+            s,
+            "g1",
+            {"assertions": [Assertion(type=AssertionType.ICONTAINS, value="5432")]},
+            actor="U9",
+            now=T0 + timedelta(days=1),
         )
     assert result.new_version
     new_id = result.case.id
     with db.session() as s:
         old, new = repo.require_case(s, "g1"), repo.require_case(s, new_id)
-        assert old.status is CaseStatus.RETIRED and old.must_include == []
+        assert old.status is CaseStatus.RETIRED and old.assertions == []
         assert (
             new.status is CaseStatus.ACTIVE
             and new.previous_id == "g1"
-            and new.must_include == ["5432"]
+            and [a.value for a in new.assertions] == ["5432"]
         )
         assert [c.id for c in repo.active_cases(s, CaseSet.GOLDEN)] == [new_id]
         assert repo.dataset_version(s, CaseSet.GOLDEN) != v1

@@ -159,3 +159,114 @@ def test_runs_stored_before_prompts_were_kept_upgrade_without_one(empty_db_url: 
             assert conn.execute(text("SELECT question FROM panel_runs")).scalar() == run.question
     finally:
         db.dispose()
+
+
+_OLD_CASE = """INSERT INTO cases (id, case_set, status, question, input, expected, checks, rubric,
+ severity, tags, source, merged_count, created_at, updated_at) VALUES (:id, 'golden', 'active',
+ 'q?', '{"question": "q?", "context": []}', :expected, :checks, :rubric, 'high', '["t"]',
+ 'manual', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"""
+
+
+def test_cases_keep_every_check_as_assertions_through_0006(empty_db_url: str) -> None:
+    """A database at 0005 with cases holding every old check kind → upgrade → the same
+    checks as typed assertions, scoring the same; → downgrade → the old columns back."""
+    import json
+
+    from evals.grading import score_answer
+    from evals.scorers import ScorerSettings
+    from storage import case_repo
+
+    full = {
+        "must_include": ["Canberra", "ACT"],
+        "must_not_include": ["Sydney"],
+        "regex": r"\bCanberra\b",
+        "json_schema": {"type": "object"},
+        "numeric": {"value": 1913.0, "tolerance": 0.0, "relative": False},
+    }
+    empty = {
+        "must_include": [],
+        "must_not_include": [],
+        "regex": None,
+        "json_schema": {},
+        "numeric": None,
+    }
+    db = Database(empty_db_url)
+    try:
+        db.upgrade("0005_run_prompts")
+        with db.engine.begin() as conn:
+            for case_id, checks, rubric, expected in (
+                ("full", full, "names the capital", "Canberra"),
+                ("empty", empty, None, None),
+                ("nothing", dict.fromkeys(full), None, None),
+            ):
+                conn.execute(
+                    text(_OLD_CASE),
+                    {
+                        "id": case_id,
+                        "checks": json.dumps(checks),
+                        "rubric": rubric,
+                        "expected": expected,
+                    },
+                )
+        db.upgrade("0006_case_assertions")
+        with db.session() as s:
+            upgraded = case_repo.require_case(s, "full")
+            bare = case_repo.require_case(s, "empty")
+            assert case_repo.require_case(s, "nothing").assertions == []
+        assert [(a.type.value, a.value) for a in upgraded.assertions] == [
+            ("icontains", "Canberra"),
+            ("icontains", "ACT"),
+            ("not-icontains", "Sydney"),
+            ("regex", r"\bCanberra\b"),
+            ("contains-json", {"type": "object"}),
+            ("numeric", {"value": 1913.0, "tolerance": 0.0, "relative": False}),
+            ("llm-rubric", "names the capital"),
+        ]
+        assert upgraded.expected == "Canberra" and upgraded.threshold is None
+        assert [(a.type.value, a.value) for a in bare.assertions] == [("contains-json", None)]
+        # what the old fields accepted, the assertions accept (ignoring case, as before)
+        good = '{"city": "Canberra, act", "founded": 1913}'
+        scored = await_scored(score_answer(upgraded, good, ScorerSettings(expected_check="none")))
+        assert scored.passed is True
+        bad = '{"city": "Sydney"}'
+        scored = await_scored(score_answer(upgraded, bad, ScorerSettings(expected_check="none")))
+        assert scored.passed is False
+        db.downgrade("0005_run_prompts")
+        with db.engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT id, checks FROM cases")).all())
+            rubric = conn.execute(text("SELECT rubric FROM cases WHERE id = 'full'")).scalar()
+        loaded = {k: json.loads(v) if isinstance(v, str) else v for k, v in rows.items()}
+        assert loaded["full"] == full and rubric == "names the capital"
+        assert loaded["empty"] == empty
+        assert loaded["nothing"] == {**empty, "json_schema": None}
+    finally:
+        db.dispose()
+
+
+def await_scored(coro):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> None:
+    from evals.case_schema import CaseInput, EvalCase
+    from storage import case_repo
+
+    db = Database(empty_db_url)
+    try:
+        db.upgrade("0006_case_assertions")
+        case = EvalCase(
+            id="weighted",
+            input=CaseInput(question="q?"),
+            assertions=[{"type": "contains", "value": "x", "weight": 2}],
+        )
+        with db.session() as s:
+            case_repo.add_cases(s, [case], actor="t")
+        with pytest.raises(Exception, match="weighted"):
+            db.downgrade("0005_run_prompts")
+        assert db.current_revision() == "0006_case_assertions"
+        with db.session() as s:
+            assert case_repo.require_case(s, "weighted").assertions == case.assertions
+    finally:
+        db.dispose()
