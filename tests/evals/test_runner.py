@@ -309,3 +309,38 @@ async def test_expected_answers_are_checked_by_similarity_with_an_embedder() -> 
     assert by_model["good"].passed is True and by_model["bad"].passed is False
     assert by_model["good"].checks[0].name == "similar"
     assert report.record.scorer_settings["similarity_embedder"] == embedder.name
+
+
+async def test_the_judge_is_one_scorer_its_notes_threshold_and_weight_from_the_case() -> None:
+    seen: list[str] = []
+
+    def reply(member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        if member.name == "judge":
+            seen.append(messages[1].content)
+            verdict = '{"score": 4, "pass": true, "reason": "fine", "failure_mode": null}'
+            return ModelAnswer(member="judge", model="j", text=verdict)
+        return knows_paris(member, messages)
+
+    def strict(threshold: float | None, weight: float = 1.0) -> EvalCase:
+        rubric = Assertion(
+            type=AssertionType.LLM_RUBRIC,
+            value="Must name the city only.",
+            threshold=threshold,
+            weight=weight,
+        )
+        return EvalCase(
+            id=f"j{threshold}-{weight}",
+            input=CaseInput(question="Capital of France?"),
+            assertions=[Assertion(type=AssertionType.ICONTAINS, value="Paris"), rubric],
+        )
+
+    client = FakeClient(reply)
+    judge = Judge(client, PanelMember(name="judge", model="openai/judge"), structured_output=False)
+    cases = [strict(None), strict(1.0), strict(1.0, weight=0)]
+    report = await run_eval(cases, MEMBERS[:1], client, RunConfig(samples=1), judge=judge)
+    passed = {r.case_id: r.passed for r in report.results}
+    # score 4 of 5 passes the rubric (0.75 on 0-1) but not a threshold of 1.0 ...
+    assert passed == {"jNone-1.0": True, "j1.0-1.0": False, "j1.0-0": True}  # ... unless weight 0
+    assert all("Must name the city only." in s for s in seen) and len(seen) == 3
+    rubric_check = next(r for r in report.results if r.case_id == "j1.0-1.0").checks[-1]
+    assert rubric_check.name == "llm-rubric" and rubric_check.score == 0.75
