@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
+from bot.case_blocks import new_case_notice, notice_text
 from bot.config import QuorumConfig
 from bot.services import Services
 from evals.case_schema import (
@@ -234,8 +235,6 @@ def _with_session(services: Services, work: Callable[[Session], T]) -> T:
 
 
 async def _notify(client: AsyncWebClient, channel: str, case: EvalCase) -> None:
-    from bot.case_blocks import new_case_notice, notice_text
-
     await _bounded(
         client.chat_postMessage(
             channel=channel, text=notice_text(case), blocks=new_case_notice(case)

@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import blocks
-from bot.listeners._shared import spawn
+from bot.background import spawn
 from bot.run_store import PendingRun, RunStore
 from bot.services import Services
 from bot.shadow import run_shadow

@@ -15,33 +15,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.benchmark.models import build_judge
+from bot.benchmark.record import git_commit
+from bot.calibrators import JOB_REFIT, refit_job
 from bot.digest_blocks import digest_blocks, digest_text
 from bot.digest_chart import chart_png
-from bot.scheduler import JOB_BENCHMARK, JOB_DIGEST, JobSchedule, build_schedules, iso_week
+from bot.schedules import (
+    JOB_BENCHMARK,
+    JOB_DIGEST,
+    JobSchedule,
+    build_schedules,
+    iso_week,
+    process_owner,
+)
 from bot.services import Services
+from bot.slack_client import build_client
 from bot.slack_errors import NOT_IN_CHANNEL_ERRORS, slack_error_code
-from evals.calibration import Calibrator
 from evals.cases import dataset_version
 from evals.digest import Digest, RefitInfo, build_digest
-from evals.errors import CalibrationError, ConfigError, QuorumError, new_reference
+from evals.errors import ConfigError, QuorumError, new_reference
 from evals.grading import needs_embedder
-from evals.refit import Label, RefitResult, refit_calibrator
 from evals.report import SampleResult
 from evals.runner import RunConfig, case_info, plan_record, run_eval
 from evals.scorers import ScorerSettings
 from storage import case_repo, digest_queries, eval_repo, job_repo, signals_repo
 from storage.job_tables import JobStatus
-from storage.signals_repo import production_labels
 
 log = logging.getLogger("quorum.jobs")
 
-JOB_REFIT = "refit"
 WEEK = timedelta(days=7)
 HISTORY_WEEKS = 10
 JOBS = (JOB_BENCHMARK, JOB_DIGEST)
@@ -61,10 +66,6 @@ class JobOutcome:
 class WeeklyDigest:
     digest: Digest
     chart: bytes | None
-
-
-def owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def schedule_for(services: Services, job: str) -> JobSchedule | None:
@@ -120,9 +121,9 @@ async def run_job(
     when = scheduled_for or now
     period = period_for(services, job, when)
     if force:
-        job_repo.force_claim(services.db, job, period, now=now, owner=owner())
+        job_repo.force_claim(services.db, job, period, now=now, owner=process_owner())
     elif not job_repo.claim_period(
-        services.db, job, period, now=now, owner=owner(), scheduled_for=scheduled_for
+        services.db, job, period, now=now, owner=process_owner(), scheduled_for=scheduled_for
     ):
         existing = job_repo.get_run(services.db, job, period)
         log.info("%s for %s already handled (%s); skipping", job, period, existing)
@@ -218,8 +219,6 @@ def chart_for(digest: Digest) -> bytes:
 
 async def post_digest(services: Services, weekly: WeeklyDigest) -> str:
     """Post the digest and upload its chart; returns the message ts."""
-    from bot.app import build_client
-
     channel = services.config.slack.digest_channel
     if not channel:
         raise ConfigError(
@@ -254,100 +253,6 @@ async def digest_job(services: Services, *, end: datetime, period: str) -> str:
     return f"posted to {services.config.slack.digest_channel} (ts {ts})"
 
 
-# -- refit ---------------------------------------------------------------------------------
-
-
-def min_labels(services: Services) -> int:
-    value = services.config.consensus.refit_min_labels
-    return int(value)
-
-
-def _calibrator_source(services: Services) -> str:
-    if services.settings.quorum_calibrator or services.config.consensus.calibrator:
-        return "file"
-    return "shipped"
-
-
-def compatible_ids(services: Services, current: Calibrator) -> set[str]:
-    """Calibrators whose answer model is the current one's: their runs' features (the
-    pick's score) mean the same, so their labels can train the current one."""
-    ids = {current.id}
-    for stored in job_repo.calibrators(services.db):
-        try:
-            other = Calibrator.from_dict(json.loads(stored.json))
-        except (ValueError, CalibrationError):
-            continue
-        if other.answer_model == current.answer_model:
-            ids.add(stored.id)
-    return ids
-
-
-def refit_job(services: Services, *, period: str) -> RefitResult | None:
-    """Refit the calibrator from production labels, once per period; None if another
-    process did it. A better calibrator is stored, made active and served at once."""
-    now = services.clock.now()
-    if not job_repo.claim_period(services.db, JOB_REFIT, period, now=now, owner=owner()):
-        return None
-    try:
-        current = services.calibrator
-        if job_repo.active_calibrator(services.db) is None:
-            job_repo.save_calibrator(
-                services.db,
-                calibrator_id=current.id,
-                json_text=current.to_json(),
-                created_at=now,
-                source=_calibrator_source(services),
-                n_labels=0,
-                metrics={},
-                active=True,
-            )
-        usable = compatible_ids(services, current)
-        with services.db.session() as session:
-            labels = [
-                Label(dict(label.features), label.correct, label.created_at, label.agreeing)
-                for label in production_labels(session)
-                if label.calibrator_id in usable
-            ]
-        result = refit_calibrator(current, labels, now=now, min_labels=min_labels(services))
-        if result.refitted:
-            job_repo.save_calibrator(
-                services.db,
-                calibrator_id=result.calibrator.id,
-                json_text=result.calibrator.to_json(),
-                created_at=now,
-                source="refit",
-                n_labels=result.n_labels,
-                metrics=result.metrics(),
-                active=True,
-            )
-            services.calibrator = result.calibrator
-        detail = {
-            "refitted": result.refitted,
-            "reason": result.reason,
-            "calibrator_id": result.calibrator.id,
-            **result.metrics(),
-        }
-        job_repo.mark_done(services.db, JOB_REFIT, period, now=now, detail=json.dumps(detail))
-        return result
-    except Exception as exc:
-        job_repo.mark_failed(services.db, JOB_REFIT, period, now=now, detail=str(exc)[:500])
-        log.error("calibrator refit for %s failed", period, exc_info=True)
-        return None
-
-
-def refresh_calibrator(services: Services) -> bool:
-    """Serve the active stored calibrator if another process refitted it; True if swapped."""
-    stored = job_repo.active_calibrator(services.db)
-    if stored is None or stored.id == services.calibrator.id:
-        return False
-    loaded = load_active_calibrator(services)
-    if loaded is None:
-        return False
-    log.info("now serving calibrator %s (was %s)", loaded.id, services.calibrator.id)
-    services.calibrator = loaded
-    return True
-
-
 #: Delivery keys are kept at least this long (Slack retries within minutes).
 DELIVERY_RETENTION = timedelta(days=2)
 
@@ -364,18 +269,6 @@ def prune_deliveries(services: Services) -> int:
     return removed
 
 
-def load_active_calibrator(services: Services) -> Calibrator | None:
-    """The calibrator the last refit made active (for process start), if any."""
-    stored = job_repo.active_calibrator(services.db)
-    if stored is None:
-        return None
-    try:
-        return Calibrator.from_dict(json.loads(stored.json), where=f"stored calibrator {stored.id}")
-    except (ValueError, CalibrationError):
-        log.error("the stored calibrator %s cannot be read; using the configured one", stored.id)
-        return None
-
-
 # -- benchmark -----------------------------------------------------------------------------
 
 
@@ -388,8 +281,6 @@ BENCHMARK_CONCURRENCY = 8
 async def benchmark_job(services: Services, *, period: str) -> str:
     """The panel and the shadow candidates on every active case (golden and rotating),
     stored as an eval run like `quorum eval run --set all`."""
-    from bot.cli.eval import build_judge, git_commit
-
     with services.db.session() as session:
         cases = case_repo.active_cases(session)
     if not cases:

@@ -18,7 +18,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -538,6 +538,4 @@ class RunStore:
 
 
 def _now_iso() -> str:
-    from datetime import UTC
-
     return datetime.now(UTC).isoformat()

@@ -14,7 +14,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import build_app
-from bot.listeners._shared import drain
+from bot.background import drain
 from bot.run_store import default_spool
 from bot.services import Services
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from bot.adapters import model_client, sentence_embedder
 from bot.config import QuorumConfig
 from bot.settings import Settings
 from evals.calibration import Calibrator, default_calibrator, load_calibrator
@@ -60,15 +61,12 @@ def build_services(
 ) -> Services:
     """Build the production adapters. The embedder starts loading in the background at
     once so the first /compare does not wait for it (unless ``load_embedder_now``)."""
-    from evals.embedder import SentenceTransformerEmbedder
-    from evals.litellm_client import LiteLLMClient
-
     # Everything that can fail on bad configuration first, threads last.
     calibrator = build_calibrator(settings, config)
     members = config.panel_members()
     shadow = config.shadow_members()
     db = Database(settings.database_url)
-    embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model)
+    embedder = sentence_embedder(settings.quorum_embedding_model)
     loader = None
     if load_embedder_now:
         embedder.load()
@@ -79,17 +77,9 @@ def build_services(
         config=config,
         members=members,
         shadow=shadow,
-        client=LiteLLMClient(),
+        client=model_client(),
         embedder=embedder,
         calibrator=calibrator,
         db=db,
         loader=loader,
     )
-
-
-def use_active_calibrator(services: Services) -> None:
-    """Serve the calibrator the last production refit made active, when there is one
-    (call after the schema is in place)."""
-    from bot.jobs import load_active_calibrator
-
-    services.calibrator = load_active_calibrator(services) or services.calibrator

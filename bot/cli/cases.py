@@ -21,8 +21,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from bot.case_intake import case_policy
-from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings, out
+from bot.cli.root import app
 from bot.config import load_config
 from evals.assertions import AssertionType, parse_assertion
 from evals.case_io import CaseFormat, dump_cases, format_for_path, load_cases

@@ -1,3 +1,3 @@
-"""Imports every command module so each registers itself on `bot.cli.app`."""
+"""Imports every command module so each registers itself on `bot.cli.root.app`."""
 
 from bot.cli import ask, cases, db, digest, doctor, eval, offline, run  # noqa: F401

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import app
 from bot.cli.common import edge, load_settings, out
+from bot.cli.root import app
 from storage.db import Database
 
 db_app = typer.Typer(help="Database schema: upgrade to the latest migration, show the revision.")

@@ -12,13 +12,16 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from bot import jobs
-from bot.cli import app
+from bot import calibrators, jobs
+from bot.adapters import model_client, sentence_embedder
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
+from bot.cli.root import app
 from bot.config import QuorumConfig
 from bot.digest_blocks import failure_mode_text, ms, pct, usd, window
-from bot.scheduler import JOB_DIGEST
-from bot.services import Services, build_calibrator
+from bot.logs import configure_logging
+from bot.scheduler import run_clock
+from bot.schedules import JOB_DIGEST, build_schedules
+from bot.services import Services, build_calibrator, build_services
 from bot.settings import Settings
 from evals.digest import Digest
 from storage.db import Database
@@ -27,20 +30,17 @@ from storage.job_tables import JobStatus
 
 def digest_services(settings: Settings, config: QuorumConfig) -> Services:
     """Services for the digest: no model is called, so the embedder is not loaded."""
-    from evals.embedder import SentenceTransformerEmbedder
-    from evals.litellm_client import LiteLLMClient
-
     services = Services(
         settings=settings,
         config=config,
         members=config.panel_members(),
         shadow=config.shadow_members(),
-        client=LiteLLMClient(),
-        embedder=SentenceTransformerEmbedder(settings.quorum_embedding_model),
+        client=model_client(),
+        embedder=sentence_embedder(settings.quorum_embedding_model),
         calibrator=build_calibrator(settings, config),
         db=Database(settings.database_url),
     )
-    services.calibrator = jobs.load_active_calibrator(services) or services.calibrator
+    services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
     return services
 
 
@@ -202,10 +202,6 @@ def digest_cmd(
 @edge
 def clock_cmd() -> None:
     """Run only the scheduler (benchmarks and digests), for a Procfile `clock:` process."""
-    from bot.logs import configure_logging
-    from bot.scheduler import build_schedules, run_clock
-    from bot.services import build_services
-
     settings, config = load_settings_and_config()
     configure_logging(settings.quorum_log_level)
     schedules = build_schedules(config)
@@ -215,7 +211,7 @@ def clock_cmd() -> None:
     services = build_services(settings, config)
     try:
         services.db.ensure_schema()
-        services.calibrator = jobs.load_active_calibrator(services) or services.calibrator
+        services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
         for s in schedules:
             err.print(
                 f"{s.job}: '{s.cron}' ({s.tz.key}), next at {s.next_fire(services.clock.now())}",

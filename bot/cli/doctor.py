@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli import app
+from bot.adapters import model_client, sentence_embedder
 from bot.cli.common import Exit, edge, load_settings_and_config, out
+from bot.cli.root import app
 from bot.config import QuorumConfig, to_member
 from bot.preflight import missing_provider_keys, missing_slack
 from bot.settings import Settings
@@ -80,8 +81,6 @@ def _key_checks(settings: Settings, config: QuorumConfig) -> list[Check]:
 
 
 def _model_checks(config: QuorumConfig) -> list[Check]:
-    from evals.litellm_client import LiteLLMClient
-
     members: list[PanelMember] = []
     checks: list[Check] = []
     for label, entries in (("panel", config.panel), ("shadow", config.shadow)):
@@ -97,7 +96,7 @@ def _model_checks(config: QuorumConfig) -> list[Check]:
                     member, max_tokens=5, max_retries=0, timeout_s=min(member.timeout_s, 20)
                 )
             )
-    results = asyncio.run(_ping_all(LiteLLMClient(), members))
+    results = asyncio.run(_ping_all(model_client(), members))
     for member, (ok, detail) in zip(members, results, strict=True):
         checks.append(Check(f"model {member.name}", ok, detail))
     return checks
@@ -130,11 +129,9 @@ def _database_check(settings: Settings) -> Check:
 
 
 def _embedder_check(settings: Settings) -> Check:
-    from evals.embedder import SentenceTransformerEmbedder
-
     started = time.perf_counter()
     try:
-        embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model)
+        embedder = sentence_embedder(settings.quorum_embedding_model)
         vectors = embedder.embed(["quorum doctor"])
     except Exception as exc:  # any loading failure is a failed check, not a crash
         return Check("embedder", False, f"could not load: {type(exc).__name__}")

@@ -22,9 +22,7 @@ Exit codes of ``quorum eval run`` (for CI):
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -40,15 +38,18 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from bot.cli import app
+from bot.adapters import loaded_embedder, model_client
+from bot.benchmark.models import build_judge, select_members
+from bot.benchmark.record import git_commit
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
-from bot.config import QuorumConfig, resolve_params, to_member
+from bot.cli.root import app
+from bot.config import QuorumConfig
 from evals.case_schema import CaseSet, EvalCase
 from evals.cases import dataset_version, short_version
 from evals.errors import ConfigError, InputError
 from evals.grading import needs_embedder
 from evals.jsonl import jsonl_lines
-from evals.judge import DEFAULT_RUBRIC, RUBRIC_VERSION, Judge, LabelledAnswer, calibrate
+from evals.judge import Judge, LabelledAnswer, calibrate
 from evals.ports import Embedder, ModelClient
 from evals.report import EvalReport, RunRecord, RunStatus, SampleResult, find_regressions, summarize
 from evals.report_html import to_html
@@ -97,17 +98,11 @@ client_factory: Callable[[], ModelClient] | None = None
 def _client() -> ModelClient:
     if client_factory is not None:
         return client_factory()
-    from evals.litellm_client import LiteLLMClient
-
-    return LiteLLMClient()
+    return model_client()
 
 
 def _embedder() -> Embedder:
-    from evals.embedder import SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder()
-    embedder.load()
-    return embedder
+    return loaded_embedder()
 
 
 @contextmanager
@@ -118,85 +113,6 @@ def _database(url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
-
-
-def git_commit() -> str | None:
-    """The checkout's commit when Quorum runs from a git checkout."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
-
-
-# ---------------------------------------------------------------- models and judge
-
-
-def select_members(config: QuorumConfig, names: Sequence[str]) -> list[PanelMember]:
-    """Panel + shadow by default; with names, exactly those (config names or litellm strings)."""
-    known = {m.name: m for m in config.panel_members() + config.shadow_members()}
-    if not names:
-        return list(known.values())
-    out_: list[PanelMember] = []
-    for name in names:
-        if name in known:
-            out_.append(known[name])
-        elif "/" in name:
-            out_.append(
-                PanelMember(
-                    name=name,
-                    model=name,
-                    temperature=config.consensus.temperature,
-                    max_tokens=config.consensus.max_tokens,
-                )
-            )
-        else:
-            raise ConfigError(
-                f"--models: unknown model {name!r}. Use a model_name from quorum.yaml "
-                f"({', '.join(known)}) or a litellm model string such as openai/gpt-4o-mini."
-            )
-    if len({m.name for m in out_}) != len(out_):
-        raise ConfigError("--models: a model is listed twice")
-    return out_
-
-
-def build_judge(
-    config: QuorumConfig, client: ModelClient, members: Sequence[PanelMember]
-) -> Judge | None:
-    """The judge from quorum.yaml's ``judge:`` section; None when there is none."""
-    jc = config.judge
-    if jc is None:
-        return None
-    if jc.litellm_params is not None:
-        params = resolve_params(jc.litellm_params, "judge")
-        model = params.pop("model")
-        params.pop("timeout", None)
-        member = PanelMember(name=jc.model_name, model=model, params=params)
-    else:
-        entries = {e.model_name: e for e in config.panel + config.shadow}
-        if jc.model_name not in entries:
-            raise ConfigError(
-                f"judge.model_name {jc.model_name!r} is not a panel or shadow model; "
-                "name one of them or give the judge its own litellm_params"
-            )
-        member = to_member(entries[jc.model_name], config.consensus)
-    member = replace(member, temperature=jc.temperature, timeout_s=jc.timeout)
-    if jc.rubric == "default":
-        rubric, version = DEFAULT_RUBRIC, RUBRIC_VERSION
-    else:
-        path = Path(jc.rubric)
-        rubric = path.read_text(encoding="utf-8") if path.is_file() else jc.rubric
-        version = "custom-" + hashlib.sha256(rubric.encode()).hexdigest()[:12]
-    blind = {m.model for m in members} | {m.model.rsplit("/", 1)[-1] for m in members}
-    return Judge(client, member, rubric=rubric, rubric_version=version, blind_names=sorted(blind))
 
 
 # ---------------------------------------------------------------- eval run

@@ -14,8 +14,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot.cli import app
 from bot.cli.common import Exit, edge, err, load_settings, out
+from bot.cli.root import app
 from evals.calibration import Calibrator, default_calibrator, load_calibrator
 from evals.calibration_fit import fit_from_labelled_files
 from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise

@@ -9,11 +9,14 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import app
+from bot.calibrators import use_active_calibrator
 from bot.cli.common import Exit, edge, err, load_settings_and_config
+from bot.cli.root import app
 from bot.logs import configure_logging
 from bot.preflight import explain, missing_provider_keys, missing_slack
-from bot.services import Services, build_services, use_active_calibrator
+from bot.scheduler import start_housekeeping, start_scheduler
+from bot.server import serve_http, serve_socket_mode
+from bot.services import Services, build_services
 
 log = logging.getLogger("quorum.run")
 
@@ -54,9 +57,6 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
-    from bot.scheduler import start_housekeeping, start_scheduler
-    from bot.server import serve_http, serve_socket_mode
-
     await services.warm_up()
     # Without the job scheduler (Procfile web:), still pick up a refit made by `clock`.
     scheduler = start_scheduler(services) if with_scheduler else start_housekeeping(services)

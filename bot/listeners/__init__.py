@@ -7,13 +7,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.listeners import cases_review, compare, corrections, digest, feedback
-from bot.run_store import RunStore
+from bot.run_store import RunStore, default_spool
 from bot.services import Services
 
 
 def register_all(app: AsyncApp, services: Services, store: RunStore | None = None) -> RunStore:
     """Register the listeners; returns the :class:`RunStore` they share."""
-    store = store or RunStore(services.db, spool_for(services))
+    store = store or RunStore(services.db, default_spool(services))
     # Order matters for message events: the first listener whose matchers hold runs.
     cases_review.register(app, services)  # before compare: it claims `/compare cases`
     digest.register(app, services)  # before compare: it claims `/compare digest`
@@ -29,10 +29,3 @@ def register_all(app: AsyncApp, services: Services, store: RunStore | None = Non
         return None
 
     return store
-
-
-def spool_for(services: Services) -> Any:
-    """The spool that keeps writes while the database is down (see bot.run_store)."""
-    from bot.run_store import default_spool
-
-    return default_spool(services)

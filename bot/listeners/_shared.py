@@ -1,45 +1,16 @@
-"""Helpers the listeners share: background tasks, the case-intake hook, ephemeral notes."""
+"""Helpers the listeners share: the case-intake hook and ephemeral notes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.background import spawn
+from bot.case_intake import propose_case_from_signal
 from bot.services import Services
 
 log = logging.getLogger("bot.listeners")
-
-_tasks: set[asyncio.Task[Any]] = set()
-
-
-def spawn(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-    """Run ``coro`` in the background, keeping a reference; errors are logged, not raised."""
-
-    async def guarded() -> None:
-        try:
-            await coro
-        except Exception:
-            log.exception("background task %s failed", name)
-
-    task = asyncio.create_task(guarded(), name=name)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
-
-
-async def drain(wait_s: float = 10.0) -> None:
-    """Wait for the background tasks started so far (shutdown, tests)."""
-    pending = [t for t in _tasks if not t.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=wait_s)
-
-
-def pending_tasks() -> int:
-    return sum(1 for t in _tasks if not t.done())
 
 
 async def propose_case(
@@ -52,8 +23,6 @@ async def propose_case(
     client: AsyncWebClient | None = None,
 ) -> None:
     """Hand a 👎, 🚩 or correction to case intake; failures are logged, never raised."""
-    from bot.case_intake import propose_case_from_signal
-
     try:
         await propose_case_from_signal(
             services,

@@ -16,9 +16,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
+from bot.background import spawn
 from bot.compare_flow import CompareRequest, run_compare_safely, tell_user
 from bot.limits import ask_kind, check_all, check_size
-from bot.listeners._shared import spawn
 from bot.run_store import RunStore
 from bot.services import Services
 from bot.slack_errors import friendly

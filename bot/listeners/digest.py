@@ -17,7 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import case_blocks, jobs
 from bot.digest_blocks import ACTION_OPEN_REVIEW, digest_blocks, digest_text
 from bot.listeners.cases_review import review_message, reviewer_status
-from bot.scheduler import JOB_DIGEST
+from bot.schedules import JOB_DIGEST
 from bot.services import Services
 from evals.errors import QuorumError, new_reference
 

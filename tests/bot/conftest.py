@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from bot.background import pending_tasks
 from bot.config import parse_config
-from bot.listeners._shared import pending_tasks
 from bot.server import RunningServer, start_http
 from bot.services import Services
 from bot.settings import Settings

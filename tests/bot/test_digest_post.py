@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import jobs
+from bot import calibrators, jobs
 from bot.digest_blocks import ACTION_OPEN_REVIEW, digest_blocks
 from bot.listeners import digest as digest_listener
 from bot.services import Services
@@ -469,7 +469,7 @@ async def test_weekly_job_refits_the_calibrator_and_says_so(
     assert stored[services.calibrator.id].active and not stored[previous.id].active
     assert stored[services.calibrator.id].source == "refit"
     assert stored[services.calibrator.id].n_labels == 60
-    loaded = jobs.load_active_calibrator(services)
+    loaded = calibrators.load_active_calibrator(services)
     assert loaded is not None and loaded.id == services.calibrator.id
 
 

@@ -14,7 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import jobs, scheduler
 from bot.config import parse_config
-from bot.scheduler import JobSchedule, plan_catch_up
+from bot.schedules import JobSchedule, build_schedules, plan_catch_up
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.errors import ConfigError
 from storage import case_repo, digest_queries, eval_repo, job_repo, signals_repo
@@ -44,7 +44,7 @@ def digest_schedule(cron: str = "0 9 * * mon", tz: str = BERLIN) -> JobSchedule:
 
 def test_default_schedules_fire_in_the_configured_zone() -> None:
     config = parse_config(config_data())
-    benchmark, digest = scheduler.build_schedules(config)
+    benchmark, digest = build_schedules(config)
     monday_noon = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
     assert benchmark.job == "benchmark"
     assert benchmark.next_fire(monday_noon) == datetime(2026, 11, 29, 21, 0, tzinfo=UTC)
@@ -65,7 +65,7 @@ def test_schedules_follow_daylight_saving_time() -> None:
 
 def test_disabled_schedule_has_no_job() -> None:
     config = parse_config(config_data(benchmark=None))
-    assert [s.job for s in scheduler.build_schedules(config)] == ["digest"]
+    assert [s.job for s in build_schedules(config)] == ["digest"]
 
 
 def test_period_is_the_iso_week_in_the_configured_zone() -> None:
@@ -137,7 +137,7 @@ def test_nothing_owed_when_the_last_run_was_the_latest_firing() -> None:
 
 def test_jobs_are_added_with_cron_triggers_grace_and_catch_up() -> None:
     config = parse_config(config_data())
-    schedules = scheduler.build_schedules(config)
+    schedules = build_schedules(config)
     clock = FakeClock(DIGEST_FIRE + timedelta(hours=1))
     fired: list[tuple[str, datetime | None]] = []
     missed: list[tuple[str, datetime]] = []
