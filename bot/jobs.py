@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.benchmark.models import build_judge
-from bot.benchmark.record import git_commit
+from bot.benchmark.plan import BenchmarkRequest, NoActiveCases, SetChoice
+from bot.benchmark.service import BenchmarkService
 from bot.calibrators import JOB_REFIT, refit_job
 from bot.digest_blocks import digest_blocks, digest_text
 from bot.digest_chart import chart_png
@@ -35,14 +35,9 @@ from bot.schedules import (
 from bot.services import Services
 from bot.slack_client import build_client
 from bot.slack_errors import NOT_IN_CHANNEL_ERRORS, slack_error_code
-from evals.cases import dataset_version
 from evals.digest import Digest, RefitInfo, build_digest
 from evals.errors import ConfigError, QuorumError, new_reference
-from evals.grading import needs_embedder
-from evals.report import SampleResult
-from evals.runner import RunConfig, case_info, plan_record, run_eval
-from evals.scorers import ScorerSettings
-from storage import case_repo, digest_queries, eval_repo, job_repo, signals_repo
+from storage import digest_queries, job_repo, signals_repo
 from storage.job_tables import JobStatus
 
 log = logging.getLogger("quorum.jobs")
@@ -280,58 +275,19 @@ BENCHMARK_CONCURRENCY = 8
 
 async def benchmark_job(services: Services, *, period: str) -> str:
     """The panel and the shadow candidates on every active case (golden and rotating),
-    stored as an eval run like `quorum eval run --set all`."""
-    with services.db.session() as session:
-        cases = case_repo.active_cases(session)
-    if not cases:
-        return "no active eval cases; nothing to benchmark"
-    members = [*services.members, *services.shadow]
-    judge = build_judge(services.config, services.client, members)
-    scorers = ScorerSettings(expected_check="none" if judge else "similarity")
-    needs_similarity = needs_embedder(cases, scorers, has_judge=judge is not None)
-    embedder = services.embedder if needs_similarity else None
-    config = RunConfig(
+    stored as an eval run like `quorum eval run --set all`: the same benchmark service."""
+    service = BenchmarkService(services)
+    request = BenchmarkRequest(
+        case_set=SetChoice.ALL,
         samples=BENCHMARK_SAMPLES,
         concurrency=BENCHMARK_CONCURRENCY,
-        system_prompt=services.config.consensus.system_prompt,
-        scorers=scorers,
-        case_set="all",
-        dataset_version=dataset_version(cases, None),
-        git_commit=git_commit(),
     )
-    record = plan_record(
-        cases, members, config, judge=judge, embedder=embedder, started_at=services.clock.now()
-    )
-    with services.db.session() as session:
-        run_id = eval_repo.start_run(
-            session,
-            record,
-            [case_info(c) for c in cases],
-            sample_total=len(cases) * len(members) * config.samples,
-        )
-    lock = asyncio.Lock()
-
-    def save_one(result: SampleResult) -> None:
-        with services.db.session() as session:
-            eval_repo.save_result(session, run_id, result, now=services.clock.now())
-
-    async def save(result: SampleResult) -> None:
-        async with lock:
-            await asyncio.to_thread(save_one, result)
-
-    report = await run_eval(
-        cases,
-        members,
-        services.client,
-        config,
-        judge=judge,
-        embedder=embedder,
-        on_result=save,
-        clock=services.clock,
-    )
-    with services.db.session() as session:
-        eval_repo.finish_run(session, run_id, report)
+    try:
+        plan = service.plan(request)
+    except NoActiveCases:
+        return "no active eval cases; nothing to benchmark"
+    report = await service.run(plan)
     return (
-        f"eval run {run_id} ({period}): {report.status.value}, {len(cases)} cases x "
-        f"{len(members)} models x {config.samples} samples"
+        f"eval run {report.run_id} ({period}): {report.status.value}, {len(plan.cases)} cases x "
+        f"{len(plan.members)} models x {plan.config.samples} samples"
     )

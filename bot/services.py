@@ -83,3 +83,20 @@ def build_services(
         db=db,
         loader=loader,
     )
+
+
+def command_services(
+    settings: Settings, config: QuorumConfig, *, client: ModelClient | None = None
+) -> Services:
+    """Services for a one-shot command: nothing slow happens until it is used (the
+    embedder loads on its first embedding, litellm on the first call)."""
+    return Services(
+        settings=settings,
+        config=config,
+        members=config.panel_members(),
+        shadow=config.shadow_members(),
+        client=client or model_client(),
+        embedder=sentence_embedder(settings.quorum_embedding_model),
+        calibrator=build_calibrator(settings, config),
+        db=Database(settings.database_url),
+    )

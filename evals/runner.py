@@ -24,7 +24,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import metadata
@@ -173,9 +173,11 @@ async def run_eval(
     on_progress: ProgressCallback | None = None,
     clock: Clock | None = None,
     resumed_from: RunRecord | None = None,
+    only: Collection[SampleKey] | None = None,
 ) -> EvalReport:
-    """Run every (case, model, sample) not already in ``completed``. When resuming, pass
-    the interrupted run's record as ``resumed_from`` to keep its start time and wall time."""
+    """Run every (case, model, sample) not already in ``completed`` (and, with ``only``,
+    in ``only``: a batch of work items). When resuming, pass the interrupted run's record
+    as ``resumed_from`` to keep its start time and wall time."""
     clock = clock or SystemClock()
     if not cases:
         raise ValueError("no cases to run")
@@ -198,6 +200,7 @@ async def run_eval(
         for case in cases
         for member in members
         if (case.id, member.name, s) not in done
+        and (only is None or (case.id, member.name, s) in only)
     ]
     total = len(done) + len(keys)
     budget = _Budget(config.max_cost, sum(r.total_cost for r in done.values()))
@@ -244,7 +247,40 @@ async def run_eval(
         for case, member, sample in keys:
             tg.create_task(one(case, member, sample))
 
-    results = tuple(sorted(done.values(), key=lambda r: (r.sample, r.case_id, r.model)))
+    return assemble_report(
+        cases,
+        members,
+        config,
+        done.values(),
+        judge=judge,
+        embedder=embedder,
+        started_at=started_at,
+        finished_at=clock.now(),
+        latency_ms=int((time.monotonic() - t0) * 1000)
+        + (resumed_from.total_latency_ms if resumed_from else 0),
+        total=total,
+        skipped=skipped,
+    )
+
+
+def assemble_report(
+    cases: Sequence[EvalCase],
+    members: Sequence[PanelMember],
+    config: RunConfig,
+    samples: Iterable[SampleResult],
+    *,
+    judge: Judge | None,
+    embedder: Embedder | None,
+    started_at: datetime,
+    finished_at: datetime,
+    latency_ms: int,
+    total: int,
+    skipped: int,
+) -> EvalReport:
+    """The report of a run from its sample results (the ones just run, or every one
+    stored for it): status, the completed reproducibility record, the results in order.
+    ``skipped``: samples of the ``total`` that did not run."""
+    results = tuple(sorted(samples, key=lambda r: (r.sample, r.case_id, r.model)))
     status, reason = _status(results, total, skipped, config)
     resolved: dict[str, str] = {}
     for r in results:
@@ -256,10 +292,9 @@ async def run_eval(
     record = replace(
         planned,
         models=tuple(replace(m, resolved=resolved.get(m.name)) for m in planned.models),
-        finished_at=clock.now(),
-        total_cost_usd=round(budget.spent, 6),
-        total_latency_ms=int((time.monotonic() - t0) * 1000)
-        + (resumed_from.total_latency_ms if resumed_from else 0),
+        finished_at=finished_at,
+        total_cost_usd=round(sum(r.total_cost for r in results), 6),
+        total_latency_ms=latency_ms,
     )
     return EvalReport(
         record=record,
@@ -327,6 +362,11 @@ def _status(
             RunStatus.INVALID,
             f"{rate:.0%} of samples errored (more than the {config.max_error_rate:.0%} "
             "allowed); pass rates are not trustworthy",
+        )
+    if skipped and config.max_cost is None:
+        return (
+            RunStatus.PARTIAL,
+            f"{skipped} of {total} samples did not run (resume to finish)",
         )
     if skipped:
         return (

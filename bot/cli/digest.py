@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import calibrators, jobs
-from bot.adapters import model_client, sentence_embedder
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 from bot.config import QuorumConfig
@@ -21,25 +20,15 @@ from bot.digest_blocks import failure_mode_text, ms, pct, usd, window
 from bot.logs import configure_logging
 from bot.scheduler import run_clock
 from bot.schedules import JOB_DIGEST, build_schedules
-from bot.services import Services, build_calibrator, build_services
+from bot.services import Services, build_services, command_services
 from bot.settings import Settings
 from evals.digest import Digest
-from storage.db import Database
 from storage.job_tables import JobStatus
 
 
 def digest_services(settings: Settings, config: QuorumConfig) -> Services:
     """Services for the digest: no model is called, so the embedder is not loaded."""
-    services = Services(
-        settings=settings,
-        config=config,
-        members=config.panel_members(),
-        shadow=config.shadow_members(),
-        client=model_client(),
-        embedder=sentence_embedder(settings.quorum_embedding_model),
-        calibrator=build_calibrator(settings, config),
-        db=Database(settings.database_url),
-    )
+    services = command_services(settings, config)
     services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
     return services
 

@@ -25,8 +25,6 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -38,20 +36,19 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from bot.adapters import loaded_embedder, model_client
-from bot.benchmark.models import build_judge, select_members
-from bot.benchmark.record import git_commit
+from bot.adapters import model_client
+from bot.benchmark.models import build_judge
+from bot.benchmark.plan import BenchmarkRequest, RunPlan, SetChoice
+from bot.benchmark.service import BenchmarkService
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
-from bot.config import QuorumConfig
-from evals.case_schema import CaseSet, EvalCase
-from evals.cases import dataset_version, short_version
+from bot.services import command_services
+from evals.cases import short_version
 from evals.errors import ConfigError, InputError
-from evals.grading import needs_embedder
 from evals.jsonl import jsonl_lines
-from evals.judge import Judge, LabelledAnswer, calibrate
-from evals.ports import Embedder, ModelClient
-from evals.report import EvalReport, RunRecord, RunStatus, SampleResult, find_regressions, summarize
+from evals.judge import LabelledAnswer, calibrate
+from evals.ports import ModelClient
+from evals.report import EvalReport, RunStatus, find_regressions, summarize
 from evals.report_html import to_html
 from evals.report_render import (
     compare_reports,
@@ -63,10 +60,7 @@ from evals.report_render import (
     total_cost_text,
 )
 from evals.runner import Progress as RunProgress
-from evals.runner import RunConfig, case_info, plan_record, run_eval
-from evals.scorers import ScorerSettings
-from evals.types import PanelMember
-from storage import case_repo, eval_repo
+from storage import eval_repo
 from storage.db import Database
 
 INCOMPLETE = 3  # exit code: partial or invalid run
@@ -77,12 +71,6 @@ eval_app = typer.Typer(
 judge_app = typer.Typer(help="Check the LLM judge against people's labels.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 app.add_typer(judge_app, name="judge")
-
-
-class SetChoice(StrEnum):
-    GOLDEN = "golden"
-    ROTATING = "rotating"
-    ALL = "all"
 
 
 class Format(StrEnum):
@@ -99,10 +87,6 @@ def _client() -> ModelClient:
     if client_factory is not None:
         return client_factory()
     return model_client()
-
-
-def _embedder() -> Embedder:
-    return loaded_embedder()
 
 
 @contextmanager
@@ -176,24 +160,17 @@ def run_cmd(
     if max_cost is not None and max_cost <= 0:
         raise InputError("--max-cost must be a positive amount in USD")
     settings, config = load_settings_and_config()
-    client = _client()
-    with _database(settings.database_url) as db:
-        with db.session() as s:
-            if resume is not None:
-                plan = resume_plan(
-                    s,
-                    config,
-                    client,
-                    resume,
-                    concurrency=concurrency,
-                    per_model=per_model,
-                    max_cost=max_cost,
-                )
-            else:
-                plan = new_plan(
-                    s,
-                    config,
-                    client,
+    services = command_services(settings, config, client=_client())
+    try:
+        services.db.ensure_schema()
+        service = BenchmarkService(services)
+        if resume is not None:
+            plan = service.resume(
+                resume, concurrency=concurrency, per_model=per_model, max_cost=max_cost
+            )
+        else:
+            plan = service.plan(
+                BenchmarkRequest(
                     case_set=case_set,
                     categories=_split(category),
                     tags=_split(tag),
@@ -204,225 +181,28 @@ def run_cmd(
                     max_cost=max_cost,
                     use_judge=not no_judge,
                 )
+            )
+        run_id = service.start(plan)
+        err.print(f"Eval run {run_id}: {plan.describe()}", highlight=False)
         try:
-            run_id, report = asyncio.run(execute_plan(db, plan, show_progress=not as_json))
+            report = asyncio.run(_run_with_bar(service, plan, show=not as_json))
         except KeyboardInterrupt:
-            if plan.run_id is None:
-                raise
             err.print(
                 "Interrupted. Every finished sample is stored; finish the run with: "
-                f"quorum eval run --resume {plan.run_id}"
+                f"quorum eval run --resume {run_id}"
             )
             raise typer.Exit(130) from None
-        with db.session() as s:
+        with services.db.session() as s:
             previous_id = eval_repo.previous_run_id(s, run_id)
             previous = eval_repo.load_report(s, previous_id) if previous_id else None
+    finally:
+        services.close()
     _print_outcome(report, previous, as_json)
     raise typer.Exit(_exit_code(report, previous, threshold, fail_on_regression))
 
 
-class RunPlan:
-    """Everything a run needs, decided before it starts (new or resumed)."""
-
-    def __init__(
-        self,
-        *,
-        cases: list[EvalCase],
-        members: list[PanelMember],
-        client: ModelClient,
-        config: RunConfig,
-        judge: Judge | None,
-        embedder: Embedder | None,
-        record: RunRecord,
-        completed: list[SampleResult],
-        resumed_from: RunRecord | None = None,
-        run_id: int | None = None,
-    ) -> None:
-        self.cases = cases
-        self.members = members
-        self.client = client
-        self.config = config
-        self.judge = judge
-        self.embedder = embedder
-        self.record = record
-        self.completed = completed
-        self.resumed_from = resumed_from
-        self.run_id = run_id
-        self.total = len(cases) * len(members) * config.samples
-
-
-def new_plan(
-    session: Session,
-    config: QuorumConfig,
-    client: ModelClient,
-    *,
-    case_set: SetChoice = SetChoice.GOLDEN,
-    categories: Sequence[str] = (),
-    tags: Sequence[str] = (),
-    model_names: Sequence[str] = (),
-    samples: int = 3,
-    concurrency: int = 8,
-    per_model: int | None = None,
-    max_cost: float | None = None,
-    use_judge: bool = True,
-    embedder: Embedder | None = None,
-    label: str | None = None,
-) -> RunPlan:
-    """Plan a new run of the active cases. Also for the scheduled benchmark: pass the
-    process's loaded ``embedder`` to reuse it, and a ``label`` ("scheduled 2026-W47")
-    that is kept in the run's record."""
-    chosen = None if case_set is SetChoice.ALL else CaseSet(case_set.value)
-    cases = case_repo.active_cases(session, chosen, categories, tags)
-    if not cases:
-        wanted = [*categories, *tags]
-        filters = f" matching {', '.join(wanted)}" if wanted else ""
-        raise InputError(
-            f"No active cases in the {case_set.value} set{filters}. Approve proposed cases "
-            "(`quorum cases list`, then `quorum cases approve ID`) or import some with "
-            "`quorum cases import FILE`."
-        )
-    members = select_members(config, model_names)
-    judge = build_judge(config, client, members) if use_judge else None
-    scorers = ScorerSettings(expected_check="none" if judge else "similarity")
-    needs_similarity = needs_embedder(cases, scorers, has_judge=judge is not None)
-    run_config = RunConfig(
-        samples=samples,
-        concurrency=concurrency,
-        per_model_concurrency=per_model,
-        max_cost=max_cost,
-        system_prompt=config.consensus.system_prompt,
-        scorers=scorers,
-        case_set=case_set.value,
-        dataset_version=dataset_version(cases, chosen),
-        git_commit=git_commit(),
-        filters=({"category": list(categories), "tag": list(tags)} if categories or tags else {})
-        | ({"label": label} if label else {}),
-    )
-    if needs_similarity and embedder is None:
-        embedder = _embedder()
-    elif not needs_similarity:
-        embedder = None
-    record = plan_record(
-        cases, members, run_config, judge=judge, embedder=embedder, started_at=datetime.now(UTC)
-    )
-    return RunPlan(
-        cases=cases,
-        members=members,
-        client=client,
-        config=run_config,
-        judge=judge,
-        embedder=embedder,
-        record=record,
-        completed=[],
-    )
-
-
-def resume_plan(
-    session: Session,
-    config: QuorumConfig,
-    client: ModelClient,
-    run_id: int,
-    *,
-    concurrency: int = 8,
-    per_model: int | None = None,
-    max_cost: float | None = None,
-) -> RunPlan:
-    """Plan the rest of an interrupted or partial run: same cases, models, settings."""
-    record, status, snapshot = eval_repo.load_record(session, run_id)
-    if status in (RunStatus.COMPLETE, RunStatus.INVALID):
-        raise InputError(
-            f"Run {run_id} is {status.value}; only a running (interrupted) or partial run can "
-            f"be resumed. See it with `quorum eval report {run_id}`."
-        )
-    cases: list[EvalCase] = []
-    for info in snapshot:
-        case = case_repo.get_case(session, info.id)
-        if case is None:
-            raise InputError(f"Case {info.id} of run {run_id} no longer exists; start a new run.")
-        cases.append(case)
-    chosen = None if record.case_set == SetChoice.ALL.value else CaseSet(record.case_set)
-    if dataset_version(cases, chosen) != record.dataset_version:
-        raise InputError(
-            f"The cases of run {run_id} changed since it started (dataset version "
-            f"{short_version(record.dataset_version)}); start a new run instead."
-        )
-    known = {m.name: m for m in config.panel_members() + config.shadow_members()}
-    members: list[PanelMember] = []
-    for m in record.models:
-        member = known.get(m.name)
-        if member is None and m.name == m.model:
-            member = PanelMember(name=m.name, model=m.model)
-        if member is None or member.model != m.model:
-            raise ConfigError(
-                f"Run {run_id} used {m.name} = {m.model}, which quorum.yaml no longer has; "
-                "resuming would mix models. Start a new run."
-            )
-        members.append(replace(member, temperature=m.temperature, max_tokens=m.max_tokens))
-    judge = None
-    if record.judge_model:
-        judge = build_judge(config, client, members)
-        if judge is None or judge.prompt_hash != record.judge_prompt_hash:
-            raise ConfigError(
-                f"The judge or its rubric changed since run {run_id} started; start a new run."
-            )
-    scorers = ScorerSettings.from_dict(dict(record.scorer_settings))
-    embedder = _embedder() if record.scorer_settings.get("similarity_embedder") else None
-    run_config = RunConfig(
-        samples=record.samples,
-        concurrency=concurrency,
-        per_model_concurrency=per_model,
-        max_cost=max_cost if max_cost is not None else record.max_cost_usd,
-        temperature=record.temperature,
-        top_p=record.top_p,
-        max_tokens=record.max_tokens,
-        system_prompt=record.system_prompt,
-        max_error_rate=record.max_error_rate,
-        scorers=scorers,
-        case_set=record.case_set,
-        dataset_version=record.dataset_version,
-        git_commit=git_commit(),
-        filters=dict(record.filters),
-    )
-    return RunPlan(
-        cases=cases,
-        members=members,
-        client=client,
-        config=run_config,
-        judge=judge,
-        embedder=embedder,
-        record=record,
-        completed=eval_repo.resumable_results(session, run_id),
-        resumed_from=record,
-        run_id=run_id,
-    )
-
-
-async def execute_plan(
-    db: Database, plan: RunPlan, *, show_progress: bool = False
-) -> tuple[int, EvalReport]:
-    """Store the run (or pick up the resumed one), run it saving each sample as it
-    finishes, store the outcome. Returns the report with its run id."""
-    run_id = plan.run_id
-    if run_id is None:
-        with db.session() as s:
-            run_id = eval_repo.start_run(
-                s, plan.record, [case_info(c) for c in plan.cases], sample_total=plan.total
-            )
-        plan.run_id = run_id
-    err.print(
-        f"Eval run {run_id}: {len(plan.cases)} cases × {len(plan.members)} models × "
-        f"{plan.config.samples} samples ({plan.config.case_set} set, dataset "
-        f"{short_version(plan.config.dataset_version)}); "
-        + (f"judge {plan.judge.model}" if plan.judge else "rule scorers only"),
-        highlight=False,
-    )
-
-    async def save(result: SampleResult) -> None:
-        # Stored right here, with no await: cancelling the run (Ctrl-C) cannot fall
-        # between an answer arriving and its row being written.
-        with db.session() as s:
-            eval_repo.save_result(s, run_id, result)
-
+async def _run_with_bar(service: BenchmarkService, plan: RunPlan, *, show: bool) -> EvalReport:
+    """The run, with a progress bar on stderr (none with ``show=False``)."""
     bar = Progress(
         TextColumn("[bold]eval[/bold]"),
         BarColumn(),
@@ -431,7 +211,7 @@ async def execute_plan(
         TextColumn("{task.fields[cost]}"),
         TextColumn("{task.fields[errors]} errors"),
         console=err,
-        disable=not show_progress,
+        disable=not show,
         transient=False,
     )
     task = bar.add_task("eval", total=plan.total, eta="–", cost="$0.0000", errors=0)
@@ -441,22 +221,7 @@ async def execute_plan(
         bar.update(task, completed=p.done, eta=eta, cost=f"${p.cost_usd:.4f}", errors=p.errors)
 
     with bar:
-        report = await run_eval(
-            plan.cases,
-            plan.members,
-            plan.client,
-            plan.config,
-            judge=plan.judge,
-            embedder=plan.embedder,
-            completed=plan.completed,
-            on_result=save,
-            on_progress=on_progress,
-            resumed_from=plan.resumed_from,
-        )
-    report = report.with_run_id(run_id)
-    with db.session() as s:
-        eval_repo.finish_run(s, run_id, report)
-    return run_id, report
+        return await service.run(plan, on_progress=on_progress)
 
 
 def _print_outcome(report: EvalReport, previous: EvalReport | None, as_json: bool) -> None:

@@ -6,8 +6,8 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import case_intake
 from bot.background import spawn
-from bot.case_intake import propose_case_from_signal
 from bot.services import Services
 
 log = logging.getLogger("bot.listeners")
@@ -24,7 +24,7 @@ async def propose_case(
 ) -> None:
     """Hand a 👎, 🚩 or correction to case intake; failures are logged, never raised."""
     try:
-        await propose_case_from_signal(
+        await case_intake.propose_case_from_signal(
             services,
             run_id=run_id,
             kind=kind,

@@ -3,6 +3,7 @@ a real SQLite database, the output a user sees and the exit codes CI relies on."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +14,14 @@ import yaml
 from typer.testing import CliRunner
 
 import bot.cli.eval  # noqa: F401  (registers the commands)
+from bot import jobs
 from bot.cli import app
+from bot.cli.common import load_settings_and_config
+from bot.services import command_services
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from storage import case_repo, eval_repo
 from storage.db import Database
+from storage.job_tables import JobStatus
 from tests.fakes.openai_server import FakeOpenAIServer
 
 PASS = '{"score": 5, "pass": true, "reason": "correct", "failure_mode": null}'
@@ -308,3 +313,38 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(
     assert resumed.exit_code == 0, resumed.output
     assert env.server.calls() == 16  # the 5 stored samples were not asked again
     assert env.report(1).status.value == "complete"
+
+
+def _comparable(report: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """What a run stored, less what differs between any two runs (times, wall time)."""
+    results = [{k: v for k, v in r.to_dict().items() if k != "latency_ms"} for r in report.results]
+    record = {
+        k: v
+        for k, v in report.record.to_dict().items()
+        if k not in {"started_at", "finished_at", "total_latency_ms"}
+    }
+    return results, record
+
+
+def test_the_scheduled_benchmark_and_eval_run_share_one_code_path(env: Env) -> None:
+    """`quorum eval run --set all` and the weekly job, on the same cases and the same
+    (fake) providers, store the same run: same samples, scores, verdicts and record."""
+    env.write_config(judge=True, shadow=True)
+    cli = env.invoke("eval", "run", "--set", "all", "--json")
+    assert cli.exit_code == 0, cli.output
+
+    settings, config = load_settings_and_config()
+    services = command_services(settings, config)
+    try:
+        outcome = asyncio.run(jobs.run_job(services, "benchmark"))
+    finally:
+        services.close()
+    assert outcome.status is JobStatus.DONE, outcome.detail
+    assert outcome.detail.startswith("eval run 2 ")
+
+    by_cli, by_job = env.report(1), env.report(2)
+    assert by_cli.status == by_job.status
+    assert len(by_job.results) == 4 * 3 * 3  # cases x (panel + shadow) x samples
+    assert {r.model for r in by_job.results} == {"good", "bad", "candidate"}
+    assert any(r.verdict is not None for r in by_job.results)
+    assert _comparable(by_job) == _comparable(by_cli)

@@ -1,0 +1,160 @@
+"""The benchmark service: plan a run, store it, execute its work items, finish it.
+
+`quorum eval run`, the scheduled benchmark and any worker call this one service over
+:class:`~bot.services.Services`; what differs between them is only who decides the
+request and who watches the progress.
+
+The steps are separate so work can be spread out:
+
+- :meth:`BenchmarkService.plan` / :meth:`BenchmarkService.resume` decide a
+  :class:`~bot.benchmark.plan.RunPlan`; :meth:`BenchmarkService.start` stores the run
+  (once; starting a started plan does nothing).
+- :meth:`BenchmarkService.execute_items` runs any batch of the plan's work items and
+  records each sample the moment it is scored. Recording is idempotent per item: a
+  sample stored again under the same (case, model, sample) replaces the earlier row.
+- :meth:`BenchmarkService.finish` builds the report from every stored sample and
+  records the run's status.
+
+:meth:`BenchmarkService.run` does all of it in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.benchmark.plan import (
+    BenchmarkRequest,
+    RunPlan,
+    WorkItem,
+    new_plan,
+    resume_plan,
+)
+from bot.services import Services
+from evals.report import EvalReport, SampleResult
+from evals.runner import ProgressCallback, assemble_report, case_info, run_eval
+from storage import eval_repo
+
+
+class BenchmarkService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    # -- planning ---------------------------------------------------------------------
+
+    def plan(self, request: BenchmarkRequest) -> RunPlan:
+        """A new run of the active cases; raises InputError when there are none."""
+        with self.services.db.session() as session:
+            return new_plan(self.services, session, request)
+
+    def resume(
+        self,
+        run_id: int,
+        *,
+        concurrency: int = 8,
+        per_model: int | None = None,
+        max_cost: float | None = None,
+    ) -> RunPlan:
+        """The rest of an interrupted or partial run."""
+        with self.services.db.session() as session:
+            return resume_plan(
+                self.services,
+                session,
+                run_id,
+                concurrency=concurrency,
+                per_model=per_model,
+                max_cost=max_cost,
+            )
+
+    def start(self, plan: RunPlan) -> int:
+        """Store the planned run in status ``running`` (once); returns its id."""
+        if plan.run_id is None:
+            with self.services.db.session() as session:
+                plan.run_id = eval_repo.start_run(
+                    session,
+                    plan.record,
+                    [case_info(c) for c in plan.cases],
+                    sample_total=plan.total,
+                )
+        return plan.run_id
+
+    # -- execution --------------------------------------------------------------------
+
+    def record(self, plan: RunPlan, result: SampleResult) -> None:
+        """Store one scored sample of a started run (replacing an earlier one)."""
+        run_id = self.start(plan)
+        with self.services.db.session() as session:
+            eval_repo.save_result(session, run_id, result, now=self.services.clock.now())
+
+    async def execute_items(
+        self,
+        plan: RunPlan,
+        items: Sequence[WorkItem] | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> EvalReport:
+        """Ask, score and record ``items`` (default: every pending item) with the plan's
+        concurrency and budget. Each sample is stored as soon as it is scored, with no
+        await in between, so cancelling (Ctrl-C) cannot lose a paid answer. Returns the
+        report of what this call saw (kept results plus these items)."""
+        self.start(plan)
+
+        async def save(result: SampleResult) -> None:
+            self.record(plan, result)
+
+        return await run_eval(
+            plan.cases,
+            plan.members,
+            self.services.client,
+            plan.config,
+            judge=plan.judge,
+            embedder=plan.embedder,
+            completed=plan.completed,
+            on_result=save,
+            on_progress=on_progress,
+            clock=self.services.clock,
+            resumed_from=plan.resumed_from,
+            only=None if items is None else {item.key for item in items},
+        )
+
+    def finish(self, plan: RunPlan, report: EvalReport | None = None) -> EvalReport:
+        """Record the run's outcome. Without ``report`` (items ran elsewhere) it is built
+        from every sample stored for the run; items with no sample count as not run."""
+        run_id = self.start(plan)
+        if report is None:
+            with self.services.db.session() as session:
+                stored = eval_repo.results(session, run_id)
+            keys = {item.key for item in plan.items()}
+            stored = [r for r in stored if r.key in keys]
+            started = plan.resumed_from or plan.record
+            now = self.services.clock.now()
+            report = assemble_report(
+                plan.cases,
+                plan.members,
+                plan.config,
+                stored,
+                judge=plan.judge,
+                embedder=plan.embedder,
+                started_at=started.started_at,
+                finished_at=now,
+                latency_ms=int((now - started.started_at).total_seconds() * 1000),
+                total=plan.total,
+                skipped=plan.total - len(stored),
+            )
+        report = report.with_run_id(run_id)
+        with self.services.db.session() as session:
+            eval_repo.finish_run(session, run_id, report)
+        return report
+
+    async def run(
+        self, plan: RunPlan, *, on_progress: ProgressCallback | None = None
+    ) -> EvalReport:
+        """Start, execute every pending item here, finish. Returns the stored report."""
+        self.start(plan)
+        report = await self.execute_items(plan, on_progress=on_progress)
+        return self.finish(plan, report)
+
+    async def run_request(
+        self, request: BenchmarkRequest, *, on_progress: ProgressCallback | None = None
+    ) -> EvalReport:
+        """Plan and run a new run in one go (the scheduled benchmark)."""
+        return await self.run(self.plan(request), on_progress=on_progress)

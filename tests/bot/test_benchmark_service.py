@@ -1,0 +1,100 @@
+"""The benchmark service's seam for spreading work: a plan lists its work items, any
+batch of them can be executed (here, or by another process over the same database),
+recording is idempotent per item, and finishing builds the run from what was stored."""
+
+from __future__ import annotations
+
+from bot.benchmark.plan import BenchmarkRequest, SetChoice
+from bot.benchmark.service import BenchmarkService
+from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.report import RunStatus
+from storage import case_repo, eval_repo
+from storage.db import Database
+from tests.bot.digest_seed import BENCHMARK_FIRE, ScriptedClient, make_services
+
+
+def _add_cases(db: Database, n: int = 3) -> None:
+    with db.session() as s:
+        case_repo.add_cases(
+            s,
+            [
+                EvalCase(
+                    id=f"math-{i}",
+                    input=CaseInput(question=f"What is 6 x 7? ({i})"),
+                    must_include=["42"],
+                    status=CaseStatus.ACTIVE,
+                    set=CaseSet.GOLDEN,
+                )
+                for i in range(n)
+            ],
+            actor="test",
+        )
+
+
+def _stored(db: Database, run_id: int) -> list[tuple[str, str, int, bool | None]]:
+    with db.session() as s:
+        return [(r.case_id, r.model, r.sample, r.passed) for r in eval_repo.results(s, run_id)]
+
+
+async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
+    sqlite_db: Database,
+) -> None:
+    _add_cases(sqlite_db)
+    client = ScriptedClient({"beta": "It is 43."})
+    services = make_services(sqlite_db, client=client, now=BENCHMARK_FIRE)
+    service = BenchmarkService(services)
+    plan = service.plan(BenchmarkRequest(case_set=SetChoice.GOLDEN, samples=2, use_judge=False))
+    run_id = service.start(plan)
+    assert service.start(plan) == run_id  # starting twice stores one run
+    items = plan.pending_items()
+    assert len(items) == plan.total == 3 * 4 * 2
+    assert items[0].sample == 0 and items[-1].sample == 1
+
+    # One worker takes the first half.
+    await service.execute_items(plan, items[:10])
+    assert len(client.calls) == 10
+    assert sorted(_stored(sqlite_db, run_id)) == sorted(
+        (i.case_id, i.model, i.sample, i.model != "beta") for i in items[:10]
+    )
+
+    # Another process plans the same run from the database: only the rest is pending.
+    other = BenchmarkService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
+    resumed = other.resume(run_id)
+    assert resumed.pending_items() == items[10:]
+    await other.execute_items(resumed, resumed.pending_items())
+    assert len(client.calls) == plan.total
+    # An item delivered twice (a task queue's retry): a plan that knows it is done skips
+    # it; one that does not asks again and replaces the row, never adds one.
+    await other.execute_items(other.resume(run_id), items[:1])
+    assert len(client.calls) == plan.total
+    await service.execute_items(plan, items[:1])
+    assert len(client.calls) == plan.total + 1
+    assert len(_stored(sqlite_db, run_id)) == plan.total
+
+    report = other.finish(resumed)
+    assert report.status is RunStatus.COMPLETE and report.run_id == run_id
+    with sqlite_db.session() as s:
+        stored = eval_repo.load_report(s, run_id)
+    assert stored.status is RunStatus.COMPLETE
+    assert len(stored.results) == plan.total
+    assert {r.model: r.passed for r in stored.results if r.sample == 0} == {
+        "alpha": True,
+        "beta": False,
+        "gamma": True,
+        "candidate": True,
+    }
+
+
+async def test_finishing_with_items_left_says_the_run_is_partial(sqlite_db: Database) -> None:
+    _add_cases(sqlite_db, n=1)
+    services = make_services(sqlite_db, client=ScriptedClient(), now=BENCHMARK_FIRE)
+    service = BenchmarkService(services)
+    plan = service.plan(BenchmarkRequest(samples=1, use_judge=False))
+    await service.execute_items(plan, plan.pending_items()[:2])
+    report = service.finish(plan)
+    assert report.status is RunStatus.PARTIAL
+    assert report.status_reason == "2 of 4 samples did not run (resume to finish)"
+    assert [i.model for i in service.resume(plan.run_id or 0).pending_items()] == [
+        "gamma",
+        "candidate",
+    ]
