@@ -19,18 +19,11 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
-    InputBlock,
     MarkdownTextObject,
-    Option,
-    PlainTextInputElement,
-    PlainTextObject,
     SectionBlock,
-    StaticSelectElement,
 )
-from slack_sdk.models.views import View
 
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, split_mrkdwn, to_mrkdwn, truncate
-from evals.case_schema import FAILURE_MODE_TEXT, FailureMode, Severity
 from evals.types import ERROR_KIND_TEXT, Consensus, ConsensusStatus, ModelAnswer, PanelRun
 
 JSON = dict[str, Any]
@@ -45,33 +38,20 @@ ACTION_DOWN = "quorum_down"
 ACTION_CORRECT = "quorum_correct"
 ACTION_FLAG = "quorum_flag"
 ACTION_BEST = "quorum_best_answer"
-CORRECTION_CALLBACK = "quorum_correction"
 #: Feedback button value on a channel result: the run is found by the message the
 #: button sits on (the result is posted before the run is stored).
 PENDING_RUN = "by-message"
 
-# block ids / action ids of the correction modal
-CORRECTION_ANSWER_BLOCK = "correct_answer"
-CORRECTION_MODE_BLOCK = "failure_mode"
-CORRECTION_SEVERITY_BLOCK = "severity"
-CORRECTION_INPUT_ACTION = "value"
 
-SEVERITY_TEXT: Mapping[Severity, str] = {
-    Severity.LOW: "Low — a detail",
-    Severity.MEDIUM: "Medium — misleading",
-    Severity.HIGH: "High — harmful or badly wrong",
-}
-
-
-def _dicts(blocks: Sequence[Block]) -> list[JSON]:
+def as_dicts(blocks: Sequence[Block]) -> list[JSON]:
     return [b.to_dict() for b in blocks]
 
 
-def _section(text: str) -> SectionBlock:
+def section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=truncate(text, SECTION_TEXT_LIMIT)))
 
 
-def _context(*texts: str) -> ContextBlock:
+def context_block(*texts: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=truncate(t, 2000)) for t in texts])
 
 
@@ -79,7 +59,7 @@ def fit_blocks(blocks: list[JSON], limit: int = MAX_BLOCKS) -> list[JSON]:
     """Hold a message to Slack's block limit, keeping the head and the tail (buttons)."""
     if len(blocks) <= limit:
         return blocks
-    note = _section("_… shortened to fit in Slack; the full text is in the thread._").to_dict()
+    note = section("_… shortened to fit in Slack; the full text is in the thread._").to_dict()
     keep_tail = 4
     return [*blocks[: limit - keep_tail - 1], note, *blocks[-keep_tail:]]
 
@@ -90,7 +70,7 @@ def answer_sections(markdown: str, *, max_sections: int) -> list[JSON]:
     if len(pieces) > max_sections:
         pieces = pieces[:max_sections]
         pieces[-1] = truncate(pieces[-1], SECTION_TEXT_LIMIT - 60) + "\n_(continued in the thread)_"
-    return _dicts([_section(p) for p in pieces])
+    return as_dicts([section(p) for p in pieces])
 
 
 # -- text helpers ----------------------------------------------------------------------
@@ -168,11 +148,11 @@ def progress_blocks(
 ) -> list[JSON]:
     lines = "\n".join(progress_line(m, answers.get(m)) for m in members)
     done = sum(1 for m in members if m in answers)
-    return _dicts(
+    return as_dicts(
         [
-            _section(f"<@{asker}> asked:\n{question_quote(question)}"),
-            _section(lines),
-            _context(f"Asking {len(members)} models… {done} of {len(members)} answered"),
+            section(f"<@{asker}> asked:\n{question_quote(question)}"),
+            section(lines),
+            context_block(f"Asking {len(members)} models… {done} of {len(members)} answered"),
         ]
     )
 
@@ -189,29 +169,29 @@ class ResultView:
 
 def result_blocks(view: ResultView) -> list[JSON]:
     run, consensus = view.run, view.consensus
-    blocks: list[JSON] = _dicts(
-        [_section(f"<@{view.asker}> asked:\n{question_quote(run.question)}")]
+    blocks: list[JSON] = as_dicts(
+        [section(f"<@{view.asker}> asked:\n{question_quote(run.question)}")]
     )
     usable = len(run.usable)
     if consensus.status is ConsensusStatus.NONE and usable == 0:
         lines = "\n".join(failure_line(a) for a in run.answers if not a.ok)
-        blocks.append(_section(f"*None of the models could answer.*\n{lines}").to_dict())
+        blocks.append(section(f"*None of the models could answer.*\n{lines}").to_dict())
     else:
         text = consensus.text
         if text:
             if consensus.model:
                 blocks.append(
-                    _context(f"Consensus answer from *{escape(consensus.model)}*").to_dict()
+                    context_block(f"Consensus answer from *{escape(consensus.model)}*").to_dict()
                 )
             blocks.extend(answer_sections(text, max_sections=MAX_BLOCKS - _RESERVED_BLOCKS))
-        blocks.append(_section(confidence_badge(consensus, usable)).to_dict())
+        blocks.append(section(confidence_badge(consensus, usable)).to_dict())
         dissent = _dissent_lines(run, consensus)
         if dissent:
-            blocks.append(_section(dissent).to_dict())
+            blocks.append(section(dissent).to_dict())
         failures = [a for a in run.answers if not a.ok]
         if failures:
-            blocks.append(_section("\n".join(failure_line(a) for a in failures)).to_dict())
-    blocks.append(_context(context_line(run)).to_dict())
+            blocks.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
+    blocks.append(context_block(context_line(run)).to_dict())
     blocks.append(feedback_actions(view.run_id).to_dict())
     return fit_blocks(blocks)
 
@@ -275,7 +255,7 @@ def member_blocks(
         head.append(f"agreement {agreement:.2f}")
     if is_consensus:
         head.append("picked as the consensus")
-    blocks = _dicts([_context(" · ".join(head))])
+    blocks = as_dicts([context_block(" · ".join(head))])
     if answer.ok:
         blocks.extend(answer_sections(answer.text, max_sections=MAX_BLOCKS - 3))
         if run_id is not None:
@@ -292,7 +272,7 @@ def member_blocks(
                 ).to_dict()
             )
     else:
-        blocks.append(_section(failure_line(answer)).to_dict())
+        blocks.append(section(failure_line(answer)).to_dict())
     return fit_blocks(blocks)
 
 
@@ -301,125 +281,3 @@ def member_text(answer: ModelAnswer) -> str:
         return truncate(f"{answer.member}: {escape(gist(answer.text, 200))}", 300)
     assert answer.error is not None
     return f"{escape(answer.member)} {ERROR_KIND_TEXT[answer.error]}"
-
-
-# -- correction modal ------------------------------------------------------------------
-
-
-def correction_modal(metadata: Mapping[str, Any], *, original: str | None = None) -> JSON:
-    """The "✏️ Correct" modal; ``metadata`` round-trips in ``private_metadata``."""
-    blocks: list[Block] = []
-    if original:
-        blocks.append(_context("Correcting: " + escape(gist(original, 280))))
-    blocks += [
-        InputBlock(
-            block_id=CORRECTION_ANSWER_BLOCK,
-            label="The correct answer",
-            element=PlainTextInputElement(
-                action_id=CORRECTION_INPUT_ACTION,
-                multiline=True,
-                max_length=3000,
-                placeholder="What should the answer have been?",
-            ),
-        ),
-        InputBlock(
-            block_id=CORRECTION_MODE_BLOCK,
-            label="What went wrong",
-            element=StaticSelectElement(
-                action_id=CORRECTION_INPUT_ACTION,
-                placeholder="Pick one",
-                options=[Option(value=m.value, text=FAILURE_MODE_TEXT[m]) for m in FailureMode],
-            ),
-        ),
-        InputBlock(
-            block_id=CORRECTION_SEVERITY_BLOCK,
-            label="How bad is it",
-            element=StaticSelectElement(
-                action_id=CORRECTION_INPUT_ACTION,
-                initial_option=Option(
-                    value=Severity.MEDIUM.value, text=SEVERITY_TEXT[Severity.MEDIUM]
-                ),
-                options=[Option(value=s.value, text=SEVERITY_TEXT[s]) for s in Severity],
-            ),
-        ),
-    ]
-    view = View(
-        type="modal",
-        callback_id=CORRECTION_CALLBACK,
-        title=PlainTextObject(text="Correct the answer"),
-        submit=PlainTextObject(text="Save correction"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=json.dumps(dict(metadata)),
-        blocks=blocks,
-    )
-    out: JSON = view.to_dict()
-    return out
-
-
-# -- help and models -------------------------------------------------------------------
-
-HELP_TEXT = (
-    "*Quorum asks a panel of AI models the same question and shows where they agree.*\n"
-    "• `/compare <question>`: ask the panel (or mention @Quorum, or send me a DM)\n"
-    "• `/compare models`: the panel, with each model's recent speed and cost\n"
-    "• `/compare cases`: review proposed eval cases (reviewers only)\n"
-    "• `/compare digest`: preview this week's digest (only you see it)\n"
-    "• `/compare help`: this message\n"
-    "On a result: 👍 / 👎 / 🚩 (buttons or reactions) tell us how it did, "
-    "*✏️ Correct* records the right answer, and *⭐ Best answer* in the thread "
-    "votes for the model you liked best. "
-    "Reply in the thread with `correction: <the right answer>` to correct it quickly."
-)
-
-
-def help_blocks() -> list[JSON]:
-    return _dicts([_section(HELP_TEXT)])
-
-
-@dataclass(frozen=True)
-class ModelLine:
-    name: str
-    model: str
-    weight: float
-    runs: int
-    p50_latency_ms: int | None
-    avg_cost_usd: float | None
-    error_rate: float | None
-
-
-def models_blocks(lines: Sequence[ModelLine], days: int, shadow: Sequence[str] = ()) -> list[JSON]:
-    rows = []
-    for line in lines:
-        stats = (
-            f"median {seconds(line.p50_latency_ms)} · {dollars(line.avg_cost_usd)} per answer"
-            f" · {line.runs} answers"
-            if line.runs and line.p50_latency_ms is not None
-            else "no answers yet"
-        )
-        if line.error_rate:
-            stats += f" · {line.error_rate:.0%} failed"
-        weight = f" (weight {line.weight:g})" if line.weight != 1.0 else ""
-        rows.append(f"• *{escape(line.name)}* `{escape(line.model)}`{weight}: {stats}")
-    blocks: list[Block] = [_section(f"*The panel* (last {days} days)")]
-    chunk: list[str] = []
-    for row in rows:
-        if utf16_total([*chunk, row]) > SECTION_TEXT_LIMIT - 100:
-            blocks.append(_section("\n".join(chunk)))
-            chunk = []
-        chunk.append(row)
-    if chunk:
-        blocks.append(_section("\n".join(chunk)))
-    if shadow:
-        blocks.append(
-            _context("Shadow candidates (answers hidden): " + ", ".join(escape(s) for s in shadow))
-        )
-    return fit_blocks(_dicts(blocks))
-
-
-def utf16_total(rows: Sequence[str]) -> int:
-    return sum(len(r) + 1 for r in rows)
-
-
-def notice_blocks(text: str) -> list[JSON]:
-    """A single section for ephemeral notices (text is ours, already safe)."""
-    return _dicts([_section(text)])

@@ -4,8 +4,7 @@ plan for when the database is briefly unreachable.
 - Runs, signals, corrections and votes that cannot be written because the database
   is unreachable go to the spool (:class:`storage.spool.Spool`, a local JSON-lines
   file) and are replayed once it answers again; the user still gets their answer.
-  This module adds spool kinds for what only the bot writes: a whole panel run, and
-  signals/corrections known only by their Slack message (the run id needs a lookup).
+  :mod:`bot.run_spool` holds the spool kinds only the bot writes.
 - Delivery claims (Slack retry idempotency) fall back to a bounded in-process memory
   of keys, so a retry reaching the same process still never starts a second panel.
 - Every failure is logged once with a reference id.
@@ -17,24 +16,16 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.services import Services
+from bot.run_spool import message_correction
 from evals.case_schema import FailureMode, Severity
 from evals.errors import StorageError, new_reference
-from evals.types import (
-    Consensus,
-    ConsensusStatus,
-    ErrorKind,
-    ModelAnswer,
-    PanelRun,
-    SentPrompt,
-)
+from evals.types import Consensus, PanelRun
 from storage import repo
 from storage.db import Database, DatabaseUnavailableError
 from storage.records import (
@@ -49,7 +40,7 @@ from storage.records import (
     SignalSource,
     VoteOutcome,
 )
-from storage.spool import DEFAULT_HANDLERS, Spool
+from storage.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -57,150 +48,6 @@ T = TypeVar("T")
 
 #: How many delivery keys the in-process fallback remembers.
 MEMORY_KEYS = 10_000
-SPOOL_FILE = "quorum-spool.jsonl"
-
-
-# -- (de)serialising a run for the spool -------------------------------------------------
-
-
-def run_to_json(run: PanelRun) -> dict[str, Any]:
-    return {
-        "question": run.question,
-        "answers": [
-            {**asdict(a), "error": a.error.value if a.error else None} for a in run.answers
-        ],
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat(),
-        "quorum": run.quorum,
-        "prompt": run.prompt.to_json() if run.prompt is not None else None,
-    }
-
-
-def run_from_json(data: Mapping[str, Any]) -> PanelRun:
-    answers = tuple(
-        ModelAnswer(**{**a, "error": ErrorKind(a["error"]) if a.get("error") else None})
-        for a in data["answers"]
-    )
-    return PanelRun(
-        question=str(data["question"]),
-        answers=answers,
-        started_at=datetime.fromisoformat(str(data["started_at"])),
-        finished_at=datetime.fromisoformat(str(data["finished_at"])),
-        quorum=int(data["quorum"]),
-        prompt=SentPrompt.from_json(data["prompt"]) if data.get("prompt") else None,
-    )
-
-
-def consensus_to_json(c: Consensus) -> dict[str, Any]:
-    return {
-        **asdict(c),
-        "status": c.status.value,
-        "clusters": [list(x) for x in c.clusters],
-        "agreement": dict(c.agreement),
-        "dissenters": list(c.dissenters),
-        "features": {k: float(v) for k, v in c.features.items()},
-    }
-
-
-def consensus_from_json(d: Mapping[str, Any]) -> Consensus:
-    return Consensus(
-        **{
-            **d,
-            "status": ConsensusStatus(d["status"]),
-            "clusters": tuple(tuple(x) for x in d["clusters"]),
-            "dissenters": tuple(d["dissenters"]),
-        }
-    )
-
-
-# -- spool handlers the bot adds ---------------------------------------------------------
-
-
-def _spooled_run(session: Session, p: Mapping[str, Any]) -> object:
-    kwargs = dict(p["kwargs"])
-    kwargs["origin"] = RunOrigin(kwargs["origin"])
-    try:
-        run_id = repo.save_panel_run(
-            session, run_from_json(p["run"]), consensus_from_json(p["consensus"]), **kwargs
-        )
-    except repo.DuplicateDeliveryError:
-        return False  # the run was stored after all (e.g. by a slow first attempt)
-    stored = repo.get_run(session, run_id)
-    messages: Mapping[str, str] = p.get("answer_messages") or {}
-    for answer in stored.panel_answers if stored else ():
-        if answer.member in messages:
-            repo.set_answer_message(session, answer.id, messages[answer.member])
-    return run_id
-
-
-def _target(session: Session, p: Mapping[str, Any]) -> MessageTarget:
-    target = repo.get_run_by_message(session, str(p["channel_id"]), str(p["ts"]))
-    if target is None:
-        raise ValueError(f"no run behind message {p['channel_id']}/{p['ts']}")
-    return target
-
-
-def _message_signal(session: Session, p: Mapping[str, Any]) -> object:
-    target = _target(session, p)
-    at = datetime.fromisoformat(str(p["at"]))
-    answer_id = target.answer.id if target.answer else None
-    kind = SignalKind(p["kind"])
-    if p.get("removed"):
-        return repo.retract_signal(
-            session,
-            run_id=target.run.id,
-            user_id=str(p["user_id"]),
-            kind=kind,
-            answer_id=answer_id,
-            at=at,
-        )
-    return repo.record_signal(
-        session,
-        run_id=target.run.id,
-        user_id=str(p["user_id"]),
-        kind=kind,
-        source=SignalSource(p["source"]),
-        answer_id=answer_id,
-        at=at,
-    )
-
-
-def _message_correction(session: Session, p: Mapping[str, Any]) -> object:
-    target = _target(session, p)
-    answer = target.answer or target.run.consensus_answer
-    return repo.record_correction(
-        session,
-        run_id=target.run.id,
-        user_id=str(p["user_id"]),
-        correct_answer=str(p["correct_answer"]),
-        failure_mode=FailureMode(p["failure_mode"]),
-        severity=Severity(p["severity"]),
-        source=CorrectionSource(p["source"]),
-        answer_id=answer.id if answer else None,
-        at=datetime.fromisoformat(str(p["at"])),
-    )
-
-
-BOT_HANDLERS = {
-    **DEFAULT_HANDLERS,
-    "panel_run": _spooled_run,
-    "message_signal": _message_signal,
-    "message_correction": _message_correction,
-}
-
-
-def spool_path(services: Services) -> Path:
-    """QUORUM_SPOOL_PATH, else next to the SQLite file, else the working directory."""
-    if services.settings.quorum_spool_path is not None:
-        return services.settings.quorum_spool_path
-    db = services.db
-    if db.backend == "sqlite" and db.url.database and db.url.database != ":memory:":
-        return Path(db.url.database).with_name(SPOOL_FILE)
-    return Path(SPOOL_FILE)
-
-
-def default_spool(services: Services) -> Spool:
-    return Spool(spool_path(services), BOT_HANDLERS)
 
 
 @dataclass(frozen=True)
@@ -329,8 +176,8 @@ class RunStore:
 
     async def spool_run(self, pending: PendingRun, answer_messages: Mapping[str, str]) -> bool:
         payload = {
-            "run": run_to_json(pending.run),
-            "consensus": consensus_to_json(pending.consensus),
+            "run": pending.run.to_dict(),
+            "consensus": pending.consensus.to_dict(),
             "kwargs": {**pending.kwargs, "origin": RunOrigin(pending.kwargs["origin"]).value},
             "answer_messages": dict(answer_messages),
         }
@@ -524,7 +371,7 @@ class RunStore:
         def apply(session: Session) -> CorrectionRecord | bool:
             if repo.get_run_by_message(session, channel_id, ts) is None:
                 return False
-            record = _message_correction(session, {**payload, "at": _now_iso()})
+            record = message_correction(session, {**payload, "at": _now_iso()})
             assert isinstance(record, CorrectionRecord)
             return record
 

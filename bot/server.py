@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.app import build_app
 from bot.background import drain
-from bot.run_store import default_spool
+from bot.run_spool import default_spool
 from bot.services import Services
 
 log = logging.getLogger(__name__)

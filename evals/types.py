@@ -7,7 +7,7 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -138,6 +138,15 @@ class ModelAnswer:
     def ok(self) -> bool:
         return self.error is None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON; :meth:`from_dict` gives back an equal answer."""
+        return {**asdict(self), "error": self.error.value if self.error else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelAnswer:
+        error = data.get("error")
+        return cls(**{**data, "error": ErrorKind(error) if error else None})
+
 
 class ConsensusStatus(StrEnum):
     OK = "ok"  # two or more usable answers: a real consensus
@@ -196,6 +205,30 @@ class Consensus:
                 return len(cluster)
         return 1 if self.model else 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON; :meth:`from_dict` gives back an equal consensus."""
+        return {
+            **asdict(self),
+            "status": self.status.value,
+            "clusters": [list(x) for x in self.clusters],
+            "agreement": dict(self.agreement),
+            "dissenters": list(self.dissenters),
+            "features": {k: float(v) for k, v in self.features.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Consensus:
+        return cls(
+            **{
+                **data,
+                "status": ConsensusStatus(data["status"]),
+                "clusters": tuple(tuple(x) for x in data["clusters"]),
+                "agreement": dict(data["agreement"]),
+                "dissenters": tuple(data["dissenters"]),
+                "features": dict(data["features"]),
+            }
+        )
+
     @property
     def label(self) -> str:
         """Plain-language confidence band ("high", "medium", "low", "single answer", "none")."""
@@ -238,3 +271,25 @@ class PanelRun:
     def cost_usd(self) -> float | None:
         costs = [a.cost_usd for a in self.answers if a.cost_usd is not None]
         return sum(costs) if costs else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON; :meth:`from_dict` gives back an equal run."""
+        return {
+            "question": self.question,
+            "answers": [a.to_dict() for a in self.answers],
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "quorum": self.quorum,
+            "prompt": self.prompt.to_json() if self.prompt is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PanelRun:
+        return cls(
+            question=str(data["question"]),
+            answers=tuple(ModelAnswer.from_dict(a) for a in data["answers"]),
+            started_at=datetime.fromisoformat(str(data["started_at"])),
+            finished_at=datetime.fromisoformat(str(data["finished_at"])),
+            quorum=int(data["quorum"]),
+            prompt=SentPrompt.from_json(data["prompt"]) if data.get("prompt") else None,
+        )

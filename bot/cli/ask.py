@@ -13,7 +13,7 @@ from rich.live import Live
 
 from bot.calibrators import use_active_calibrator
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
-from bot.cli.render import answers_table, consensus_panel, progress_table, run_to_json
+from bot.cli.render import answers_table, ask_output, consensus_panel, progress_table
 from bot.cli.root import app
 from bot.services import Services, build_services
 from evals.consensus import build_consensus, prepare_answer
@@ -53,7 +53,7 @@ def ask(
         services.close()
 
     if as_json:
-        out.print_json(json.dumps(run_to_json(run, consensus, run_id)))
+        out.print_json(json.dumps(ask_output(run, consensus, run_id)))
     else:
         out.print(consensus_panel(run, consensus))
         out.print(answers_table(run, consensus))

@@ -6,75 +6,32 @@ set's dataset version (SHA-256 of its active cases) is printed wherever a set ch
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from bot.case_intake import case_policy
-from bot.cli.common import Exit, edge, err, load_settings, out
-from bot.cli.root import app
-from bot.config import load_config
-from evals.assertions import AssertionType, parse_assertion
-from evals.case_io import CaseFormat, dump_cases, format_for_path, load_cases
-from evals.case_schema import CaseSet, CaseStatus, EvalCase, Severity
-from evals.cases import CasePolicy, RotationPolicy, phrases, short_version, with_phrases
-from evals.errors import InputError
-from evals.redact import Redactor, redact_case
-from storage import case_repo
-from storage.db import Database
-
-cases_app = typer.Typer(
-    help="Eval cases: review proposed cases, keep the golden and rotating sets, "
-    "export/import (JSONL, YAML, promptfoo).",
-    no_args_is_help=True,
+from bot.cli.case_common import (
+    SetOption,
+    audit_actor,
+    case_session,
+    cases_app,
+    configured_policy,
+    status_filter,
+    versions_line,
 )
-app.add_typer(cases_app, name="cases")
-
-SetOption = Annotated[CaseSet, typer.Option("--set", help="golden (frozen) or rotating.")]
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    database = Database(load_settings().database_url)
-    try:
-        database.ensure_schema()
-        with database.session() as session:
-            yield session
-    finally:
-        database.dispose()
-
-
-def _policy() -> CasePolicy:
-    settings = load_settings()
-    if not settings.quorum_config.exists():
-        return CasePolicy()
-    return case_policy(load_config(settings.quorum_config))
-
-
-def _versions_line(session: Session, sets: Sequence[CaseSet]) -> str:
-    parts = []
-    for case_set in sets:
-        count = len(case_repo.active_cases(session, case_set))
-        version = short_version(case_repo.dataset_version(session, case_set))
-        parts.append(f"{case_set.value}: {count} active, version {version}")
-    return " · ".join(parts)
+from bot.cli.common import Exit, edge, err, out
+from evals.assertions import AssertionType, parse_assertion
+from evals.case_io import CaseFormat, dump_cases
+from evals.case_schema import CaseSet, EvalCase, Severity
+from evals.cases import RotationPolicy, phrases, with_phrases
+from evals.errors import InputError
+from storage import case_repo
 
 
 def _short(text: str, limit: int = 70) -> str:
@@ -114,15 +71,15 @@ def list_cases(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
 ) -> None:
     """List cases, newest first, with each set's dataset version."""
-    with _session() as session:
+    with case_session() as session:
         result = case_repo.list_cases(
             session,
-            status=_status_filter(status),
+            status=status_filter(status),
             case_set=case_set,
             limit=per_page,
             offset=(page - 1) * per_page,
         )
-        versions = _versions_line(session, [case_set] if case_set else list(CaseSet))
+        versions = versions_line(session, [case_set] if case_set else list(CaseSet))
     if as_json:
         sys.stdout.write(dump_cases(result.cases, CaseFormat.JSONL))
         return
@@ -144,7 +101,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
 ) -> None:
     """Show one case in full, with its history."""
-    with _session() as session:
+    with case_session() as session:
         case = case_repo.require_case(session, case_id)
         events = case_repo.case_events(session, case_id)
     if as_json:
@@ -206,12 +163,12 @@ def approve(
     case_set: SetOption,
 ) -> None:
     """Approve proposed cases into the golden or the rotating set (all or none)."""
-    actor = _actor()
-    with _session() as session:
-        before = _versions_line(session, [case_set])
+    actor = audit_actor()
+    with case_session() as session:
+        before = versions_line(session, [case_set])
         for case_id in case_ids:
             case_repo.approve_case(session, case_id, case_set, actor=actor)
-        after = _versions_line(session, [case_set])
+        after = versions_line(session, [case_set])
     out.print(f"Approved {len(case_ids)} case(s) into {case_set.value}: {', '.join(case_ids)}")
     out.print(f"Before: {before}\nNow:    {after}", highlight=False)
 
@@ -223,8 +180,8 @@ def reject(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Reject proposed cases (all or none)."""
-    actor = _actor()
-    with _session() as session:
+    actor = audit_actor()
+    with case_session() as session:
         for case_id in case_ids:
             case_repo.reject_case(session, case_id, actor=actor, reason=reason)
     out.print(f"Rejected {len(case_ids)} case(s): {', '.join(case_ids)}")
@@ -237,11 +194,11 @@ def retire(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Retire cases: they leave their set (the set's version changes if they were active)."""
-    actor = _actor()
-    with _session() as session:
+    actor = audit_actor()
+    with case_session() as session:
         for case_id in case_ids:
             case_repo.retire_case(session, case_id, actor=actor, reason=reason)
-        after = _versions_line(session, list(CaseSet))
+        after = versions_line(session, list(CaseSet))
     out.print(f"Retired {len(case_ids)} case(s): {', '.join(case_ids)}")
     out.print(f"Now: {after}", highlight=False)
 
@@ -294,7 +251,7 @@ def edit(
     """Edit a case. An active golden case is frozen: the edit creates a new version (new
     id, linked to the old one, which is retired)."""
     changes: dict[str, object] = {}
-    with _session() as session:
+    with case_session() as session:
         current = case_repo.require_case(session, case_id)
         if question is not None:
             changes["input"] = current.input.model_copy(update={"question": question})
@@ -329,8 +286,8 @@ def edit(
         if not changes:
             err.print("Nothing to change: pass at least one option (see --help).")
             raise typer.Exit(Exit.USAGE)
-        result = case_repo.edit_case(session, case_id, changes, actor=_actor())
-        versions = _versions_line(session, [current.set])
+        result = case_repo.edit_case(session, case_id, changes, actor=audit_actor())
+        versions = versions_line(session, [current.set])
     if result.new_version:
         out.print(
             f"{case_id} is golden, so the edit is a new version: {result.case.id} "
@@ -356,15 +313,15 @@ def rotate(
 ) -> None:
     """Refresh the rotating slice: retire active rotating cases older than N days or beyond
     the newest M (defaults from `cases.rotation` in quorum.yaml: 90 days, 200 cases)."""
-    configured = _policy().rotation
+    configured = configured_policy().rotation
     policy = RotationPolicy(
         max_age_days=max_age_days if max_age_days is not None else configured.max_age_days,
         max_count=max_count if max_count is not None else configured.max_count,
     )
-    with _session() as session:
-        before = _versions_line(session, [CaseSet.ROTATING])
-        stale = case_repo.rotate_cases(session, policy, actor=_actor(), dry_run=dry_run)
-        after = _versions_line(session, [CaseSet.ROTATING])
+    with case_session() as session:
+        before = versions_line(session, [CaseSet.ROTATING])
+        stale = case_repo.rotate_cases(session, policy, actor=audit_actor(), dry_run=dry_run)
+        after = versions_line(session, [CaseSet.ROTATING])
     age = f"older than {policy.max_age_days} days" if policy.max_age_days else "no age limit"
     count = f"newest {policy.max_count} kept" if policy.max_count is not None else "no count limit"
     verb = "Would retire" if dry_run else "Retired"
@@ -372,101 +329,3 @@ def rotate(
     if stale:
         out.print(_cases_table(stale))
     out.print(f"Before: {before}" + ("" if dry_run else f"\nNow:    {after}"), highlight=False)
-
-
-def _status_filter(value: str) -> CaseStatus | None:
-    if value == "all":
-        return None
-    try:
-        return CaseStatus(value)
-    except ValueError:
-        choices = ", ".join(["all", *(s.value for s in CaseStatus)])
-        raise InputError(f"unknown status {value!r}; use one of: {choices}") from None
-
-
-@cases_app.command("export")
-@edge
-def export(
-    path: Annotated[Path, typer.Argument(help="Output file, or - for stdout.")] = Path("-"),
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="jsonl, yaml or promptfoo (default: by suffix).")
-    ] = None,
-    case_set: Annotated[CaseSet | None, typer.Option("--set", help="Only this set.")] = None,
-    status: Annotated[str, typer.Option(help="active (default), proposed, ... or all.")] = "active",
-) -> None:
-    """Export cases (JSONL, YAML, or promptfoo tests), sorted by id."""
-    to_stdout = str(path) == "-"
-    chosen = format_for_path(path, fmt or ("jsonl" if to_stdout else None))
-    with _session() as session:
-        cases = case_repo.all_cases(session, status=_status_filter(status), case_set=case_set)
-        versions = _versions_line(session, [case_set] if case_set else list(CaseSet))
-    text = dump_cases(cases, chosen)
-    if to_stdout:
-        sys.stdout.write(text)
-        err.print(f"Exported {len(cases)} case(s). {versions}", highlight=False)
-        return
-    path.write_text(text, encoding="utf-8")
-    out.print(f"Wrote {len(cases)} case(s) to {path} ({chosen.value}). {versions}", highlight=False)
-
-
-@cases_app.command("import")
-@edge
-def import_(
-    path: Annotated[Path, typer.Argument(help="A .jsonl/.yaml file, or promptfoo tests.")],
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="jsonl, yaml or promptfoo (default: by suffix).")
-    ] = None,
-    status: Annotated[
-        CaseStatus | None, typer.Option(help="Store every case with this status.")
-    ] = None,
-    case_set: Annotated[
-        CaseSet | None, typer.Option("--set", help="Put every case in this set.")
-    ] = None,
-    skip_existing: Annotated[
-        bool, typer.Option("--skip-existing", help="Skip ids already stored instead of failing.")
-    ] = False,
-    redact: Annotated[
-        bool, typer.Option("--redact/--no-redact", help="Redact PII and secrets (default on).")
-    ] = True,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate only; store nothing.")
-    ] = False,
-) -> None:
-    """Import cases. Every case is validated first; any problem (all are listed, with line
-    or document numbers) means nothing is stored."""
-    chosen = format_for_path(path, fmt)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    cases = load_cases(text, chosen, source=str(path))
-    overrides: dict[str, object] = {}
-    if status is not None:
-        overrides["status"] = status
-    if case_set is not None:
-        overrides["set"] = case_set
-    if overrides:
-        cases = [c.model_copy(update=overrides) for c in cases]
-    redacted = 0
-    if redact:
-        patterns = _policy().redact_patterns
-        Redactor.with_patterns(patterns)  # fail early on a bad configured pattern
-        cleaned = [redact_case(c, patterns) for c in cases]
-        redacted = sum(1 for a, b in zip(cases, cleaned, strict=True) if a != b)
-        cases = cleaned
-    if dry_run:
-        out.print(f"{path}: {len(cases)} valid case(s); nothing stored (--dry-run).")
-        return
-    with _session() as session:
-        added, skipped = case_repo.add_cases(
-            session, cases, actor=_actor(), skip_existing=skip_existing
-        )
-        versions = _versions_line(session, list(CaseSet))
-    out.print(f"Imported {len(added)} case(s) from {path}.", highlight=False)
-    if skipped:
-        out.print(f"Skipped {len(skipped)} existing id(s): {', '.join(skipped)}")
-    if redacted:
-        out.print(f"Redacted personal data or secrets in {redacted} case(s).")
-    out.print(versions, highlight=False)

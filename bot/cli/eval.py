@@ -1,4 +1,4 @@
-"""`quorum eval run|report|compare|list` and `quorum judge calibrate`.
+"""`quorum eval run|report|compare|list`.
 
 Models: the panel and the shadow candidates from quorum.yaml, or exactly the ones named
 with ``--models`` (a panel/shadow ``model_name`` or a litellm model string such as
@@ -37,16 +37,13 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from bot.adapters import model_client
-from bot.benchmark.models import build_judge
 from bot.benchmark.plan import BenchmarkRequest, RunPlan, SetChoice
 from bot.benchmark.service import BenchmarkService
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 from bot.services import command_services
 from evals.cases import short_version
-from evals.errors import ConfigError, InputError
-from evals.jsonl import jsonl_lines
-from evals.judge import LabelledAnswer, calibrate
+from evals.errors import InputError
 from evals.ports import ModelClient
 from evals.report import EvalReport, RunStatus, find_regressions, summarize
 from evals.report_html import to_html
@@ -68,9 +65,7 @@ INCOMPLETE = 3  # exit code: partial or invalid run
 eval_app = typer.Typer(
     help="Benchmark the panel and candidate models on your eval cases.", no_args_is_help=True
 )
-judge_app = typer.Typer(help="Check the LLM judge against people's labels.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-app.add_typer(judge_app, name="judge")
 
 
 class Format(StrEnum):
@@ -83,14 +78,14 @@ class Format(StrEnum):
 client_factory: Callable[[], ModelClient] | None = None
 
 
-def _client() -> ModelClient:
+def cli_client() -> ModelClient:
     if client_factory is not None:
         return client_factory()
     return model_client()
 
 
 @contextmanager
-def _database(url: str) -> Iterator[Database]:
+def database(url: str) -> Iterator[Database]:
     database = Database(url)
     try:
         database.ensure_schema()
@@ -160,7 +155,7 @@ def run_cmd(
     if max_cost is not None and max_cost <= 0:
         raise InputError("--max-cost must be a positive amount in USD")
     settings, config = load_settings_and_config()
-    services = command_services(settings, config, client=_client())
+    services = command_services(settings, config, client=cli_client())
     try:
         services.db.ensure_schema()
         service = BenchmarkService(services)
@@ -311,7 +306,7 @@ def report_cmd(
 ) -> None:
     """Render a stored run, with regressions against the previous run on the same data."""
     settings, _ = load_settings_and_config()
-    with _database(settings.database_url) as db, db.session() as s:
+    with database(settings.database_url) as db, db.session() as s:
         run_id = _run_id(s, run)
         report = eval_repo.load_report(s, run_id)
         previous_id = eval_repo.previous_run_id(s, run_id)
@@ -333,7 +328,7 @@ def compare_cmd(
 ) -> None:
     """Run B against run A: per-model change with a paired test, regressions, what changed."""
     settings, _ = load_settings_and_config()
-    with _database(settings.database_url) as db, db.session() as s:
+    with database(settings.database_url) as db, db.session() as s:
         a = eval_repo.load_report(s, _run_id(s, run_a))
         b = eval_repo.load_report(s, _run_id(s, run_b))
     typer.echo(comparison_markdown(compare_reports(a, b)))
@@ -346,7 +341,7 @@ def list_cmd(
 ) -> None:
     """The most recent eval runs."""
     settings, _ = load_settings_and_config()
-    with _database(settings.database_url) as db, db.session() as s:
+    with database(settings.database_url) as db, db.session() as s:
         runs = eval_repo.list_runs(s, limit=limit)
     table = Table(title="Eval runs")
     for head in ("Run", "Status", "Set", "Dataset", "Started (UTC)", "Samples", "Cost", "Models"):
@@ -363,87 +358,3 @@ def list_cmd(
             escape(", ".join(r.models)),
         )
     out.print(table)
-
-
-# ---------------------------------------------------------------- judge calibration
-
-
-def load_labelled(path: Path) -> list[LabelledAnswer]:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    items: list[LabelledAnswer] = []
-    for number, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        items.append(LabelledAnswer.from_json(data, f"{path}:{number}"))
-    return items
-
-
-@judge_app.command("calibrate")
-@edge
-def calibrate_cmd(
-    labelled: Annotated[
-        Path | None,
-        typer.Argument(help="JSONL of {question, answer, label}; default: production labels."),
-    ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 4,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
-) -> None:
-    """How often the judge agrees with people (raw agreement and Cohen's κ)."""
-    settings, config = load_settings_and_config()
-    if labelled is not None:
-        items = load_labelled(labelled)
-        where = str(labelled)
-    else:
-        with _database(settings.database_url) as db, db.session() as s:
-            items = eval_repo.production_labels(s)
-        where = "production thumbs and corrections"
-    if not items:
-        raise InputError(
-            f"No labelled answers in {where}. Pass a JSONL file of "
-            '{"question": ..., "answer": ..., "label": "pass"|"fail"} lines.'
-        )
-    client = _client()
-    judge = build_judge(config, client, [])
-    if judge is None:
-        raise ConfigError("No judge configured: add a `judge:` section to quorum.yaml.")
-    result = asyncio.run(calibrate(judge, items, concurrency=concurrency))
-    a = result.agreement
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "labels": a.n,
-                    "agreement": a.agreement,
-                    "kappa": a.kappa,
-                    "judge_errors": result.errors,
-                    "warnings": a.warnings,
-                    "source": where,
-                    "judge_model": judge.model,
-                    "judge_prompt_hash": judge.prompt_hash,
-                    "rubric_version": judge.rubric_version,
-                }
-            )
-        )
-    else:
-        out.print(f"Judge {judge.model} (rubric {judge.rubric_version}) on {where}:")
-        kappa = "undefined" if a.kappa is None else f"{a.kappa:.2f}"
-        out.print(
-            f"  {a.n} labels · agreement {a.agreement:.0%} · Cohen's κ {kappa}", highlight=False
-        )
-        both = [(h.passed, j) for h, j in result.pairs]
-        out.print(
-            f"  judge pass & people pass: {both.count((True, True))} · judge pass & people fail: {both.count((False, True))} · "
-            f"judge fail & people pass: {both.count((True, False))} · judge fail & people fail: {both.count((False, False))}",
-            highlight=False,
-        )
-        if result.errors:
-            out.print(f"  [yellow]{result.errors} answers got no verdict (judge errors)[/yellow]")
-        for warning in a.warnings:
-            err.print(f"[yellow]Warning:[/yellow] {escape(warning)}")
-    if a.n == 0:
-        raise typer.Exit(Exit.FAILED)

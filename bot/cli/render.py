@@ -89,46 +89,55 @@ def answers_table(run: PanelRun, consensus: Consensus) -> Table:
     return table
 
 
-def consensus_to_json(consensus: Consensus) -> dict[str, Any]:
-    return {
-        "status": consensus.status.value,
-        "model": consensus.model,
-        "text": consensus.text,
-        "confidence": round(consensus.confidence, 4),
-        "raw_confidence": round(consensus.raw_confidence, 4),
-        "label": consensus.label,
-        "clusters": [list(c) for c in consensus.clusters],
-        "agreement": {k: round(v, 4) for k, v in consensus.agreement.items()},
-        "dissenters": list(consensus.dissenters),
-        "calibrator": consensus.calibrator,
-        "reason": consensus.reason,
-    }
+#: The consensus fields `quorum ask --json` prints, and those it rounds to 4 places.
+_CONSENSUS_FIELDS = (
+    "status",
+    "model",
+    "text",
+    "confidence",
+    "raw_confidence",
+    "label",
+    "clusters",
+    "agreement",
+    "dissenters",
+    "calibrator",
+    "reason",
+)
+#: The answer fields it prints.
+_ANSWER_FIELDS = (
+    "member",
+    "model",
+    "resolved_model",
+    "text",
+    "error",
+    "error_detail",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "finish_reason",
+)
 
 
-def answer_to_json(answer: ModelAnswer, agreement: float | None) -> dict[str, Any]:
-    return {
-        "member": answer.member,
-        "model": answer.model,
-        "resolved_model": answer.resolved_model,
-        "text": answer.text,
-        "error": answer.error.value if answer.error else None,
-        "error_detail": answer.error_detail,
-        "latency_ms": answer.latency_ms,
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "cost_usd": answer.cost_usd,
-        "finish_reason": answer.finish_reason,
-        "agreement": agreement,
-    }
-
-
-def run_to_json(run: PanelRun, consensus: Consensus, run_id: int | None) -> dict[str, Any]:
+def ask_output(run: PanelRun, consensus: Consensus, run_id: int | None) -> dict[str, Any]:
+    """What `quorum ask --json` prints: a view over the records' own JSON
+    (:meth:`PanelRun.to_dict`, :meth:`Consensus.to_dict`), rounded for people."""
+    full = consensus.to_dict() | {"label": consensus.label}
+    summary = {key: full[key] for key in _CONSENSUS_FIELDS}
+    summary["confidence"] = round(consensus.confidence, 4)
+    summary["raw_confidence"] = round(consensus.raw_confidence, 4)
+    summary["agreement"] = {k: round(v, 4) for k, v in consensus.agreement.items()}
+    answers = [
+        {key: answer.to_dict()[key] for key in _ANSWER_FIELDS}
+        | {"agreement": consensus.agreement.get(answer.member)}
+        for answer in run.answers
+    ]
     return {
         "run_id": run_id,
         "question": run.question,
         "quorum_met": run.quorum_met,
         "latency_ms": run.latency_ms,
         "cost_usd": run.cost_usd,
-        "consensus": consensus_to_json(consensus),
-        "answers": [answer_to_json(a, consensus.agreement.get(a.member)) for a in run.answers],
+        "consensus": summary,
+        "answers": answers,
     }

@@ -7,7 +7,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.listeners import cases_review, compare, corrections, digest, feedback
-from bot.run_store import RunStore, default_spool
+from bot.run_spool import default_spool
+from bot.run_store import RunStore
 from bot.services import Services
 
 

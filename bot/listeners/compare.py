@@ -15,9 +15,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot import command_blocks
 from bot.background import spawn
-from bot.compare_flow import CompareRequest, run_compare_safely, tell_user
+from bot.compare_flow import run_compare_safely, tell_user
+from bot.compare_surface import CompareRequest
 from bot.limits import ask_kind, check_all, check_size
 from bot.run_store import RunStore
 from bot.services import Services
@@ -73,7 +74,7 @@ async def models_text_blocks(services: Services, store: RunStore) -> list[dict[s
     for member in services.members:
         s = stats.get(member.name)
         lines.append(
-            blocks.ModelLine(
+            command_blocks.ModelLine(
                 name=member.name,
                 model=member.model,
                 weight=member.weight,
@@ -83,7 +84,9 @@ async def models_text_blocks(services: Services, store: RunStore) -> list[dict[s
                 error_rate=s.error_rate if s else None,
             )
         )
-    return blocks.models_blocks(lines, MODELS_WINDOW_DAYS, [m.name for m in services.shadow])
+    return command_blocks.models_blocks(
+        lines, MODELS_WINDOW_DAYS, [m.name for m in services.shadow]
+    )
 
 
 async def start_compare(
@@ -143,7 +146,11 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         text = str(command.get("text") or "")
         word = command_word(text)
         if word == "help":
-            await ack(response_type="ephemeral", text=blocks.HELP_TEXT, blocks=blocks.help_blocks())
+            await ack(
+                response_type="ephemeral",
+                text=command_blocks.HELP_TEXT,
+                blocks=command_blocks.help_blocks(),
+            )
             return
         await ack()
         if word == "models":
@@ -189,7 +196,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             if not await store.claim(req.delivery_key or "", "command"):
                 return
             shown = (
-                blocks.help_blocks()
+                command_blocks.help_blocks()
                 if word == "help"
                 else await models_text_blocks(services, store)
             )

@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot import blocks, correction_blocks
 from bot.listeners._shared import ephemeral, propose_case_later
 from bot.listeners.compare import unescape_slack
 from bot.run_store import RunStore
@@ -45,7 +45,7 @@ def correction_text(message_text: str) -> str | None:
 
 
 def _selected(values: dict[str, Any], block_id: str) -> str | None:
-    element = (values.get(block_id) or {}).get(blocks.CORRECTION_INPUT_ACTION) or {}
+    element = (values.get(block_id) or {}).get(correction_blocks.CORRECTION_INPUT_ACTION) or {}
     option = element.get("selected_option")
     if option:
         return str(option.get("value"))
@@ -83,30 +83,34 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         try:
             await client.views_open(
                 trigger_id=body["trigger_id"],
-                view=blocks.correction_modal(metadata, original=original),
+                view=correction_blocks.correction_modal(metadata, original=original),
             )
         except Exception as exc:
             await ephemeral(client, channel, user, friendly(exc, action="opening the form"))
 
-    @app.view(blocks.CORRECTION_CALLBACK)
+    @app.view(correction_blocks.CORRECTION_CALLBACK)
     async def on_submit(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         values = (view.get("state") or {}).get("values") or {}
-        text = (_selected(values, blocks.CORRECTION_ANSWER_BLOCK) or "").strip()
-        mode = _selected(values, blocks.CORRECTION_MODE_BLOCK)
-        severity = _selected(values, blocks.CORRECTION_SEVERITY_BLOCK) or Severity.MEDIUM.value
+        text = (_selected(values, correction_blocks.CORRECTION_ANSWER_BLOCK) or "").strip()
+        mode = _selected(values, correction_blocks.CORRECTION_MODE_BLOCK)
+        severity = (
+            _selected(values, correction_blocks.CORRECTION_SEVERITY_BLOCK) or Severity.MEDIUM.value
+        )
         errors: dict[str, str] = {}
         if not text:
-            errors[blocks.CORRECTION_ANSWER_BLOCK] = "Please write what the answer should be."
+            errors[correction_blocks.CORRECTION_ANSWER_BLOCK] = (
+                "Please write what the answer should be."
+            )
         elif len(text) > MAX_CORRECTION_CHARS:
-            errors[blocks.CORRECTION_ANSWER_BLOCK] = (
+            errors[correction_blocks.CORRECTION_ANSWER_BLOCK] = (
                 f"Please keep it under {MAX_CORRECTION_CHARS:,} characters."
             )
         if mode not in {m.value for m in FailureMode}:
-            errors[blocks.CORRECTION_MODE_BLOCK] = "Please pick what went wrong."
+            errors[correction_blocks.CORRECTION_MODE_BLOCK] = "Please pick what went wrong."
         if severity not in {s.value for s in Severity}:
-            errors[blocks.CORRECTION_SEVERITY_BLOCK] = "Please pick how bad it is."
+            errors[correction_blocks.CORRECTION_SEVERITY_BLOCK] = "Please pick how bad it is."
         if errors:
             await ack(response_action="errors", errors=errors)
             return

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot import blocks
+from bot import blocks, command_blocks, correction_blocks
 from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 from tests.bot.conftest import action_ids, block_text
 
@@ -119,17 +119,17 @@ def test_a_very_long_answer_is_split_into_sections_and_kept_under_50_blocks() ->
 def test_correction_modal_is_a_valid_view() -> None:
     from slack_sdk.models.views import View
 
-    view = blocks.correction_modal({"run_id": 1}, original="<!channel> Paris")
+    view = correction_blocks.correction_modal({"run_id": 1}, original="<!channel> Paris")
     View(**view).validate_json()
     assert "&lt;!channel&gt;" in block_text(view["blocks"])
 
 
 def test_models_listing() -> None:
     lines = [
-        blocks.ModelLine("a", "openai/a", 1.0, 12, 1500, 0.0021, 0.25),
-        blocks.ModelLine("b", "openai/b", 2.0, 0, None, None, None),
+        command_blocks.ModelLine("a", "openai/a", 1.0, 12, 1500, 0.0021, 0.25),
+        command_blocks.ModelLine("b", "openai/b", 2.0, 0, None, None, None),
     ]
-    shown = block_text(blocks.models_blocks(lines, 7, ["cand"]))
+    shown = block_text(command_blocks.models_blocks(lines, 7, ["cand"]))
     assert "*a* `openai/a`: median 1.5 s · $0.0021 per answer · 12 answers · 25% failed" in shown
     assert "*b* `openai/b` (weight 2): no answers yet" in shown
     assert "Shadow candidates (answers hidden): cand" in shown

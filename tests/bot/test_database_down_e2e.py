@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.run_store import default_spool
+from bot.run_spool import default_spool
 from storage.tables import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
 from tests.bot.conftest import Bot, action_ids, block_text
 from tests.fakes import slack_requests as sr

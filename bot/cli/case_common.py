@@ -1,0 +1,75 @@
+"""What the `quorum cases ...` commands share: the command group, the actor recorded
+in each case's audit trail, a database session, the case policy and dataset versions."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from bot.case_intake import case_policy
+from bot.cli.common import load_settings
+from bot.cli.root import app
+from bot.config import load_config
+from evals.case_schema import CaseSet, CaseStatus
+from evals.cases import CasePolicy, short_version
+from evals.errors import InputError
+from storage import case_repo
+from storage.db import Database
+
+cases_app = typer.Typer(
+    help="Eval cases: review proposed cases, keep the golden and rotating sets, "
+    "export/import (JSONL, YAML, promptfoo).",
+    no_args_is_help=True,
+)
+app.add_typer(cases_app, name="cases")
+
+SetOption = Annotated[CaseSet, typer.Option("--set", help="golden (frozen) or rotating.")]
+
+
+def audit_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@contextmanager
+def case_session() -> Iterator[Session]:
+    database = Database(load_settings().database_url)
+    try:
+        database.ensure_schema()
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+def configured_policy() -> CasePolicy:
+    settings = load_settings()
+    if not settings.quorum_config.exists():
+        return CasePolicy()
+    return case_policy(load_config(settings.quorum_config))
+
+
+def versions_line(session: Session, sets: Sequence[CaseSet]) -> str:
+    parts = []
+    for case_set in sets:
+        count = len(case_repo.active_cases(session, case_set))
+        version = short_version(case_repo.dataset_version(session, case_set))
+        parts.append(f"{case_set.value}: {count} active, version {version}")
+    return " · ".join(parts)
+
+
+def status_filter(value: str) -> CaseStatus | None:
+    if value == "all":
+        return None
+    try:
+        return CaseStatus(value)
+    except ValueError:
+        choices = ", ".join(["all", *(s.value for s in CaseStatus)])
+        raise InputError(f"unknown status {value!r}; use one of: {choices}") from None
