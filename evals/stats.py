@@ -23,17 +23,16 @@ ALPHA = 0.05
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (0, 1) when there is no data."""
+    """Wilson score interval for a binomial proportion (scipy's ``binomtest(...)
+    .proportion_ci(method="wilson")``); (0, 1) when there is no data, which scipy
+    refuses."""
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
         return (0.0, 1.0)
-    z = float(sps.norm.ppf(1 - (1 - confidence) / 2))
+    ci = sps.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
     p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    low, high = max(0.0, float(ci.low)), min(1.0, float(ci.high))
     # Guard against rounding at the edges: the interval always holds the point estimate.
     return (min(low, p), max(high, p))
 
