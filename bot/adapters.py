@@ -20,10 +20,3 @@ def model_client() -> ModelClient:
 def sentence_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
     """The embedder, not loaded yet (``load()`` or ``start_loading()`` it)."""
     return SentenceTransformerEmbedder(model)
-
-
-def loaded_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
-    """The embedder, loaded now (blocking)."""
-    embedder = sentence_embedder(model)
-    embedder.load()
-    return embedder

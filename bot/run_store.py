@@ -205,13 +205,6 @@ class RunStore:
     async def lookup(self, channel_id: str, ts: str) -> MessageTarget | None:
         return await self._call(lambda s: repo.get_run_by_message(s, channel_id, ts))
 
-    async def lookup_safely(self, channel_id: str, ts: str) -> MessageTarget | None:
-        try:
-            return await self.lookup(channel_id, ts)
-        except StorageError as exc:
-            self._log_down("finding the run behind a message", exc)
-            return None
-
     async def model_stats(self, since: datetime) -> list[ModelStats]:
         return await self._call(lambda s: repo.model_stats(s, since))
 

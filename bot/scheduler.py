@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -147,13 +146,6 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
     """``quorum run``: the in-process scheduler, started on the running event loop."""
     scheduler = in_process_scheduler(services)
     scheduler.start()
-    return scheduler
-
-
-def background_scheduler(services: Services) -> BackgroundScheduler:
-    """For processes without an event loop that do other work meanwhile."""
-    scheduler = BackgroundScheduler(timezone=services.config.schedule.timezone)
-    wire(scheduler, services)
     return scheduler
 
 

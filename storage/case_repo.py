@@ -218,15 +218,6 @@ def dataset_version(session: Session, case_set: CaseSet | None = None) -> str:
     return rules.dataset_version(active_cases(session, case_set), case_set)
 
 
-def case_counts(session: Session) -> dict[tuple[CaseSet, CaseStatus], int]:
-    rows = session.execute(
-        select(CaseRow.case_set, CaseRow.status, func.count()).group_by(
-            CaseRow.case_set, CaseRow.status
-        )
-    ).all()
-    return {(CaseSet(s), CaseStatus(st)): int(n) for s, st, n in rows}
-
-
 def case_events(session: Session, case_id: str) -> list[CaseEvent]:
     rows = session.scalars(
         select(CaseEventRow)

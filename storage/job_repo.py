@@ -221,21 +221,6 @@ def job_runs(db: Database, *, job: str | None = None) -> list[JobRun]:
         return [_to_run(r) for r in session.scalars(query)]
 
 
-def missed_periods(db: Database, *, since: datetime, until: datetime) -> list[JobRun]:
-    """Runs recorded as missed or failed in ``[since, until)``: the digest mentions them."""
-    with db.session() as session:
-        rows = session.scalars(
-            select(JobRunRow)
-            .where(
-                JobRunRow.status.in_([JobStatus.MISSED.value, JobStatus.FAILED.value]),
-                JobRunRow.started_at >= since,
-                JobRunRow.started_at < until,
-            )
-            .order_by(JobRunRow.started_at, JobRunRow.id)
-        )
-        return [_to_run(r) for r in rows]
-
-
 # -- calibrators -------------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from storage.runs_repo import (
     save_panel_run,
     set_answer_message,
     set_run_message,
-    user_request_count,
 )
 from storage.signals_repo import (
     best_answer_votes,
@@ -51,5 +50,4 @@ __all__ = [
     "set_answer_message",
     "set_run_message",
     "signals_for_run",
-    "user_request_count",
 ]

@@ -289,19 +289,6 @@ def set_answer_message(session: Session, answer_id: int, ts: str) -> None:
         raise StorageError(f"no answer {answer_id} to attach a message to")
 
 
-def user_request_count(
-    session: Session, requester: str, since: datetime, *, origin: RunOrigin | None = None
-) -> int:
-    """How many runs ``requester`` started since ``since`` (for the per-user rate limit)."""
-    _require_utc(since, "since")
-    query = select(func.count(PanelRunRow.id)).where(
-        PanelRunRow.requester == requester, PanelRunRow.created_at >= since
-    )
-    if origin is not None:
-        query = query.where(PanelRunRow.origin == RunOrigin(origin).value)
-    return int(session.scalar(query) or 0)
-
-
 def cost_since(session: Session, since: datetime) -> float:
     """USD spent on every stored answer (panel and shadow) since ``since``; 0.0 if none."""
     _require_utc(since, "since")

@@ -270,25 +270,3 @@ class Spool:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def write_or_spool(db: Database, spool: Spool, kind: str, payload: Mapping[str, Any]) -> bool:
-    """Apply a write now, or spool it when the database is unreachable.
-
-    True when it was written now (earlier spooled writes are then replayed too),
-    False when it was spooled. Other errors (a write the database rejected, bad input)
-    propagate unchanged: retrying them later would not help.
-    """
-    handler = spool.handlers.get(kind)
-    if handler is None:
-        raise ValueError(f"no spool handler for {kind!r}")
-    body = {"at": datetime.now(UTC).isoformat(), **payload}
-    try:
-        with db.session() as session:
-            handler(session, body)
-    except DatabaseUnavailableError as exc:
-        entry = spool.append(kind, body)
-        log.warning("database unreachable; write %s spooled as %s: %s", kind, entry, exc)
-        return False
-    spool.replay(db)
-    return True

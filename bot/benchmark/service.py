@@ -152,9 +152,3 @@ class BenchmarkService:
         self.start(plan)
         report = await self.execute_items(plan, on_progress=on_progress)
         return self.finish(plan, report)
-
-    async def run_request(
-        self, request: BenchmarkRequest, *, on_progress: ProgressCallback | None = None
-    ) -> EvalReport:
-        """Plan and run a new run in one go (the scheduled benchmark)."""
-        return await self.run(self.plan(request), on_progress=on_progress)

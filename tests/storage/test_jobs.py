@@ -92,27 +92,6 @@ def test_force_claims_whatever_the_state(db: Database) -> None:
     assert run is not None and (run.status, run.attempts) == (JobStatus.RUNNING, 2)
 
 
-def test_missed_periods_are_recorded_once_and_listed(db: Database, other: Database) -> None:
-    fire = NOW - timedelta(days=7)
-    assert job_repo.mark_missed(db, "benchmark", "2026-W46", now=NOW, scheduled_for=fire)
-    assert not job_repo.mark_missed(other, "benchmark", "2026-W46", now=NOW)
-    # A period that ran is never recorded as missed.
-    assert job_repo.claim_period(db, "benchmark", "2026-W47", now=NOW)
-    assert not job_repo.mark_missed(db, "benchmark", "2026-W47", now=NOW)
-    assert job_repo.claim_period(db, "digest", "2026-W47", now=NOW)
-    job_repo.mark_failed(db, "digest", "2026-W47", now=NOW)
-
-    listed = job_repo.missed_periods(db, since=NOW - timedelta(days=1), until=NOW + timedelta(1))
-    assert [(r.job, r.period, r.status) for r in listed] == [
-        ("benchmark", "2026-W46", JobStatus.MISSED),
-        ("digest", "2026-W47", JobStatus.FAILED),
-    ]
-    assert listed[0].scheduled_for == fire
-    assert job_repo.missed_periods(db, since=NOW + timedelta(1), until=NOW + timedelta(2)) == []
-    latest = job_repo.latest_run(db, "benchmark")
-    assert latest is not None and latest.period == "2026-W47"
-
-
 def test_naive_datetimes_are_refused(db: Database) -> None:
     with pytest.raises(ValueError, match="naive"):
         job_repo.claim_period(db, "digest", "w", now=datetime(2026, 1, 1))

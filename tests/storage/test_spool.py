@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from evals.case_schema import FailureMode, Severity
-from evals.errors import InputError
 from storage import repo
 from storage.db import Database
-from storage.records import RunOrigin, RunRecord, SignalKind
-from storage.spool import Spool, write_or_spool
+from storage.records import RunOrigin, RunRecord
+from storage.spool import Spool
 from tests.storage.factories import answer, consensus_for, panel_run
 
 
@@ -57,31 +56,9 @@ def _correction(run: RunRecord, text: str = "Lyon") -> dict[str, object]:
     }
 
 
-def test_write_while_down_is_spooled_then_replayed_on_next_write(
-    sqlite_db: Database, down: Database, spool: Spool
-) -> None:
+def test_spooled_time_is_when_it_happened(sqlite_db: Database, spool: Spool) -> None:
     run = _run(sqlite_db)
-    assert write_or_spool(down, spool, "signal", _thumbs(run)) is False
-    assert write_or_spool(down, spool, "correction", _correction(run)) is False
-    assert spool.pending() == 2
-    with sqlite_db.session() as s:
-        assert repo.signals_for_run(s, run.id) == []
-
-    assert write_or_spool(sqlite_db, spool, "signal", _thumbs(run, "U3")) is True
-    assert spool.pending() == 0
-    with sqlite_db.session() as s:
-        signals = repo.signals_for_run(s, run.id)
-        (correction,) = repo.corrections_for_run(s, run.id)
-    assert sorted(x.user_id for x in signals) == ["U1", "U3"]
-    assert all(x.kind is SignalKind.UP for x in signals)
-    assert correction.correct_answer == "Lyon"
-
-
-def test_spooled_time_is_when_it_happened(
-    sqlite_db: Database, down: Database, spool: Spool
-) -> None:
-    run = _run(sqlite_db)
-    write_or_spool(down, spool, "signal", _thumbs(run))
+    spool.append("signal", {**_thumbs(run), "at": "2026-11-30T09:15:00+00:00"})
     spooled_at = json.loads(spool.path.read_text())["payload"]["at"]
     assert spool.replay(sqlite_db).applied == 1
     with sqlite_db.session() as s:
@@ -156,15 +133,6 @@ def test_only_one_replayer_at_a_time(sqlite_db: Database, spool: Spool) -> None:
         fcntl.flock(held, fcntl.LOCK_UN)
     assert spool.pending() == 1
     assert spool.replay(sqlite_db).applied == 1
-
-
-def test_bad_input_is_not_spooled(sqlite_db: Database, spool: Spool) -> None:
-    run = _run(sqlite_db)
-    with pytest.raises(InputError):
-        write_or_spool(sqlite_db, spool, "correction", _correction(run, "   "))
-    with pytest.raises(ValueError, match="no spool handler"):
-        write_or_spool(sqlite_db, spool, "mystery", {})
-    assert spool.pending() == 0
 
 
 def test_empty_spool_replays_to_nothing(sqlite_db: Database, spool: Spool) -> None:
