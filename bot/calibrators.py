@@ -17,7 +17,7 @@ from evals.calibration import Calibrator
 from evals.errors import CalibrationError
 from evals.refit import Label, RefitResult, refit_calibrator
 from storage import job_repo
-from storage.signals_repo import production_labels
+from storage.labels_repo import production_labels
 
 log = logging.getLogger("quorum.jobs")
 

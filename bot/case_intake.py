@@ -40,7 +40,7 @@ from evals.errors import ConfigError
 from evals.redact import redact_case
 from storage import case_repo
 from storage.case_repo import ProposeResult
-from storage.records import CorrectionRecord, RunRecord
+from storage.records import CorrectionRecord, StoredPanelRun
 from storage.repo import corrections_for_run, get_run
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ async def _bounded(coro: Awaitable[Any], what: str) -> Any:
         return None
 
 
-def _sent_context(run: RunRecord) -> list[ContextMessage]:
+def _sent_context(run: StoredPanelRun) -> list[ContextMessage]:
     """The earlier messages the panel was sent with the question, exactly as sent. Runs
     stored before prompts were kept have none: the case then holds the question alone
     rather than a thread re-read now, which may differ from what the panel answered."""
@@ -100,7 +100,7 @@ def _sent_context(run: RunRecord) -> list[ContextMessage]:
     return [ContextMessage(role=m.role, content=m.content) for m in run.prompt.context]
 
 
-async def _permalink(client: AsyncWebClient, run: RunRecord) -> str | None:
+async def _permalink(client: AsyncWebClient, run: StoredPanelRun) -> str | None:
     if not (run.channel_id and run.message_ts):
         return None
     resp = await _bounded(
@@ -112,7 +112,7 @@ async def _permalink(client: AsyncWebClient, run: RunRecord) -> str | None:
 
 
 def build_case(
-    run: RunRecord,
+    run: StoredPanelRun,
     *,
     kind: str,
     correction: CorrectionRecord | None,
@@ -165,7 +165,7 @@ def build_case(
 
 def _load(
     session: Session, run_id: int, correction_id: int | None
-) -> tuple[RunRecord | None, CorrectionRecord | None]:
+) -> tuple[StoredPanelRun | None, CorrectionRecord | None]:
     run = get_run(session, run_id)
     correction = None
     if run is not None and correction_id is not None:

@@ -35,9 +35,9 @@ from storage.records import (
     MessageTarget,
     ModelStats,
     RunOrigin,
-    RunRecord,
     SignalKind,
     SignalSource,
+    StoredPanelRun,
     VoteOutcome,
 )
 from storage.spool import Spool
@@ -199,7 +199,7 @@ class RunStore:
         except StorageError as exc:
             self._log_down("linking an answer to its thread reply", exc)
 
-    async def get_run(self, run_id: int) -> RunRecord | None:
+    async def get_run(self, run_id: int) -> StoredPanelRun | None:
         return await self._call(lambda s: repo.get_run(s, run_id))
 
     async def lookup(self, channel_id: str, ts: str) -> MessageTarget | None:

@@ -9,7 +9,7 @@ Attribution rules (the README's digest section repeats them):
 - a model's 👍 rate counts 👍/👎 left on its own answer, plus those left on the result
   message when its answer was the consensus served;
 - calibration pairs are the served confidence against whether people agreed
-  (:func:`storage.signals_repo.production_labels`);
+  (:func:`storage.labels_repo.production_labels`);
 - a shadow candidate's agreement is its answer's agreement with the served consensus.
 """
 
@@ -40,9 +40,10 @@ from evals.report import RunStatus
 from storage import case_repo
 from storage.eval_tables import EvalResultRow, EvalRunRow
 from storage.job_tables import JobRunRow, JobStatus
+from storage.labels_repo import production_labels
 from storage.records import AnswerRole, SignalKind
 from storage.runs_repo import model_stats
-from storage.signals_repo import best_answer_votes, production_labels
+from storage.signals_repo import best_answer_votes
 from storage.tables import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
 
 WEEK = timedelta(days=7)

@@ -12,10 +12,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from evals.errors import InputError
-from evals.judge import LabelledAnswer
 from evals.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
 from storage.eval_tables import EvalResultRow, EvalRunRow
-from storage.tables import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
 
 
 @dataclass(frozen=True)
@@ -214,56 +212,3 @@ def list_runs(session: Session, *, limit: int = 20) -> list[EvalRunInfo]:
         )
         for run, n in rows
     ]
-
-
-def production_labels(session: Session, *, limit: int = 1000) -> list[LabelledAnswer]:
-    """Answers people judged in Slack, newest first: a correction marks the answer wrong
-    (and gives the expected answer); otherwise 👍 against 👎 by majority, ties left out.
-    Flags are not labels (they mean "look at this"). A signal or correction on the result
-    message judges the consensus answer; one on a single answer judges that answer."""
-    votes: dict[tuple[int, int | None], list[int]] = {}
-    for run_id, answer_id, kind in session.execute(
-        select(SignalRow.run_id, SignalRow.answer_id, SignalRow.kind).where(
-            SignalRow.retracted_at.is_(None), SignalRow.kind.in_(["up", "down"])
-        )
-    ):
-        tally = votes.setdefault((run_id, answer_id), [0, 0])
-        tally[0 if kind == "up" else 1] += 1
-    corrected: dict[tuple[int, int | None], str] = {}
-    for run_id, answer_id, text in session.execute(
-        select(CorrectionRow.run_id, CorrectionRow.answer_id, CorrectionRow.correct_answer)
-    ):
-        corrected[(run_id, answer_id)] = text
-    keys = sorted(set(votes) | set(corrected), key=lambda k: (-k[0], k[1] or 0))[:limit]
-    if not keys:
-        return []
-    runs = {
-        r.id: r
-        for r in session.scalars(
-            select(PanelRunRow).where(PanelRunRow.id.in_({k[0] for k in keys}))
-        )
-    }
-    answer_ids = {k[1] for k in keys if k[1] is not None}
-    answers = {
-        a.id: a for a in session.scalars(select(AnswerRow).where(AnswerRow.id.in_(answer_ids)))
-    }
-    out: list[LabelledAnswer] = []
-    for key in keys:
-        run_id, answer_id = key
-        run = runs.get(run_id)
-        judged: str | None = answers[answer_id].text if answer_id in answers else None
-        if answer_id is None and run is not None:
-            judged = run.consensus_text
-        if run is None or not judged:
-            continue
-        expected: str | None = None
-        if key in corrected:
-            label, expected = False, corrected[key]
-        else:
-            up, down = votes[key]
-            if up == down:
-                continue
-            label = up > down
-        source = f"production run {run_id}" + (f" answer {answer_id}" if answer_id else "")
-        out.append(LabelledAnswer(run.question, judged, label, expected, None, source))
-    return out

@@ -65,7 +65,7 @@ class AnswerRecord:
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class StoredPanelRun:
     """A stored panel run with its answers (panel first, then shadow; by id)."""
 
     id: int
@@ -118,7 +118,7 @@ class RunRecord:
 class MessageTarget:
     """What a Slack message is: a run's result message (answer None) or one answer's reply."""
 
-    run: RunRecord
+    run: StoredPanelRun
     answer: AnswerRecord | None
 
 

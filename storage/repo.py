@@ -4,6 +4,7 @@ Functions take a Session from ``Database.session()`` and return records from
 :mod:`storage.records`. Implementations live in small modules by concept.
 """
 
+from storage.labels_repo import production_labels
 from storage.runs_repo import (
     DuplicateDeliveryError,
     add_shadow_answers,
@@ -20,7 +21,6 @@ from storage.signals_repo import (
     best_answer_votes,
     claim_delivery,
     corrections_for_run,
-    production_labels,
     prune_deliveries,
     record_correction,
     record_signal,

@@ -23,7 +23,7 @@ from storage.records import (
     MessageTarget,
     ModelStats,
     RunOrigin,
-    RunRecord,
+    StoredPanelRun,
 )
 from storage.tables import AnswerRow, PanelRunRow
 
@@ -195,9 +195,9 @@ def _answer_record(row: AnswerRow) -> AnswerRecord:
     )
 
 
-def _run_record(row: PanelRunRow, answers: Iterable[AnswerRow]) -> RunRecord:
+def _stored_run(row: PanelRunRow, answers: Iterable[AnswerRow]) -> StoredPanelRun:
     ordered = sorted(answers, key=lambda a: (a.role != AnswerRole.PANEL.value, a.id))
-    return RunRecord(
+    return StoredPanelRun(
         id=row.id,
         created_at=row.created_at,
         finished_at=row.finished_at,
@@ -227,15 +227,15 @@ def _run_record(row: PanelRunRow, answers: Iterable[AnswerRow]) -> RunRecord:
     )
 
 
-def get_run(session: Session, run_id: int) -> RunRecord | None:
+def get_run(session: Session, run_id: int) -> StoredPanelRun | None:
     row = session.get(PanelRunRow, run_id)
     if row is None:
         return None
     answers = session.scalars(select(AnswerRow).where(AnswerRow.run_id == run_id)).all()
-    return _run_record(row, answers)
+    return _stored_run(row, answers)
 
 
-def get_run_by_delivery(session: Session, delivery_key: str) -> RunRecord | None:
+def get_run_by_delivery(session: Session, delivery_key: str) -> StoredPanelRun | None:
     run_id = session.scalar(select(PanelRunRow.id).where(PanelRunRow.delivery_key == delivery_key))
     return None if run_id is None else get_run(session, run_id)
 

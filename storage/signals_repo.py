@@ -16,13 +16,11 @@ from sqlalchemy.orm import Session
 
 from evals.case_schema import FailureMode, Severity
 from evals.errors import InputError, StorageError
-from evals.types import ConsensusStatus
 from storage.records import (
     AnswerRole,
     BestAnswerVote,
     CorrectionRecord,
     CorrectionSource,
-    ProductionLabel,
     SignalKind,
     SignalRecord,
     SignalSource,
@@ -32,7 +30,6 @@ from storage.tables import (
     AnswerRow,
     CorrectionRow,
     DeliveryRow,
-    PanelRunRow,
     SignalRow,
     VoteRow,
 )
@@ -296,91 +293,3 @@ def best_answer_votes(session: Session, since: datetime) -> list[BestAnswerVote]
         )
         for r in rows
     ]
-
-
-# -- labels for calibration ------------------------------------------------------------
-
-
-def production_labels(
-    session: Session, since: datetime | None = None, until: datetime | None = None
-) -> list[ProductionLabel]:
-    """Served consensus answers that people judged, labelled right or wrong.
-
-    A signal or correction counts when it is on the result message (no answer) or on
-    the consensus member's own answer. Flags are not labels (they mean "look at this").
-    """
-    runs_query = select(PanelRunRow).where(
-        PanelRunRow.status.in_([ConsensusStatus.OK.value, ConsensusStatus.SINGLE.value]),
-        PanelRunRow.consensus_member.is_not(None),
-    )
-    if since is not None:
-        runs_query = runs_query.where(PanelRunRow.created_at >= _now(since))
-    if until is not None:
-        runs_query = runs_query.where(PanelRunRow.created_at < _now(until))
-    judged = (
-        select(SignalRow.run_id)
-        .where(
-            SignalRow.retracted_at.is_(None),
-            SignalRow.kind.in_([SignalKind.UP.value, SignalKind.DOWN.value]),
-        )
-        .union(select(CorrectionRow.run_id))
-    )
-    runs = {r.id: r for r in session.scalars(runs_query.where(PanelRunRow.id.in_(judged)))}
-    if not runs:
-        return []
-    consensus_answer: dict[int, int] = {}
-    for row in session.execute(
-        select(AnswerRow.id, AnswerRow.run_id, AnswerRow.member).where(
-            AnswerRow.run_id.in_(runs), AnswerRow.role == AnswerRole.PANEL.value
-        )
-    ):
-        if row.member == runs[row.run_id].consensus_member:
-            consensus_answer[row.run_id] = row.id
-
-    def on_consensus(run_id: int, answer_id: int | None) -> bool:
-        return answer_id is None or consensus_answer.get(run_id) == answer_id
-
-    ups: dict[int, int] = defaultdict(int)
-    downs: dict[int, int] = defaultdict(int)
-    fixes: dict[int, int] = defaultdict(int)
-    for run_id, answer_id, kind in session.execute(
-        select(SignalRow.run_id, SignalRow.answer_id, SignalRow.kind).where(
-            SignalRow.run_id.in_(runs), SignalRow.retracted_at.is_(None)
-        )
-    ):
-        if on_consensus(run_id, answer_id):
-            if kind == SignalKind.UP.value:
-                ups[run_id] += 1
-            elif kind == SignalKind.DOWN.value:
-                downs[run_id] += 1
-    for run_id, answer_id in session.execute(
-        select(CorrectionRow.run_id, CorrectionRow.answer_id).where(CorrectionRow.run_id.in_(runs))
-    ):
-        if on_consensus(run_id, answer_id):
-            fixes[run_id] += 1
-
-    labels = []
-    for run_id in sorted(runs):
-        run = runs[run_id]
-        net = ups[run_id] - downs[run_id]
-        if fixes[run_id] == 0 and net == 0:
-            continue
-        labels.append(
-            ProductionLabel(
-                run_id=run_id,
-                created_at=run.created_at,
-                features=dict(run.features),
-                raw_confidence=run.raw_confidence,
-                confidence=run.confidence,
-                calibrator_id=run.calibrator_id,
-                ups=ups[run_id],
-                downs=downs[run_id],
-                corrections=fixes[run_id],
-                correct=fixes[run_id] == 0 and net > 0,
-                agreeing=next(
-                    (tuple(c) for c in run.clusters or [] if run.consensus_member in c),
-                    (run.consensus_member,) if run.consensus_member else (),
-                ),
-            )
-        )
-    return labels

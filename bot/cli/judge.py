@@ -17,7 +17,7 @@ from bot.cli.root import app
 from evals.errors import ConfigError, InputError
 from evals.jsonl import jsonl_lines
 from evals.judge import LabelledAnswer, calibrate
-from storage import eval_repo
+from storage import labels_repo
 
 judge_app = typer.Typer(help="Check the LLM judge against people's labels.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
@@ -55,7 +55,7 @@ def calibrate_cmd(
         where = str(labelled)
     else:
         with database(settings.database_url) as db, db.session() as s:
-            items = eval_repo.production_labels(s)
+            items = labels_repo.labelled_answers(s)
         where = "production thumbs and corrections"
     if not items:
         raise InputError(

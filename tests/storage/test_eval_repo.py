@@ -6,8 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
-from evals.case_schema import FailureMode
+from evals.case_schema import FailureMode, Severity
 from evals.errors import InputError
 from evals.judge import JudgeVerdict
 from evals.report import (
@@ -19,8 +20,13 @@ from evals.report import (
     SampleResult,
 )
 from evals.scorers import CheckResult
-from storage import eval_repo
+from storage import eval_repo, labels_repo
 from storage.db import Database
+from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
+from storage.runs_repo import save_panel_run
+from storage.signals_repo import record_correction, record_signal
+from storage.tables import AnswerRow
+from tests.storage.factories import answer, consensus_for, panel_run
 
 T0 = datetime(2026, 11, 1, 22, 0, tzinfo=UTC)
 CASES = (
@@ -148,16 +154,7 @@ def test_an_unknown_run_is_a_friendly_error(db: Database) -> None:
         eval_repo.load_report(s, 999)
 
 
-def test_production_labels_for_judge_calibration(db: Database) -> None:
-    from sqlalchemy import select
-
-    from evals.case_schema import Severity
-    from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
-    from storage.runs_repo import save_panel_run
-    from storage.signals_repo import record_correction, record_signal
-    from storage.tables import AnswerRow
-    from tests.storage.factories import answer, consensus_for, panel_run
-
+def test_labelled_answers_for_judge_calibration(db: Database) -> None:
     UP, REACTION = SignalKind.UP, SignalSource.REACTION
     with db.session() as s:
         liked = save_panel_run(
@@ -196,7 +193,7 @@ def test_production_labels_for_judge_calibration(db: Database) -> None:
         record_signal(s, run_id=tied, user_id="a", kind=UP, source=REACTION)
         record_signal(s, run_id=tied, user_id="b", kind=SignalKind.DOWN, source=REACTION)
     with db.session() as s:
-        labels = eval_repo.production_labels(s)
+        labels = labels_repo.labelled_answers(s)
     got = {(x.question, x.answer, x.passed, x.expected) for x in labels}
     assert got == {
         ("What is the capital of France?", "Paris is the capital of France.", True, None),

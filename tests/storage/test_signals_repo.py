@@ -13,14 +13,14 @@ from evals.errors import InputError, StorageError
 from evals.types import ErrorKind
 from storage import repo
 from storage.db import Database
-from storage.records import CorrectionSource, RunOrigin, RunRecord, SignalKind, SignalSource
+from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource, StoredPanelRun
 from tests.storage.factories import T0, answer, consensus_for, panel_run
 
 UP, DOWN, FLAG = SignalKind.UP, SignalKind.DOWN, SignalKind.FLAG
 REACTION, BUTTON = SignalSource.REACTION, SignalSource.BUTTON
 
 
-def _stored_run(db: Database, *, started_offset_min: int = 0, members: int = 3) -> RunRecord:
+def _stored_run(db: Database, *, started_offset_min: int = 0, members: int = 3) -> StoredPanelRun:
     names = ["alpha", "beta", "gamma"][:members]
     run = panel_run(
         [answer(n) for n in names], started_at=T0 + timedelta(minutes=started_offset_min)

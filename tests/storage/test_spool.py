@@ -12,7 +12,7 @@ import pytest
 from evals.case_schema import FailureMode, Severity
 from storage import repo
 from storage.db import Database
-from storage.records import RunOrigin, RunRecord
+from storage.records import RunOrigin, StoredPanelRun
 from storage.spool import Spool
 from tests.storage.factories import answer, consensus_for, panel_run
 
@@ -30,7 +30,7 @@ def spool(tmp_path: Path) -> Spool:
     return Spool(tmp_path / "spool" / "writes.jsonl")
 
 
-def _run(db: Database) -> RunRecord:
+def _run(db: Database) -> StoredPanelRun:
     run = panel_run([answer("alpha"), answer("beta")])
     with db.session() as s:
         run_id = repo.save_panel_run(
@@ -41,11 +41,11 @@ def _run(db: Database) -> RunRecord:
     return stored
 
 
-def _thumbs(run: RunRecord, user: str = "U1") -> dict[str, object]:
+def _thumbs(run: StoredPanelRun, user: str = "U1") -> dict[str, object]:
     return {"run_id": run.id, "user_id": user, "kind": "up", "source": "reaction"}
 
 
-def _correction(run: RunRecord, text: str = "Lyon") -> dict[str, object]:
+def _correction(run: StoredPanelRun, text: str = "Lyon") -> dict[str, object]:
     return {
         "run_id": run.id,
         "user_id": "U2",
