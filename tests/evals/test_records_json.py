@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
+from evals.types import (
+    ChatMessage,
+    Consensus,
+    ConsensusStatus,
+    ErrorKind,
+    ModelAnswer,
+    PanelRun,
+    SentOptions,
+    SentPrompt,
+)
 
 
 def test_a_run_and_its_consensus_round_trip_through_json() -> None:
@@ -34,6 +43,14 @@ def test_a_run_and_its_consensus_round_trip_through_json() -> None:
         started_at=datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
         finished_at=datetime(2026, 11, 30, 9, 0, 2, 500000, tzinfo=UTC),
         quorum=1,
+        prompt=SentPrompt(
+            messages=(
+                ChatMessage("system", "Answer briefly."),
+                ChatMessage("user", "Earlier in the thread"),
+                ChatMessage("user", "What is 6 x 7?"),
+            ),
+            options={"alpha": SentOptions(0.2, 512), "beta": SentOptions()},
+        ),
     )
     consensus = Consensus(
         status=ConsensusStatus.SINGLE,
