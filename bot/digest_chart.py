@@ -9,9 +9,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from evals.digest import HistoryPoint
 
 DPI = 110
@@ -27,6 +24,10 @@ def chart_png(
     line; an empty history still gives a (labelled) image so the digest never fails for
     want of a chart.
     """
+    # Lazy: matplotlib takes ~0.35 s to import and only the digest's chart needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     weeks = list(dict.fromkeys([*weeks, *(p.week for p in history)]))
     models = sorted({p.model for p in history})
     figure = Figure(figsize=(8, 5.5), dpi=DPI)

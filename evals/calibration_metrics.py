@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, roc_auc_score
 
 DEFAULT_BINS = 10
 
@@ -72,6 +71,9 @@ def auroc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
     y = np.asarray(labels, dtype=bool)
     if y.size == 0 or y.all() or not y.any():
         return None
+    # Lazy: scikit-learn takes ~0.7 s to import and only fitting needs it (fast CLI start).
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
 
 
@@ -113,6 +115,9 @@ def brier(labels: Sequence[bool], probs: Sequence[float]) -> float:
     y, p = _arrays(labels, probs)
     if y.size == 0:
         return 0.0
+    # Lazy: scikit-learn takes ~0.7 s to import and only fitting needs it (fast CLI start).
+    from sklearn.metrics import brier_score_loss
+
     return float(brier_score_loss(y.astype(int), p))
 
 

@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from scipy import stats as sps
-
 from evals import stats
 from evals.calibration_metrics import (
     ReliabilityBin,
@@ -284,6 +282,9 @@ def _thumbs_change(week: ModelWeek) -> float | None:
     if now_n < MIN_RATINGS or before_n < MIN_RATINGS:
         return None
     table = [[week.thumbs_up, week.thumbs_down], [week.thumbs_up_before, week.thumbs_down_before]]
+    # Lazy: scipy.stats takes ~0.5 s to import; most commands never test anything.
+    from scipy import stats as sps
+
     p_value = float(sps.fisher_exact(table).pvalue)
     if p_value >= stats.ALPHA:
         return None

@@ -9,6 +9,14 @@ when no usable answer came back.
   exponential backoff and jitter; a provider's ``Retry-After`` is honoured, capped.
   litellm's and the OpenAI SDK's own retries are switched off so every attempt is ours.
 - ``error_detail`` is short and scrubbed of secrets: never an API key, never a raw body.
+- A model's price is looked up once per client, not per response: the member's
+  ``input_cost_per_token`` / ``output_cost_per_token``, else litellm's cost map for the
+  requested model, else for the model the provider says answered. The cost is the
+  response's prompt and completion tokens times that price. litellm is handed the price
+  (0 when unknown) with every call, so its own per-response pricing takes its cheap
+  custom-price path instead of searching its cost map again (and failing again, for a
+  model it has no price for). A model without a known price costs ``None`` ("unknown"),
+  never $0.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,6 +57,12 @@ _SECRET_TEXT = re.compile(
     r"|\b[A-Za-z0-9_\-]{32,}",
 )
 _MAX_DETAIL = 160
+
+
+@dataclass(frozen=True)
+class _Price:
+    input_per_token: float
+    output_per_token: float
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,25 @@ class LiteLLMClient:
         self.max_backoff_s = max_backoff_s
         self.max_retry_after_s = max_retry_after_s
         self._rng = rng or random.Random()
+        self._map_prices: dict[str, _Price | None] = {}
+
+    def price(self, member: PanelMember, resolved_model: str | None = None) -> _Price | None:
+        """The member's per-token price (None: unknown): its configured price, else litellm's
+        cost map for the requested model, else for ``resolved_model``. Each model is looked
+        up in the cost map once."""
+        cost_in = member.params.get("input_cost_per_token")
+        cost_out = member.params.get("output_cost_per_token")
+        if cost_in is not None or cost_out is not None:
+            return _Price(_per_token(cost_in), _per_token(cost_out))
+        price = self._map_price(member.model)
+        if price is None and resolved_model:
+            price = self._map_price(resolved_model)
+        return price
+
+    def _map_price(self, model: str) -> _Price | None:
+        if model not in self._map_prices:
+            self._map_prices[model] = _lookup_price(model)
+        return self._map_prices[model]
 
     async def warm_up(self) -> None:
         """Do litellm's and the OpenAI SDK's one-off lazy imports now, off the event loop.
@@ -92,13 +125,13 @@ class LiteLLMClient:
         started = time.perf_counter()
         try:
             await asyncio.to_thread(importlib.import_module, "openai.resources")
-            response = await litellm.acompletion(
+            await litellm.acompletion(
                 model="openai/gpt-4o-mini",
                 messages=[{"role": "user", "content": "warm-up"}],
                 mock_response="ok",
                 api_key="warm-up",
             )
-            _cost(response)
+            _lookup_price("openai/gpt-4o-mini")
         except Exception as exc:  # a failed warm-up only costs the first call its speed
             logger.warning("litellm warm-up failed: %s", type(exc).__name__)
         logger.debug("litellm warmed up in %d ms", _elapsed_ms(started))
@@ -126,7 +159,7 @@ class LiteLLMClient:
                 if failure.kind is ErrorKind.TIMEOUT:
                     failure = _timed_out(member, retryable=failure.retryable)
             else:
-                return _answer(member, response, _elapsed_ms(started))
+                return _answer(member, response, _elapsed_ms(started), self.price)
             if not failure.retryable or attempt >= member.max_retries:
                 break
             delay = self._delay(attempt, failure.retry_after_s)
@@ -164,6 +197,9 @@ class LiteLLMClient:
             request["temperature"] = member.temperature
         if member.max_tokens is not None:
             request["max_tokens"] = member.max_tokens
+        price = self.price(member) or _Price(0.0, 0.0)
+        request["input_cost_per_token"] = price.input_per_token
+        request["output_cost_per_token"] = price.output_per_token
         request.update(
             model=member.model,
             messages=[{"role": m.role, "content": m.content} for m in messages],
@@ -190,7 +226,31 @@ def _elapsed_ms(started: float) -> int:
     return round((time.perf_counter() - started) * 1000)
 
 
-def _answer(member: PanelMember, response: Any, latency_ms: int) -> ModelAnswer:
+def _lookup_price(model: str) -> _Price | None:
+    try:
+        info = litellm.get_model_info(model)
+    except Exception:  # litellm raises a bare Exception for a model it does not know
+        return None
+    cost_in, cost_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if cost_in is None and cost_out is None:
+        return None
+    return _Price(_per_token(cost_in), _per_token(cost_out))
+
+
+def _per_token(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number >= 0 else 0.0
+
+
+def _answer(
+    member: PanelMember,
+    response: Any,
+    latency_ms: int,
+    price_of: Callable[[PanelMember, str | None], _Price | None],
+) -> ModelAnswer:
     choices = getattr(response, "choices", None) or []
     message = getattr(choices[0], "message", None) if choices else None
     content = getattr(message, "content", None)
@@ -201,15 +261,22 @@ def _answer(member: PanelMember, response: Any, latency_ms: int) -> ModelAnswer:
     empty = not text.strip()
     if empty:
         logger.warning("Panel member %s (%s) returned no text", member.name, member.model)
+    resolved_model = resolved if isinstance(resolved, str) and resolved else None
+    prompt_tokens = _int_or_none(getattr(usage, "prompt_tokens", None))
+    completion_tokens = _int_or_none(getattr(usage, "completion_tokens", None))
+    price = price_of(member, resolved_model)
+    cost = None
+    if price is not None and prompt_tokens is not None and completion_tokens is not None:
+        cost = prompt_tokens * price.input_per_token + completion_tokens * price.output_per_token
     return ModelAnswer(
         member=member.name,
         model=member.model,
         text=text,
-        resolved_model=resolved if isinstance(resolved, str) and resolved else None,
+        resolved_model=resolved_model,
         latency_ms=latency_ms,
-        prompt_tokens=_int_or_none(getattr(usage, "prompt_tokens", None)),
-        completion_tokens=_int_or_none(getattr(usage, "completion_tokens", None)),
-        cost_usd=_cost(response),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost,
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
         error=ErrorKind.EMPTY if empty else None,
         error_detail=f"no text (finish reason: {finish_reason or 'unknown'})" if empty else None,
@@ -218,21 +285,6 @@ def _answer(member: PanelMember, response: Any, latency_ms: int) -> ModelAnswer:
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _cost(response: Any) -> float | None:
-    """USD cost when litellm knows the resolved model's price; None otherwise."""
-    hidden = getattr(response, "_hidden_params", None)
-    if isinstance(hidden, dict) and "response_cost" in hidden:
-        cost = hidden["response_cost"]  # litellm already priced it while logging the call
-    else:
-        try:
-            cost = litellm.completion_cost(completion_response=response)
-        except Exception:
-            return None
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
-        return None
-    return float(cost)
 
 
 def _classify(exc: Exception, secrets: Iterable[str]) -> _Failure:

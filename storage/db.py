@@ -8,16 +8,12 @@ message that never contains the URL's password; the original stays chained for l
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
@@ -33,12 +29,19 @@ from sqlalchemy.pool import StaticPool
 
 from evals.errors import ConfigError, StorageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 #: PostgreSQL advisory lock held while migrating ("Quorum" in ASCII).
 MIGRATION_LOCK_KEY = 0x51756F72756D
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\b[^=]*=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
+)
 
 
 class DatabaseUnavailableError(StorageError):
@@ -177,6 +180,10 @@ class Database:
 
     def alembic_config(self) -> Config:
         """An Alembic config for the migrations shipped inside this package."""
+        # Lazy: Alembic (with every dialect's DDL) takes ~0.3 s to import, and a command
+        # whose database is already at head never needs it (fast CLI start).
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option(
@@ -186,10 +193,19 @@ class Database:
         return cfg
 
     def _scripts(self) -> ScriptDirectory:
+        # Lazy: see alembic_config.
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self.alembic_config())
 
     def head_revision(self) -> str | None:
         """The newest revision shipped with this code."""
+        head = shipped_head()
+        if head is not None:
+            return head
+        # Lazy: see alembic_config.
+        from alembic.util import CommandError
+
         try:
             return self._scripts().get_current_head()
         except CommandError as exc:
@@ -201,9 +217,17 @@ class Database:
         """The revision the database is at, or None when it has never been migrated."""
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                if not inspect(conn).has_table("alembic_version"):
+                    return None
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
         except SQLAlchemyError as exc:
             raise self.storage_error("reading the schema revision", exc) from exc
+        if len(rows) > 1:
+            raise StorageError(
+                f"the database {safe_url(self.url)} has {len(rows)} schema revisions "
+                "(branched migrations); Quorum's migrations are one linear chain"
+            )
+        return str(rows[0][0]) if rows else None
 
     def is_empty(self) -> bool:
         """True when the database has no tables (Alembic's own version table aside)."""
@@ -216,10 +240,16 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision`` (Alembic ``upgrade``)."""
+        # Lazy: see alembic_config.
+        from alembic import command
+
         self._migrate(lambda cfg: command.upgrade(cfg, revision), "upgrading the schema")
 
     def downgrade(self, revision: str) -> None:
         """Revert migrations down to ``revision`` (``"base"`` drops every table)."""
+        # Lazy: see alembic_config.
+        from alembic import command
+
         self._migrate(lambda cfg: command.downgrade(cfg, revision), "downgrading the schema")
 
     def ensure_schema(self) -> bool:
@@ -245,6 +275,9 @@ class Database:
         return True
 
     def _migrate(self, step: Any, action: str) -> None:
+        # Lazy: see alembic_config.
+        from alembic.util import CommandError
+
         cfg = self.alembic_config()
         try:
             with self.engine.connect() as conn:
@@ -284,6 +317,23 @@ class Database:
         else:
             conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
         conn.commit()
+
+
+def shipped_head() -> str | None:
+    """The head of the shipped migration chain, read from the revision files without
+    importing Alembic; None when the files are not one simple chain (then Alembic decides).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict((m[0], m[1]) for m in _REVISION_LINE.findall(path.read_text("utf-8")))
+        if not found.get("revision") or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
 
 
 def _sqlite_pragmas(*, wal: bool) -> Any:

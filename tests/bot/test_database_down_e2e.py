@@ -89,3 +89,21 @@ async def test_healthz_reports_the_database(bot: Bot) -> None:
     async with bot.http.get(bot.server.health_url) as resp:
         assert resp.status == 503
         assert (await resp.json())["database"] == "unreachable"
+
+
+async def test_healthz_passes_while_the_embedder_loads(bot: Bot) -> None:
+    """A platform's health check must not fail a cold start for the ~10 s the embedding
+    model takes to load; a /compare that arrives meanwhile waits for it."""
+
+    class StillLoading:
+        loaded = False
+
+    embedder = bot.services.embedder
+    bot.services.embedder = StillLoading()  # type: ignore[assignment]
+    try:
+        async with bot.http.get(bot.server.health_url) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+    finally:
+        bot.services.embedder = embedder
+    assert body["ok"] is True and body["embedder"] == "loading"

@@ -328,3 +328,27 @@ def test_the_fake_server_runs_as_its_own_process() -> None:
     assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
     assert body["model"] == "any"
     assert body["choices"][0]["message"]["content"] == "Hello."
+
+
+async def test_a_configured_price_prices_every_answer_by_its_tokens(
+    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+) -> None:
+    fake_openai.script("house-model", "Paris.", resolved_model="house-model-2025-01")
+    priced = PanelMember(
+        name="house-model",
+        model="openai/house-model",
+        params={
+            "api_base": fake_openai.base_url,
+            "api_key": "sk-test",
+            "input_cost_per_token": 0.001,
+            "output_cost_per_token": 0.002,
+        },
+    )
+
+    first = await client.complete(priced, QUESTION)
+    second = await client.complete(priced, QUESTION)
+
+    for answer in (first, second):
+        assert answer.prompt_tokens is not None and answer.completion_tokens is not None
+        expected = answer.prompt_tokens * 0.001 + answer.completion_tokens * 0.002
+        assert answer.cost_usd == pytest.approx(expected)

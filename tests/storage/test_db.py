@@ -125,3 +125,18 @@ def test_repr_hides_the_password() -> None:
 
 def test_ping_on_a_healthy_database(db: Database) -> None:
     assert db.ping() is True
+
+
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """`ensure_schema` reads the shipped head without importing Alembic; it must be the
+    head Alembic itself computes (a new migration with a typo'd down_revision fails here)."""
+    from alembic.script import ScriptDirectory
+
+    from storage.db import shipped_head
+
+    database = Database("sqlite://")
+    try:
+        scripts = ScriptDirectory.from_config(database.alembic_config())
+        assert shipped_head() == scripts.get_current_head()
+    finally:
+        database.dispose()
