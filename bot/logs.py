@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable
 
-# Token shapes that must never reach a log, whatever logged them.
-_TOKEN_PATTERNS = re.compile(
-    r"(xox[abposr]-[A-Za-z0-9-]{8,}|xapp-[A-Za-z0-9-]{8,}|sk-[A-Za-z0-9_-]{12,}"
-    r"|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|Bearer\s+[A-Za-z0-9._~+/=-]{12,})"
-)
+from evals.redact import scrub
+
 _SECRET_ENV_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
 
@@ -23,16 +19,17 @@ def _secret_values(extra: Iterable[str]) -> list[str]:
 
 
 class SecretFilter(logging.Filter):
-    """Replaces known secret values and token-shaped strings with ``[redacted]``."""
+    """Replaces known secret values (environment variables named like a key, token,
+    secret or password) and everything :mod:`evals.redact` finds (the same detectors
+    that redact eval cases: keys, tokens, assignments, emails, phones, addresses ...)
+    with ``[redacted]``."""
 
     def __init__(self, extra_secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._secrets = _secret_values(extra_secrets)
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return _TOKEN_PATTERNS.sub("[redacted]", text)
+        return scrub(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -38,6 +38,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # after the environment above: litellm reads it at import
 from litellm import exceptions as llm_errors
 
+from evals.redact import OPAQUE_RUNS, scrub
 from evals.types import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
 litellm.suppress_debug_info = True
@@ -49,13 +50,6 @@ logger = logging.getLogger(__name__)
 #: Parameters we control ourselves; the member's own values for these are ignored.
 _OWN_PARAMS = frozenset({"model", "messages", "timeout", "num_retries", "max_retries", "stream"})
 _SECRET_PARAM = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
-_SECRET_TEXT = re.compile(
-    r"(?:Bearer|Basic)\s+\S+"
-    r"|\b(?:sk|pk|rk|ak)-[A-Za-z0-9_\-*]{4,}"
-    r"|\bxox[abprs]-[A-Za-z0-9\-]+"
-    r"|\bAKIA[A-Z0-9]{12,}"
-    r"|\b[A-Za-z0-9_\-]{32,}",
-)
 _MAX_DETAIL = 160
 
 
@@ -322,9 +316,7 @@ def _provider_message(exc: Exception, secrets: Iterable[str]) -> str:
     raw = str(getattr(exc, "message", None) or exc)
     raw = raw.split(" - ", 1)[1] if " - " in raw else raw  # drop litellm's class-name prefix
     line = raw.strip().splitlines()[0] if raw.strip() else ""
-    for secret in secrets:
-        line = line.replace(secret, "[redacted]")
-    line = _SECRET_TEXT.sub("[redacted]", line)
+    line = scrub(line, secrets, OPAQUE_RUNS)
     return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 1] + "…"
 
 

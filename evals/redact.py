@@ -8,29 +8,53 @@ coherent across its question, context, expected answer and recorded answers.
 What is found (kind → examples):
 
 * ``EMAIL``: ``ana@example.com``
-* ``PHONE``: ``+44 20 7946 0958``, ``(555) 123-4567``, ``555.123.4567``
+* ``PHONE``: ``+44 20 7946 0958``, ``(555) 123-4567``, ``555.123.4567``, and national
+  numbers with a trunk ``0``: ``030 90182736``, ``020 7946 0958``, ``(0)30-9018273``
 * ``USER`` / ``CHANNEL`` / ``GROUP``: Slack mentions ``<@U123>``, ``<#C123|general>``,
   ``<!subteam^S123|@oncall>``
 * ``URL``: URLs carrying credentials (``https://user:pw@host``), token-like query
   parameters (``?token=``, ``access_token``, ``sig``, ``X-Amz-Signature`` ...) or a
   secret path (Slack/Discord webhooks)
 * ``API_KEY``: OpenAI/Anthropic (``sk-…``, ``sk-proj-…``), AWS (``AKIA…``), GitHub
-  (``ghp_…``, ``github_pat_…``), GitLab, Google (``AIza…``), Stripe, Hugging Face
+  (``ghp_…``, ``github_pat_…``), GitLab (``glpat-…``), Google (``AIza…``, ``ya29.…``),
+  Stripe (``sk_live_…``, ``whsec_…``), Hugging Face (``hf_…``), npm (``npm_…``), PyPI,
+  SendGrid, Groq, Replicate, Perplexity, xAI, Shopify, DigitalOcean, Databricks, Linear
 * ``SLACK_TOKEN``: ``xoxb-…``, ``xoxp-…``, ``xapp-…`` (``xox[abposr]``)
-* ``TOKEN``: ``Bearer …`` credentials and JSON Web Tokens
-* ``SECRET``: ``password=…``, ``api_key: …`` and similar assignments
+* ``TOKEN``: ``Bearer …`` / ``Basic …`` credentials and JSON Web Tokens
+* ``SECRET``: assignments to a secret-sounding name, wherever the name sits inside a
+  longer one: ``password=…``, ``DB_PASSWORD=…``, ``AWS_SECRET_ACCESS_KEY=…``,
+  ``aws_secret_access_key = …``, ``"client_secret": "…"``, Azure ``AccountKey=…``
+  (a quoted value is taken whole, spaces included); and a password in prose: "my
+  password is hunter2!" (see :func:`_detect_prose_passwords` for what counts)
 * ``PRIVATE_KEY``: PEM private key blocks
 * ``CARD``: card numbers that pass the Luhn check
 * ``IBAN``: IBANs that pass the ISO 13616 mod-97 check
+* ``SSN``: US social security numbers ``123-45-6789`` (valid area/group/serial), and
+  nine digits right after "SSN" or "social security number"
+* ``IP``: IPv4 and IPv6 addresses (validated with :mod:`ipaddress`), with an optional
+  ``/prefix``. Not redacted: loopback and unspecified addresses (``127.0.0.1``,
+  ``0.0.0.0``, ``::1``, ``::``), which name no machine; and a dotted quad written as a
+  version (``v1.2.3.4``, ``version 1.2.3.4``, ``release 10.0.0.1``). Any other dotted
+  quad of four numbers 0–255, such as a bare ``1.2.3.4``, is taken for an address: a
+  version number with a part above 255 (``10.0.19045.3803``) or with three parts
+  (``3.11.4``) is never one.
 * any extra kinds configured as ``name → regex``
+
+Ordinary text is left alone: years, dates, times, prices, version numbers, ordinary
+numbers and words (``tests/evals/redaction_corpus.py`` holds a negative corpus).
+
+The same detectors keep secrets out of logs and provider error messages: :func:`scrub`
+replaces every finding with ``[redacted]`` (``bot.logs`` and ``evals.litellm_client``
+use it), so all three consumers share one pattern set.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from evals.assertions import TEXT_TYPES
 from evals.errors import ConfigError
@@ -86,27 +110,219 @@ _SLACK_TOKEN = re.compile(
 _API_KEYS = re.compile(
     _NB
     + r"(?:"
-    + r"sk-(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{16,}"  # OpenAI, Anthropic (sk-ant-), sk-proj-
+    + r"sk-(?:(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9_\-]{16,}|[A-Za-z0-9]{20,})"  # OpenAI, Anthropic
     + r"|(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA)[A-Z0-9]{16}"  # AWS access key ids
     + r"|gh[pousr]_[A-Za-z0-9]{30,}"  # GitHub
     + r"|github_pat_[A-Za-z0-9_]{22,}"
     + r"|glpat-[A-Za-z0-9_\-]{20,}"  # GitLab
-    + r"|AIza[0-9A-Za-z_\-]{35}"  # Google
+    + r"|AIza[0-9A-Za-z_\-]{30,}"  # Google API key
+    + r"|ya29\.[0-9A-Za-z_\-]{20,}"  # Google OAuth access token
     + r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe
+    + r"|whsec_[A-Za-z0-9+/=]{20,}"  # Stripe webhook signing secret
     + r"|hf_[A-Za-z0-9]{30,}"  # Hugging Face
+    + r"|npm_[A-Za-z0-9]{30,}"  # npm
+    + r"|pypi-[A-Za-z0-9_\-]{50,}"  # PyPI upload token
     + r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}"  # SendGrid
+    + r"|gsk_[A-Za-z0-9]{40,}"  # Groq
+    + r"|r8_[A-Za-z0-9]{30,}"  # Replicate
+    + r"|pplx-[A-Za-z0-9]{40,}"  # Perplexity
+    + r"|xai-[A-Za-z0-9]{40,}"  # xAI
+    + r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"  # Shopify
+    + r"|do[pro]_v1_[a-f0-9]{64}"  # DigitalOcean
+    + r"|dapi[a-f0-9]{32}"  # Databricks
+    + r"|lin_api_[A-Za-z0-9]{40}"  # Linear
     + r")"
     + _NA
 )
 _JWT = re.compile(_NB + r"eyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}" + _NA)
 _BEARER = re.compile(r"(?i)\b(?:bearer|token)\s+((?!<[A-Z])[A-Za-z0-9\-._~+/]{16,}=*)")
 _BASIC = re.compile(r"(?i)\bbasic\s+((?!<[A-Z])[A-Za-z0-9+/]{12,}={0,2})")
-_ASSIGNMENT = re.compile(
-    r"(?i)\b(?:password|passwd|pwd|passphrase|secret|client[_\-]?secret|api[_\-]?key|apikey"
-    r"|access[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token|refresh[_\-]?token"
-    r"|private[_\-]?key|token)"
-    r"""["']?\s*[:=]\s*["']?((?!<[A-Z])[^\s"'`,;<>]{4,})"""
+# A secret-sounding name, also inside a longer one (DB_PASSWORD, AWS_SECRET_ACCESS_KEY,
+# spring.datasource.password, AccountKey): no word boundary before it, because ``_`` is a
+# word character. The name must end right before the ``=`` or ``:``, so ``max_tokens:
+# 1024`` or ``secretary: Ana`` are not assignments.
+_SECRET_NAME = (
+    r"(?:password|passwd|(?<![a-z])pwd|passphrase|secret|token|credentials?"
+    r"|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|private[_\-]?key"
+    r"|account[_\-]?key|signing[_\-]?key|encryption[_\-]?key|master[_\-]?key)"
 )
+_ASSIGNMENT = re.compile(
+    r"(?i)" + _SECRET_NAME + r"""["']?\s*(?:[:=]|=>)\s*"""
+    r"""(?:"((?!<[A-Z])[^"\n]{3,200})"|'((?!<[A-Z])[^'\n]{3,200})'"""
+    r"""|((?!<[A-Z])[^\s"'`,;<>]{3,}))"""
+)
+
+
+def _detect_assignments(text: str) -> Iterator[Finding]:
+    for m in _ASSIGNMENT.finditer(text):
+        group = next(g for g in (1, 2, 3) if m.group(g) is not None)
+        start, end = m.span(group)
+        value = m.group(group)
+        if group == 3:  # unquoted: sentence punctuation after the value is not part of it
+            stripped = value.rstrip(".)]}")
+            end -= len(value) - len(stripped)
+            value = stripped
+        if len(value) >= 3 and value.lower() not in _NOT_A_VALUE:
+            yield Finding("SECRET", start, end, value)
+
+
+_NOT_A_VALUE = frozenset({"null", "none", "true", "false", "undefined", "required", "***"})
+
+# "my password is hunter2!", "the wifi passphrase was 'correct horse'", "PIN is 4711".
+_PROSE_PASSWORD = re.compile(
+    r"(?i)\b(password|passwd|passphrase|passcode|pin(?: code)?)\b"
+    r"(?:\s+(?!is\b|was\b)[\w.@\-]+){0,4}?(?:\s*:|\s+(?:is|was|reads))\s+"
+    r"""(?:"([^"\n]{1,200})"|'([^'\n]{1,200})'|[“‘]([^”’\n]{1,200})[”’]|(\S+))"""
+)
+# Words that follow "password is" in ordinary prose ("the password is required").
+_PROSE_NOT_SECRET = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "not",
+        "too",
+        "also",
+        "still",
+        "now",
+        "only",
+        "then",
+        "just",
+        "very",
+        "really",
+        "never",
+        "always",
+        "often",
+        "required",
+        "needed",
+        "mandatory",
+        "optional",
+        "incorrect",
+        "correct",
+        "wrong",
+        "invalid",
+        "valid",
+        "weak",
+        "strong",
+        "missing",
+        "empty",
+        "blank",
+        "set",
+        "reset",
+        "changed",
+        "stored",
+        "hashed",
+        "encrypted",
+        "salted",
+        "case",
+        "sensitive",
+        "long",
+        "short",
+        "secure",
+        "insecure",
+        "different",
+        "same",
+        "unique",
+        "saved",
+        "shown",
+        "hidden",
+        "visible",
+        "sent",
+        "generated",
+        "managed",
+        "protected",
+        "unknown",
+        "ignored",
+        "good",
+        "bad",
+        "fine",
+        "ok",
+        "okay",
+        "enough",
+        "known",
+        "common",
+        "shared",
+        "locked",
+        "unlocked",
+        "compromised",
+        "leaked",
+        "stale",
+        "old",
+        "new",
+        "temporary",
+        "random",
+        "complex",
+        "simple",
+        "easy",
+        "hard",
+        "updated",
+        "rotated",
+        "verified",
+        "checked",
+        "accepted",
+        "rejected",
+        "expired",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "of",
+        "to",
+        "and",
+        "or",
+        "what",
+        "that",
+        "this",
+        "which",
+        "here",
+        "there",
+        "please",
+        "your",
+        "my",
+        "our",
+        "their",
+        "his",
+        "her",
+        "its",
+        "it",
+        "one",
+        "part",
+        "used",
+        "being",
+    }
+)
+
+
+def _detect_prose_passwords(text: str) -> Iterator[Finding]:
+    """A password told in a sentence. Quoted values always count; a bare word counts
+    when it has a digit or a symbol, or is not an ordinary word that follows "password
+    is" in prose (``required``, ``too short``, ``hashed`` …, and words ending in -ed,
+    -ing or -ly). A PIN counts only as 4 to 8 digits."""
+    for m in _PROSE_PASSWORD.finditer(text):
+        group = next(g for g in (2, 3, 4, 5) if m.group(g) is not None)
+        start, end = m.span(group)
+        value = m.group(group)
+        if value.startswith("<") and PLACEHOLDER_RE.match(value):
+            continue
+        is_pin = m.group(1).lower().startswith("pin")
+        if group == 5:
+            stripped = value.rstrip(".,;:)]}")
+            end -= len(value) - len(stripped)
+            value = stripped
+            if is_pin:
+                if not re.fullmatch(r"\d{4,8}", value):
+                    continue
+            else:
+                word = value.lower()
+                plain = word.isalpha()
+                if len(value) < 4 or (
+                    plain and (word in _PROSE_NOT_SECRET or word.endswith(("ed", "ing", "ly")))
+                ):
+                    continue
+        if value:
+            yield Finding("SECRET", start, end, value)
+
 
 # --- URLs ---------------------------------------------------------------------------------
 _URL = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s<>\"'`|]+")
@@ -137,6 +353,12 @@ _EMAIL = re.compile(
 )
 _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){1,7}(?!\w)")
 _PHONE_NATIONAL = re.compile(r"(?<![\w(])(?:\(\d{3}\)\s?|\d{3}[ .\-])\d{3}[ .\-]\d{4}(?![\w])")
+# National numbers with a trunk prefix 0 (Germany 030 90182736, UK 020 7946 0958, France
+# 01 23 45 67 89, (0)30-9018273): 0, an area code, then groups, 9 to 12 digits in all.
+_PHONE_TRUNK = re.compile(
+    r"(?<![\w+.,/\-])(?:\(0\d{0,4}\)\s?\d{1,5}|0\d{1,4})(?:[ \-/]\d{2,8}){1,5}"
+    r"(?![\w]|[.,/\-]\d)"
+)
 
 
 def _digits(text: str) -> int:
@@ -157,6 +379,58 @@ def _detect_phones(text: str) -> Iterator[Finding]:
             yield Finding("PHONE", m.start(), m.start() + len(span), span)
     for m in _PHONE_NATIONAL.finditer(text):
         yield Finding("PHONE", m.start(), m.end(), m.group(0))
+    for m in _PHONE_TRUNK.finditer(text):
+        if 9 <= _digits(m.group(0)) <= 12:
+            yield Finding("PHONE", m.start(), m.end(), m.group(0))
+
+
+# --- SSNs and IP addresses ----------------------------------------------------------------
+_SSN = re.compile(r"(?<![\w\-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\w\-])")
+_SSN_NAMED = re.compile(
+    r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\b[^\d\n]{0,20}"
+    r"(?<!\d)(\d{3}[ \-]?\d{2}[ \-]?\d{4})(?!\d)"
+)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(r"(?<![\w.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?:/\d{1,2})?(?![\w]|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|"
+    + _OCTET
+    + r"(?:\."
+    + _OCTET
+    + r"){3})?(?:%[\w.]+)?(?:/\d{1,3})?(?![\w:])"
+)
+_VERSION_BEFORE = re.compile(r"(?i)(?:\bversion|\bver\.?|\brelease|\bbuild)\s*$")
+
+
+def _quiet_address(address: str) -> bool:
+    """Loopback and unspecified addresses name no machine."""
+    try:
+        ip = ipaddress.ip_interface(address).ip
+    except ValueError:
+        return True  # not an address at all
+    return ip.is_loopback or ip.is_unspecified
+
+
+def _detect_addresses(text: str) -> Iterator[Finding]:
+    for m in _IPV4.finditer(text):
+        if _VERSION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        if not _quiet_address(m.group(0)):
+            yield Finding("IP", m.start(), m.end(), m.group(0))
+    for m in _IPV6.finditer(text):
+        value = m.group(0)
+        if not any(ch.isdigit() for ch in value) or value.count(":") < 2:
+            continue
+        address = value.split("%", 1)[0]
+        if not _quiet_address(address):
+            yield Finding("IP", m.start(), m.end(), value)
+
+
+def _detect_ssns(text: str) -> Iterator[Finding]:
+    for m in _SSN.finditer(text):
+        yield Finding("SSN", m.start(), m.end(), m.group(0))
+    for m in _SSN_NAMED.finditer(text):
+        yield Finding("SSN", m.start(1), m.end(1), m.group(1))
 
 
 # --- cards and IBANs (checksums) ----------------------------------------------------------
@@ -245,10 +519,13 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     _regex_detector("TOKEN", _JWT),
     _regex_detector("TOKEN", _BEARER, 1),
     _regex_detector("TOKEN", _BASIC, 1),
-    _regex_detector("SECRET", _ASSIGNMENT, 1),
+    _detect_assignments,
+    _detect_prose_passwords,
     _regex_detector("EMAIL", _EMAIL),
     _detect_cards,
     _detect_ibans,
+    _detect_ssns,
+    _detect_addresses,
     _detect_phones,
 )
 
@@ -298,6 +575,41 @@ def find_sensitive(text: str, extra: Sequence[Detector] = ()) -> list[Finding]:
             chosen.append(f)
             last_end = f.end
     return chosen
+
+
+#: What :func:`scrub` writes in place of a secret.
+SCRUBBED = "[redacted]"
+
+#: Long opaque runs (keys of a shape no detector knows, masked keys ``sk-****abcd``):
+#: for provider error text, where nothing that long is worth keeping.
+OPAQUE_RUNS: tuple[Detector, ...] = (
+    _regex_detector(
+        "OPAQUE",
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])(?:(?:sk|pk|rk|ak)-[A-Za-z0-9_\-*]{4,}|[A-Za-z0-9_\-]{32,})"
+        ),
+    ),
+)
+
+
+def scrub(text: str, known: Iterable[str] = (), extra: Sequence[Detector] = ()) -> str:
+    """``text`` with every known secret value and every finding of the detectors replaced
+    by ``[redacted]``: for log lines and error details, where no placeholder is needed.
+    ``known`` values shorter than 4 characters are ignored (they would eat ordinary
+    words)."""
+    for secret in sorted({k for k in known if len(k) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, SCRUBBED)
+    findings = find_sensitive(text, extra)
+    if not findings:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for f in findings:
+        parts.append(text[pos : f.start])
+        parts.append(SCRUBBED)
+        pos = f.end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 @dataclass
@@ -375,6 +687,33 @@ def _case_texts(case: EvalCase) -> list[str]:
     return texts
 
 
+def _redact_items(redactor: Redactor, items: Sequence[str]) -> list[str]:
+    """Redact a list of one-line items (check values) as the lines of one text too, so
+    a secret split over several items (a PEM key pasted one line per item) is still
+    found: every item it touches becomes that secret's placeholder."""
+    out = [redactor.redact(item) for item in items]
+    if len(items) < 2 or any("\n" in item for item in items):
+        return out
+    starts = [0]
+    for item in items[:-1]:
+        starts.append(starts[-1] + len(item) + 1)
+    for f in find_sensitive("\n".join(items), redactor.extra):
+        touched = [i for i, st in enumerate(starts) if st < f.end and f.start < st + len(items[i])]
+        if len(touched) > 1:
+            for i in touched:
+                out[i] = redactor._placeholder(f.kind, f.value)
+    return out
+
+
+def _redact_assertions(redactor: Redactor, case: EvalCase) -> list[Any]:
+    text_positions = [i for i, a in enumerate(case.assertions) if a.type in TEXT_TYPES]
+    values = _redact_items(redactor, [str(case.assertions[i].value) for i in text_positions])
+    assertions = list(case.assertions)
+    for i, value in zip(text_positions, values, strict=True):
+        assertions[i] = assertions[i].model_copy(update={"value": value})
+    return assertions
+
+
 def redact_case(case: EvalCase, patterns: Mapping[str, str] | None = None) -> EvalCase:
     """The case with every free-text field redacted, placeholders shared across fields."""
     redactor = Redactor.with_patterns(patterns)
@@ -394,10 +733,7 @@ def redact_case(case: EvalCase, patterns: Mapping[str, str] | None = None) -> Ev
             }
         ),
         "expected": opt(case.expected),
-        "assertions": [
-            a.model_copy(update={"value": r(str(a.value))}) if a.type in TEXT_TYPES else a
-            for a in case.assertions
-        ],
+        "assertions": _redact_assertions(redactor, case),
     }
     if case.observed is not None:
         update["observed"] = case.observed.model_copy(

@@ -11,7 +11,7 @@ duplicates live in :mod:`evals.cases`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from evals.case_schema import (
 )
 from evals.errors import InputError
 from evals.ports import Embedder
+from evals.redact import redact_case
 from storage.case_tables import CaseEventRow, CaseRow
 
 
@@ -377,13 +378,20 @@ def edit_case(
     *,
     actor: str | None,
     now: datetime | None = None,
+    redact_patterns: Mapping[str, str] | None = None,
 ) -> rules.EditResult:
     """Apply a reviewer's changes. An active golden case gets a new version (new id,
-    ``previous_id`` kept, old one retired); other cases change in place."""
+    ``previous_id`` kept, old one retired); other cases change in place.
+
+    Every edit is redacted before it is stored, whoever makes it (the CLI, the Slack
+    modal): the built-in detectors plus ``redact_patterns`` (``cases.redact_patterns``).
+    """
     at = _now(now)
     row = _row(session, case_id)
     before = _to_case(row)
     result = rules.apply_edit(before, changes, now=at)
+    if result.case is not before:
+        result = replace(result, case=redact_case(result.case, redact_patterns))
     changed = sorted(changes)
     if result.retired is not None:
         _fill_row(row, result.retired)

@@ -251,6 +251,7 @@ def edit(
     """Edit a case. An active golden case is frozen: the edit creates a new version (new
     id, linked to the old one, which is retired)."""
     changes: dict[str, object] = {}
+    patterns = configured_policy().redact_patterns
     with case_session() as session:
         current = case_repo.require_case(session, case_id)
         if question is not None:
@@ -286,7 +287,9 @@ def edit(
         if not changes:
             err.print("Nothing to change: pass at least one option (see --help).")
             raise typer.Exit(Exit.USAGE)
-        result = case_repo.edit_case(session, case_id, changes, actor=audit_actor())
+        result = case_repo.edit_case(
+            session, case_id, changes, actor=audit_actor(), redact_patterns=patterns
+        )
         versions = versions_line(session, [current.set])
     if result.new_version:
         out.print(

@@ -26,6 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.orm import Session
 
 from bot import case_blocks as cb
+from bot.case_intake import case_policy
 from bot.services import Services
 from evals.case_schema import CaseSet, CaseStatus
 from evals.cases import short_version
@@ -277,10 +278,13 @@ def register(app: AsyncApp, services: Services) -> None:
         metadata = json.loads(view.get("private_metadata") or "{}")
         case_id = str(metadata.get("case_id", ""))
         values = (view.get("state") or {}).get("values") or {}
+        patterns = case_policy(services.config).redact_patterns
 
         def apply(session: Session) -> dict[str, Any]:
             changes = cb.edit_changes(values, case_repo.require_case(session, case_id))
-            result = case_repo.edit_case(session, case_id, changes, actor=user)
+            result = case_repo.edit_case(
+                session, case_id, changes, actor=user, redact_patterns=patterns
+            )
             if result.new_version:
                 note = (
                     f"✏️ `{case_id}` is golden, so the edit made a new version `{result.case.id}` "

@@ -12,6 +12,7 @@ from storage import case_repo
 from storage.case_tables import CaseRow
 from storage.tables import PanelRunRow
 from tests.bot.conftest import Bot, action_ids, block_text
+from tests.evals.redaction_corpus import LEAKS
 
 REVIEWER = "U0REVIEWER"
 SLACK = {"slack": {"reviewers": [REVIEWER], "review_channel": "C0REVIEW"}}
@@ -423,3 +424,79 @@ async def test_database_down_gives_a_friendly_answer(bot_factory: Any) -> None:
         (answer,) = _posts(bot, name)
         assert "Something went wrong on our side (ref Q-" in answer["text"]
         assert "Traceback" not in answer["text"] and "sqlite" not in answer["text"]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _stored(bot: Bot, case_id: str) -> dict[str, Any]:
+    with bot.db.session() as s:
+        return case_repo.require_case(s, case_id).model_dump(mode="json")
+
+
+def _leaked(value: Any) -> list[str]:
+    text = "\n".join(_strings(value))
+    return [leak.secret for leak in LEAKS if leak.secret in text]
+
+
+async def test_no_corpus_secret_reaches_a_case_the_review_notice_or_the_editor(
+    bot_factory: Any,
+) -> None:
+    """Every corpus item, asked in Slack and echoed by the models, then typed into the
+    Edit modal: the stored case, the review-channel notice, the review list and the
+    editor hold none of them."""
+    bot: Bot = await bot_factory(**SLACK, limits={"max_question_chars": 20000})
+    texts = [leak.text for leak in LEAKS]
+    half = len(texts) // 2
+    bot.models.script("alpha", "\n".join(texts[:half]))
+    bot.models.script("beta", "\n".join(texts[half:]))
+    bot.models.script("gamma", "Canberra is the capital of Australia.")
+    run_id, result_ts = await _ask(bot, "\n".join(texts))
+    await bot.action(
+        action_id="quorum_flag", value=str(run_id), user_id="U0BOB", message_ts=result_ts
+    )
+    await bot.settle()
+    (row,) = bot.rows(CaseRow)
+    assert _leaked([row.question, row.input, row.expected, row.observed]) == []
+    assert _leaked(_stored(bot, row.id)) == [] and "<API_KEY_1>" in row.question
+    (notice,) = bot.slack.messages("C0REVIEW")
+    assert _leaked([notice.text, notice.blocks]) == []
+
+    await bot.command("cases", user_id=REVIEWER, response_url=bot.slack.response_url("list"))
+    await bot.settle()
+    assert _leaked(_posts(bot, "list")) == []
+
+    await bot.action(
+        action_id="cases_edit",
+        value=row.id,
+        user_id=REVIEWER,
+        response_url=bot.slack.response_url("e"),
+    )
+    await bot.settle()
+    (opened,) = bot.slack.calls_to("views.open")
+    assert _leaked(opened.body) == []
+    values = {
+        "expected": {"value": {"type": "plain_text_input", "value": "\n".join(texts[:half])}},
+        "must_include": {"value": {"type": "plain_text_input", "value": "\n".join(texts[half:])}},
+        "must_not_include": {"value": {"type": "plain_text_input", "value": texts[0]}},
+        "tags": {"value": {"type": "plain_text_input", "value": "leaky"}},
+    }
+    reply = await bot.submit(
+        callback_id="cases_edit_submit",
+        values=values,
+        private_metadata=opened.body["view"]["private_metadata"],
+        user_id=REVIEWER,
+    )
+    assert reply.status == 200
+    await bot.settle()
+    edited = _stored(bot, row.id)
+    assert edited["expected"] and "<SECRET_" in edited["expected"]
+    assert _leaked(edited) == [] and "leaky" in edited["tags"]
+    assert _leaked(_posts(bot, "e")) == []

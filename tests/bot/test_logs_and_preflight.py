@@ -9,6 +9,7 @@ from bot.config import parse_config
 from bot.logs import SecretFilter
 from bot.preflight import explain, missing_provider_keys, missing_slack
 from bot.settings import Settings
+from tests.evals.redaction_corpus import LEAKS, ORDINARY, Leak
 
 
 def _record(msg: str, *args: object) -> logging.LogRecord:
@@ -47,6 +48,21 @@ def test_secrets_in_tracebacks_are_scrubbed() -> None:
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
     SecretFilter().filter(record)
     assert record.exc_text and "sk-abcdefghijklmnopqrstu" not in record.exc_text
+
+
+@pytest.mark.parametrize("leak", LEAKS, ids=lambda leak: f"{leak.kind}:{leak.text[:30]}")
+def test_no_corpus_secret_reaches_a_log_line(leak: Leak) -> None:
+    """The log filter uses the same detectors as case redaction (hf_, AIza, glpat- ...)."""
+    record = _record("request failed: %s (%r)", leak.text, {"detail": leak.text})
+    SecretFilter().filter(record)
+    assert leak.secret not in record.getMessage()
+
+
+def test_ordinary_log_lines_are_left_alone() -> None:
+    for text in ORDINARY:
+        record = _record("%s", text)
+        SecretFilter().filter(record)
+        assert record.getMessage() == text
 
 
 def _settings(**values: object) -> Settings:

@@ -272,6 +272,30 @@ async def test_api_key_never_appears_in_error_detail_or_logs(
     assert "fast" in caplog.text  # the failure itself was logged, safely
 
 
+@pytest.mark.parametrize(
+    "token",
+    [
+        "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
+        "AIzaSyD4f8Kq9Zr7WmTt2Xv6Bn3Lp0Qs5Hj1Acx",
+        "glpat-x9Zr7WmTt2Xv6Bn3Lp0Q",
+        "npm_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+    ],
+)
+async def test_provider_messages_quoting_other_keys_are_scrubbed(
+    fake_openai: FakeOpenAIServer,
+    client: LiteLLMClient,
+    caplog: pytest.LogCaptureFixture,
+    token: str,
+) -> None:
+    """The error scrubber uses the same detectors as case redaction."""
+    fake_openai.fail("fast", Failure.bad_request(f"token {token} is not valid here"))
+    caplog.set_level(logging.DEBUG)
+    answer = await client.complete(member(fake_openai, "fast"), QUESTION)
+    assert answer.error is ErrorKind.BAD_REQUEST
+    assert answer.error_detail is not None and "is not valid here" in answer.error_detail
+    assert token not in answer.error_detail and token not in caplog.text
+
+
 def test_negative_backoff_is_refused() -> None:
     with pytest.raises(ValueError, match="backoff"):
         LiteLLMClient(backoff_base_s=-1)

@@ -12,6 +12,7 @@ from evals.assertions import Assertion, AssertionType
 from evals.case_schema import CaseInput, ContextMessage, EvalCase, ObservedAnswer, ObservedRun
 from evals.errors import ConfigError
 from evals.redact import (
+    OPAQUE_RUNS,
     Redactor,
     find_sensitive,
     iban_ok,
@@ -19,7 +20,9 @@ from evals.redact import (
     redact_case,
     redact_text,
     redact_texts,
+    scrub,
 )
+from tests.evals.redaction_corpus import LEAKS, ORDINARY, Leak
 
 # --- examples --------------------------------------------------------------------------------
 
@@ -138,6 +141,57 @@ def test_redact_case_is_consistent_across_all_fields() -> None:
     assert red.observed.answers[0].text == "Email <EMAIL_1>, call <PHONE_1>"
     assert red.observed.consensus_text == "Email <EMAIL_1>"
     assert redact_case(red) == red
+
+
+# --- the corpus: realistic secrets and personal data, and ordinary text -------------------
+
+
+def test_the_corpus_is_large_and_covers_every_kind() -> None:
+    assert len(LEAKS) >= 80
+    kinds = {leak.kind for leak in LEAKS}
+    assert {"SECRET", "API_KEY", "PHONE", "IP", "SSN", "EMAIL", "URL", "CARD", "IBAN"} <= kinds
+    assert len(ORDINARY) >= 25
+
+
+@pytest.mark.parametrize("leak", LEAKS, ids=lambda leak: f"{leak.kind}:{leak.text[:30]}")
+def test_no_corpus_secret_survives_redaction_or_scrubbing(leak: Leak) -> None:
+    redacted = redact_text(leak.text)
+    assert leak.secret not in redacted
+    assert find_sensitive(redacted) == []
+    assert "<" in redacted  # a typed placeholder took its place
+    assert leak.secret not in scrub(leak.text)
+    assert leak.secret not in scrub(leak.text, extra=OPAQUE_RUNS)
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_corpus_text_is_left_exactly_as_it_is(text: str) -> None:
+    assert redact_text(text) == text
+    assert scrub(text) == text
+
+
+def test_all_corpus_secrets_in_one_text_share_consistent_placeholders() -> None:
+    text = "\n".join(leak.text for leak in LEAKS)
+    out = redact_text(text)
+    assert not [leak.secret for leak in LEAKS if leak.secret in out]
+    assert redact_text(out) == out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("AWS_SECRET_ACCESS_KEY=abc/def+ghi", "AWS_SECRET_ACCESS_KEY=<SECRET_1>"),
+        ("DB_PASSWORD=hunter22.", "DB_PASSWORD=<SECRET_1>."),
+        ('PASSWORD="two words"', 'PASSWORD="<SECRET_1>"'),
+        ("call 030 90182736", "call <PHONE_1>"),
+        ("at 203.0.113.9 and 2001:db8::1", "at <IP_1> and <IP_2>"),
+        ("version 1.2.3.4 but 1.2.3.4", "version 1.2.3.4 but <IP_1>"),
+        ("ssn 123-45-6789", "ssn <SSN_1>"),
+        ("my password is hunter2!", "my password is <SECRET_1>"),
+        ("the password is required", "the password is required"),
+    ],
+)
+def test_the_issue_10_kinds(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""No secret or personal data from the corpus reaches any output of `quorum cases`.
+
+Every item of ``tests/evals/redaction_corpus.py`` goes in through `cases import` and
+through `cases edit`, and none may come out: not in the stored rows (the raw SQLite
+file), not in `cases list` / `cases show` (table and JSON), not in any of the three
+export formats.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+import bot.cli.cases  # noqa: F401  (registers `quorum cases`)
+from bot.cli import app
+from evals.assertions import Assertion, AssertionType
+from evals.case_io import CaseFormat, dump_cases
+from evals.case_schema import CaseInput, ContextMessage, EvalCase, ObservedAnswer, ObservedRun
+from storage import case_repo
+from storage.db import Database
+from tests.evals.redaction_corpus import LEAKS, Leak
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+CHUNK = 6
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("QUORUM_CONFIG", str(tmp_path / "missing.yaml"))
+    monkeypatch.setenv("COLUMNS", "250")
+    database = Database(url)
+    database.upgrade()
+    yield database
+    database.dispose()
+
+
+def quorum(*args: str) -> Result:
+    result = CliRunner().invoke(app, ["cases", *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _chunks() -> list[Sequence[Leak]]:
+    return [LEAKS[i : i + CHUNK] for i in range(0, len(LEAKS), CHUNK)]
+
+
+def _case(i: int, leaks: Sequence[Leak]) -> EvalCase:
+    texts = [leak.text for leak in leaks]
+    texts += [texts[0]] * (CHUNK - len(texts))
+    return EvalCase(
+        id=f"leaky-{i:02d}",
+        input=CaseInput(question=texts[0], context=[ContextMessage(role="user", content=texts[1])]),
+        expected=texts[2],
+        assertions=[
+            Assertion(type=AssertionType.LLM_RUBRIC, value=texts[3]),
+            Assertion(type=AssertionType.ICONTAINS, value=texts[4]),
+            Assertion(type=AssertionType.NOT_ICONTAINS, value=texts[5]),
+        ],
+        observed=ObservedRun(
+            answers=[ObservedAnswer(model="m", text=" ".join(texts))],
+            consensus_model="m",
+            consensus_text=texts[0],
+        ),
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _leaked(text: str, *, short_numbers: bool = True) -> list[str]:
+    """Corpus secrets found in ``text`` (raw, and with JSON/YAML/markup decoding undone
+    by the caller). Short all-digit secrets (a PIN) can occur by chance inside
+    timestamps of a raw database dump; ``short_numbers=False`` skips those there."""
+    return [
+        leak.secret
+        for leak in LEAKS
+        if leak.secret in text
+        and (short_numbers or not (leak.secret.isdigit() and len(leak.secret) < 8))
+    ]
+
+
+def _check_outputs(env: Database, tmp_path: Path) -> None:
+    # stored rows: parsed, and the raw database file
+    with env.session() as s:
+        stored = case_repo.all_cases(s, status=None)
+    assert len(stored) >= len(_chunks())
+    for case in stored:
+        assert _leaked("\n".join(_strings(case.model_dump(mode="json")))) == []
+    env.dispose()
+    conn = sqlite3.connect(str(tmp_path / "cli.db"))
+    try:
+        dump = "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+    assert _leaked(dump, short_numbers=False) == []
+
+    # list and show
+    assert _leaked(quorum("list", "--per-page", "500").stdout) == []
+    listed = quorum("list", "--json", "--per-page", "500").stdout
+    assert _leaked(listed) == []
+    for line in listed.splitlines():
+        assert _leaked("\n".join(_strings(json.loads(line)))) == []
+    for case in stored:
+        assert _leaked(quorum("show", case.id).stdout) == []
+        shown = quorum("show", case.id, "--json").stdout
+        assert _leaked(shown) == [] and _leaked("\n".join(_strings(json.loads(shown)))) == []
+
+    # the three export formats, to files and to stdout
+    for fmt, suffix in (("jsonl", "jsonl"), ("yaml", "yaml"), ("promptfoo", "yaml")):
+        path = tmp_path / f"export-{fmt}.{suffix}"
+        quorum("export", str(path), "--format", fmt, "--status", "all")
+        text = path.read_text(encoding="utf-8")
+        assert _leaked(text) == [], fmt
+        if fmt == "jsonl":
+            docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            docs = list(yaml.safe_load_all(text))
+        assert docs and _leaked("\n".join(_strings(docs))) == [], fmt
+        assert _leaked(quorum("export", "-", "--format", fmt, "--status", "all").stdout) == []
+
+
+def test_imported_and_edited_cases_leak_nothing_anywhere(env: Database, tmp_path: Path) -> None:
+    cases = [_case(i, leaks) for i, leaks in enumerate(_chunks())]
+    source = tmp_path / "leaky.jsonl"
+    source.write_text(dump_cases(cases, CaseFormat.JSONL), encoding="utf-8")
+    assert _leaked(source.read_text(encoding="utf-8"))  # the input does hold them
+
+    imported = quorum("import", str(source), "--status", "active", "--set", "rotating")
+    assert f"Imported {len(cases)} case(s)" in imported.stdout
+    assert f"Redacted personal data or secrets in {len(cases)} case(s)" in imported.stdout
+    assert _leaked(imported.output) == []
+    _check_outputs(env, tmp_path)
+
+    # every edit path is redacted too: each corpus text through each editable text field
+    for i, leaks in enumerate(_chunks()):
+        texts = [leak.text for leak in leaks]
+        texts += [texts[0]] * (CHUNK - len(texts))
+        edited = quorum(
+            "edit",
+            f"leaky-{i:02d}",
+            "--question",
+            texts[-1],
+            "--expected",
+            "\n".join(texts),
+            "--assert",
+            f"llm-rubric:{texts[0]}",
+            "--must-include",
+            texts[1],
+            "--must-not-include",
+            texts[-1],
+        )
+        assert _leaked(edited.output) == []
+    with env.session() as s:
+        edited_case = case_repo.require_case(s, "leaky-00")
+    assert edited_case.expected is not None and "<" in edited_case.expected
+    _check_outputs(env, tmp_path)
