@@ -29,6 +29,9 @@ from evals.types import ERROR_KIND_TEXT, Consensus, ConsensusStatus, ModelAnswer
 JSON = dict[str, Any]
 
 MAX_BLOCKS = 50
+#: Text characters one message may carry: Slack has been seen refusing about 13,000
+#: (``msg_blocks_too_long``), so every message is held to this.
+MESSAGE_TEXT_LIMIT = 12_000
 #: Blocks a message keeps for everything but the answer text itself.
 _RESERVED_BLOCKS = 12
 
@@ -55,22 +58,53 @@ def context_block(*texts: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=truncate(t, 2000)) for t in texts])
 
 
-def fit_blocks(blocks: list[JSON], limit: int = MAX_BLOCKS) -> list[JSON]:
-    """Hold a message to Slack's block limit, keeping the head and the tail (buttons)."""
-    if len(blocks) <= limit:
+def text_chars(node: Any) -> int:
+    """Characters of text in blocks (every ``text`` string, however deep)."""
+    if isinstance(node, dict):
+        own = len(node["text"]) if isinstance(node.get("text"), str) else 0
+        return own + sum(text_chars(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(text_chars(v) for v in node)
+    return 0
+
+
+def fit_blocks(
+    blocks: list[JSON], limit: int = MAX_BLOCKS, max_chars: int = MESSAGE_TEXT_LIMIT
+) -> list[JSON]:
+    """Hold a message to Slack's block and text limits, keeping the head and the tail
+    (buttons): blocks are dropped from the middle and a note says so."""
+    if len(blocks) <= limit and text_chars(blocks) <= max_chars:
         return blocks
     note = section("_… shortened to fit in Slack; the full text is in the thread._").to_dict()
-    keep_tail = 4
-    return [*blocks[: limit - keep_tail - 1], note, *blocks[-keep_tail:]]
+    keep_tail = min(4, len(blocks) - 1)
+    head, tail = blocks[: min(len(blocks) - keep_tail, limit - keep_tail - 1)], blocks[-keep_tail:]
+    while len(head) > 1 and text_chars([*head, note, *tail]) > max_chars:
+        head.pop()
+    return [*head, note, *tail]
 
 
-def answer_sections(markdown: str, *, max_sections: int) -> list[JSON]:
-    """Model Markdown as mrkdwn sections, split safely; truncated past ``max_sections``."""
+def answer_sections(
+    markdown: str, *, max_sections: int, max_chars: int | None = None
+) -> list[JSON]:
+    """Model Markdown as mrkdwn sections, split safely; cut (and marked as continued in
+    the thread) past ``max_sections`` sections or ``max_chars`` characters."""
     pieces = split_mrkdwn(to_mrkdwn(markdown)) or ["_(empty answer)_"]
-    if len(pieces) > max_sections:
-        pieces = pieces[:max_sections]
-        pieces[-1] = truncate(pieces[-1], SECTION_TEXT_LIMIT - 60) + "\n_(continued in the thread)_"
-    return as_dicts([section(p) for p in pieces])
+    budget = max_chars if max_chars is not None else max_sections * SECTION_TEXT_LIMIT
+    kept: list[str] = []
+    used, cut = 0, False
+    for piece in pieces:
+        if len(kept) == max_sections or used + len(piece) > budget:
+            cut = True
+            if budget - used > 200 and len(kept) < max_sections:
+                kept.append(truncate(piece, budget - used - 60))
+            break
+        kept.append(piece)
+        used += len(piece)
+    if not kept:
+        kept = [truncate(pieces[0], max(budget, 260) - 60)]
+    if cut:
+        kept[-1] = truncate(kept[-1], SECTION_TEXT_LIMIT - 60) + "\n_(continued in the thread)_"
+    return as_dicts([section(p) for p in kept])
 
 
 # -- text helpers ----------------------------------------------------------------------
@@ -178,19 +212,27 @@ def result_blocks(view: ResultView) -> list[JSON]:
         blocks.append(section(f"*None of the models could answer.*\n{lines}").to_dict())
     else:
         text = consensus.text
-        if text:
-            if consensus.model:
-                blocks.append(
-                    context_block(f"Consensus answer from *{escape(consensus.model)}*").to_dict()
-                )
-            blocks.extend(answer_sections(text, max_sections=MAX_BLOCKS - _RESERVED_BLOCKS))
-        blocks.append(section(confidence_badge(consensus, usable)).to_dict())
+        if text and consensus.model:
+            line = f"Consensus answer from *{escape(consensus.model)}*"
+            blocks.append(context_block(line).to_dict())
+        tail: list[JSON] = [section(confidence_badge(consensus, usable)).to_dict()]
         dissent = _dissent_lines(run, consensus)
         if dissent:
-            blocks.append(section(dissent).to_dict())
+            tail.append(section(dissent).to_dict())
         failures = [a for a in run.answers if not a.ok]
         if failures:
-            blocks.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
+            tail.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
+        tail += [
+            context_block(context_line(run)).to_dict(),
+            feedback_actions(view.run_id).to_dict(),
+        ]
+        if text:
+            room = MESSAGE_TEXT_LIMIT - text_chars(blocks) - text_chars(tail) - 100
+            sections = answer_sections(
+                text, max_sections=MAX_BLOCKS - _RESERVED_BLOCKS, max_chars=room
+            )
+            blocks.extend(sections)
+        return fit_blocks(blocks + tail)
     blocks.append(context_block(context_line(run)).to_dict())
     blocks.append(feedback_actions(view.run_id).to_dict())
     return fit_blocks(blocks)

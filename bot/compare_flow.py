@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -31,10 +30,11 @@ from bot.background import spawn
 from bot.compare_surface import (
     CompareRequest,
     MessageThrottle,
-    Surface,
     open_surface,
 )
-from bot.run_store import PendingRun, RunStore
+from bot.result_delivery import post_member_replies, show_result
+from bot.run_spool import PendingRun
+from bot.run_store import RunStore
 from bot.services import Services
 from bot.shadow import run_shadow
 from bot.slack_errors import friendly
@@ -143,17 +143,26 @@ async def run_compare(
             delivery_key=req.delivery_key,
         )
 
+    shown_in_full = True
     if surface.ts is not None:
-        # The result first (the user is waiting), then the database. Its buttons find
-        # the run by the message they sit on, so they need no run id.
+        # The run is stored while the result is shown (the user is waiting), and whatever
+        # Slack does with the result. Its buttons find the run by the message they sit
+        # on, so they need no run id.
         view = blocks.ResultView(run=run, consensus=consensus, asker=req.user_id, run_id=None)
-        await surface.update(blocks.result_blocks(view), blocks.result_text(view))
+        saving = asyncio.create_task(save())
+        try:
+            shown_in_full = await show_result(surface, view)
+        except Exception:
+            pending = await saving
+            if isinstance(pending, PendingRun):
+                await store.spool_run(pending, {})
+            raise
         log.debug(
             "result shown %.0f ms after the panel finished (consensus %.0f ms)",
             (time.perf_counter() - panel_done) * 1000,
             (consensus_done - panel_done) * 1000,
         )
-        saved = await save()
+        saved = await saving
     else:
         # An ephemeral result has no message to find the run by: store first.
         saved = await save()
@@ -162,7 +171,7 @@ async def run_compare(
         await surface.update(blocks.result_blocks(view), blocks.result_text(view))
     run_id = saved if isinstance(saved, int) else None
     replies: dict[str, str] = {}
-    if services.config.slack.show_thread_answers:
+    if services.config.slack.show_thread_answers or not shown_in_full:
         replies = await post_member_replies(surface, store, run, consensus, run_id)
     if isinstance(saved, PendingRun):
         await store.spool_run(saved, replies)
@@ -178,35 +187,6 @@ async def run_compare(
             name=f"shadow:{run_id}",
         )
     return run_id
-
-
-async def post_member_replies(
-    surface: Surface, store: RunStore, run: PanelRun, consensus: Consensus, run_id: int | None
-) -> dict[str, str]:
-    """Each member's full answer as a thread reply; returns member -> reply ts."""
-    posted: dict[str, str] = {}
-    answer_ids = await store.answer_ids(run_id) if run_id is not None else {}
-    for answer in run.answers:
-        try:
-            ts = await surface.reply(
-                blocks.member_blocks(
-                    run_id,
-                    answer,
-                    agreement=consensus.agreement.get(answer.member),
-                    is_consensus=answer.member == consensus.model,
-                ),
-                blocks.member_text(answer),
-            )
-        except SlackApiError:
-            log.warning("could not post %s's answer in the thread", answer.member, exc_info=True)
-            continue
-        if ts is None:
-            continue
-        posted[answer.member] = ts
-        answer_id = answer_ids.get(answer.member)
-        if answer_id is not None:
-            await store.set_answer_message(answer_id, ts)
-    return posted
 
 
 async def tell_user(client: AsyncWebClient, req: CompareRequest, text: str) -> None:

@@ -1,10 +1,15 @@
 """The bot's async view of storage: every repository call in a worker thread, and a
 plan for when the database is briefly unreachable.
 
+- Every database call goes through :class:`bot.db_guard.DbGuard` when one is given:
+  in a worker thread, never waiting longer than the write timeout.
 - Runs, signals, corrections and votes that cannot be written because the database
-  is unreachable go to the spool (:class:`storage.spool.Spool`, a local JSON-lines
-  file) and are replayed once it answers again; the user still gets their answer.
-  :mod:`bot.run_spool` holds the spool kinds only the bot writes.
+  is unreachable or too slow go to the spool (:class:`storage.spool.Spool`, a local
+  JSON-lines file) and are replayed once it answers again; the user still gets their
+  answer. So does feedback on a run that is itself still in the spool: the replay
+  applies it after its run (see :mod:`bot.run_spool`).
+- A button or modal pointing at a run that does not exist raises
+  :class:`RunNotFoundError` (the listeners answer politely), never a database error.
 - Delivery claims (Slack retry idempotency) fall back to a bounded in-process memory
   of keys, so a retry reaching the same process still never starts a second panel.
 - Every failure is logged once with a reference id.
@@ -16,13 +21,26 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot.run_spool import message_correction
+from bot.db_guard import DbGuard
+from bot.run_spool import (
+    MemberVote,
+    PendingRun,
+    ReactionOutcome,
+    RunNotFoundError,
+    Spooled,
+    apply_member_vote,
+    apply_message_correction,
+    apply_message_signal,
+    apply_run_correction,
+    apply_run_signal,
+    check_run_id,
+    holds_message,
+)
 from evals.case_schema import FailureMode, Severity
 from evals.errors import StorageError, new_reference
 from evals.types import Consensus, PanelRun
@@ -38,9 +56,8 @@ from storage.records import (
     SignalKind,
     SignalSource,
     StoredPanelRun,
-    VoteOutcome,
 )
-from storage.spool import Spool
+from storage.spool import Spool, delivery_key, new_entry_id
 
 log = logging.getLogger(__name__)
 
@@ -50,36 +67,28 @@ T = TypeVar("T")
 MEMORY_KEYS = 10_000
 
 
-@dataclass(frozen=True)
-class PendingRun:
-    """A run the database could not take; spooled by :meth:`RunStore.spool_run`."""
-
-    run: PanelRun
-    consensus: Consensus
-    kwargs: Mapping[str, Any]
-    ref: str
-
-
-@dataclass(frozen=True)
-class ReactionOutcome:
-    run_id: int
-    changed: bool
+Apply = Callable[[Session, Mapping[str, Any]], T]
 
 
 class RunStore:
     """Async repository access for the Slack listeners."""
 
-    def __init__(self, db: Database, spool: Spool | None = None) -> None:
+    def __init__(self, db: Database, spool: Spool | None = None, guard: DbGuard | None = None):
         self.db = db
         self.spool = spool
+        self.guard = guard
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._replaying = False
+        #: Messages of runs the database could not take that are not spooled yet.
+        self._unsaved: set[tuple[str, str]] = set()
 
     async def _call(self, fn: Callable[[Session], T]) -> T:
         def work() -> T:
             with self.db.session() as session:
                 return fn(session)
 
+        if self.guard is not None:
+            return await self.guard.call(work)
         return await asyncio.to_thread(work)
 
     @staticmethod
@@ -88,12 +97,15 @@ class RunStore:
         log.error("database failed while %s [%s]: %s", action, ref, exc)
         return ref
 
-    async def _spool(self, kind: str, payload: Mapping[str, Any], ref: str) -> bool:
+    async def _spool(
+        self, kind: str, payload: Mapping[str, Any], ref: str, entry_id: str | None = None
+    ) -> bool:
         if self.spool is None:
             log.error("no spool configured: a %s write is lost [%s]", kind, ref)
             return False
+        spool = self.spool
         try:
-            await asyncio.to_thread(self.spool.append, kind, payload)
+            await asyncio.to_thread(lambda: spool.append(kind, payload, entry_id=entry_id))
         except Exception:
             log.exception("spooling a %s write failed [%s]", kind, ref)
             return False
@@ -104,6 +116,8 @@ class RunStore:
         """Apply spooled writes (no-op without a spool or when another replay runs)."""
         if self.spool is None or self._replaying:
             return
+        if self.guard is not None and self.guard.state == "degraded":
+            return  # the periodic replay tries again once the database answers
         self._replaying = True
         try:
             await asyncio.to_thread(self.spool.replay, self.db)
@@ -115,6 +129,15 @@ class RunStore:
     def _after_success(self) -> None:
         if self.spool is not None and self.spool.path.exists():
             asyncio.get_running_loop().create_task(self.replay())
+
+    async def _waits_in_spool(self, channel_id: str, ts: str) -> bool:
+        """True when (channel_id, ts) is a message of a run that is not stored yet."""
+        if (channel_id, ts) in self._unsaved:
+            return True
+        if self.spool is None:
+            return False
+        entries = await asyncio.to_thread(self.spool.entries)
+        return holds_message(entries, channel_id, ts)
 
     # -- idempotency -----------------------------------------------------------------------
 
@@ -170,6 +193,8 @@ class RunStore:
                 raise
             return found.id
         except StorageError as exc:
+            if channel_id and message_ts:
+                self._unsaved.add((channel_id, message_ts))
             return PendingRun(run, consensus, kwargs, self._log_down("saving a run", exc))
         self._after_success()
         return run_id
@@ -181,7 +206,11 @@ class RunStore:
             "kwargs": {**pending.kwargs, "origin": RunOrigin(pending.kwargs["origin"]).value},
             "answer_messages": dict(answer_messages),
         }
-        return await self._spool("panel_run", payload, pending.ref)
+        try:
+            return await self._spool("panel_run", payload, pending.ref)
+        finally:
+            channel, ts = pending.kwargs.get("channel_id"), pending.kwargs.get("message_ts")
+            self._unsaved.discard((str(channel), str(ts)))
 
     async def answer_ids(self, run_id: int) -> dict[str, int]:
         try:
@@ -208,58 +237,69 @@ class RunStore:
     async def model_stats(self, since: datetime) -> list[ModelStats]:
         return await self._call(lambda s: repo.model_stats(s, since))
 
-    # -- signals ---------------------------------------------------------------------------
+    # -- feedback --------------------------------------------------------------------------
 
     async def _write(
-        self, kind: str, action: str, payload: dict[str, Any], fn: Callable[[Session], T]
-    ) -> T | None:
-        """Write now; when the database is unreachable spool ``payload`` as ``kind``."""
+        self, kind: str, action: str, payload: dict[str, Any], apply: Apply[T]
+    ) -> T | Spooled:
+        """``apply`` now; when the database is unreachable or too slow, spool ``payload``
+        as ``kind`` (whose spool handler is the same ``apply``). The write claims the
+        spool entry's id, so if a write that timed out lands after all, the replay skips
+        its spooled copy."""
+        entry_id = new_entry_id()
+
+        def claimed(session: Session) -> T:
+            repo.claim_delivery(session, delivery_key(entry_id), "spool")
+            return apply(session, {**payload, "at": _now_iso()})
+
         try:
-            result = await self._call(fn)
+            result = await self._call(claimed)
         except DatabaseUnavailableError as exc:
             ref = self._log_down(action, exc)
-            await self._spool(kind, payload, ref)
-            return None
+            await self._spool(kind, payload, ref, entry_id)
+            return Spooled(ref)
         self._after_success()
         return result
 
-    async def signal(
+    async def _on_message(
+        self, kind: str, action: str, payload: dict[str, Any], apply: Apply[T | None]
+    ) -> T | Spooled | None:
+        """A write about the run behind a Slack message. None when the message is not
+        one of ours; spooled when the database is down, or when the message's run is
+        itself still waiting to be stored (the replay applies this after it)."""
+        channel, ts = str(payload["channel_id"]), str(payload["ts"])
+        if await self._waits_in_spool(channel, ts):
+            ref = new_reference()
+            log.warning("%s on a run that is still spooled; spooled behind it [%s]", action, ref)
+            await self._spool(kind, payload, ref)
+            self._after_success()
+            return Spooled(ref)
+        return await self._write(kind, action, payload, apply)
+
+    async def run_signal(
         self,
         *,
         run_id: int,
         user_id: str,
         kind: SignalKind,
         source: SignalSource,
-        answer_id: int | None = None,
-    ) -> bool | None:
-        """True: newly active; False: already there; None: spooled (database down)."""
-        args: dict[str, Any] = {
+        replaces: SignalKind | None = None,
+    ) -> bool | Spooled:
+        """A 👍/👎/🚩 on run ``run_id``; ``replaces`` (the opposite thumb) is taken back
+        first. True: newly active; False: already there. Raises
+        :class:`RunNotFoundError` when there is no such run."""
+        check_run_id(run_id)
+        payload = {
             "run_id": run_id,
             "user_id": user_id,
-            "kind": kind,
-            "source": source,
-            "answer_id": answer_id,
+            "kind": kind.value,
+            "source": source.value,
+            "replaces": replaces.value if replaces else None,
         }
-        payload = {**args, "kind": kind.value, "source": source.value}
-        return await self._write(
-            "signal", "recording a signal", payload, lambda s: repo.record_signal(s, **args)
-        )
-
-    async def retract(
-        self, *, run_id: int, user_id: str, kind: SignalKind, answer_id: int | None = None
-    ) -> bool | None:
-        args: dict[str, Any] = {
-            "run_id": run_id,
-            "user_id": user_id,
-            "kind": kind,
-            "answer_id": answer_id,
-        }
-        return await self._write(
-            "retract_signal",
-            "retracting a signal",
-            {**args, "kind": kind.value},
-            lambda s: repo.retract_signal(s, **args),
-        )
+        result = await self._write("run_signal", "recording a signal", payload, apply_run_signal)
+        if result is None:
+            raise RunNotFoundError(f"run {run_id} does not exist")
+        return result
 
     async def message_signal(
         self,
@@ -270,10 +310,10 @@ class RunStore:
         kind: SignalKind,
         source: SignalSource = SignalSource.REACTION,
         removed: bool = False,
-    ) -> ReactionOutcome | None:
+        replaces: SignalKind | None = None,
+    ) -> ReactionOutcome | Spooled | None:
         """A signal on a message known by (channel, ts): a reaction added/removed, or a
-        button on a result whose run id is not known yet. None when the message is not
-        ours, or the database is down (then it is spooled)."""
+        button on a result posted before its run was stored. None: not our message."""
         payload = {
             "channel_id": channel_id,
             "ts": ts,
@@ -281,29 +321,11 @@ class RunStore:
             "kind": kind.value,
             "source": source.value,
             "removed": removed,
+            "replaces": replaces.value if replaces else None,
         }
-
-        def apply(session: Session) -> ReactionOutcome | None:
-            target = repo.get_run_by_message(session, channel_id, ts)
-            if target is None:
-                return None
-            answer_id = target.answer.id if target.answer else None
-            if removed:
-                changed = repo.retract_signal(
-                    session, run_id=target.run.id, user_id=user_id, kind=kind, answer_id=answer_id
-                )
-            else:
-                changed = repo.record_signal(
-                    session,
-                    run_id=target.run.id,
-                    user_id=user_id,
-                    kind=kind,
-                    source=source,
-                    answer_id=answer_id,
-                )
-            return ReactionOutcome(target.run.id, changed)
-
-        return await self._write("message_signal", "recording a reaction", payload, apply)
+        return await self._on_message(
+            "message_signal", "recording a reaction", payload, apply_message_signal
+        )
 
     async def correction(
         self,
@@ -314,29 +336,24 @@ class RunStore:
         failure_mode: FailureMode,
         severity: Severity,
         source: CorrectionSource,
-        answer_id: int | None = None,
-    ) -> CorrectionRecord | None:
-        args: dict[str, Any] = {
+    ) -> CorrectionRecord | Spooled:
+        """A correction of run ``run_id``'s consensus answer. Raises
+        :class:`RunNotFoundError` when there is no such run."""
+        check_run_id(run_id)
+        payload = {
             "run_id": run_id,
             "user_id": user_id,
             "correct_answer": correct_answer,
-            "failure_mode": failure_mode,
-            "severity": severity,
-            "source": source,
-            "answer_id": answer_id,
-        }
-        payload = {
-            **args,
             "failure_mode": failure_mode.value,
             "severity": severity.value,
             "source": source.value,
         }
-        return await self._write(
-            "correction",
-            "recording a correction",
-            payload,
-            lambda s: repo.record_correction(s, **args),
+        result = await self._write(
+            "run_correction", "recording a correction", payload, apply_run_correction
         )
+        if result is None:
+            raise RunNotFoundError(f"run {run_id} does not exist")
+        return result
 
     async def message_correction(
         self,
@@ -348,9 +365,8 @@ class RunStore:
         failure_mode: FailureMode,
         severity: Severity,
         source: CorrectionSource,
-    ) -> CorrectionRecord | bool | None:
-        """A correction known by its message. False: not one of our messages;
-        None: spooled (database down); else the stored correction."""
+    ) -> CorrectionRecord | Spooled | None:
+        """A correction known by its message. None: not one of our messages."""
         payload = {
             "channel_id": channel_id,
             "ts": ts,
@@ -360,21 +376,19 @@ class RunStore:
             "severity": severity.value,
             "source": source.value,
         }
-
-        def apply(session: Session) -> CorrectionRecord | bool:
-            if repo.get_run_by_message(session, channel_id, ts) is None:
-                return False
-            record = message_correction(session, {**payload, "at": _now_iso()})
-            assert isinstance(record, CorrectionRecord)
-            return record
-
-        return await self._write("message_correction", "recording a correction", payload, apply)
-
-    async def vote(self, *, run_id: int, answer_id: int, user_id: str) -> VoteOutcome | None:
-        args: dict[str, Any] = {"run_id": run_id, "answer_id": answer_id, "user_id": user_id}
-        return await self._write(
-            "vote", "recording a vote", args, lambda s: repo.record_vote(s, **args)
+        return await self._on_message(
+            "message_correction", "recording a correction", payload, apply_message_correction
         )
+
+    async def vote(self, *, run_id: int, member: str, user_id: str) -> MemberVote | Spooled:
+        """A best-answer vote for ``member``'s answer. Raises :class:`RunNotFoundError`
+        when the run or its answer does not exist."""
+        check_run_id(run_id)
+        payload = {"run_id": run_id, "member": member, "user_id": user_id}
+        result = await self._write("member_vote", "recording a vote", payload, apply_member_vote)
+        if result is None:
+            raise RunNotFoundError(f"run {run_id} has no answer from {member}")
+        return result
 
 
 def _now_iso() -> str:

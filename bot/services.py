@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from bot.adapters import model_client, sentence_embedder
 from bot.config import QuorumConfig
+from bot.db_guard import DbGuard
 from bot.settings import Settings
 from evals.calibration import Calibrator, default_calibrator, load_calibrator
 from evals.ports import Clock, Embedder, ModelClient, SystemClock
@@ -31,6 +32,14 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     #: The embedder's background loader, if one was started; `close()` waits for it.
     loader: threading.Thread | None = None
+    _db_guard: DbGuard | None = field(default=None, init=False, repr=False)
+
+    @property
+    def db_guard(self) -> DbGuard:
+        """Bounded waits on the database for the Slack side (made on first use)."""
+        if self._db_guard is None:
+            self._db_guard = DbGuard(self.db, self.settings.quorum_db_write_timeout)
+        return self._db_guard
 
     @property
     def embedder_ready(self) -> bool:
@@ -48,6 +57,8 @@ class Services:
         exits while a thread is still importing can deadlock at interpreter shutdown."""
         if self.loader is not None:
             self.loader.join()
+        if self._db_guard is not None:
+            self._db_guard.close()
         self.db.dispose()
 
 
@@ -65,7 +76,11 @@ def build_services(
     calibrator = build_calibrator(settings, config)
     members = config.panel_members()
     shadow = config.shadow_members()
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        connect_timeout_s=settings.quorum_db_connect_timeout,
+        statement_timeout_s=settings.quorum_db_statement_timeout,
+    )
     embedder = sentence_embedder(settings.quorum_embedding_model)
     loader = None
     if load_embedder_now:

@@ -58,6 +58,22 @@ class Settings(BaseSettings):
         default=True, description="Run the benchmark/digest scheduler inside the bot process."
     )
     quorum_log_level: str = Field(default="INFO", description="Logging level.")
+    quorum_db_connect_timeout: float = Field(
+        default=3.0,
+        ge=2.0,
+        description="Seconds to wait for a new PostgreSQL connection (libpq's minimum is 2).",
+    )
+    quorum_db_statement_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds after which PostgreSQL cancels one statement of the bot's.",
+    )
+    quorum_db_write_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds a Slack request waits on the database before its write is "
+        "spooled and the answer goes out anyway.",
+    )
 
     @field_validator(
         "slack_bot_token",

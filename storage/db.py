@@ -8,6 +8,7 @@ message that never contains the URL's password; the original stays chained for l
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+#: Seconds to wait for a new PostgreSQL connection unless told otherwise.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: PostgreSQL advisory lock held while migrating ("Quorum" in ASCII).
 MIGRATION_LOCK_KEY = 0x51756F72756D
 _REVISION_LINE = re.compile(
@@ -92,7 +95,16 @@ def _sqlite_file(url: URL) -> Path | None:
 class Database:
     """One engine per process. ``session()`` is the unit of work."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+        statement_timeout_s: float | None = None,
+    ) -> None:
+        """``connect_timeout_s`` and ``statement_timeout_s`` (None: no limit) apply to
+        every PostgreSQL connection; SQLite waits up to its busy timeout for a lock."""
         self.url = normalize_url(url)
         self.backend = self.url.get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
@@ -113,6 +125,9 @@ class Database:
                     ) from exc
         else:
             kwargs["pool_pre_ping"] = True
+            kwargs["connect_args"] = _postgres_timeouts(
+                self.url, connect_timeout_s, statement_timeout_s
+            )
         try:
             self.engine: Engine = create_engine(self.url, **kwargs)
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -334,6 +349,23 @@ def shipped_head() -> str | None:
             parents.add(found["down_revision"])
     heads = revisions - parents
     return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def _postgres_timeouts(
+    url: URL, connect_timeout_s: float, statement_timeout_s: float | None
+) -> dict[str, Any]:
+    """libpq's connect_timeout (whole seconds, at least 2) and a server-side
+    statement_timeout, merged with any ``options`` the URL already carries."""
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:  # the URL's own value wins
+        args["connect_timeout"] = max(2, math.ceil(connect_timeout_s))
+    if statement_timeout_s is not None:
+        options = url.query.get("options") or ""
+        if not isinstance(options, str):
+            options = " ".join(options)
+        timeout = f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}"
+        args["options"] = f"{options} {timeout}".strip()
+    return args
 
 
 def _sqlite_pragmas(*, wal: bool) -> Any:

@@ -8,7 +8,10 @@ together with a delivery claim on the entry's id, so an entry is applied exactly
 even if a replay is interrupted and repeated. Entries that still fail because the
 database is down stay in the spool; entries that can never apply (an unknown kind, a
 run that no longer exists) move to ``<spool>.rejected`` with the reason, so they
-neither block the others nor disappear silently.
+neither block the others nor disappear silently. An entry whose handler raises
+:class:`EntryNotReady` (feedback on a run that is itself still waiting somewhere, in
+this spool or another process's) is tried again after the rest of the pass, and then
+kept for later, in order, for up to ``defer_s`` seconds before it is rejected.
 
 Only one process replays at a time (a non-blocking lock); appends from other threads
 and processes may continue meanwhile. Linux/macOS only (``fcntl``).
@@ -42,6 +45,13 @@ log = logging.getLogger(__name__)
 #: Applies one spooled payload inside a session. When the database is unreachable
 #: (DatabaseUnavailableError) the entry is kept; any other error rejects the entry.
 SpoolHandler = Callable[[Session, Mapping[str, Any]], object]
+
+#: How long an entry that is not ready yet (its run has not arrived) is kept.
+DEFER_S = 15 * 60
+
+
+class EntryNotReady(Exception):
+    """Raised by a handler when what the entry refers to is not in the database yet."""
 
 
 def _at(payload: Mapping[str, Any]) -> datetime:
@@ -112,6 +122,13 @@ class SpoolEntry:
     payload: Mapping[str, Any]
 
 
+@dataclass
+class _Tally:
+    applied: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
 @dataclass(frozen=True)
 class ReplayReport:
     applied: int = 0  # written now
@@ -124,8 +141,15 @@ class ReplayReport:
 class Spool:
     """Append failed writes to a local JSON-lines file; replay them into the database."""
 
-    def __init__(self, path: Path | str, handlers: Mapping[str, SpoolHandler] | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        handlers: Mapping[str, SpoolHandler] | None = None,
+        *,
+        defer_s: float = DEFER_S,
+    ):
         self.path = Path(path)
+        self.defer_s = defer_s
         self.handlers = dict(DEFAULT_HANDLERS if handlers is None else handlers)
         self.rejected_path = self.path.with_name(self.path.name + ".rejected")
         self._lock_path = self.path.with_name(self.path.name + ".lock")
@@ -134,24 +158,48 @@ class Spool:
 
     # -- writing ---------------------------------------------------------------------
 
-    def append(self, kind: str, payload: Mapping[str, Any], *, at: datetime | None = None) -> str:
-        """Durably record a write for later; returns the entry id."""
+    def append(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        at: datetime | None = None,
+        entry_id: str | None = None,
+    ) -> str:
+        """Durably record a write for later; returns the entry id.
+
+        Pass ``entry_id`` when the same write may also have reached the database (a
+        write that timed out): claim ``spool:<entry_id>`` in that write's transaction
+        (:func:`delivery_key`) and the replay skips the entry if the write did land.
+        """
         if kind not in self.handlers:
             raise ValueError(f"no spool handler for {kind!r}")
         when = at or datetime.now(UTC)
         if when.tzinfo is None:
             raise ValueError("naive datetime; use timezone-aware UTC")
         body = {"at": when.astimezone(UTC).isoformat(), **payload}
-        entry = {"id": uuid.uuid4().hex, "kind": kind, "payload": body}
+        entry = {"id": entry_id or new_entry_id(), "kind": kind, "payload": body}
         line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
         with self._locked(self._lock_path):
             self._append_lines(self.path, [line])
         return str(entry["id"])
 
     def pending(self) -> int:
-        """How many entries wait in the spool."""
+        """How many entries wait in the spool (including any a replay is working on)."""
+        return len(self.entries())
+
+    def entries(self) -> list[SpoolEntry]:
+        """Every entry still waiting, oldest first (unreadable lines left out)."""
+        work = self.path.with_name(self.path.name + ".replaying")
         with self._locked(self._lock_path):
-            return len(self._read(self.path))
+            lines = self._read(work) + self._read(self.path)
+        found = []
+        for line in lines:
+            try:
+                found.append(self._parse(line))
+            except (ValueError, KeyError):
+                continue
+        return found
 
     # -- replaying -------------------------------------------------------------------
 
@@ -181,24 +229,13 @@ class Spool:
         if not entries:
             work.unlink(missing_ok=True)
             return ReplayReport()
-        applied = duplicates = rejected = 0
-        left: list[str] = []
-        for index, line in enumerate(entries):
-            try:
-                entry = self._parse(line)
-                outcome = self._apply(db, entry)
-            except DatabaseUnavailableError as exc:
-                log.warning("spool replay paused, the database is unreachable: %s", exc)
-                left = entries[index:]
-                break
-            except (QuorumError, ValueError, KeyError, TypeError) as exc:
-                self._reject(line, exc)
-                rejected += 1
-                continue
-            if outcome:
-                applied += 1
-            else:
-                duplicates += 1
+        tally = _Tally()
+        waiting, down = self._pass(db, entries, tally, final=False)
+        if not down and waiting:
+            # Second chance for entries whose run came later in this same pass.
+            waiting, down = self._pass(db, waiting, tally, final=True)
+        left = waiting
+        applied, duplicates, rejected = tally.applied, tally.duplicates, tally.rejected
         with self._locked(self._lock_path):
             if left:
                 # Keep the order: the unapplied entries go before anything appended since.
@@ -218,15 +255,57 @@ class Spool:
             )
         return ReplayReport(applied, duplicates, rejected, len(left))
 
+    def _pass(
+        self, db: Database, lines: list[str], tally: _Tally, *, final: bool
+    ) -> tuple[list[str], bool]:
+        """Apply ``lines`` in order. Returns the lines still waiting (in order) and
+        whether the database went away; on the final pass an entry that has been
+        waiting for its run longer than ``defer_s`` is rejected."""
+        waiting: list[str] = []
+        for index, line in enumerate(lines):
+            try:
+                outcome = self._apply(db, self._parse(line))
+            except DatabaseUnavailableError as exc:
+                log.warning("spool replay paused, the database is unreachable: %s", exc)
+                return waiting + lines[index:], True
+            except EntryNotReady as exc:
+                if final and self._expired(line):
+                    self._reject(line, exc)
+                    tally.rejected += 1
+                else:
+                    waiting.append(self._mark_deferred(line))
+                continue
+            except (QuorumError, ValueError, KeyError, TypeError) as exc:
+                self._reject(line, exc)
+                tally.rejected += 1
+                continue
+            if outcome:
+                tally.applied += 1
+            else:
+                tally.duplicates += 1
+        return waiting, False
+
     def _apply(self, db: Database, entry: SpoolEntry) -> bool:
         handler = self.handlers.get(entry.kind)
         if handler is None:
             raise ValueError(f"no spool handler for {entry.kind!r}")
         with db.session() as session:
-            if not signals_repo.claim_delivery(session, f"spool:{entry.id}", "spool"):
+            if not signals_repo.claim_delivery(session, delivery_key(entry.id), "spool"):
                 return False
             handler(session, entry.payload)
         return True
+
+    def _mark_deferred(self, line: str) -> str:
+        data = json.loads(line)
+        data.setdefault("deferred_at", datetime.now(UTC).isoformat())
+        return json.dumps(data, separators=(",", ":"), default=str) + "\n"
+
+    def _expired(self, line: str) -> bool:
+        since = json.loads(line).get("deferred_at")
+        if since is None:
+            return False
+        waited = datetime.now(UTC) - datetime.fromisoformat(str(since))
+        return waited.total_seconds() > self.defer_s
 
     def _reject(self, line: str, exc: BaseException) -> None:
         log.error("spool entry rejected (%s): %s", type(exc).__name__, exc)
@@ -270,3 +349,12 @@ class Spool:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def new_entry_id() -> str:
+    return uuid.uuid4().hex
+
+
+def delivery_key(entry_id: str) -> str:
+    """The delivery claim that makes an entry apply at most once."""
+    return f"spool:{entry_id}"

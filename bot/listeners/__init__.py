@@ -14,7 +14,7 @@ from bot.services import Services
 
 def register_all(app: AsyncApp, services: Services, store: RunStore | None = None) -> RunStore:
     """Register the listeners; returns the :class:`RunStore` they share."""
-    store = store or RunStore(services.db, default_spool(services))
+    store = store or RunStore(services.db, default_spool(services), services.db_guard)
     # Order matters for message events: the first listener whose matchers hold runs.
     cases_review.register(app, services)  # before compare: it claims `/compare cases`
     digest.register(app, services)  # before compare: it claims `/compare digest`
@@ -30,3 +30,4 @@ def register_all(app: AsyncApp, services: Services, store: RunStore | None = Non
         return None
 
     return store
+    store = store or RunStore(services.db, default_spool(services), services.db_guard)

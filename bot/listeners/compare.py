@@ -101,7 +101,7 @@ async def start_compare(
         log.info("delivery %s already handled; ignoring the retry", req.delivery_key)
         return
     refusal = await check_all(
-        services.db, services.config.limits, req.user_id, req.question, services.clock.now()
+        services.db_guard, services.config.limits, req.user_id, req.question, services.clock.now()
     )
     if refusal is not None:
         log.info("refused %s's question: %s", req.user_id, refusal.reason)

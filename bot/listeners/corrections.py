@@ -17,10 +17,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks, correction_blocks
 from bot.listeners._shared import ephemeral, propose_case_later
 from bot.listeners.compare import unescape_slack
+from bot.run_spool import RunNotFoundError, Spooled, parse_run_id
 from bot.run_store import RunStore
 from bot.services import Services
 from bot.slack_errors import friendly
 from evals.case_schema import FailureMode, Severity
+from evals.errors import StorageError
 from storage.records import CorrectionRecord, CorrectionSource
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,8 @@ THANKS = (
     "Thanks for the correction ✏️. It's saved, and it may become a test case "
     "the panel is checked against."
 )
-THANKS_LATER = (
-    "Thanks for the correction ✏️. Our database is briefly unavailable; it will be saved "
-    "as soon as it's back."
-)
+THANKS_LATER = "Thanks for the correction ✏️. It's saved and will count shortly."
+NOT_FOUND = "Sorry, I can't find that question anymore."
 
 
 def correction_text(message_text: str) -> str | None:
@@ -62,22 +62,28 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         user = str(body["user"]["id"])
         channel = (body.get("channel") or {}).get("id")
         message_ts = (body.get("container") or {}).get("message_ts")
-        try:
-            run_id: int | None = int(str(action.get("value")))
-        except ValueError:
-            run_id = None  # a channel result: the run is found by its message
+        value = str(action.get("value"))
+        run_id = parse_run_id(value)
+        if run_id is None and value != blocks.PENDING_RUN:
+            await ephemeral(client, channel, user, NOT_FOUND)
+            return
         original: str | None = None
         try:
             if run_id is not None:
                 run = await store.get_run(run_id)
+                if run is None:
+                    await ephemeral(client, channel, user, NOT_FOUND)
+                    return
             elif channel and message_ts:
+                # A channel result: the run is found by its message (it may still be in
+                # the spool; the correction then waits there behind it).
                 target = await store.lookup(str(channel), str(message_ts))
                 run = target.run if target else None
             else:
                 run = None
             run_id = run.id if run else run_id
             original = run.consensus_text if run else None
-        except Exception:
+        except StorageError:
             log.info("could not read the run for the modal", exc_info=True)
         metadata = {"run_id": run_id, "channel": channel, "ts": message_ts}
         try:
@@ -121,8 +127,10 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         except ValueError:
             meta = {}
         channel = meta.get("channel")
-        run_id = meta.get("run_id")
-        if isinstance(run_id, int):
+        run_id = parse_run_id(meta["run_id"]) if meta.get("run_id") is not None else None
+        if meta.get("run_id") is not None and run_id is None:
+            await ephemeral(client, channel, user, NOT_FOUND)
+        elif run_id is not None:
             await save_correction(
                 services,
                 store,
@@ -204,26 +212,23 @@ async def save_correction(
     source: CorrectionSource,
     channel: str | None,
     thread_ts: str | None,
-    answer_id: int | None = None,
 ) -> None:
-    if answer_id is None and source is CorrectionSource.MODAL:
-        try:
-            run = await store.get_run(run_id)
-            answer = run.consensus_answer if run else None
-            answer_id = answer.id if answer else None
-        except Exception:
-            log.info("run %s unreadable; the correction is stored for the run", run_id)
-    record = await store.correction(
-        run_id=run_id,
-        user_id=user,
-        correct_answer=text,
-        failure_mode=failure_mode,
-        severity=severity,
-        source=source,
-        answer_id=answer_id,
+    try:
+        record = await store.correction(
+            run_id=run_id,
+            user_id=user,
+            correct_answer=text,
+            failure_mode=failure_mode,
+            severity=severity,
+            source=source,
+        )
+    except RunNotFoundError:
+        await ephemeral(client, channel, user, NOT_FOUND, thread_ts)
+        return
+    await ephemeral(
+        client, channel, user, THANKS_LATER if isinstance(record, Spooled) else THANKS, thread_ts
     )
-    await ephemeral(client, channel, user, THANKS if record else THANKS_LATER, thread_ts)
-    if record is not None:
+    if isinstance(record, CorrectionRecord):
         propose_case_later(
             services,
             run_id=run_id,
@@ -258,9 +263,12 @@ async def save_message_correction(
         severity=severity,
         source=source,
     )
-    if outcome is False:
-        return  # a thread that is not under one of our results
-    await ephemeral(client, channel, user, THANKS if outcome else THANKS_LATER, thread_ts)
+    if outcome is None:
+        if source is CorrectionSource.MODAL:
+            await ephemeral(client, channel, user, NOT_FOUND, thread_ts)
+        return  # a thread reply under a message that is not one of our results
+    text = THANKS_LATER if isinstance(outcome, Spooled) else THANKS
+    await ephemeral(client, channel, user, text, thread_ts)
     if isinstance(outcome, CorrectionRecord):
         propose_case_later(
             services,

@@ -1,7 +1,9 @@
 """👍 / 👎 / 🚩 as reactions or buttons, and "Best answer" votes.
 
 Reactions on the result message count for the run; on a member's thread reply, for
-that answer. Removing a reaction retracts it. Each person counts once per message and
+that answer. Removing a reaction retracts it. Feedback while the database is down, or
+on a run that is itself still waiting in the spool, is spooled too and counts once its
+run is stored; a button on a run that does not exist gets a polite note. Each person counts once per message and
 signal (enforced by the database). A stored 👎 or 🚩 is handed to case intake.
 """
 
@@ -17,9 +19,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import blocks
 from bot.listeners._shared import ephemeral, propose_case_later
 from bot.mrkdwn import escape
+from bot.run_spool import ReactionOutcome, RunNotFoundError, Spooled, parse_run_id
 from bot.run_store import RunStore
 from bot.services import Services
-from evals.errors import StorageError
 from storage.records import SignalKind, SignalSource
 
 log = logging.getLogger(__name__)
@@ -48,11 +50,9 @@ def reaction_kind(name: str) -> SignalKind | None:
     return REACTIONS.get(name.split("::", 1)[0])
 
 
-def _run_id(value: str) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+#: What a person hears when their feedback waits in the spool.
+SAVED_LATER = "It's saved and will count shortly."
+NOT_FOUND = "Sorry, I can't find that question anymore."
 
 
 def register(app: AsyncApp, services: Services, store: RunStore) -> None:
@@ -66,7 +66,13 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         outcome = await store.message_signal(
             channel_id=channel, ts=ts, user_id=user, kind=kind, removed=removed
         )
-        if outcome is not None and outcome.changed and not removed and kind in CASE_SIGNALS:
+        if (
+            isinstance(outcome, ReactionOutcome)
+            and outcome.changed
+            and outcome.run_id is not None
+            and not removed
+            and kind in CASE_SIGNALS
+        ):
             propose_case_later(
                 services, run_id=outcome.run_id, kind=kind.value, user_id=user, client=client
             )
@@ -79,43 +85,54 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
     async def on_reaction_removed(event: dict[str, Any], client: AsyncWebClient) -> None:
         await on_reaction(event, client, removed=True)
 
+    async def record_button(
+        body: dict[str, Any], value: str, kind: SignalKind, user: str, channel: str
+    ) -> tuple[bool | Spooled, int | None]:
+        """(changed or spooled, run id). Raises RunNotFoundError for a stale button."""
+        replaces = OPPOSITE.get(kind)
+        if value == blocks.PENDING_RUN:
+            # The result was posted before its run was stored: find the run by message.
+            message_ts = str((body.get("container") or {}).get("message_ts", ""))
+            outcome = await store.message_signal(
+                channel_id=channel,
+                ts=message_ts,
+                user_id=user,
+                kind=kind,
+                source=SignalSource.BUTTON,
+                replaces=replaces,
+            )
+            if outcome is None:
+                raise RunNotFoundError(f"no run behind {channel}/{message_ts}")
+            if isinstance(outcome, Spooled):
+                return outcome, None
+            return outcome.changed, outcome.run_id
+        run_id = parse_run_id(value)
+        if run_id is None:
+            raise RunNotFoundError(f"not a run id: {value[:40]!r}")
+        stored = await store.run_signal(
+            run_id=run_id, user_id=user, kind=kind, source=SignalSource.BUTTON, replaces=replaces
+        )
+        return stored, run_id
+
     async def on_button(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
         kind = BUTTONS[str(action["action_id"])]
         user = str(body["user"]["id"])
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
-            "channel_id"
+        channel = str(
+            (body.get("channel") or {}).get("id")
+            or (body.get("container") or {}).get("channel_id")
+            or ""
         )
-        run_id = _run_id(str(action.get("value", "")))
-        stored: bool | None = None
-        spooled = False
-        if run_id is None:
-            # The result was posted before its run was stored: find the run by message.
-            message_ts = str((body.get("container") or {}).get("message_ts", ""))
-            try:
-                target = await store.lookup(str(channel), message_ts)
-            except StorageError:
-                await store.message_signal(
-                    channel_id=str(channel),
-                    ts=message_ts,
-                    user_id=user,
-                    kind=kind,
-                    source=SignalSource.BUTTON,
-                )
-                target, spooled = None, True
-            if target is None and not spooled:
-                await ephemeral(client, channel, user, "Sorry, I can't find that question anymore.")
-                return
-            run_id = target.run.id if target else None
-        if run_id is not None:
-            opposite = OPPOSITE.get(kind)
-            if opposite is not None:
-                await store.retract(run_id=run_id, user_id=user, kind=opposite)
-            stored = await store.signal(
-                run_id=run_id, user_id=user, kind=kind, source=SignalSource.BUTTON
+        try:
+            stored, run_id = await record_button(
+                body, str(action.get("value", "")), kind, user, channel
             )
+        except RunNotFoundError as exc:
+            log.info("a %s button on a run that does not exist: %s", kind.value, exc)
+            await ephemeral(client, channel, user, NOT_FOUND)
+            return
         emoji = EMOJI[kind]
         if stored is False:
             text = f"You had already given this {emoji}. Thanks!"
@@ -128,10 +145,10 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             )
         else:
             text = "Thanks, noted 👍"
-        if stored is None:
-            text += " (It will be saved as soon as our database is back.)"
+        if isinstance(stored, Spooled):
+            text += " " + SAVED_LATER
         await ephemeral(client, channel, user, text)
-        if stored and run_id is not None and kind in CASE_SIGNALS:
+        if stored is True and run_id is not None and kind in CASE_SIGNALS:
             propose_case_later(
                 services, run_id=run_id, kind=kind.value, user_id=user, client=client
             )
@@ -149,26 +166,24 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         thread_ts = (body.get("message") or {}).get("thread_ts")
         try:
             value = json.loads(str(action.get("value", "")))
-            run_id, member = int(value["run"]), str(value["member"])
+            run_id, member = parse_run_id(value["run"]), str(value["member"])
         except (ValueError, KeyError, TypeError):
             await ephemeral(client, channel, user, "Sorry, I can't read that vote.")
             return
-        ids = await store.answer_ids(run_id)
-        answer_id = ids.get(member)
-        if answer_id is None:
+        name = escape(member)
+        try:
+            if run_id is None:
+                raise RunNotFoundError("not a run id")
+            vote = await store.vote(run_id=run_id, member=member, user_id=user)
+        except RunNotFoundError:
             await ephemeral(client, channel, user, "Sorry, I can't find that answer anymore.")
             return
-        outcome = await store.vote(run_id=run_id, answer_id=answer_id, user_id=user)
-        name = escape(member)
-        if outcome is None:
-            text = (
-                f"Thanks, your vote for *{name}* will be counted as soon as our database is back."
-            )
-        elif not outcome.changed:
+        if isinstance(vote, Spooled):
+            text = f"Thanks, your vote for *{name}* is saved and will count shortly."
+        elif not vote.outcome.changed:
             text = f"You had already voted for *{name}*."
-        elif outcome.previous_answer_id is not None:
-            previous = next((m for m, i in ids.items() if i == outcome.previous_answer_id), "?")
-            text = f"Your vote moved from *{escape(previous)}* to *{name}*."
+        elif vote.previous_member is not None:
+            text = f"Your vote moved from *{escape(vote.previous_member)}* to *{name}*."
         else:
             text = f"Thanks! Your vote for *{name}* counts toward the model ranking."
         await ephemeral(client, channel, user, text, thread_ts=thread_ts)

@@ -198,18 +198,33 @@ async def bot_factory(
     started: list[Bot] = []
 
     async def make(
-        names: tuple[str, ...] = PANEL, shadow: tuple[str, ...] = (), **sections: Any
+        names: tuple[str, ...] = PANEL,
+        shadow: tuple[str, ...] = (),
+        *,
+        database_url: str | None = None,
+        env: dict[str, Any] | None = None,
+        **sections: Any,
     ) -> Bot:
-        url = f"sqlite:///{tmp_path}/quorum.db"
-        db = FlakyDatabase(url)
-        db.upgrade()
+        """``database_url``: another database than the test's SQLite file; ``env``: more
+        settings (as Settings field names)."""
+        url = database_url or f"sqlite:///{tmp_path}/quorum.db"
         settings = Settings(
             _env_file=None,
             slack_bot_token="xoxb-test-token",
             slack_signing_secret=SECRET,
             slack_api_url=fake_slack.url,
             database_url=url,
+            quorum_spool_path=tmp_path / "quorum-spool.jsonl",
+            # A loaded 2-core CI machine can take seconds for a SQLite write; only the
+            # tests about a hung database want the bot to give up on it quickly.
+            **{"quorum_db_write_timeout": 30.0, **(env or {})},
         )
+        db = FlakyDatabase(
+            url,
+            connect_timeout_s=settings.quorum_db_connect_timeout,
+            statement_timeout_s=settings.quorum_db_statement_timeout,
+        )
+        db.upgrade()
         data = panel_config(fake_openai.base_url, names, **sections)
         if shadow:
             data["shadow"] = panel_config(fake_openai.base_url, shadow)["panel"]

@@ -43,7 +43,7 @@ async def test_answer_is_delivered_and_writes_are_spooled_then_replayed(
         )
     )
     await bot.settle()
-    assert "as soon as our database is back" in bot.ephemerals()[0]["text"]
+    assert "saved and will count shortly" in bot.ephemerals()[0]["text"]
     spool = default_spool(bot.services)
     assert spool.pending() == 4
 

@@ -11,6 +11,11 @@ Failure injection per method: ``fail("chat.postMessage", error="not_in_channel")
 ``fail(..., delay=2.0)`` (a slow answer, to provoke client timeouts); ``times`` limits
 how many calls fail (``None``: every call).
 
+Like Slack, ``chat.postMessage`` and ``chat.update`` refuse a message whose blocks hold
+more than ``max_block_chars`` characters of text with ``msg_blocks_too_long`` (Slack has
+been seen refusing about 13,000), and blocks that are not a list of objects with a
+``type`` with ``invalid_blocks``; set ``max_block_chars = None`` to accept anything.
+
 ``response_url(name)`` gives a URL that records what is posted to it, like the
 ``response_url`` Slack puts in slash commands and interactions. ``/ws`` is a minimal
 Socket Mode endpoint: ``apps.connections.open`` returns it; ``send_socket_envelope``
@@ -95,6 +100,8 @@ class FakeSlackAPI:
 
     bot_user_id = "UQUORUMBOT"
     team_id = "T0QUORUM"
+    #: Text characters Slack accepts in one message's blocks (None: no limit).
+    max_block_chars: int | None = 13_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -451,9 +458,25 @@ class FakeSlackAPI:
             self._messages[(channel, ts)] = msg
         return msg
 
+    def _refuse_blocks(self, body: JSON) -> JSON | None:
+        """Slack's answer to blocks it would not accept, or None."""
+        blocks = body.get("blocks")
+        if blocks is None:
+            return None
+        if not isinstance(blocks, list) or not all(
+            isinstance(b, dict) and b.get("type") for b in blocks
+        ):
+            return {"ok": False, "error": "invalid_blocks"}
+        if self.max_block_chars is not None and block_chars(blocks) > self.max_block_chars:
+            return {"ok": False, "error": "msg_blocks_too_long"}
+        return None
+
     def _api_chat_postMessage(self, body: JSON) -> JSON:
         if not body.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
+        refused = self._refuse_blocks(body)
+        if refused is not None:
+            return refused
         msg = self._post(body)
         return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": msg.as_json()}
 
@@ -463,6 +486,9 @@ class FakeSlackAPI:
         return {"ok": True, "message_ts": self._next_ts()}
 
     def _api_chat_update(self, body: JSON) -> JSON:
+        refused = self._refuse_blocks(body)
+        if refused is not None:
+            return refused
         key = (str(body.get("channel", "")), str(body.get("ts", "")))
         with self._lock:
             msg = self._messages.get(key)
@@ -558,6 +584,16 @@ class FakeSlackAPI:
             for f in files or []
         ]
         return {"ok": True, "files": listed}
+
+
+def block_chars(blocks: Any) -> int:
+    """Characters of text in ``blocks`` (every ``text`` string, nested or not)."""
+    if isinstance(blocks, dict):
+        own = len(blocks["text"]) if isinstance(blocks.get("text"), str) else 0
+        return own + sum(block_chars(v) for v in blocks.values())
+    if isinstance(blocks, list):
+        return sum(block_chars(v) for v in blocks)
+    return 0
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from evals.case_schema import FailureMode, Severity
 from storage import repo
 from storage.db import Database
 from storage.records import RunOrigin, StoredPanelRun
-from storage.spool import Spool
+from storage.spool import EntryNotReady, Spool
 from tests.storage.factories import answer, consensus_for, panel_run
 
 
@@ -138,3 +139,38 @@ def test_only_one_replayer_at_a_time(sqlite_db: Database, spool: Spool) -> None:
 def test_empty_spool_replays_to_nothing(sqlite_db: Database, spool: Spool) -> None:
     report = spool.replay(sqlite_db)
     assert (report.applied, report.remaining, report.skipped) == (0, 0, False)
+
+
+def test_an_entry_whose_run_comes_later_waits_for_it_then_is_rejected_in_time(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Feedback spooled before its run is applied after the run (same pass or a later
+    one); one whose run never comes is kept for ``defer_s`` and then rejected."""
+    arrived: list[str] = []
+
+    def needs(name: str) -> object:
+        def handler(session: object, p: Mapping[str, Any]) -> object:
+            if p["needs"] not in arrived:
+                raise EntryNotReady(f"{p['needs']} has not arrived")
+            return arrived.append(name) or True
+
+        return handler
+
+    def provide(session: object, p: Mapping[str, Any]) -> object:
+        arrived.append(str(p["name"]))
+        return True
+
+    handlers = {"needs": needs("feedback"), "provide": provide}
+    spool = Spool(tmp_path / "s.jsonl", handlers, defer_s=3600)  # type: ignore[arg-type]
+    spool.append("needs", {"needs": "run-1"})
+    spool.append("needs", {"needs": "run-2"})
+    spool.append("provide", {"name": "run-1"})
+    report = spool.replay(sqlite_db)
+    assert (report.applied, report.rejected, report.remaining) == (2, 0, 1)
+    assert arrived == ["run-1", "feedback"]
+    assert spool.pending() == 1
+
+    spool.defer_s = 0
+    report = spool.replay(sqlite_db)
+    assert (report.applied, report.rejected, report.remaining) == (0, 1, 0)
+    assert "run-2 has not arrived" in spool.rejected_path.read_text()

@@ -1,0 +1,160 @@
+"""Getting a result in front of the asker even when Slack refuses the message.
+
+Every message is held under :data:`bot.blocks.MESSAGE_TEXT_LIMIT`; a member's answer too
+long for one thread reply is split over several. When ``chat.update`` still refuses the
+result (``msg_blocks_too_long``, ``invalid_blocks``, a 5xx after the client's retries),
+:func:`show_result` falls back to a short result (the consensus gist, the badge and the
+buttons) and, if even that update is refused, posts the short result as a new message
+in the thread. The caller stores the run either way and puts the full answers in the
+thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks
+from bot.blocks import JSON, MAX_BLOCKS, MESSAGE_TEXT_LIMIT, ResultView, text_chars
+from bot.mrkdwn import escape
+from bot.run_store import RunStore
+from evals.errors import new_reference
+from evals.types import Consensus, ModelAnswer, PanelRun
+
+log = logging.getLogger(__name__)
+
+#: Characters of answer text in one thread reply (the rest of the limit is headroom).
+PART_CHARS = MESSAGE_TEXT_LIMIT - 1_000
+#: Thread replies one answer may take; beyond that it is cut (the run keeps it whole).
+MAX_PARTS = 5
+#: Characters of the consensus answer in the short fallback result.
+SHORT_ANSWER_CHARS = 1_500
+FULL_IN_THREAD = "_The full answers are in the thread._"
+
+#: What a refused Slack call raises: an API error (also a 5xx after retries) or a
+#: transport failure.
+SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
+
+
+class ResultSurface(Protocol):
+    async def update(self, blocks_: Sequence[JSON], text: str) -> None: ...
+
+    async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None: ...
+
+
+def short_result_blocks(view: ResultView) -> list[JSON]:
+    """The result without the long parts: question, the consensus gist, the badge, a
+    pointer to the thread, and the feedback buttons."""
+    run, consensus = view.run, view.consensus
+    out: list[JSON] = [
+        blocks.section(f"<@{view.asker}> asked:\n{blocks.question_quote(run.question)}").to_dict()
+    ]
+    if consensus.text:
+        if consensus.model:
+            line = f"Consensus answer from *{escape(consensus.model)}*"
+            out.append(blocks.context_block(line).to_dict())
+        out += blocks.answer_sections(consensus.text, max_sections=1, max_chars=SHORT_ANSWER_CHARS)
+    out.append(blocks.section(blocks.confidence_badge(consensus, len(run.usable))).to_dict())
+    out.append(blocks.section(FULL_IN_THREAD).to_dict())
+    out.append(blocks.context_block(blocks.context_line(run)).to_dict())
+    out.append(blocks.feedback_actions(view.run_id).to_dict())
+    return blocks.fit_blocks(out)
+
+
+async def show_result(surface: ResultSurface, view: ResultView) -> bool:
+    """Turn the message into the result. True: the full result is shown; False: a short
+    one is (the caller must put the full answers in the thread). Raises only when
+    Slack refused even a short result as a new message."""
+    text = blocks.result_text(view)
+    try:
+        await surface.update(blocks.result_blocks(view), text)
+        return True
+    except SLACK_FAILURES as exc:
+        ref = new_reference()
+        log.warning("Slack refused the result (%s); showing a short one [%s]", _why(exc), ref)
+    short = short_result_blocks(view)
+    try:
+        await surface.update(short, text)
+    except SLACK_FAILURES as exc:
+        log.warning("Slack refused the short result too (%s); posting it anew", _why(exc))
+        await surface.reply(short, text)
+    return False
+
+
+def _why(exc: BaseException) -> str:
+    """Slack's error code, or the HTTP status (a 5xx body is not JSON), or the kind."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return type(exc).__name__
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    return str(error or f"HTTP {getattr(response, 'status_code', '?')}")
+
+
+def member_messages(
+    run_id: int | None, answer: ModelAnswer, *, agreement: float | None, is_consensus: bool
+) -> list[list[JSON]]:
+    """A member's answer as one thread reply, or several when it is too long for one:
+    the header on the first, "continued" on the others, the *Best answer* button on the
+    last."""
+    whole = blocks.member_blocks(run_id, answer, agreement=agreement, is_consensus=is_consensus)
+    if not answer.ok:
+        return [whole]
+    sections = blocks.answer_sections(
+        answer.text, max_sections=MAX_PARTS * (MAX_BLOCKS - 4), max_chars=MAX_PARTS * PART_CHARS
+    )
+    if text_chars(sections) <= PART_CHARS and len(sections) <= MAX_BLOCKS - 3:
+        return [whole]
+    header, button = whole[0], whole[-1] if whole[-1].get("type") == "actions" else None
+    parts: list[list[JSON]] = [[]]
+    for section in sections:
+        part = parts[-1]
+        if part and (text_chars([*part, section]) > PART_CHARS or len(part) >= MAX_BLOCKS - 4):
+            parts.append(part := [])
+        part.append(section)
+    total = len(parts)
+    messages = []
+    for number, part in enumerate(parts, start=1):
+        top = header if number == 1 else _continued(answer.member, number, total)
+        tail = [button] if button and number == total else []
+        messages.append([top, *part, *tail])
+    return messages
+
+
+def _continued(member: str, number: int, total: int) -> JSON:
+    return blocks.context_block(
+        f"*{escape(member)}* (continued, part {number} of {total})"
+    ).to_dict()
+
+
+async def post_member_replies(
+    surface: ResultSurface, store: RunStore, run: PanelRun, consensus: Consensus, run_id: int | None
+) -> dict[str, str]:
+    """Each member's full answer as a thread reply; returns member -> reply ts."""
+    posted: dict[str, str] = {}
+    answer_ids = await store.answer_ids(run_id) if run_id is not None else {}
+    for answer in run.answers:
+        parts = member_messages(
+            run_id,
+            answer,
+            agreement=consensus.agreement.get(answer.member),
+            is_consensus=answer.member == consensus.model,
+        )
+        try:
+            first = await surface.reply(parts[0], blocks.member_text(answer))
+            for part in parts[1:]:
+                await surface.reply(part, blocks.member_text(answer))
+        except SLACK_FAILURES:
+            log.warning("could not post %s's answer in the thread", answer.member, exc_info=True)
+            continue
+        if first is None:
+            continue
+        posted[answer.member] = first
+        answer_id = answer_ids.get(answer.member)
+        if answer_id is not None:
+            await store.set_answer_message(answer_id, first)
+    return posted
