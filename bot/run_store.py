@@ -272,8 +272,7 @@ class RunStore:
             ref = new_reference()
             log.warning("%s on a run that is still spooled; spooled behind it [%s]", action, ref)
             await self._spool(kind, payload, ref)
-            self._after_success()
-            return Spooled(ref)
+            return Spooled(ref)  # replayed with its run (next write, or the periodic replay)
         return await self._write(kind, action, payload, apply)
 
     async def run_signal(
