@@ -243,6 +243,10 @@ async def digest_job(services: Services, *, end: datetime, period: str) -> str:
     refit = refit_job(services, period=period)
     if refit is not None:
         log.info("calibrator refit for %s: %s", period, refit.reason)
+    if not services.config.slack.digest_channel:
+        # Warned about once on start (bot.scheduler); not an error on every firing.
+        log.info("digest for %s not posted: no slack.digest_channel", period)
+        return "not posted: no slack.digest_channel is set"
     weekly = weekly_digest(services, end=end, period=period)
     ts = await post_digest(services, weekly)
     return f"posted to {services.config.slack.digest_channel} (ts {ts})"

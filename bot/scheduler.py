@@ -22,7 +22,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot import calibrators, jobs
-from bot.schedules import JobSchedule, build_schedules, plan_catch_up
+from bot.schedules import JOB_DIGEST, JobSchedule, build_schedules, plan_catch_up
 from bot.services import Services
 
 log = logging.getLogger("quorum.scheduler")
@@ -131,7 +131,17 @@ def wire(scheduler: BaseScheduler, services: Services) -> BaseScheduler:
     for schedule in schedules:
         nxt = schedule.next_fire(services.clock.now())
         log.info("%s scheduled (%s, %s); next at %s", schedule.job, schedule.cron, schedule.tz, nxt)
+    if any(s.job == JOB_DIGEST for s in schedules) and not services.config.slack.digest_channel:
+        log.warning(NO_DIGEST_CHANNEL)
     return scheduler
+
+
+#: Said once on start (no traceback) when the digest is scheduled with nowhere to go.
+NO_DIGEST_CHANNEL = (
+    "The weekly digest is scheduled but `slack.digest_channel` is not set, so it will not "
+    "be posted (the calibrator refit still runs). Set it in quorum.yaml to a channel id "
+    "such as C0123456789 and invite the bot there, or set `schedule.digest: null`."
+)
 
 
 def in_process_scheduler(services: Services) -> AsyncIOScheduler:

@@ -189,8 +189,9 @@ async def test_without_a_digest_channel_nothing_is_posted(
         update={"slack": services.config.slack.model_copy(update={"digest_channel": None})}
     )
     outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
-    assert outcome.status is JobStatus.FAILED
-    assert "slack.digest_channel" in outcome.detail
+    # Not an error on every firing (the start-up warned once): the job says why.
+    assert outcome.status is JobStatus.DONE
+    assert outcome.detail == "not posted: no slack.digest_channel is set"
     assert fake_slack.calls_to("chat.postMessage") == []
 
 

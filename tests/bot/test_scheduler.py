@@ -6,6 +6,7 @@ triggers, and "firing" a job is calling the function APScheduler would call.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -356,3 +357,27 @@ def test_old_slack_delivery_keys_are_pruned_but_the_rate_limit_window_is_kept(
     with sqlite_db.session() as session:
         assert not signals_repo.claim_delivery(session, "recent", "ask:U1")  # still known
         assert signals_repo.claim_delivery(session, "old", "event")  # forgotten
+
+
+async def test_a_digest_without_a_channel_warns_once_on_start_and_never_errors(
+    sqlite_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped quorum.yaml schedules the digest but names no channel: a Monday start
+    (a catch-up firing) warns once, in words, and logs no ERROR and no traceback."""
+    services = make_services(sqlite_db, now=DIGEST_FIRE + timedelta(minutes=10))
+    services = replace(
+        services,
+        config=services.config.model_copy(
+            update={"slack": services.config.slack.model_copy(update={"digest_channel": None})}
+        ),
+    )
+    caplog.set_level(logging.INFO)
+    sched = BackgroundScheduler(timezone=BERLIN)
+    scheduler.wire(sched, services)
+    catch_up = {j.id: j for j in sched.get_jobs()}["digest-catch-up"]
+    outcome = await jobs.run_job(services, "digest", scheduled_for=catch_up.args[1])
+    assert outcome.status is JobStatus.DONE
+    assert outcome.detail == "not posted: no slack.digest_channel is set"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [scheduler.NO_DIGEST_CHANNEL]
+    assert all(r.exc_info is None for r in caplog.records)
