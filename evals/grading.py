@@ -124,7 +124,8 @@ class SimilarityScorer:
 
 
 class RubricScorer:
-    """The LLM judge: a 1–5 verdict, passing by :func:`judge_passes` (and reaching the
+    """The LLM judge: a 1–5 verdict, passing by :func:`judge_passes` (the judge's own
+    ``pass`` true, and a score and failure mode that allow it; and reaching the
     assertion's threshold on a 0–1 scale when it has one). A judge failure raises
     :class:`JudgeError`: an error, never a fail."""
 
@@ -144,7 +145,9 @@ class RubricScorer:
         )
         context.verdicts.append(verdict)
         score = (verdict.score - 1) / 4
-        ok = judge_passes(verdict.score, verdict.failure_mode, context.settings)
+        ok = judge_passes(
+            verdict.score, verdict.failure_mode, context.settings, passed=verdict.passed
+        )
         if assertion.threshold is not None:
             ok = ok and score >= assertion.threshold
         mode = f", {verdict.failure_mode.value}" if verdict.failure_mode else ""

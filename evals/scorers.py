@@ -12,9 +12,11 @@ The pass rule (promptfoo's, documented in the README, "Eval runs"), :func:`case_
   passes when its score reaches the threshold;
 * a case with nothing to score it is *unscored* (``None``), never a silent pass.
 
-The LLM judge's verdict passes (:func:`judge_passes`) when its 1–5 score is at least
-``ScorerSettings.judge_min_score`` (default 4) and its failure mode is not one of
-``ScorerSettings.blocking_failure_modes`` (default: ``unsafe``).
+The LLM judge's verdict passes (:func:`judge_passes`) when the judge itself says
+``pass: true``, its 1–5 score is at least ``ScorerSettings.judge_min_score`` (default 4)
+and its failure mode is not one of ``ScorerSettings.blocking_failure_modes`` (default:
+``unsafe``). The judge's ``pass`` wins over its score: ``{"score": 4, "pass": false}``
+is a fail, and a verdict whose score and ``pass`` disagree never passes.
 """
 
 from __future__ import annotations
@@ -228,10 +230,17 @@ def inverted(result: CheckResult, name: str) -> CheckResult:
     return CheckResult(name, not result.passed, score, detail, result.weight)
 
 
-def judge_passes(score: int, failure_mode: FailureMode | None, settings: ScorerSettings) -> bool:
-    """Whether a judge verdict passes: score high enough and no blocking failure mode."""
-    return score >= settings.judge_min_score and failure_mode not in (
-        settings.blocking_failure_modes
+def judge_passes(
+    score: int, failure_mode: FailureMode | None, settings: ScorerSettings, *, passed: bool
+) -> bool:
+    """Whether a judge verdict passes: the judge's own ``passed`` is true, the score is
+    high enough and there is no blocking failure mode. The judge's ``pass`` wins over its
+    score (``{"score": 4, "pass": false}`` fails), so a verdict whose score and ``pass``
+    disagree never passes."""
+    return (
+        passed
+        and score >= settings.judge_min_score
+        and failure_mode not in settings.blocking_failure_modes
     )
 
 

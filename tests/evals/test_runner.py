@@ -252,6 +252,30 @@ async def test_judge_failures_are_errors_and_judge_scores_count() -> None:
     assert by_case[("c0", "good")].judge_cost_usd == pytest.approx(0.002)
 
 
+async def test_a_judge_that_says_fail_fails_whatever_its_score() -> None:
+    """The judge's own "pass" wins: score 4 with pass false is a fail, not a pass."""
+    said = {
+        "Paris": '{"score": 4, "pass": false, "reason": "vague", "failure_mode": "incomplete"}',
+        "Berlin": '{"score": 4, "pass": true, "reason": "fine", "failure_mode": null}',
+    }
+
+    def reply(member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        if member.name == "judge":
+            key = "Paris" if "\nParis\n" in messages[1].content else "Berlin"
+            return ModelAnswer(member="judge", model="j", text=said[key])
+        return knows_paris(member, messages)
+
+    client = FakeClient(reply)
+    judge = Judge(client, PanelMember(name="judge", model="openai/judge"), structured_output=False)
+    cases = [c.model_copy(update={"assertions": []}) for c in CASES[:1]]
+    report = await run_eval(cases, MEMBERS, client, RunConfig(samples=1), judge=judge)
+    by_model = {r.model: r for r in report.results}
+    good = by_model["good"]
+    assert good.verdict is not None and good.verdict.score == 4 and not good.verdict.passed
+    assert good.passed is False and [c.passed for c in good.checks] == [False]
+    assert by_model["bad"].passed is True
+
+
 async def test_progress_reports_done_total_cost_errors_and_eta() -> None:
     seen: list[Progress] = []
     stored: list[SampleResult] = []
