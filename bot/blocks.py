@@ -24,7 +24,49 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, split_mrkdwn, to_mrkdwn, truncate
-from evals.types import ERROR_KIND_TEXT, Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from bot.verdict import (
+    agreeing_members as agreeing_members,
+)
+from bot.verdict import (
+    confidence_badge as confidence_badge,
+)
+from bot.verdict import (
+    dollars as dollars,
+)
+from bot.verdict import (
+    failure_line as failure_line,
+)
+from bot.verdict import (
+    gist as gist,
+)
+from bot.verdict import (
+    percent as percent,
+)
+from bot.verdict import (
+    provider_reason as provider_reason,
+)
+from bot.verdict import (
+    question_quote as question_quote,
+)
+from bot.verdict import (
+    seconds as seconds,
+)
+from bot.verdict import (
+    shorten_words as shorten_words,
+)
+from bot.verdict import (
+    verdict_line as verdict_line,
+)
+from bot.verdict import (
+    why_line as why_line,
+)
+from evals.types import (
+    ERROR_KIND_TEXT,
+    Consensus,
+    ConsensusStatus,
+    ModelAnswer,
+    PanelRun,
+)
 
 JSON = dict[str, Any]
 
@@ -107,63 +149,6 @@ def answer_sections(
     return as_dicts([section(p) for p in kept])
 
 
-# -- text helpers ----------------------------------------------------------------------
-
-
-def seconds(ms: int) -> str:
-    return f"{ms / 1000:.1f} s"
-
-
-def dollars(cost: float | None) -> str:
-    if cost is None:
-        return "cost unknown"
-    if cost == 0:
-        return "$0"
-    return f"${cost:.4f}" if cost < 1 else f"${cost:.2f}"
-
-
-def question_quote(question: str, limit: int = 600) -> str:
-    """The asker's question as a quote (escaped: people can paste ``<!channel>`` too)."""
-    flat = escape(truncate(" ".join(question.split()), limit))
-    return "> " + flat
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
-
-
-def gist(text: str, limit: int = 160) -> str:
-    """The first sentence (or line) of an answer, shortened, as plain text."""
-    first = text.strip().split("\n", 1)[0]
-    first = _SENTENCE_END.split(first, 1)[0]
-    first = re.sub(r"^\s*(?:#+|>+)\s*|[*_`~]+", "", first).strip()
-    return truncate(first, limit) if first else "(empty)"
-
-
-def failure_line(answer: ModelAnswer) -> str:
-    assert answer.error is not None
-    return f"⚠️ *{escape(answer.member)}* {ERROR_KIND_TEXT[answer.error]}"
-
-
-def confidence_badge(consensus: Consensus, usable: int) -> str:
-    """ "High confidence 0.87 — 4 of 4 models agree" and friends."""
-    status, conf = consensus.status, consensus.confidence
-    if status is ConsensusStatus.NONE:
-        reason = consensus.reason or "no usable answers"
-        return f"⚪ *No consensus* — {escape(reason)}"
-    if status is ConsensusStatus.SINGLE:
-        return f"🔴 *Low confidence {conf:.2f}* — only one model answered, nothing to compare"
-    agree = consensus.support
-    label = consensus.label
-    if label == "high":
-        return f"🟢 *High confidence {conf:.2f}* — {agree} of {usable} models agree"
-    if label == "medium":
-        return f"🟡 *Medium confidence {conf:.2f}* — {agree} of {usable} models agree"
-    if agree < usable:
-        return f"🔴 *Low confidence {conf:.2f}* — models disagree ({agree} of {usable} agree)"
-    # All agree and yet the calibrator is unsure: models share errors on such questions.
-    return f"🔴 *Low confidence {conf:.2f}* — {agree} of {usable} models agree"
-
-
 # -- progress and result messages ------------------------------------------------------
 
 
@@ -201,41 +186,71 @@ class ResultView:
     run_id: int | None
 
 
+WHAT_IF_WRONG = (
+    "Wrong? Press 👎, or *✏️ Correct* to give the right answer: it becomes an eval case. "
+    "Each model's full answer is in the thread."
+)
+IN_THE_THREAD = "Each model's full answer is in the thread."
+ALL_FAILED_HINT = (
+    "Nothing was answered, so there is nothing to rate. Try again in a minute; if it "
+    "keeps failing, give an admin the ref: it points to the log line with the details."
+)
+
+
+def all_failed(run: PanelRun) -> bool:
+    """True when no member gave a usable answer (no buttons, one thread reply)."""
+    return bool(run.answers) and not run.usable
+
+
 def result_blocks(view: ResultView) -> list[JSON]:
+    """The result: verdict first, what it means, who agrees and who differs, the answer."""
     run, consensus = view.run, view.consensus
+    usable, asked = len(run.usable), len(run.answers)
     blocks: list[JSON] = as_dicts(
         [section(f"<@{view.asker}> asked:\n{question_quote(run.question)}")]
     )
-    usable = len(run.usable)
-    if consensus.status is ConsensusStatus.NONE and usable == 0:
-        lines = "\n".join(failure_line(a) for a in run.answers if not a.ok)
-        blocks.append(section(f"*None of the models could answer.*\n{lines}").to_dict())
-    else:
-        text = consensus.text
-        if text and consensus.model:
-            line = f"Consensus answer from *{escape(consensus.model)}*"
-            blocks.append(context_block(line).to_dict())
-        tail: list[JSON] = [section(confidence_badge(consensus, usable)).to_dict()]
-        dissent = _dissent_lines(run, consensus)
-        if dissent:
-            tail.append(section(dissent).to_dict())
-        failures = [a for a in run.answers if not a.ok]
-        if failures:
-            tail.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
-        tail += [
-            context_block(context_line(run)).to_dict(),
-            feedback_actions(view.run_id).to_dict(),
-        ]
-        if text:
-            room = MESSAGE_TEXT_LIMIT - text_chars(blocks) - text_chars(tail) - 100
-            sections = answer_sections(
-                text, max_sections=MAX_BLOCKS - _RESERVED_BLOCKS, max_chars=room
+    blocks.append(section(verdict_line(consensus, usable, asked)).to_dict())
+    failures = [a for a in run.answers if not a.ok]
+    if all_failed(run):
+        blocks.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
+        blocks.append(context_block(context_line(run)).to_dict())
+        blocks.append(context_block(ALL_FAILED_HINT).to_dict())
+        return fit_blocks(blocks)
+    explain = [escape(consensus.meaning)]
+    why = why_line(consensus, usable, asked)
+    if why:
+        explain.append(f"Why not higher: {escape(why)}")
+    explain = [e for e in explain if e]
+    if explain:
+        blocks.append(context_block("\n".join(explain)).to_dict())  # one line each
+    if consensus.text and consensus.model:
+        blocks.append(context_block(_who_agrees(consensus)).to_dict())
+    tail: list[JSON] = []
+    dissent = _dissent_lines(run, consensus)
+    if dissent:
+        tail.append(section(dissent).to_dict())
+    if failures:
+        tail.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
+    tail.append(context_block(context_line(run)).to_dict())
+    tail.append(context_block(WHAT_IF_WRONG if consensus.text else IN_THE_THREAD).to_dict())
+    tail.append(feedback_actions(view.run_id).to_dict())
+    if consensus.text:
+        room = MESSAGE_TEXT_LIMIT - text_chars(blocks) - text_chars(tail) - 100
+        blocks.extend(
+            answer_sections(
+                consensus.text, max_sections=MAX_BLOCKS - _RESERVED_BLOCKS, max_chars=room
             )
-            blocks.extend(sections)
-        return fit_blocks(blocks + tail)
-    blocks.append(context_block(context_line(run)).to_dict())
-    blocks.append(feedback_actions(view.run_id).to_dict())
-    return fit_blocks(blocks)
+        )
+    return fit_blocks(blocks + tail)
+
+
+def _who_agrees(consensus: Consensus) -> str:
+    agreeing = agreeing_members(consensus)
+    picked = f"Answer from *{escape(agreeing[0])}*"
+    others = agreeing[1:]
+    if not others:
+        return picked
+    return picked + ", agreed by " + ", ".join(f"*{escape(m)}*" for m in others)
 
 
 def _dissent_lines(run: PanelRun, consensus: Consensus) -> str:
@@ -248,7 +263,7 @@ def _dissent_lines(run: PanelRun, consensus: Consensus) -> str:
         lines.append(f"• *{escape(member)}*: “{escape(gist(answer.text))}”")
     if not lines:
         return ""
-    head = "*Dissent*" if len(lines) == 1 else f"*Dissent ({len(lines)} models)*"
+    head = "*Differs*" if len(lines) == 1 else f"*{len(lines)} models differ*"
     return truncate(head + "\n" + "\n".join(lines), SECTION_TEXT_LIMIT)
 
 
@@ -278,25 +293,38 @@ def feedback_actions(run_id: int | None) -> ActionsBlock:
 
 def result_text(view: ResultView) -> str:
     """Notification/fallback text (no mentions: escaped and plain)."""
-    c = view.consensus
+    c, run = view.consensus, view.run
     if c.status is ConsensusStatus.NONE:
-        return truncate(f"No consensus for: {escape(view.run.question)}", 300)
-    return truncate(
-        f"{c.label.capitalize()} confidence {c.confidence:.2f}: {escape(c.text or '')}", 300
-    )
+        if all_failed(run):
+            return truncate(f"No model could answer: {escape(run.question)}", 300)
+        return truncate(f"No consensus for: {escape(run.question)}", 300)
+    verdict = re.sub(r"[*]", "", verdict_line(c, len(run.usable), len(run.answers)))
+    return truncate(f"{verdict}: {escape(c.text or '')}", 300)
 
 
 # -- thread replies: one per member ----------------------------------------------------
 
 
 def member_blocks(
-    run_id: int | None, answer: ModelAnswer, *, agreement: float | None, is_consensus: bool
+    run_id: int | None,
+    answer: ModelAnswer,
+    *,
+    agreement: float | None,
+    is_consensus: bool,
+    agrees: bool | None = None,
 ) -> list[JSON]:
-    head = [f"*{escape(answer.member)}*", seconds(answer.latency_ms), dollars(answer.cost_usd)]
+    """One member's full answer in the thread; ``agrees``: whether it is in the consensus
+    answer's cluster (None: no consensus to agree with)."""
+    head = [f"*{escape(answer.member)}*"]
+    if is_consensus:
+        head.append("the answer shown above")
+    elif agrees is True and answer.ok:
+        head.append("agrees with the answer above")
+    elif agrees is False and answer.ok:
+        head.append("differs from the answer above")
+    head += [seconds(answer.latency_ms), dollars(answer.cost_usd)]
     if agreement is not None:
         head.append(f"agreement {agreement:.2f}")
-    if is_consensus:
-        head.append("picked as the consensus")
     blocks = as_dicts([context_block(" · ".join(head))])
     if answer.ok:
         blocks.extend(answer_sections(answer.text, max_sections=MAX_BLOCKS - 3))
@@ -316,6 +344,26 @@ def member_blocks(
     else:
         blocks.append(section(failure_line(answer)).to_dict())
     return fit_blocks(blocks)
+
+
+def failures_reply_blocks(run: PanelRun) -> list[JSON]:
+    """The one thread reply when every member failed: each reason, with its ref."""
+    lines = "\n".join(failure_line(a) for a in run.answers if not a.ok)
+    return fit_blocks(
+        as_dicts(
+            [
+                section(f"*Why no model answered*\n{lines}"),
+                context_block(
+                    "An admin can find each failure in the logs by its ref; "
+                    "`quorum doctor` checks every model's key and connection."
+                ),
+            ]
+        )
+    )
+
+
+def failures_reply_text(run: PanelRun) -> str:
+    return truncate(f"None of the {len(run.answers)} models could answer.", 300)
 
 
 def member_text(answer: ModelAnswer) -> str:

@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -32,7 +33,7 @@ from slack_sdk.models.views import View
 
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, truncate
 from evals.assertions import AssertionType
-from evals.case_schema import FAILURE_MODE_TEXT, CaseSet, EvalCase, FailureMode, Severity
+from evals.case_schema import CaseSet, EvalCase, Severity
 from evals.cases import phrases, short_version, with_phrases
 
 JSON = dict[str, Any]
@@ -139,11 +140,44 @@ def case_actions(case: EvalCase, page: int = 1) -> ActionsBlock:
                 action_id=ACTION_APPROVE_GOLDEN,
                 value=case.id,
                 style="primary",
+                confirm=None if _has_answer_key(case) else _confirm_golden_without_answer(),
             ),
             ButtonElement(text="Edit", action_id=ACTION_EDIT, value=case.id),
             ButtonElement(text="Reject", action_id=ACTION_REJECT, value=case.id, style="danger"),
         ],
     )
+
+
+def _has_answer_key(case: EvalCase) -> bool:
+    """Whether the case says what a right answer is (an expected answer or a check other
+    than the judge's rubric)."""
+    return bool(case.expected) or any(
+        a.type is not AssertionType.LLM_RUBRIC for a in case.assertions
+    )
+
+
+def _confirm_golden_without_answer() -> ConfirmObject:
+    return ConfirmObject(
+        title="No expected answer",
+        text=(
+            "This case says nothing about what a right answer is, so only the judge can "
+            "score it. Golden cases are frozen. Approve it into golden anyway?"
+        ),
+        confirm="Approve anyway",
+        deny="Go back",
+    )
+
+
+#: The signal a production case came from (its tag), as people see it.
+SIGNAL_WORDS = {"thumbs-down": "👎", "flagged": "🚩", "corrected": "✏️ correction"}
+
+
+def signal_of(case: EvalCase) -> str:
+    """ "👎", "🚩" or "✏️ correction" for a production case; "flag" if unknown."""
+    for tag, words in SIGNAL_WORDS.items():
+        if tag in case.tags:
+            return words
+    return "flag"
 
 
 def review_blocks(
@@ -201,7 +235,7 @@ def review_text(total: int) -> str:
 def new_case_notice(case: EvalCase) -> list[JSON]:
     """Posted to the review channel when a new case is proposed."""
     blocks: list[Block] = [
-        _section("🆕 *A new eval case was proposed* from a flagged answer."),
+        _section(f"🆕 *A new eval case was proposed* from a {signal_of(case)} on an answer."),
         *case_summary(case),
         _context("Review it with `/compare cases`."),
     ]
@@ -237,13 +271,6 @@ def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
             ),
         )
 
-    category_options = [Option(value=NO_CATEGORY, text="No category")] + [
-        Option(value=m.value, text=FAILURE_MODE_TEXT[m]) for m in FailureMode
-    ]
-    if case.category and case.category not in {m.value for m in FailureMode}:
-        # a category from an import or the CLI: offered as is, so saving keeps it
-        category_options.append(Option(value=case.category, text=truncate(case.category, 75)))
-    current = case.category or NO_CATEGORY
     blocks: list[Block] = [
         _context(f"*Question:* {_flat(case.input.question, 1500)}"),
         text_input(
@@ -267,14 +294,13 @@ def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
             multiline=True,
             hint="One phrase per line; the answer must contain none (any case).",
         ),
-        InputBlock(
-            block_id=BLOCK_CATEGORY,
-            label="Category",
-            element=StaticSelectElement(
-                action_id=INPUT,
-                options=category_options,
-                initial_option=next(o for o in category_options if o.value == current),
-            ),
+        text_input(
+            BLOCK_CATEGORY,
+            "Category",
+            case.category or "",
+            multiline=False,
+            hint="What kind of question this is (billing, sql, k8s…); reports break results "
+            "down by it. Leave empty for none.",
         ),
         InputBlock(
             block_id=BLOCK_SEVERITY,
@@ -334,7 +360,7 @@ def edit_changes(state_values: Mapping[str, Any], case: EvalCase) -> dict[str, A
         value = option.get("value")
         return str(value) if value else None
 
-    category = selected(BLOCK_CATEGORY)
+    category = text(BLOCK_CATEGORY) or selected(BLOCK_CATEGORY)
     changes: dict[str, Any] = {
         "expected": text(BLOCK_EXPECTED) or None,
         "assertions": with_phrases(

@@ -20,7 +20,14 @@ HELP_TEXT = (
     "On a result: 👍 / 👎 / 🚩 (buttons or reactions) tell us how it did, "
     "*✏️ Correct* records the right answer, and *⭐ Best answer* in the thread "
     "votes for the model you liked best. "
-    "Reply in the thread with `correction: <the right answer>` to correct it quickly."
+    "Reply in the thread with `correction: <the right answer>` to correct it quickly.\n\n"
+    "*How to read a result.* "
+    "*Agreement* counts the models that gave the same final answer (the same number, "
+    "name or yes/no), whatever else each one adds. "
+    "*Confidence* (\u201c82% likely right\u201d) is how often answers like this one turned "
+    "out right in labelled past answers, not how similar the answers look. "
+    "Models can share a mistake, so agreement raises the confidence only as far as it "
+    "has predicted correctness before, and a 👎 or ✏️ Correct on a wrong answer teaches it."
 )
 
 

@@ -23,8 +23,9 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, truncate
+from evals import money
 from evals.case_schema import FAILURE_MODE_TEXT, FailureMode
-from evals.digest import Digest, ModelLine, ShadowLine
+from evals.digest import MIN_VOTES, Digest, ModelLine, ShadowLine
 
 JSON = dict[str, Any]
 
@@ -60,9 +61,7 @@ def ms(value: float | None) -> str:
 
 
 def usd(value: float | None) -> str:
-    if value is None:
-        return "cost unknown"
-    return f"${value:.2f}" if abs(value) >= 0.01 or value == 0 else f"${value:.4f}"
+    return money.usd(value, unknown="cost unknown", cents_from=0.01)
 
 
 def signed(value: float, unit: str = "") -> str:
@@ -82,8 +81,8 @@ def model_text(line: ModelLine) -> str:
     if line.eval is not None:
         rate = line.eval.rate
         parts.append(
-            f"eval {pct(rate.rate)} ({pct(rate.low)}–{pct(rate.high)}, n = {rate.n}); "
-            f"{line.eval.change_text}"
+            f"eval {pct(rate.rate)} ({pct(rate.low)}–{pct(rate.high)}) on "
+            f"{line.eval.size_text}; {line.eval.change_text}"
         )
     else:
         parts.append("no eval results this week")
@@ -92,11 +91,14 @@ def model_text(line: ModelLine) -> str:
     else:
         parts.append("no 👍/👎 yet")
     parts.append(f"{line.volume} answers")
-    if line.preference is not None and line.preference.votes:
+    if line.preference is not None and line.preference.votes >= MIN_VOTES:
         parts.append(
             f"preferred #{line.preference.rank} ({line.preference.wins}/{line.preference.votes} "
             "best-answer votes)"
         )
+    elif line.preference is not None and line.preference.votes:
+        votes = line.preference.votes
+        parts.append(f"{votes} best-answer vote{'s' if votes != 1 else ''}: too few to rank")
     if line.latency_p50_ms is not None:
         parts.append(f"latency p50 {ms(line.latency_p50_ms)} / p95 {ms(line.latency_p95_ms)}")
     if line.cost_per_100 is not None:
@@ -132,9 +134,8 @@ def shadow_text(line: ShadowLine) -> str:
 def _calibration(digest: Digest) -> str:
     cal = digest.calibration
     lines = ["*Confidence vs users*"]
-    if cal.ece is None:
-        lines.append("No 👍/👎 or corrections on consensus answers this week.")
-    else:
+    lines.append(escape(cal.verdict))
+    if cal.ece is not None:
         lines.append(f"Expected calibration error {cal.ece:.2f} over {cal.n} judged answers.")
         lines.extend(
             f"• said {b.low:.0%}–{b.high:.0%} (avg {b.mean_confidence:.0%}): users agreed "
@@ -156,40 +157,20 @@ def digest_blocks(digest: Digest, *, chart_attached: bool = False) -> list[JSON]
             text=PlainTextObject(text=truncate(f"Quorum weekly digest · {digest.period}", 150))
         ),
         _context(f"{window(digest)} · {digest.questions} question(s)"),
-        _section(f"*{escape(digest.headline)}*"),
     ]
+    if digest.decisions:
+        blocks.append(
+            _section(
+                "*This week, decide:*\n" + "\n".join(f"• {escape(d)}" for d in digest.decisions)
+            )
+        )
+    else:
+        blocks.append(_section("*Nothing needs a decision this week.*"))
+    blocks.append(_section(f"*Biggest change:* {escape(digest.headline)}"))
     if digest.warnings:
         blocks.append(_section("\n".join(f"⚠️ {escape(w)}" for w in digest.warnings)))
     if digest.quiet:
         blocks.append(_context(" ".join(escape(n) for n in digest.notes)))
-
-    if digest.models:
-        blocks.append(DividerBlock())
-        blocks.append(_section("*Models this week*"))
-        blocks.extend(_section(model_text(line)) for line in digest.models if line.role == "panel")
-        blocks.append(
-            _section(
-                "*Does the benchmark predict production?*\n" + escape(digest.rank_agreement.text)
-            )
-        )
-    blocks.append(_section(_calibration(digest)))
-
-    if digest.regressions or digest.new_failure_modes:
-        lines = []
-        if digest.regressions:
-            lines.append(f"*Regressions* ({len(digest.regressions)}): passed last week, fail now")
-            lines.extend(
-                f"• {escape(r.model)}: `{escape(r.case_id)}`"
-                for r in digest.regressions[:MAX_REGRESSIONS]
-            )
-            if len(digest.regressions) > MAX_REGRESSIONS:
-                lines.append(f"… and {len(digest.regressions) - MAX_REGRESSIONS} more")
-        if digest.new_failure_modes:
-            lines.append(
-                "*New failure modes:* "
-                + ", ".join(f"{failure_mode_text(m)} ({n})" for m, n in digest.new_failure_modes)
-            )
-        blocks.append(_section("\n".join(lines)))
 
     if digest.review_total:
         items = "\n".join(
@@ -218,6 +199,34 @@ def digest_blocks(digest: Digest, *, chart_attached: bool = False) -> list[JSON]
         blocks.append(DividerBlock())
         blocks.append(_section("*Shadow candidates* (answers never shown to users)"))
         blocks.extend(_section(shadow_text(line)) for line in digest.shadow)
+
+    if digest.models:
+        blocks.append(DividerBlock())
+        blocks.append(_section("*Models this week*"))
+        blocks.extend(_section(model_text(line)) for line in digest.models if line.role == "panel")
+        blocks.append(
+            _section(
+                "*Does the benchmark predict production?*\n" + escape(digest.rank_agreement.text)
+            )
+        )
+    blocks.append(_section(_calibration(digest)))
+
+    if digest.regressions or digest.new_failure_modes:
+        lines = []
+        if digest.regressions:
+            lines.append(f"*Regressions* ({len(digest.regressions)}): passed before, fail now")
+            lines.extend(
+                f"• {escape(r.model)}: `{escape(r.case_id)}`"
+                for r in digest.regressions[:MAX_REGRESSIONS]
+            )
+            if len(digest.regressions) > MAX_REGRESSIONS:
+                lines.append(f"… and {len(digest.regressions) - MAX_REGRESSIONS} more")
+        if digest.new_failure_modes:
+            lines.append(
+                "*New failure modes:* "
+                + ", ".join(f"{failure_mode_text(m)} ({n})" for m, n in digest.new_failure_modes)
+            )
+        blocks.append(_section("\n".join(lines)))
 
     footer = []
     if not digest.quiet and digest.notes:

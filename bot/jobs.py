@@ -204,11 +204,11 @@ def weekly_digest(
 
 
 def chart_for(digest: Digest) -> bytes:
-    end = digest.end.astimezone(ZoneInfo(digest.timezone))
+    """The digest's chart; its title names the same week as the digest's header."""
     return chart_png(
         digest.history,
         weeks=digest.history_weeks,
-        title=f"Quorum: eval pass rate and thumbs-up rate per model, weeks to {end:%d %b %Y}",
+        title=f"Quorum weekly digest · {digest.period}: eval pass rate and thumbs-up rate per model",
     )
 
 

@@ -96,12 +96,19 @@ def _why(exc: BaseException) -> str:
 
 
 def member_messages(
-    run_id: int | None, answer: ModelAnswer, *, agreement: float | None, is_consensus: bool
+    run_id: int | None,
+    answer: ModelAnswer,
+    *,
+    agreement: float | None,
+    is_consensus: bool,
+    agrees: bool | None = None,
 ) -> list[list[JSON]]:
     """A member's answer as one thread reply, or several when it is too long for one:
     the header on the first, "continued" on the others, the *Best answer* button on the
     last."""
-    whole = blocks.member_blocks(run_id, answer, agreement=agreement, is_consensus=is_consensus)
+    whole = blocks.member_blocks(
+        run_id, answer, agreement=agreement, is_consensus=is_consensus, agrees=agrees
+    )
     if not answer.ok:
         return [whole]
     sections = blocks.answer_sections(
@@ -136,13 +143,22 @@ async def post_member_replies(
 ) -> dict[str, str]:
     """Each member's full answer as a thread reply; returns member -> reply ts."""
     posted: dict[str, str] = {}
+    if blocks.all_failed(run):
+        # One reply with every reason, not one per model: nothing here can be rated.
+        try:
+            await surface.reply(blocks.failures_reply_blocks(run), blocks.failures_reply_text(run))
+        except SLACK_FAILURES:
+            log.warning("could not post the failures in the thread", exc_info=True)
+        return posted
     answer_ids = await store.answer_ids(run_id) if run_id is not None else {}
+    agreeing = blocks.agreeing_members(consensus)
     for answer in run.answers:
         parts = member_messages(
             run_id,
             answer,
             agreement=consensus.agreement.get(answer.member),
             is_consensus=answer.member == consensus.model,
+            agrees=answer.member in agreeing if consensus.model else None,
         )
         try:
             first = await surface.reply(parts[0], blocks.member_text(answer))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from evals import stats
+from evals import money, stats
 from evals.calibration_metrics import (
     ReliabilityBin,
     expected_calibration_error,
@@ -30,6 +30,10 @@ CALIBRATION_BINS = 5
 QUIET_QUESTIONS = 10
 #: How many questions per shadow candidate the digest links for review.
 MAX_DISAGREEMENTS = 3
+#: Best-answer votes a model needs before the digest ranks it (one vote ranks nothing).
+MIN_VOTES = 5
+#: Expected calibration error bands for the plain verdict.
+ECE_GOOD, ECE_FAIR = 0.05, 0.10
 
 
 # -- input ---------------------------------------------------------------------------------
@@ -140,9 +144,17 @@ class DigestData:
 class EvalLine:
     rate: stats.Rate
     change: float | None  # pass-rate change vs last week (paired on shared cases)
-    change_n: int
+    change_n: int  # cases shared with last week
     within_noise: bool | None  # None: nothing to compare against
     p_value: float | None
+    cases: int = 0  # cases behind ``rate`` (``rate.n`` counts samples)
+
+    @property
+    def size_text(self) -> str:
+        """ "48 samples on 16 cases" (or "16 cases" with one sample each)."""
+        if not self.cases or self.cases == self.rate.n:
+            return f"{self.rate.n} cases"
+        return f"{self.cases} cases, {self.rate.n} samples"
 
     @property
     def change_text(self) -> str:
@@ -153,8 +165,8 @@ class EvalLine:
         sign = "+" if self.change >= 0 else "−"
         points = f"{sign}{abs(self.change) * 100:.0f} pts"
         if self.within_noise:
-            return f"{points} vs last week, within noise (n = {self.change_n})"
-        return f"{points} vs last week (p={self.p_value:.2g}, n = {self.change_n})"
+            return f"{points} vs last week, within noise ({self.change_n} shared cases)"
+        return f"{points} vs last week (p = {self.p_value:.2g}, {self.change_n} shared cases)"
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,24 @@ class CalibrationSummary:
     ece: float | None
     refit: RefitInfo | None
 
+    @property
+    def verdict(self) -> str:
+        """The calibration error in plain words, with the direction of the error."""
+        if self.ece is None:
+            return "Not measured: no 👍/👎 or corrections on consensus answers this week."
+        said = sum(b.mean_confidence * b.count for b in self.bins)
+        right = sum(b.accuracy * b.count for b in self.bins)
+        total = sum(b.count for b in self.bins) or 1
+        gap = (said - right) / total
+        direction = f"it says {said / total:.0%} on average where users agreed {right / total:.0%}"
+        few = f" (only {self.n} judged answers)" if self.n < 30 else ""
+        if self.ece <= ECE_GOOD:
+            return f"Well calibrated{few}: a confidence can be taken at face value."
+        if self.ece <= ECE_FAIR:
+            return f"Roughly calibrated{few}: {direction}."
+        way = "overconfident" if gap > 0 else "underconfident"
+        return f"Poorly calibrated, {way}{few}: {direction}. The weekly refit can correct it."
+
 
 @dataclass(frozen=True)
 class Regression:
@@ -223,6 +253,62 @@ class ShadowLine:
     cost_delta_per_100: float | None  # vs the panel's mean
     latency_p50_delta_ms: float | None
     disagreements: tuple[Disagreement, ...]
+
+
+def _decisions(
+    lines: Sequence[ModelLine],
+    regressions: Sequence[Regression],
+    shadow: Sequence[ShadowLine],
+    review_total: int,
+) -> tuple[str, ...]:
+    """What the team should do this week, most urgent first (regressions, a shadow
+    candidate worth promoting, cases to review)."""
+    out: list[str] = []
+    for line in lines:
+        ev = line.eval
+        if ev and ev.within_noise is False and ev.change is not None and ev.change < 0:
+            out.append(
+                f"Look into {line.model}: its eval pass rate fell {abs(ev.change) * 100:.0f} pts "
+                f"to {ev.rate.rate or 0:.0%} (p = {ev.p_value:.2g}, {ev.change_n} shared cases)."
+            )
+    if regressions:
+        counts: dict[str, int] = {}
+        for r in regressions:
+            counts[r.model] = counts.get(r.model, 0) + 1
+        per_model = ", ".join(f"{m} {n}" for m, n in sorted(counts.items()))
+        out.append(
+            f"Check {len(regressions)} regressed case(s) ({per_model}): they passed before "
+            "and fail now."
+        )
+    for s in shadow:
+        pitch = recommendation(s)
+        if pitch:
+            out.append(pitch)
+    if review_total:
+        out.append(f"Review {review_total} proposed eval case(s) with `/compare cases`.")
+    return tuple(out)
+
+
+def recommendation(s: ShadowLine) -> str:
+    """One line when a shadow candidate beats the panel on quality, cost or latency
+    without being worse on quality; "" otherwise."""
+    if s.eval_rate is None or s.panel_eval_rate is None:
+        return ""
+    better: list[str] = []
+    quality = s.eval_rate - s.panel_eval_rate
+    if quality > 0:
+        better.append(
+            f"passes {s.eval_rate:.0%} of the benchmark vs the panel's {s.panel_eval_rate:.0%}"
+        )
+    if quality < -0.02:
+        return ""  # cheaper or faster, but worse: not a recommendation
+    if s.cost_delta_per_100 is not None and s.cost_delta_per_100 < 0:
+        better.append(f"costs {money.usd(abs(s.cost_delta_per_100))} less per 100 questions")
+    if s.latency_p50_delta_ms is not None and s.latency_p50_delta_ms < -50:
+        better.append(f"answers {abs(s.latency_p50_delta_ms) / 1000:.1f} s faster (median)")
+    if not better:
+        return ""
+    return f"Consider {s.model} for the panel: it " + ", ".join(better) + "."
 
 
 @dataclass(frozen=True)
@@ -246,6 +332,8 @@ class Digest:
     notes: tuple[str, ...]
     history: tuple[HistoryPoint, ...]
     history_weeks: tuple[str, ...] = ()
+    #: What to do this week, most urgent first; shown before everything else.
+    decisions: tuple[str, ...] = ()
 
     @property
     def warnings(self) -> list[str]:
@@ -266,13 +354,14 @@ def _eval_line(week: ModelWeek) -> EvalLine | None:
     if now is None or now.n == 0:
         return None
     rate = stats.Rate.of(now.passed, now.n)
+    cases = len(now.per_case)
     before = week.eval_before
     if before is None or before.n == 0:
-        return EvalLine(rate, None, 0, None, None)
+        return EvalLine(rate, None, 0, None, None, cases)
     cmp = stats.compare_paired("now", now.per_case, "before", before.per_case)
     if cmp.n == 0:
-        return EvalLine(rate, 0.0, 0, True, None)
-    return EvalLine(rate, cmp.diff, cmp.n, not cmp.significant, cmp.p_value)
+        return EvalLine(rate, 0.0, 0, True, None, cases)
+    return EvalLine(rate, cmp.diff, cmp.n, not cmp.significant, cmp.p_value, cases)
 
 
 def _thumbs_change(week: ModelWeek) -> float | None:
@@ -457,6 +546,8 @@ def build_digest(data: DigestData) -> Digest:
     regressions = _regressions(data)
     has_eval = any(line.eval for line in lines)
     quiet = data.questions < QUIET_QUESTIONS and not has_eval
+    shadow = _shadow_lines(data, lines)
+    review_total = max(data.review_total, len(data.review))
     notes: list[str] = []
     if data.questions == 0:
         notes.append("No /compare questions this week.")
@@ -478,10 +569,11 @@ def build_digest(data: DigestData) -> Digest:
         regressions=regressions,
         new_failure_modes=_new_failure_modes(data),
         review=tuple(data.review),
-        review_total=max(data.review_total, len(data.review)),
-        shadow=_shadow_lines(data, lines),
+        review_total=review_total,
+        shadow=shadow,
         missed=tuple(data.missed),
         notes=tuple(notes),
         history=tuple(data.history),
         history_weeks=tuple(data.history_weeks),
+        decisions=_decisions(lines, regressions, shadow, review_total),
     )

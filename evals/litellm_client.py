@@ -38,6 +38,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # after the environment above: litellm reads it at import
 from litellm import exceptions as llm_errors
 
+from evals.errors import new_reference
 from evals.redact import OPAQUE_RUNS, scrub
 from evals.types import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
@@ -172,8 +173,14 @@ class LiteLLMClient:
 
         tries = attempt + 1
         detail = failure.detail + (f" (after {tries} attempts)" if tries > 1 else "")
+        reference = new_reference()
         logger.warning(
-            "Panel member %s (%s) failed: %s: %s", member.name, member.model, failure.kind, detail
+            "Panel member %s (%s) failed [%s]: %s: %s",
+            member.name,
+            member.model,
+            reference,
+            failure.kind,
+            detail,
         )
         return ModelAnswer(
             member=member.name,
@@ -181,6 +188,7 @@ class LiteLLMClient:
             latency_ms=_elapsed_ms(started),
             error=failure.kind,
             error_detail=detail,
+            reference=reference,
         )
 
     def _request(self, member: PanelMember, messages: Sequence[ChatMessage]) -> dict[str, Any]:

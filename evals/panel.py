@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import aclosing
 
-from evals.errors import InputError
+from evals.errors import InputError, new_reference
 from evals.ports import Clock, ModelClient, SystemClock
 from evals.types import (
     ERROR_KIND_TEXT,
@@ -168,12 +168,22 @@ async def _ask_member(
     try:
         return await asyncio.wait_for(client.complete(member, messages), timeout=limit)
     except TimeoutError:
-        logger.warning("Panel member %s gave no answer within %.1f s", member.name, limit)
+        reference = new_reference()
+        logger.warning(
+            "Panel member %s gave no answer within %.1f s [%s]", member.name, limit, reference
+        )
         kind, detail = ErrorKind.TIMEOUT, f"no answer within {member.timeout_s:g} s"
     except Exception as exc:  # a client must not raise; if it does, this member failed
-        logger.error("Panel member %s: the model client raised %s", member.name, type(exc).__name__)
+        reference = new_reference()
+        logger.error(
+            "Panel member %s: the model client raised %s [%s]",
+            member.name,
+            type(exc).__name__,
+            reference,
+        )
         kind, detail = ErrorKind.PROVIDER_ERROR, f"client error: {type(exc).__name__}"
     return ModelAnswer(
+        reference=reference,
         member=member.name,
         model=member.model,
         latency_ms=round((time.perf_counter() - started) * 1000),

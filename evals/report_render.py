@@ -4,11 +4,11 @@ reports. The single-file HTML report is in :mod:`evals.report_html`."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evals import stats
+from evals import money, stats
 from evals.report import (
     EvalReport,
     ModelSummary,
@@ -31,7 +31,7 @@ def fmt_pct(x: float | None) -> str:
 
 
 def fmt_usd(x: float | None) -> str:
-    return "–" if x is None else f"${x:.4f}" if x < 1 else f"${x:.2f}"
+    return money.usd(x, unknown="unknown")
 
 
 def total_cost_text(report: EvalReport) -> str:
@@ -51,6 +51,43 @@ def fmt_ci(rate: stats.Rate) -> str:
 def report_title(report: EvalReport) -> str:
     run = f"run {report.run_id}" if report.run_id is not None else "run"
     return f"Eval {run}: {report.record.case_set} set, {report.status.value.upper()}"
+
+
+def report_verdict(report: EvalReport, *, shadow: Collection[str] = ()) -> str:
+    """One sentence a reader acts on: which model is best and whether that is real."""
+    scored = [s for s in summarize(report) if s.pass_rate.n and s.valid]
+    if not scored:
+        return "No verdict: no sample was scored (give the cases expected answers or checks)."
+
+    def named(model: str) -> str:
+        return f"{model} (shadow)" if model in shadow else model
+
+    ranked = sorted(scored, key=lambda s: -(s.pass_rate.rate or 0.0))
+    best = ranked[0]
+    cases = report.record.case_count
+    if len(ranked) == 1:
+        return (
+            f"{named(best.model)} passed {fmt_pct(best.pass_rate.rate)} "
+            f"({best.pass_rate.passed} of {best.pass_rate.n} samples, {cases} cases)."
+        )
+    runner = ranked[1]
+    pair = next((c for c in comparisons(report) if {c.a, c.b} == {best.model, runner.model}), None)
+    rates = (
+        f"{named(best.model)} {fmt_pct(best.pass_rate.rate)}, "
+        f"{named(runner.model)} {fmt_pct(runner.pass_rate.rate)}"
+    )
+    if pair is None or not pair.significant:
+        n = f"{pair.n} shared cases" if pair is not None else f"{cases} cases"
+        verdict = f"No clear winner: {rates}, a difference within noise ({n})."
+    else:
+        verdict = (
+            f"{named(best.model)} is best: {rates} "
+            f"(p = {pair.p_value:.2g} on {pair.n} shared cases)."
+        )
+    panel_best = next((s for s in ranked if s.model not in shadow), None)
+    if best.model in shadow and panel_best is not None and pair is not None and pair.significant:
+        verdict += f" Consider {best.model} for the panel."
+    return verdict
 
 
 def status_banner(report: EvalReport) -> str | None:

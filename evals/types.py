@@ -133,6 +133,8 @@ class ModelAnswer:
     finish_reason: str | None = None
     error: ErrorKind | None = None
     error_detail: str | None = None
+    #: For a failure: the id in the log line that has the details (``Q-1A2B3C4D``).
+    reference: str | None = None
 
     @property
     def ok(self) -> bool:

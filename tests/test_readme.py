@@ -77,3 +77,20 @@ def test_every_reliability_promise_names_tests_that_exist() -> None:
         if not re.search(rf"^(?:async )?def {test}\(", source, flags=re.MULTILINE):
             missing.append(f"{file}::{test}")
     assert missing == []
+
+
+def test_the_quick_starts_example_files_are_in_a_fresh_clone() -> None:
+    """Every file a README command reads is in the repository (not `../shared`)."""
+    from evals.recorded import parse_recorded_line
+
+    root = Path(__file__).resolve().parents[1]
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL))
+    assert "../" not in commands
+    assert "quorum consensus examples/panels.jsonl" in commands
+    lines = (root / "examples" / "panels.jsonl").read_text(encoding="utf-8").splitlines()
+    assert 10 <= len(lines) <= 50
+    for line in lines:
+        _, question, answers = parse_recorded_line(line)
+        assert question and len(answers) >= 2
+    # labelled, so the command prints pick accuracy, AUROC and ECE as the README says
+    assert all('"correct": ' in line for line in lines)

@@ -13,7 +13,13 @@ from rich.live import Live
 
 from bot.calibrators import use_active_calibrator
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
-from bot.cli.render import answers_table, ask_output, consensus_panel, progress_table
+from bot.cli.render import (
+    answers_table,
+    ask_output,
+    consensus_panel,
+    gist_lines,
+    progress_table,
+)
 from bot.cli.root import app
 from bot.services import Services, build_services
 from evals.consensus import build_consensus, prepare_answer
@@ -56,6 +62,7 @@ def ask(
         out.print_json(json.dumps(ask_output(run, consensus, run_id)))
     else:
         out.print(consensus_panel(run, consensus))
+        out.print(gist_lines(run, consensus, out.width))
         out.print(answers_table(run, consensus))
         if run_id is not None:
             err.print(f"[dim]Stored as run {run_id}.[/dim]")
@@ -67,6 +74,12 @@ async def _ask(
     services: Services, question: str, *, show_progress: bool
 ) -> tuple[PanelRun, Consensus]:
     config = services.config
+    if show_progress and not services.embedder_ready:
+        err.print(
+            "Loading the embedding model in the background (20–40 s the first time)…",
+            style="dim",
+            highlight=False,
+        )
     await services.warm_up()
     arrived: dict[str, ModelAnswer] = {}
     names = [m.name for m in services.members]
@@ -95,6 +108,8 @@ async def _ask(
         )
     if show_progress and not err.is_terminal:
         err.print(progress_table(names, arrived))
+    if show_progress and not services.embedder_ready:
+        err.print("Waiting for the embedding model to compare the answers…", style="dim")
     consensus = await asyncio.to_thread(
         build_consensus,
         run.answers,

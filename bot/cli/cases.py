@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from bot.cli.case_common import (
     SetOption,
@@ -26,6 +27,7 @@ from bot.cli.case_common import (
     versions_line,
 )
 from bot.cli.common import Exit, edge, err, out
+from bot.verdict import shorten_words
 from evals.assertions import AssertionType, parse_assertion
 from evals.case_io import CaseFormat, dump_cases
 from evals.case_schema import CaseSet, EvalCase, Severity
@@ -34,28 +36,27 @@ from evals.errors import InputError
 from storage import case_repo
 
 
-def _short(text: str, limit: int = 70) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _short(text: str, limit: int = 160) -> str:
+    return shorten_words(" ".join(text.split()), limit)
 
 
 def _cases_table(cases: Sequence[EvalCase]) -> Table:
-    table = Table(show_lines=False, header_style="bold")
-    for column in ("id", "set", "status", "severity", "category", "tags", "dups", "created"):
-        table.add_column(column, no_wrap=column in ("id", "created"))
-    table.add_column("question", overflow="fold")
+    """Fits 80 columns: the question gets the room, wrapped between words; the labels
+    (category, tags, merged duplicates) go under it."""
+    table = Table(show_lines=False, header_style="bold", pad_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("state")
+    table.add_column("question", ratio=1, min_width=30)
     for c in cases:
-        table.add_row(
-            c.id,
-            c.set.value,
-            c.status.value,
-            c.severity.value,
-            escape(c.category or "—"),
-            escape(", ".join(c.tags) or "—"),
-            str(c.merged_count),
-            c.created_at.strftime("%Y-%m-%d %H:%M"),
-            escape(_short(c.input.question)),
-        )
+        labels = [f"category {c.category}" if c.category else "", ", ".join(c.tags)]
+        if c.merged_count:
+            labels.append(f"flagged {c.merged_count + 1}×")
+        label_text = " · ".join(x for x in labels if x)
+        question = escape(_short(c.input.question))
+        if label_text:
+            question += f"\n[dim]{escape(label_text)}[/dim]"
+        state = f"{c.set.value} {c.status.value}\n[dim]{c.severity.value} · {c.created_at:%Y-%m-%d}[/dim]"
+        table.add_row(c.id, state, question)
     return table
 
 
@@ -83,7 +84,7 @@ def list_cases(
     if as_json:
         sys.stdout.write(dump_cases(result.cases, CaseFormat.JSONL))
         return
-    out.print(versions, highlight=False)
+    out.print(Text(versions))  # wrapped between words on a narrow terminal
     if not result.cases:
         out.print("No cases match." if result.total == 0 else f"No cases on page {page}.")
         return

@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import Callable
 from enum import IntEnum
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -19,9 +19,21 @@ from evals.errors import ConfigError, InputError, QuorumError, new_reference
 
 log = logging.getLogger("quorum.cli")
 
+
+class _Console(Console):
+    """Plain strings are soft-wrapped (one line each, however long: greppable, and what
+    scripts expect); tables, panels and other renderables are laid out to the terminal's
+    width, wrapped between words, never cropped."""
+
+    def print(self, *objects: Any, soft_wrap: bool | None = None, **kwargs: Any) -> None:
+        if soft_wrap is None and any(not isinstance(o, str) for o in objects):
+            soft_wrap = False
+        super().print(*objects, soft_wrap=soft_wrap, **kwargs)
+
+
 #: Results go to stdout (pipe-friendly); progress, tables for people and errors to stderr.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = _Console(soft_wrap=True)
+err = _Console(stderr=True, soft_wrap=True)
 
 
 class Exit(IntEnum):

@@ -4,6 +4,8 @@ scheduler alone, for a Procfile ``clock:`` process)."""
 from __future__ import annotations
 
 import asyncio
+import re
+from html import unescape
 from pathlib import Path
 from typing import Annotated
 
@@ -11,17 +13,19 @@ import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bot import calibrators, jobs
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 from bot.config import QuorumConfig
-from bot.digest_blocks import failure_mode_text, ms, pct, usd, window
+from bot.digest_blocks import failure_mode_text, model_text, pct, shadow_text, window
 from bot.logs import configure_logging
 from bot.scheduler import run_clock
 from bot.schedules import JOB_DIGEST, build_schedules
 from bot.services import Services, build_services, command_services
 from bot.settings import Settings
+from bot.verdict import shorten_words
 from evals.digest import Digest
 from storage.job_tables import JobStatus
 
@@ -33,54 +37,47 @@ def digest_services(settings: Settings, config: QuorumConfig) -> Services:
     return services
 
 
+def _say(markup: str, style: str = "") -> None:
+    """A paragraph wrapped between words at the terminal's width."""
+    out.print(Text.from_markup(markup, style=style))
+
+
+def _plain(mrkdwn: str) -> str:
+    """One of :mod:`bot.digest_blocks`' mrkdwn lines as rich markup."""
+    text = unescape(mrkdwn.replace("*", ""))
+    return re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", escape(text))
+
+
 def render(digest: Digest) -> None:
-    """The digest for people at a terminal, with rich."""
+    """The digest for people at a terminal (80 columns and up): decisions first."""
     out.rule(f"[bold]Quorum weekly digest · {escape(digest.period)}[/bold]")
-    out.print(f"{window(digest)} · {digest.questions} question(s)", style="dim")
-    out.print(f"\n[bold]{escape(digest.headline)}[/bold]")
+    _say(f"{window(digest)} · {digest.questions} question(s)", style="dim")
+    out.print()
+    if digest.decisions:
+        _say("[bold]This week, decide:[/bold]")
+        for decision in digest.decisions:
+            _say(f"  • {escape(decision)}")
+    else:
+        _say("[bold]Nothing needs a decision this week.[/bold]")
+    _say(f"\n[bold]Biggest change:[/bold] {escape(digest.headline)}")
     for warning in digest.warnings:
-        out.print(f"[yellow]⚠ {escape(warning)}[/yellow]")
+        _say(f"[yellow]⚠ {escape(warning)}[/yellow]")
     for note in digest.notes:
-        out.print(f"[dim]{escape(note)}[/dim]")
+        _say(f"[dim]{escape(note)}[/dim]")
 
     if digest.models:
-        table = Table(title="Models this week", box=box.SIMPLE_HEAVY, title_justify="left")
-        for column in ("model", "eval (95% CI)", "vs last week", "👍", "answers", "preferred"):
-            table.add_column(column)
-        table.add_column("p50 / p95", justify="right")
-        table.add_column("$ / 100 q", justify="right")
+        _say("\n[bold]Models this week[/bold]")
         for line in digest.models:
-            evaluation = (
-                f"{pct(line.eval.rate.rate)} ({pct(line.eval.rate.low)}–{pct(line.eval.rate.high)}"
-                f", n={line.eval.rate.n})"
-                if line.eval
-                else "–"
-            )
-            thumbs = f"{pct(line.thumbs.rate)} of {line.thumbs.n}" if line.thumbs else "–"
-            preferred = (
-                f"#{line.preference.rank} ({line.preference.wins}/{line.preference.votes})"
-                if line.preference and line.preference.votes
-                else "–"
-            )
-            name = escape(line.model) + (" [dim](shadow)[/dim]" if line.role == "shadow" else "")
-            table.add_row(
-                name,
-                evaluation,
-                escape(line.eval.change_text) if line.eval else "–",
-                thumbs,
-                str(line.volume),
-                preferred,
-                f"{ms(line.latency_p50_ms)} / {ms(line.latency_p95_ms)}",
-                usd(line.cost_per_100) if line.cost_per_100 is not None else "–",
-            )
-        out.print(table)
-        out.print(escape(digest.rank_agreement.text))
+            text = _plain(model_text(line))
+            name, _, rest = text.partition("\n")
+            role = " [dim](shadow)[/dim]" if line.role == "shadow" else ""
+            _say(f"[bold]{name}[/bold]{role}: {rest}")
+        _say(escape(digest.rank_agreement.text))
 
     cal = digest.calibration
-    out.print("\n[bold]Confidence vs users[/bold]")
-    if cal.ece is None:
-        out.print("No 👍/👎 or corrections on consensus answers this week.")
-    else:
+    _say("\n[bold]Confidence vs users[/bold]")
+    _say(escape(cal.verdict))
+    if cal.ece is not None:
         bins = Table(box=box.SIMPLE, title=f"ECE {cal.ece:.2f} over {cal.n} judged answers")
         for column in ("Quorum said", "mean", "users agreed", "n"):
             bins.add_column(column, justify="right")
@@ -91,40 +88,24 @@ def render(digest: Digest) -> None:
         out.print(bins)
     if cal.refit is not None:
         verb = "refitted" if cal.refit.refitted else "not refitted"
-        out.print(f"Calibrator {verb}: {escape(cal.refit.reason)}")
+        _say(f"Calibrator {verb}: {escape(cal.refit.reason)}")
 
     if digest.regressions:
-        out.print(
-            f"\n[bold]Regressions[/bold] ({len(digest.regressions)}): passed last week, fail now"
-        )
+        _say(f"\n[bold]Regressions[/bold] ({len(digest.regressions)}): passed before, fail now")
         for r in digest.regressions:
-            out.print(f"  • {escape(r.model)}: {escape(r.case_id)}")
+            _say(f"  • {escape(r.model)}: {escape(r.case_id)}")
     if digest.new_failure_modes:
         modes = ", ".join(f"{failure_mode_text(m)} ({n})" for m, n in digest.new_failure_modes)
-        out.print(f"\n[bold]New failure modes:[/bold] {escape(modes)}")
-    out.print(f"\n[bold]Awaiting review:[/bold] {digest.review_total} proposed case(s)")
+        _say(f"\n[bold]New failure modes:[/bold] {escape(modes)}")
+    _say(f"\n[bold]Awaiting review:[/bold] {digest.review_total} proposed case(s)")
     for item in digest.review:
-        out.print(f"  • {escape(item.case_id)}  {escape(' '.join(item.question.split())[:100])}")
+        question = shorten_words(" ".join(item.question.split()), 100)
+        _say(f"  • {escape(item.case_id)}  {escape(question)}")
 
     if digest.shadow:
-        shadow = Table(title="Shadow candidates", box=box.SIMPLE_HEAVY, title_justify="left")
-        for column in ("model", "questions", "agreement", "eval vs panel", "Δ $/100 q", "Δ p50"):
-            shadow.add_column(column)
+        _say("\n[bold]Shadow candidates[/bold] (answers never shown to users)")
         for s in digest.shadow:
-            shadow.add_row(
-                escape(s.model),
-                str(s.questions),
-                pct(s.mean_agreement),
-                f"{pct(s.eval_rate)} vs {pct(s.panel_eval_rate)}",
-                "–" if s.cost_delta_per_100 is None else f"{s.cost_delta_per_100:+.2f}",
-                "–" if s.latency_p50_delta_ms is None else f"{s.latency_p50_delta_ms:+.0f} ms",
-            )
-        out.print(shadow)
-        for s in digest.shadow:
-            for d in s.disagreements:
-                where = f" {d.link}" if d.link else ""
-                question = escape(" ".join(d.question.split())[:80])
-                out.print(f"  {escape(s.model)} disagreed ({pct(d.agreement)}): {question}{where}")
+            _say(_plain(shadow_text(s)))
 
 
 @app.command("digest")

@@ -43,7 +43,7 @@ def doctor() -> None:
     settings, config = load_settings_and_config()
     checks = [Check("configuration", True, f"{settings.quorum_config} is valid")]
     checks += _key_checks(settings, config)
-    checks += _model_checks(config)
+    checks += _model_checks(config, unset={m.variable for m in missing_provider_keys(config)})
     checks.append(_database_check(settings))
     checks.append(_embedder_check(settings))
 
@@ -80,11 +80,21 @@ def _key_checks(settings: Settings, config: QuorumConfig) -> list[Check]:
     return checks
 
 
-def _model_checks(config: QuorumConfig) -> list[Check]:
+def _model_checks(config: QuorumConfig, *, unset: set[str]) -> list[Check]:
+    """One tiny call per model. A model whose key variable is not set is not called: the
+    missing key is already one failed check, and is counted once."""
+    needs: dict[str, list[str]] = {}
+    for where, name in config.env_references():
+        needs.setdefault(where.split(".litellm_params")[0], []).append(name)
     members: list[PanelMember] = []
     checks: list[Check] = []
     for label, entries in (("panel", config.panel), ("shadow", config.shadow)):
         for entry in entries:
+            missing = [n for n in needs.get(f"{label}[{entry.model_name}]", []) if n in unset]
+            if missing:
+                detail = f"not tried: {', '.join(missing)} is not set (see above)"
+                checks.append(Check(f"{label} {entry.model_name}", False, detail, required=False))
+                continue
             try:
                 member = to_member(entry, config.consensus)
             except QuorumError as exc:

@@ -42,6 +42,7 @@ from bot.benchmark.service import BenchmarkService
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 from bot.services import command_services
+from evals import money
 from evals.cases import short_version
 from evals.errors import InputError
 from evals.ports import ModelClient
@@ -209,11 +210,11 @@ async def _run_with_bar(service: BenchmarkService, plan: RunPlan, *, show: bool)
         disable=not show,
         transient=False,
     )
-    task = bar.add_task("eval", total=plan.total, eta="–", cost="$0.0000", errors=0)
+    task = bar.add_task("eval", total=plan.total, eta="–", cost="$0", errors=0)
 
     def on_progress(p: RunProgress) -> None:
         eta = "–" if p.eta_s is None else f"{int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}"
-        bar.update(task, completed=p.done, eta=eta, cost=f"${p.cost_usd:.4f}", errors=p.errors)
+        bar.update(task, completed=p.done, eta=eta, cost=money.usd(p.cost_usd), errors=p.errors)
 
     with bar:
         return await service.run(plan, on_progress=on_progress)
@@ -305,14 +306,16 @@ def report_cmd(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
 ) -> None:
     """Render a stored run, with regressions against the previous run on the same data."""
-    settings, _ = load_settings_and_config()
+    settings, config = load_settings_and_config()
     with database(settings.database_url) as db, db.session() as s:
         run_id = _run_id(s, run)
         report = eval_repo.load_report(s, run_id)
         previous_id = eval_repo.previous_run_id(s, run_id)
         previous = eval_repo.load_report(s, previous_id) if previous_id else None
-    render = {Format.MD: to_markdown, Format.JSON: to_json, Format.HTML: to_html}[fmt]
-    text = render(report, previous)
+    if fmt is Format.HTML:
+        text = to_html(report, previous, shadow={m.model_name for m in config.shadow})
+    else:
+        text = {Format.MD: to_markdown, Format.JSON: to_json}[fmt](report, previous)
     if output is None:
         typer.echo(text)
         return
@@ -354,7 +357,7 @@ def list_cmd(
             short_version(r.dataset_version),
             r.started_at.strftime("%Y-%m-%d %H:%M"),
             f"{r.samples_done}/{r.sample_total}",
-            f"${r.total_cost_usd:.4f}",
+            money.usd(r.total_cost_usd),
             escape(", ".join(r.models)),
         )
     out.print(table)

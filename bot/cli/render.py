@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from html import unescape
 from typing import Any
 
 from rich.console import Group
@@ -11,7 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from evals.types import ERROR_KIND_TEXT, Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from bot import blocks
+from evals import money
+from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
 
 
 def fmt_latency(ms: int | None) -> str:
@@ -19,9 +22,7 @@ def fmt_latency(ms: int | None) -> str:
 
 
 def fmt_cost(usd: float | None) -> str:
-    if usd is None:
-        return "—"
-    return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+    return money.usd(usd, unknown="—")
 
 
 def progress_table(names: Sequence[str], arrived: Mapping[str, ModelAnswer]) -> Table:
@@ -39,24 +40,69 @@ def progress_table(names: Sequence[str], arrived: Mapping[str, ModelAnswer]) -> 
 
 
 def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
+    """The verdict as the panel's title, what the number means, then the answer."""
+    usable, asked = len(run.usable), len(run.answers)
+    verdict = _plain(blocks.verdict_line(consensus, usable, asked))
     if consensus.status is ConsensusStatus.NONE:
-        body: list[Any] = [Text(consensus.reason or "No consensus was possible.", style="yellow")]
+        body: list[Any] = []
         for answer in run.answers:
-            if not answer.ok and answer.error:
-                detail = f" ({answer.error_detail})" if answer.error_detail else ""
-                body.append(Text(f"• {answer.member} {ERROR_KIND_TEXT[answer.error]}{detail}"))
-        return Panel(Group(*body), title="No consensus", border_style="red")
+            if not answer.ok:
+                body.append(Text("• " + _plain(blocks.failure_line(answer)).lstrip("⚠️ ")))
+        return Panel(
+            Group(*body) if body else Text(""),
+            title=Text(verdict, style="bold"),
+            title_align="left",
+            border_style="red",
+        )
     style = {"high": "green", "medium": "yellow"}.get(consensus.label, "red")
-    headline = Text.assemble(
-        (f"{consensus.label.capitalize()} confidence {consensus.confidence:.2f}", style),
-        f" — {agreement_summary(run, consensus)}",
+    body = []
+    meaning = consensus.meaning
+    if meaning:
+        body.append(Text(meaning, style="dim"))
+    why = blocks.why_line(consensus, usable, asked)
+    if why:
+        body.append(Text(f"Why not higher: {why}", style="dim"))
+    if body:
+        body.append(Text(""))
+    body.append(Text(consensus.text or ""))
+    agreeing = blocks.agreeing_members(consensus)
+    if agreeing:
+        who = f"Answer from {agreeing[0]}"
+        if len(agreeing) > 1:
+            who += ", agreed by " + ", ".join(agreeing[1:])
+        body += [Text(""), Text(who, style="dim")]
+    return Panel(
+        Group(*body),
+        title=Text(verdict, style=f"bold {style}"),
+        title_align="left",
+        border_style=style,
     )
-    body = [headline, Text(""), Text(consensus.text or "")]
-    if consensus.dissenters:
-        body += [Text(""), Text(f"Dissent: {', '.join(consensus.dissenters)}", style="dim")]
-    if consensus.reason:
-        body += [Text(consensus.reason, style="dim")]
-    return Panel(Group(*body), title=f"Consensus from {consensus.model}", border_style=style)
+
+
+def _plain(mrkdwn: str) -> str:
+    """A one-line Slack mrkdwn string from :mod:`bot.blocks` as terminal text."""
+    return unescape(mrkdwn.replace("*", "").replace("`", ""))
+
+
+def gist_lines(run: PanelRun, consensus: Consensus, width: int = 80) -> Text:
+    """Each model's gist: one line (of ``width`` columns) with what it answered, or why
+    it did not."""
+    agreeing = set(blocks.agreeing_members(consensus))
+    lines = Text()
+    for a in run.answers:
+        if a.ok:
+            mark = "=" if a.member in agreeing else "≠"
+            head = f"{mark} {a.member}: "
+            lines.append(head, style="bold")
+            lines.append(blocks.gist(a.text, max(20, width - len(head) - 1)) + "\n")
+        else:
+            head = f"✗ {a.member}: "
+            lines.append(head, style="bold red")
+            reason = _plain(blocks.failure_line(a)).split(" ", 2)[-1]
+            lines.append(blocks.shorten_words(reason, max(20, width - len(head) - 1)) + "\n")
+    legend = "(= agrees with the answer above, ≠ differs, ✗ failed)"
+    lines.append(legend, style="dim")
+    return lines
 
 
 def agreement_summary(run: PanelRun, consensus: Consensus) -> str:

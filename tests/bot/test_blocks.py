@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,12 +61,60 @@ def _valid(dicts: list[dict]) -> None:  # type: ignore[type-arg]
         block.validate_json()  # raises SlackObjectFormationError when over a limit
 
 
-def test_high_confidence_badge_with_agreement_count() -> None:
+def _sections(out: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    """Each block's visible text, in order (sections and contexts)."""
+    texts = []
+    for b in out:
+        if b["type"] == "section":
+            texts.append(b["text"]["text"])
+        elif b["type"] == "context":
+            texts.append(" | ".join(e["text"] for e in b["elements"]))
+    return texts
+
+
+def test_the_verdict_comes_first_above_the_answer_with_who_agrees() -> None:
+    run = _run(*(_ok(m, "Paris.") for m in "abc"), _ok("d", "Berlin, surely.\nMore."))
+    c = _consensus("b", "Paris.", 0.82, (("a", "b", "c"), ("d",)), dissenters=("d",))
+    texts = _sections(blocks.result_blocks(blocks.ResultView(run, c, "U1", 7)))
+    verdict = texts.index("🟢 *3 of 4 models agree · 82% likely right*")
+    answer = texts.index("Paris.")
+    assert verdict == 1 and verdict < answer  # right under the question, above the answer
+    assert "Answer from *b*, agreed by *a*, *c*" in texts[answer - 1]
+    assert texts[answer + 1] == "*Differs*\n• *d*: “Berlin, surely.”"
+    assert "Models: a, b, c, d · total 2.5 s · $0.0048" in texts
+    # what to do when it is wrong, right above the buttons
+    assert "Wrong? Press 👎, or *✏️ Correct*" in texts[-1]
+
+
+def test_the_meaning_and_the_caveat_of_the_number_are_shown_when_given() -> None:
     run = _run(*(_ok(m, "Paris.") for m in "abcd"))
-    c = _consensus("a", "Paris.", 0.87, (("a", "b", "c", "d"),))
-    shown = block_text(blocks.result_blocks(blocks.ResultView(run, c, "U1", 7)))
-    assert "High confidence 0.87* — 4 of 4 models agree" in shown
-    assert "Models: a, b, c, d · total 2.5 s · $0.0048" in shown
+    c = replace(
+        _consensus("a", "Paris.", 0.31, (("a", "b", "c", "d"),)),
+        meaning="Of answers given about 30%, 29% were right (held-out TruthfulQA panels).",
+        caveat="agreement on this kind of question is a weak signal",
+    )
+    texts = _sections(blocks.result_blocks(blocks.ResultView(run, c, "U1", 7)))
+    assert texts[1] == "🔴 *4 of 4 models agree · 31% likely right*"
+    assert "Of answers given about 30%, 29% were right" in texts[2]
+    assert "Why not higher: agreement on this kind of question is a weak signal" in texts[2]
+
+
+def test_low_confidence_with_agreement_says_why_in_the_consensus_words() -> None:
+    run = _run(
+        _ok("a", "Paris."),
+        _ok("b", "Paris."),
+        ModelAnswer(member="c", model="m", error=ErrorKind.TIMEOUT, reference="Q-00C0FFEE"),
+        ModelAnswer(member="d", model="m", error=ErrorKind.TIMEOUT),
+    )
+    caveat = "Only 2 of 4 models answered, so there was less to cross-check."
+    c = replace(_consensus("a", "Paris.", 0.3, (("a", "b"),)), caveat=caveat)
+    texts = _sections(blocks.result_blocks(blocks.ResultView(run, c, "U1", 7)))
+    assert texts[1] == "🔴 *2 of 2 models agree · 30% likely right*"
+    assert f"Why not higher: {caveat}" in texts[2]
+    # a confident result needs no excuse
+    high = _consensus("a", "Paris.", 0.9, (("a", "b"),))
+    shown = _sections(blocks.result_blocks(blocks.ResultView(run, high, "U1", 7)))
+    assert not any("Why not higher" in t for t in shown)
 
 
 def test_low_confidence_names_the_dissenters_and_the_gist_of_their_dissent() -> None:
@@ -75,7 +125,8 @@ def test_low_confidence_names_the_dissenters_and_the_gist_of_their_dissent() -> 
     )
     c = _consensus("a", "Paris.", 0.31, (("a",), ("b",), ("c",)), dissenters=("b", "c"))
     shown = block_text(blocks.result_blocks(blocks.ResultView(run, c, "U1", 7)))
-    assert "Low confidence 0.31* — models disagree" in shown
+    assert "🔴 *Models disagree: no two of 3 agree · 31% likely right*" in shown
+    assert "*2 models differ*" in shown
     assert "*b*: “Berlin.”" in shown and "*c*: “Lyon for sure.”" in shown
 
 
@@ -83,7 +134,76 @@ def test_single_and_none() -> None:
     run = _run(_ok("a", "Paris."), ModelAnswer(member="b", model="m", error=ErrorKind.TIMEOUT))
     single = _consensus("a", "Paris.", 0.2, (("a",),), status=ConsensusStatus.SINGLE)
     shown = block_text(blocks.result_blocks(blocks.ResultView(run, single, "U1", 1)))
-    assert "only one model answered" in shown and "*b* did not answer in time" in shown
+    assert "Only 1 of 2 models answered · 20% likely right" in shown
+    assert "*b* timed out" in shown
+    none = replace(
+        _consensus(None, None, 0.0, (), status=ConsensusStatus.NONE), reason="quorum not met"
+    )
+    shown = block_text(blocks.result_blocks(blocks.ResultView(run, none, "U1", 1)))
+    assert "⚪ *No consensus* — quorum not met" in shown
+
+
+def test_a_failure_shows_the_providers_reason_and_the_log_reference() -> None:
+    failed = ModelAnswer(
+        member="b",
+        model="m",
+        error=ErrorKind.BAD_REQUEST,
+        error_detail="HTTP 400 BadRequestError: maximum context length is 8192 tokens",
+        reference="Q-1A2B3C4D",
+    )
+    run = _run(_ok("a", "Paris."), _ok("c", "Paris."), failed)
+    c = _consensus("a", "Paris.", 0.8, (("a", "c"),))
+    shown = block_text(blocks.result_blocks(blocks.ResultView(run, c, "U1", 1)))
+    assert (
+        "⚠️ *b* refused the request: maximum context length is 8192 tokens · ref `Q-1A2B3C4D`"
+        in shown
+    )
+    assert "HTTP 400" not in shown and "BadRequestError" not in shown
+    # an untrusted reason is escaped like any model output
+    evil = replace(failed, error_detail="HTTP 400 BadRequestError: <!channel> look")
+    assert "&lt;!channel&gt; look" in blocks.failure_line(evil)
+
+
+def test_when_every_model_failed_there_are_no_feedback_buttons() -> None:
+    run = _run(
+        ModelAnswer(member="a", model="m", error=ErrorKind.AUTH, reference="Q-AAAAAAAA"),
+        ModelAnswer(member="b", model="m", error=ErrorKind.TIMEOUT, reference="Q-BBBBBBBB"),
+    )
+    c = replace(_consensus(None, None, 0.0, (), status=ConsensusStatus.NONE), reason="x")
+    out = blocks.result_blocks(blocks.ResultView(run, c, "U1", 1))
+    _valid(out)
+    assert action_ids(out) == []
+    texts = _sections(out)
+    assert texts[1] == "⚪ *No answer* — none of the 2 models could answer"
+    assert "ref `Q-AAAAAAAA`" in block_text(out) and "Try again in a minute" in block_text(out)
+    reply = block_text(blocks.failures_reply_blocks(run))
+    assert "*a* rejected our credentials" in reply and "*b* timed out" in reply
+
+
+@pytest.mark.parametrize(
+    ("cost", "shown"),
+    [
+        (None, "cost unknown"),
+        (0.0, "$0"),
+        (0.00001, "<$0.0001"),
+        (0.00004999, "<$0.0001"),
+        (0.00005, "$0.0001"),
+        (0.0123, "$0.0123"),
+        (3.5, "$3.50"),
+    ],
+)
+def test_costs_too_small_to_show_are_never_zero(cost: float | None, shown: str) -> None:
+    assert blocks.dollars(cost) == shown
+
+
+def test_help_explains_agreement_and_confidence_in_three_sentences() -> None:
+    text = block_text(command_blocks.help_blocks())
+    part = text.split("*How to read a result.*", 1)[1].strip()
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", part) if s]
+    assert len(sentences) == 3
+    assert sentences[0].startswith("*Agreement* counts the models that gave the same final")
+    assert "*Confidence*" in sentences[1] and "likely right" in sentences[1]
+    assert "share a mistake" in sentences[2]
 
 
 @settings(max_examples=25, deadline=None)
@@ -192,3 +312,65 @@ async def test_every_subscribed_event_is_handled(bot) -> None:  # type: ignore[n
 @pytest.mark.parametrize("ms,expected", [(0, "0.0 s"), (1849, "1.8 s"), (12_000, "12.0 s")])
 def test_seconds(ms: int, expected: str) -> None:
     assert blocks.seconds(ms) == expected
+
+
+def test_thread_replies_say_whether_each_answer_agrees_with_the_one_shown() -> None:
+    picked = block_text(
+        blocks.member_blocks(3, _ok("a", "Paris."), agreement=0.9, is_consensus=True, agrees=True)
+    )
+    agrees = block_text(
+        blocks.member_blocks(3, _ok("b", "Paris."), agreement=0.9, is_consensus=False, agrees=True)
+    )
+    differs = block_text(
+        blocks.member_blocks(3, _ok("c", "Lyon."), agreement=0.2, is_consensus=False, agrees=False)
+    )
+    assert picked.startswith("*a* · the answer shown above · 1.8 s")
+    assert agrees.startswith("*b* · agrees with the answer above")
+    assert differs.startswith("*c* · differs from the answer above")
+
+
+def test_a_result_without_a_consensus_answer_points_to_the_thread_not_to_corrections() -> None:
+    run = _run(_ok("a", "1991."), ModelAnswer(member="b", model="m", error=ErrorKind.TIMEOUT))
+    none = replace(
+        _consensus(None, None, 0.0, (), status=ConsensusStatus.NONE), reason="quorum not met"
+    )
+    shown = block_text(blocks.result_blocks(blocks.ResultView(run, none, "U1", 1)))
+    assert "Each model's full answer is in the thread." in shown
+    assert "Wrong?" not in shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab -."), max_size=300), st.integers(5, 200))
+def test_a_gist_is_shortened_between_words(text: str, limit: int) -> None:
+    short = blocks.shorten_words(text, limit)
+    assert len(short) <= limit
+    if short == text:
+        return
+    kept = short.removesuffix("…")
+    assert text.startswith(kept)
+    # cut where a word ends, unless a single word fills more than half the line
+    if " " in text[limit // 2 : limit - 1]:
+        assert text[len(kept) :][:1] in (" ", ",", ";", ":") or not kept
+
+
+def test_case_review_asks_before_freezing_a_case_without_an_answer_key() -> None:
+    from bot.case_blocks import case_actions, new_case_notice
+    from evals.case_schema import CaseInput, EvalCase
+
+    bare = EvalCase(id="c1", input=CaseInput(question="Q?"), tags=["production", "thumbs-down"])
+    keyed = bare.model_copy(update={"expected": "A."})
+
+    def golden(case: EvalCase) -> dict:  # type: ignore[type-arg]
+        (button,) = [
+            e
+            for e in case_actions(case).to_dict()["elements"]
+            if e["action_id"] == "cases_approve_golden"
+        ]
+        return button  # type: ignore[no-any-return]
+
+    confirm = golden(bare)["confirm"]
+    assert confirm["title"]["text"] == "No expected answer"
+    assert confirm["confirm"]["text"] == "Approve anyway"
+    assert "confirm" not in golden(keyed)
+    # the notice names the signal: 👎 here, 🚩 for a flag
+    assert "from a 👎 on an answer" in block_text(new_case_notice(bare))

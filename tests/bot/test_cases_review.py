@@ -73,6 +73,7 @@ async def test_flag_to_golden_end_to_end(bot_factory: Any) -> None:
     assert (
         "A new eval case was proposed" in block_text(notice.blocks) and "<EMAIL_1>" in notice.text
     )
+    assert "from a 🚩 on an answer" in block_text(notice.blocks)  # what was pressed
 
     # a 👎 from someone else on the same run is merged and counted, not duplicated
     await bot.action(
@@ -201,13 +202,14 @@ async def test_edit_modal_and_golden_edit_makes_a_new_version(bot_factory: Any) 
     assert "Also checked" in block_text(view["blocks"]) and "Canberra|ACT" in block_text(
         view["blocks"]
     )
+    # Category is a kind of question, typed freely: not a menu of failure modes
+    assert blocks["category"]["element"]["type"] == "plain_text_input"
+    assert "kind of question" in blocks["category"]["hint"]["text"]
     values = {
         "expected": {"value": {"type": "plain_text_input", "value": "Canberra"}},
         "must_include": {"value": {"type": "plain_text_input", "value": "Canberra\n"}},
         "must_not_include": {"value": {"type": "plain_text_input", "value": "Sydney"}},
-        "category": {
-            "value": {"type": "static_select", "selected_option": {"value": "wrong_fact"}}
-        },
+        "category": {"value": {"type": "plain_text_input", "value": "geography"}},
         "severity": {"value": {"type": "static_select", "selected_option": {"value": "high"}}},
         "tags": {"value": {"type": "plain_text_input", "value": "geo, capitals"}},
     }
@@ -227,7 +229,7 @@ async def test_edit_modal_and_golden_edit_makes_a_new_version(bot_factory: Any) 
         ("icontains", "Canberra"),
         ("not-icontains", "Sydney"),
     ]
-    assert (p1.category, p1.severity.value, p1.tags) == ("wrong_fact", "high", ["capitals", "geo"])
+    assert (p1.category, p1.severity.value, p1.tags) == ("geography", "high", ["capitals", "geo"])
     assert "Saved your changes to `p1`" in block_text(_posts(bot, "e1")[-1]["blocks"])
 
     # once golden, the same edit makes a new version and retires the old one

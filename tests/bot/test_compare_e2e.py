@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
+
+import pytest
 
 from storage.tables import AnswerRow, DeliveryRow, PanelRunRow
 from tests.bot.conftest import Bot, action_ids, block_text
@@ -35,7 +38,11 @@ async def test_compare_posts_progress_then_the_result_with_thread_replies(bot: B
     text = block_text(result.blocks)
     assert "Paris" in text
     assert "*Paris*" in text  # Markdown bold became mrkdwn bold
-    assert re.search(r"(High|Medium|Low) confidence 0\.\d\d\* — 3 of 3 models agree", text), text
+    # the verdict first, right under the question, above the answer
+    verdict = result.blocks[1]["text"]["text"]
+    assert re.fullmatch(r"[🟢🟡🔴] \*3 of 3 models agree · \d\d?% likely right\*", verdict), verdict
+    assert text.index(verdict) < text.index("*Paris*")
+    assert "Answer from *alpha*, agreed by *beta*, *gamma*" in text
     assert "Models: alpha, beta, gamma" in text and "total" in text
     assert action_ids(result.blocks) == [
         "quorum_up",
@@ -103,7 +110,10 @@ async def test_model_output_is_escaped_and_can_never_ping_or_link(bot: Bot) -> N
     assert "<!channel>" not in result.text
 
 
-async def test_all_models_fail_says_so_per_model_and_stores_the_run(bot: Bot) -> None:
+async def test_all_models_fail_says_so_per_model_and_stores_the_run(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="evals.litellm_client")
     bot.models.fail("alpha", Failure.auth())
     bot.models.fail("beta", Failure.bad_request())
     bot.models.fail("gamma", Failure.server_error(), Failure.server_error(), Failure.server_error())
@@ -111,11 +121,22 @@ async def test_all_models_fail_says_so_per_model_and_stores_the_run(bot: Bot) ->
     await bot.settle()
     (result,) = bot.results()
     text = block_text(result.blocks)
-    assert "None of the models could answer" in text
-    assert "alpha* rejected our credentials" in text
-    assert "beta* rejected the request as invalid" in text
-    assert "gamma* had a provider error" in text
+    assert "⚪ *No answer* — none of the 3 models could answer" in text
+    # each provider's own reason, and a reference that matches the log line
+    assert "alpha* rejected our credentials (check its API key): Incorrect API key" in text
+    assert "beta* refused the request: Invalid request" in text
+    assert "gamma* had a provider error: The server had an error" in text
     assert "Traceback" not in text and "Exception" not in text
+    refs = re.findall(r"ref `(Q-[0-9A-F]{8})`", text)
+    assert len(refs) == 3
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for member, ref in zip(("alpha", "beta", "gamma"), refs, strict=True):
+        assert f"Panel member {member} (openai/{member}) failed [{ref}]" in logged
+    # nothing to rate: no 👍 👎 ✏️ 🚩, and one thread reply instead of one per model
+    assert action_ids(result.blocks) == []
+    (reply,) = bot.slack.thread(bot.channel, result.ts)
+    assert "Why no model answered" in block_text(reply.blocks)
+    assert all(ref in block_text(reply.blocks) for ref in refs)
     (run,) = bot.rows(PanelRunRow)
     assert run.status == "none"
     assert {a.error_kind for a in bot.rows(AnswerRow)} == {"auth", "bad_request", "provider_error"}

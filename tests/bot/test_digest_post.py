@@ -14,11 +14,21 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import calibrators, jobs
-from bot.digest_blocks import ACTION_OPEN_REVIEW, digest_blocks
+from bot.digest_blocks import ACTION_OPEN_REVIEW, digest_blocks, model_text
+from bot.digest_chart import chart_weeks
 from bot.listeners import digest as digest_listener
 from bot.services import Services
 from bot.shadow import run_shadow
-from evals.digest import DigestData, EvalResult, ModelWeek, ReviewItem, build_digest
+from evals.digest import (
+    DigestData,
+    EvalResult,
+    HistoryPoint,
+    ModelLine,
+    ModelWeek,
+    ReviewItem,
+    build_digest,
+)
+from evals.preference import PreferenceScore
 from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
 from storage import job_repo
 from storage.db import Database
@@ -110,8 +120,8 @@ async def test_digest_is_posted_once_with_its_chart(
     assert blocks[0]["type"] == "header"
     text = posted_text(fake_slack)
     assert "The benchmark is not predicting production" in text
-    assert "eval 100% (84%–100%, n = 20); +50 pts vs last week" in text
-    assert "−5 pts vs last week, within noise (n = 20)" in text
+    assert "eval 100% (84%–100%) on 20 cases; +50 pts vs last week" in text
+    assert "−5 pts vs last week, within noise (20 shared cases)" in text
     assert "👍 33% of 6 ratings" in text
     assert "$0.20 per 100 questions" in text
     assert "Expected calibration error 0.33 over 6 judged answers" in text
@@ -152,7 +162,7 @@ async def test_quiet_week_digest(sqlite_db: Database, fake_slack: FakeSlackAPI) 
     text = posted_text(fake_slack)
     assert "A quiet week: no questions and no benchmark results." in text
     assert "No proposed cases awaiting review." in text
-    assert "No 👍/👎 or corrections on consensus answers this week." in text
+    assert "Not measured: no 👍/👎 or corrections on consensus answers this week." in text
     (png,) = fake_slack.uploads().values()
     assert png.startswith(b"\x89PNG")
 
@@ -532,3 +542,34 @@ async def test_review_button_opens_the_review_list_for_reviewers(
     refused = fake_slack.response_url_posts("review")[-1]
     assert refused["response_type"] == "ephemeral"
     assert "Proposed question" not in json.dumps(refused)
+
+
+async def test_the_posted_digest_leads_with_decisions_and_ranks_nothing_on_one_vote(
+    sqlite_db: Database, fake_slack: FakeSlackAPI
+) -> None:
+    services = make_services(sqlite_db, slack_url=fake_slack.url)
+    seed_production(sqlite_db)
+    seed_evals(sqlite_db)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    text = posted_text(fake_slack)
+    decide = text.index("This week, decide:")
+    assert decide < text.index("Biggest change:") < text.index("Models this week")
+    assert text.index("Review 2 proposed eval case(s)") < text.index("Models this week")
+    assert text.index("Shadow candidates") < text.index("Models this week")
+    assert "Calibrat" in text and "Expected calibration error 0.33" in text
+
+    one_vote = ModelLine(
+        "m", "panel", None, None, None, 3, PreferenceScore("m", 2.0, 1, 1, 1), None, None, None
+    )
+    assert "1 best-answer vote: too few to rank" in model_text(one_vote)
+    assert "preferred #" not in model_text(one_vote)
+
+    history = [
+        HistoryPoint("2026-W45", "m", None, None),
+        HistoryPoint("2026-W46", "m", 0.5, None),
+        HistoryPoint("2026-W48", "m", 0.7, 0.8),
+    ]
+    assert chart_weeks(history, ["2026-W44", "2026-W45", "2026-W46", "2026-W47", "2026-W48"]) == [
+        "2026-W46",
+        "2026-W48",
+    ]

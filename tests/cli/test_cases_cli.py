@@ -302,3 +302,27 @@ def test_list_paginates(env: Database) -> None:
     assert "Cases 21–25 of 25" in last.stdout and "next" not in last.stdout
     lines = quorum("list", "--json", "--per-page", "3").stdout.splitlines()
     assert [json.loads(x)["id"] for x in lines] == ["c24", "c23", "c22"]
+
+
+def test_list_fits_80_columns_without_cutting_words(
+    env: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    question = (
+        "Our API gets bursts of traffic: which status code should we return when a client "
+        "sends too many requests, and how should the client honour Retry-After?"
+    )
+    seed(
+        env,
+        case("case-3f9a1c2b7d01", question, category="factual_error", tags=["api", "http"]),
+    )
+    listed = quorum("list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, listed.stdout
+    # every word of the question is there, whole, in order
+    rows = [line.split("│") for line in lines if line.count("│") >= 3]
+    cells = " ".join(row[3].strip() for row in rows)
+    assert " ".join(question.split()) in " ".join(cells.split()), listed.stdout
+    assert "case-3f9a1c2b7d01" in listed.stdout
+    assert "category factual_error · api, http" in listed.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -131,8 +132,41 @@ def test_ask_for_people_shows_the_consensus_and_a_per_model_table(
     result = quorum("ask", "How should a client handle HTTP 429?", env=env, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "confidence" in result.stdout and "2 of 2 models agree" in result.stdout
+    assert "likely right" in result.stdout and "2 of 2 models agree" in result.stdout
     assert "alpha" in result.stdout and "beta" in result.stdout and "latency" in result.stdout
+
+
+def test_ask_fits_80_columns_says_what_it_is_doing_and_gives_each_models_gist(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    long = (
+        "Back off exponentially with random jitter: wait one second, then two, then four, "
+        "and always honour Retry-After when the server sends it. Give up after five tries."
+    )
+    fake_openai.script("alpha", reply=long)
+    fake_openai.script("beta", reply=long)
+    fake_openai.script("gamma", reply="Retry at once, as fast as you can. Servers like that.")
+    env = _env(tmp_path, _config(tmp_path, fake_openai, ["alpha", "beta", "gamma"]), COLUMNS="80")
+
+    result = quorum("ask", "How should a client handle HTTP 429?", env=env, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.stdout
+    # the verdict is the panel's title; the answer is wrapped between words, not cut
+    assert re.search(r"╭─ .*\d of 3 models agree · \d+% likely right", lines[0]), lines[0]
+    flat = " ".join(line.strip("│ ").strip() for line in lines)
+    assert "always honour Retry-After when the server sends it. Give up after five tries." in (
+        " ".join(flat.split())
+    )
+    # one line per model: what it said
+    gists = [line for line in lines if line.startswith(("= ", "≠ ", "✗ "))]
+    assert len(gists) == 3
+    assert any(g[2:].startswith("gamma: Retry at once, as fast as you can.") for g in gists)
+    assert "(= agrees with the answer above, ≠ differs, ✗ failed)" in lines
+    assert all(not g.rstrip("…").endswith("-") for g in gists)
+    # the wait for the embedding model is announced, not a blank screen
+    assert "Loading the embedding model" in result.stderr
 
 
 def test_ask_when_every_model_fails_says_so_stores_the_run_and_exits_1(
@@ -145,8 +179,9 @@ def test_ask_when_every_model_fails_says_so_stores_the_run_and_exits_1(
     result = quorum("ask", "Anything?", env=env, cwd=tmp_path)
 
     assert result.returncode == 1
-    assert "No consensus" in result.stdout
+    assert "No answer" in result.stdout and "none of the 2 models could answer" in result.stdout
     assert "rejected our credentials" in result.stdout
+    assert re.search(r"ref Q-[0-9A-F]{8}", result.stdout)
     assert "Traceback" not in result.stderr
     (count,) = (
         sqlite3.connect(tmp_path / "quorum.db")
@@ -323,3 +358,18 @@ def test_calibrate_fits_on_several_files_and_reports_each_source(tmp_path: Path)
 
     missing = quorum("calibrate", str(tmp_path / "nope.jsonl"), env=_env(tmp_path), cwd=tmp_path)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_doctor_counts_a_missing_key_once_however_many_models_use_it(
+    tmp_path: Path, fake_openai: FakeOpenAIServer
+) -> None:
+    env = _env(tmp_path, _config(tmp_path, fake_openai, ["alpha", "beta", "gamma"]))
+    del env["FAKE_PROVIDER_KEY"]
+
+    result = quorum("doctor", env=env, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stdout.count("FAKE_PROVIDER_KEY") >= 1
+    assert "1 check(s) failed." in result.stdout  # the key, not the key and three models
+    assert result.stdout.count("not tried: FAKE_PROVIDER_KEY is not set") == 3
+    assert fake_openai.calls() == 0

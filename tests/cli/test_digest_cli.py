@@ -66,7 +66,10 @@ def test_preview_prints_the_digest_and_writes_the_chart(
     assert "alpha's eval pass rate went up 50 pts (to 100%)." in result.output
     assert "The benchmark is not predicting production" in result.output
     assert "Models this week" in result.output
-    assert "100% (84%–100%, n=20)" in result.output
+    assert "eval 100% (84%–100%) on 20 cases" in result.output
+    # decisions first: the first paragraph after the dates says what to do
+    assert result.output.index("This week, decide:") < result.output.index("Biggest change:")
+    assert "Review 2 proposed eval case(s)" in result.output
     assert "ECE 0.33 over 6 judged answers" in result.output
     assert "beta: c17" in result.output
     assert "Awaiting review: 2 proposed case(s)" in result.output

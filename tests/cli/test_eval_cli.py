@@ -147,7 +147,7 @@ def test_a_run_scores_stores_and_says_which_difference_is_real(env: Env) -> None
     shown = env.invoke("eval", "report", "1", "--format", "html", "-o", str(html_file))
     assert shown.exit_code == 0
     page = html_file.read_text(encoding="utf-8")
-    assert "<svg" in page and "class='sortable'" in page and "Reproducibility record" in page
+    assert "<svg" in page and 'class="sortable"' in page and "Reproducibility record" in page
     md = env.invoke("eval", "report", "latest")
     assert md.exit_code == 0 and "# Eval run 1: golden set, COMPLETE" in md.stdout
 
@@ -227,6 +227,13 @@ def test_shadow_members_and_litellm_strings_join_the_run(env: Env) -> None:
     assert result.exit_code == 0, result.output
     models = [m["model"] for m in json.loads(result.stdout)["models"]]
     assert models == ["good", "bad", "candidate"]
+    # the HTML report marks the shadow candidate
+    html_file = env.tmp / "shadow.html"
+    shown = env.invoke("eval", "report", "latest", "--format", "html", "-o", str(html_file))
+    assert shown.exit_code == 0, shown.output
+    page = html_file.read_text(encoding="utf-8")
+    assert page.count('<tr class="shadow">') == 1
+    assert 'candidate<span class="tag">shadow</span>' in page
     unknown = env.invoke("eval", "run", "--models", "nope")
     assert unknown.exit_code == 2 and "unknown model 'nope'" in flat(unknown.output)
 

@@ -138,7 +138,8 @@ def test_quorum_run_serves_a_compare_end_to_end(
     assert status == 200
 
     def finished(api: FakeSlackAPI) -> bool:
-        return any("confidence" in m.text.lower() for m in api.messages("C0GENERAL"))
+        # the result message says its verdict: "2 of 2 models agree · 80% likely right"
+        return any("likely right" in m.text for m in api.messages("C0GENERAL"))
 
     assert fake_slack.wait_for(finished, timeout=60), fake_slack.methods()
     (result,) = [m for m in fake_slack.messages("C0GENERAL") if m.thread_ts is None]

@@ -16,8 +16,10 @@ from evals.digest import (
     ModelWeek,
     RefitInfo,
     ReviewItem,
+    ShadowLine,
     ShadowWeek,
     build_digest,
+    recommendation,
     reliability,
 )
 from evals.preference import BestAnswerVote
@@ -111,7 +113,7 @@ def test_per_model_numbers() -> None:
     assert alpha.eval.rate.low == pytest.approx(0.8389, abs=1e-3)  # Wilson 95%, 20/20
     assert alpha.eval.change == pytest.approx(0.5)
     assert alpha.eval.within_noise is False
-    assert alpha.eval.change_text.startswith("+50 pts vs last week (p=0.002")
+    assert alpha.eval.change_text.startswith("+50 pts vs last week (p = 0.002, 20 shared cases")
     assert alpha.thumbs is not None and alpha.thumbs.rate == pytest.approx(0.8)
     assert alpha.volume == 10
     assert alpha.latency_p50_ms == pytest.approx(300)
@@ -121,7 +123,7 @@ def test_per_model_numbers() -> None:
 
     beta = lines["beta"]
     assert beta.eval is not None and beta.eval.within_noise is True
-    assert beta.eval.change_text == "−5 pts vs last week, within noise (n = 20)"
+    assert beta.eval.change_text == "−5 pts vs last week, within noise (20 shared cases)"
     assert beta.cost_per_100 == pytest.approx(1.0)
     assert beta.preference is not None and beta.preference.rank == 3
 
@@ -277,3 +279,78 @@ def test_any_data_gives_a_digest(
 def test_failed_jobs_are_reported_as_failed() -> None:
     digest = build_digest(data(missed=[MissedJob("digest", "2026-W47", "failed")]))
     assert digest.warnings == ["The digest for 2026-W47 failed; see the logs."]
+
+
+# -- decisions first (issue 11) --------------------------------------------------------
+
+
+def _shadow_line(**kw: object) -> ShadowLine:
+    base: dict[str, object] = {
+        "model": "cand",
+        "questions": 40,
+        "mean_agreement": 0.8,
+        "eval_rate": 0.9,
+        "panel_eval_rate": 0.75,
+        "cost_delta_per_100": -0.004,
+        "latency_p50_delta_ms": -400.0,
+        "disagreements": (),
+    }
+    base.update(kw)
+    return ShadowLine(**base)  # type: ignore[arg-type]
+
+
+def test_a_shadow_candidate_that_beats_the_panel_gets_a_one_line_recommendation() -> None:
+    assert recommendation(_shadow_line()) == (
+        "Consider cand for the panel: it passes 90% of the benchmark vs the panel's 75%, "
+        "costs $0.0040 less per 100 questions, answers 0.4 s faster (median)."
+    )
+    cheaper_only = _shadow_line(eval_rate=0.75, latency_p50_delta_ms=100.0)
+    assert recommendation(cheaper_only).endswith("costs $0.0040 less per 100 questions.")
+    # cheaper but clearly worse: no recommendation
+    assert recommendation(_shadow_line(eval_rate=0.6)) == ""
+    assert recommendation(_shadow_line(eval_rate=None)) == ""
+
+
+def test_the_digest_leads_with_what_to_decide() -> None:
+    digest = build_digest(busy_week())
+    assert digest.decisions, digest
+    assert digest.decisions[-1] == "Review 3 proposed eval case(s) with `/compare cases`."
+    quiet = build_digest(data())
+    assert quiet.decisions == ()
+
+
+def test_a_model_falling_for_real_is_a_decision() -> None:
+    week = ModelWeek(
+        "gpt-4.1-mini",
+        eval_now=EvalResult(10, 20, {f"c{i}": float(i < 10) for i in range(20)}),
+        eval_before=EvalResult(20, 20, {f"c{i}": 1.0 for i in range(20)}),
+    )
+    digest = build_digest(data(models=[week]))
+    assert digest.decisions[0].startswith(
+        "Look into gpt-4.1-mini: its eval pass rate fell 50 pts to 50% (p = "
+    )
+
+
+def test_sample_sizes_are_cases_and_samples() -> None:
+    week = ModelWeek("m", eval_now=EvalResult(40, 48, {f"c{i}": 1.0 for i in range(16)}))
+    digest = build_digest(data(models=[week]))
+    (line,) = digest.models
+    assert line.eval is not None and line.eval.size_text == "16 cases, 48 samples"
+
+
+@pytest.mark.parametrize(
+    ("pairs", "verdict"),
+    [
+        ([(0.8, True)] * 8 + [(0.8, False)] * 2, "Well calibrated (only 10 judged answers)"),
+        ([(0.9, True)] * 15 + [(0.9, False)] * 15, "Poorly calibrated, overconfident: it says 90%"),
+        (
+            [(0.2, True)] * 20 + [(0.2, False)] * 10,
+            "Poorly calibrated, underconfident: it says 20%",
+        ),
+    ],
+)
+def test_the_calibration_error_has_a_plain_verdict(
+    pairs: list[tuple[float, bool]], verdict: str
+) -> None:
+    digest = build_digest(data(calibration=pairs))
+    assert digest.calibration.verdict.startswith(verdict), digest.calibration.verdict

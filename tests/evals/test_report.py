@@ -256,3 +256,70 @@ def test_an_unknown_price_is_shown_as_unknown_not_as_free() -> None:
     assert "$0.0000" not in markdown and "total cost unknown" in markdown
     (priced,) = summarize(report)
     assert priced.cost_usd == pytest.approx(0.02)
+
+
+def _html_text(page: str) -> str:
+    parser = _Collector()
+    parser.feed(page)
+    return " ".join(" ".join(parser.text).split())
+
+
+def test_html_leads_with_a_verdict_and_the_run_date() -> None:
+    page = to_html(make_report(strong_vs_weak()))
+    text = _html_text(page)
+    verdict = text.index("alpha is best: alpha 98%, beta")
+    assert verdict < text.index("Models")  # above everything else but the title
+    assert "(p = " in text and "on 20 shared cases" in text
+    assert f"Run {T0:%d %b %Y, %H:%M} UTC" in text
+    # a close race is said to be one
+    close: dict[tuple[str, str], list[bool | None]] = {}
+    for i in range(12):
+        close[(f"c{i}", "alpha")] = [i % 2 == 0]
+        close[(f"c{i}", "beta")] = [i % 3 == 0]
+    assert "No clear winner: alpha 50%, beta 33%, a difference within noise (12 shared cases)" in (
+        _html_text(to_html(make_report(close)))
+    )
+
+
+def test_html_marks_shadow_candidates_and_recommends_one_that_beats_the_panel() -> None:
+    outcomes = {
+        (case, {"alpha": "cand", "beta": "panel"}[model]): v
+        for (case, model), v in strong_vs_weak().items()
+    }
+    page = to_html(make_report(outcomes), shadow={"cand"})
+    parser = _Collector()
+    parser.feed(page)
+    rows = [a for t, a in parser.tags if t == "tr" and a.get("class") == "shadow"]
+    assert len(rows) == 1
+    text = _html_text(page)
+    assert "cand shadow" in text  # the tag next to the name in the table
+    assert "cand (shadow) is best" in text and "Consider cand for the panel." in text
+
+
+def test_html_renders_answers_as_markdown_without_running_their_html() -> None:
+    from dataclasses import replace
+
+    report = make_report(strong_vs_weak(3))
+    answer = (
+        "Use **exponential backoff**:\n\n- wait `Retry-After`\n- add jitter\n\n<script>x()</script>"
+    )
+    report = replace(
+        report,
+        results=tuple(replace(r, text=answer) if r.passed is False else r for r in report.results),
+    )
+    page = to_html(report)
+    assert "<strong>exponential backoff</strong>" in page
+    assert "<li>wait <code>Retry-After</code></li>" in page
+    assert "<script>x()</script>" not in page and "&lt;script&gt;x()&lt;/script&gt;" in page
+
+
+def test_html_says_unknown_for_an_unpriced_model() -> None:
+    from dataclasses import replace
+
+    report = make_report({("c1", "local"): [True, False]})
+    unpriced = replace(report, results=tuple(replace(r, cost_usd=None) for r in report.results))
+    page = to_html(unpriced)
+    assert "total cost unknown" in _html_text(page)
+    # the Cost and Cost/case cells of the model's row, as Slack says it
+    assert '<td data-v="">unknown</td><td data-v="">unknown</td>' in page
+    assert "$0" not in page.split("<script>")[0]

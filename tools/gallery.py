@@ -1,0 +1,478 @@
+"""Build the gallery of what Quorum posts in Slack: HTML from the bot's real Block Kit
+builders, screenshotted with headless Chromium into ``docs/gallery/``.
+
+    python -m tools.gallery                 # writes docs/gallery/*.png and *.html
+    python -m tools.gallery --html-only     # only the HTML (no Chromium needed)
+
+Needs Debian's ``chromium`` (``apt-get install chromium fonts-noto-color-emoji``) for the
+screenshots. The data is made up but goes through the same builders the bot uses, so
+the pictures change when the messages do. Look at every picture after a change to a
+message: the tests check the words, only your eyes check how it reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot import blocks, command_blocks, correction_blocks
+from bot.case_blocks import SetVersion, review_blocks
+from bot.digest_blocks import digest_blocks
+from bot.jobs import chart_for
+from evals.case_schema import (
+    CaseInput,
+    CaseSet,
+    CaseSource,
+    EvalCase,
+    ObservedAnswer,
+    ObservedRun,
+    Severity,
+)
+from evals.digest import (
+    DigestData,
+    EvalResult,
+    HistoryPoint,
+    ModelWeek,
+    ReviewItem,
+    ShadowWeek,
+    build_digest,
+)
+from evals.preference import BestAnswerVote
+from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
+from tools.slack_preview import USER_NAMES, Message, Modal, Panel, render
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "gallery"
+T0 = datetime(2026, 11, 23, 9, 41, tzinfo=UTC)
+QUESTION = "Our API gets bursts of traffic. What status code should we return when a client sends too many requests, and how should the client back off?"
+ASKER = "U0ALICE"
+USER_NAMES[ASKER] = "alice"
+
+A429 = (
+    "Return **HTTP 429 Too Many Requests** with a `Retry-After` header.\n\n"
+    "Clients should:\n"
+    "1. honour `Retry-After` when it is present;\n"
+    "2. otherwise back off exponentially (1 s, 2 s, 4 s…) with random jitter;\n"
+    "3. give up after a few tries and surface the error."
+)
+B429 = "Use **429 Too Many Requests**. Clients should retry with exponential backoff plus jitter, and respect `Retry-After`."
+C429 = "HTTP 429. Back off exponentially with full jitter and cap the delay (say 30 s)."
+D503 = "Return **503 Service Unavailable** with `Retry-After`; clients retry after that delay."
+
+
+def _ok(member: str, text: str, ms: int, cost: float | None) -> ModelAnswer:
+    return ModelAnswer(
+        member=member, model=f"openai/{member}", text=text, latency_ms=ms, cost_usd=cost
+    )
+
+
+def _run(*answers: ModelAnswer, seconds: float = 3.2) -> PanelRun:
+    return PanelRun(QUESTION, answers, T0, T0 + timedelta(seconds=seconds))
+
+
+def _consensus(
+    model: str | None,
+    text: str | None,
+    confidence: float,
+    clusters: tuple[tuple[str, ...], ...],
+    dissenters: tuple[str, ...] = (),
+    *,
+    status: ConsensusStatus = ConsensusStatus.OK,
+    reason: str = "",
+    **explained: str,
+) -> Consensus:
+    return Consensus(
+        status=status,
+        model=model,
+        text=text,
+        confidence=confidence,
+        raw_confidence=confidence,
+        clusters=clusters,
+        agreement={
+            m: (0.9 if any(m in c and model in c for c in clusters) else 0.3)
+            for c in clusters
+            for m in c
+        },
+        dissenters=dissenters,
+        features={},
+        calibrator="gallery",
+        reason=reason,
+        meaning=explained.get("meaning", ""),
+        caveat=explained.get("caveat", ""),
+    )
+
+
+def _result(run: PanelRun, consensus: Consensus, *, thread: bool = False) -> Message:
+    view = blocks.ResultView(run=run, consensus=consensus, asker=ASKER, run_id=None)
+    replies: list[Message] = []
+    if thread and blocks.all_failed(run):
+        replies.append(Message(blocks.failures_reply_blocks(run), time="9:41 AM"))
+    elif thread:
+        for answer in run.answers:
+            replies.append(
+                Message(
+                    blocks.member_blocks(
+                        42,
+                        answer,
+                        agreement=consensus.agreement.get(answer.member),
+                        is_consensus=answer.member == consensus.model,
+                        agrees=answer.member in blocks.agreeing_members(consensus),
+                    )
+                )
+            )
+    return Message(blocks.result_blocks(view), replies=replies)
+
+
+def result_high() -> Panel:
+    run = _run(
+        _ok("gpt-4.1-mini", A429, 1800, 0.00041),
+        _ok("claude-haiku", B429, 2100, 0.00033),
+        _ok("gemini-flash", C429, 1200, 0.00002),
+        _ok("llama-local", D503, 3100, 0.0),
+    )
+    c = _consensus(
+        "gpt-4.1-mini",
+        A429,
+        0.82,
+        (("gpt-4.1-mini", "claude-haiku", "gemini-flash"), ("llama-local",)),
+        ("llama-local",),
+        meaning="Of past answers given 80–85%, 83% were right (held-out labelled panels).",
+    )
+    return Panel("Result: high confidence", [_result(run, c)])
+
+
+def result_low() -> Panel:
+    texts = {
+        "gpt-4.1-mini": "Yes: Python's `sort()` is stable, so equal keys keep their order.",
+        "claude-haiku": "Yes, `list.sort()` is guaranteed stable (Timsort).",
+        "gemini-flash": "Yes. Both `sorted()` and `list.sort()` are stable.",
+    }
+    run = PanelRun(
+        "Is Python's list.sort() stable?",
+        (
+            *(_ok(m, t, 1500, 0.00003) for m, t in texts.items()),
+            ModelAnswer(
+                member="llama-local",
+                model="ollama/llama3.1",
+                latency_ms=30000,
+                error=ErrorKind.TIMEOUT,
+                error_detail="no answer within 30 s",
+                reference="Q-7F3A9C21",
+            ),
+        ),
+        T0,
+        T0 + timedelta(seconds=30.2),
+    )
+    c = _consensus(
+        "claude-haiku",
+        texts["claude-haiku"],
+        0.34,
+        (tuple(texts),),
+        meaning="Of past answers given 30–35%, 36% were right (held-out labelled panels).",
+        caveat="Only 3 of 4 models answered, so there was less to cross-check.",
+    )
+    return Panel("Result: models agree, confidence still low", [_result(run, c)])
+
+
+def result_none() -> Panel:
+    run = _run(
+        _ok("gpt-4.1-mini", "It was released in **1991**.", 1400, 0.00002),
+        ModelAnswer(
+            member="claude-haiku",
+            model="anthropic/claude-3-5-haiku",
+            latency_ms=900,
+            error=ErrorKind.RATE_LIMITED,
+            error_detail="HTTP 429 RateLimitError: rate limit of 50 requests per minute reached (after 3 attempts)",
+            reference="Q-0B12E4F8",
+        ),
+        ModelAnswer(
+            member="gemini-flash",
+            model="gemini/gemini-2.0-flash",
+            latency_ms=400,
+            error=ErrorKind.BAD_REQUEST,
+            error_detail="HTTP 400 BadRequestError: maximum context length is 8192 tokens",
+            reference="Q-5D77A0C3",
+        ),
+    )
+    run = dataclasses.replace(run, question="When was the first version of Linux released?")
+    c = _consensus(
+        None,
+        None,
+        0.0,
+        (),
+        status=ConsensusStatus.NONE,
+        reason="only 1 of 3 models answered and 2 are needed; its answer is in the thread",
+    )
+    return Panel("Result: no consensus (quorum not met)", [_result(run, c)])
+
+
+def thread() -> Panel:
+    run = _run(
+        _ok("gpt-4.1-mini", A429, 1800, 0.00041),
+        _ok("claude-haiku", B429, 2100, 0.00033),
+        _ok("llama-local", D503, 3100, None),
+    )
+    c = _consensus(
+        "gpt-4.1-mini",
+        A429,
+        0.74,
+        (("gpt-4.1-mini", "claude-haiku"), ("llama-local",)),
+        ("llama-local",),
+        meaning="Of past answers given 70–75%, 72% were right (held-out labelled panels).",
+    )
+    message = _result(run, c, thread=True)
+    message.blocks = [*message.blocks[:3], message.blocks[-1]]  # the thread is the point here
+    return Panel("Thread: each model's full answer", [message], "(result message shortened)")
+
+
+def all_failed() -> Panel:
+    failures = [
+        (
+            "gpt-4.1-mini",
+            ErrorKind.AUTH,
+            "HTTP 401 AuthenticationError: Incorrect API key provided: sk-…[redacted]",
+            "Q-9E0D11AB",
+        ),
+        (
+            "claude-haiku",
+            ErrorKind.PROVIDER_ERROR,
+            "could not connect to the provider: Connection refused",
+            "Q-51C2F7E0",
+        ),
+        ("gemini-flash", ErrorKind.TIMEOUT, "no answer within 30 s", "Q-A4B3C2D1"),
+    ]
+    run = _run(
+        *(
+            ModelAnswer(
+                member=m, model=f"x/{m}", latency_ms=30000, error=k, error_detail=d, reference=r
+            )
+            for m, k, d, r in failures
+        ),
+        seconds=30.1,
+    )
+    c = _consensus(None, None, 0.0, (), status=ConsensusStatus.NONE, reason="no usable answers")
+    return Panel("Every model failed", [_result(run, c, thread=True)])
+
+
+def help_message() -> Panel:
+    return Panel("/compare help", [Message(command_blocks.help_blocks(), ephemeral=True)])
+
+
+def correction_modal() -> Panel:
+    return Panel(
+        "✏️ Correct (modal)",
+        [Modal(correction_blocks.correction_modal({"run_id": 42}, original=A429))],
+    )
+
+
+def review_list() -> Panel:
+    def case(i: str, q: str, said: str, model: str, **kw: Any) -> EvalCase:
+        return EvalCase(
+            id=i,
+            input=CaseInput(question=q),
+            source=CaseSource.PRODUCTION,
+            source_link="https://slack.com/archives/C0GENERAL/p1764000000000100",
+            observed=ObservedRun(
+                answers=[ObservedAnswer(model=model, text=said)],
+                consensus_model=model,
+                consensus_text=said,
+                confidence=0.41,
+            ),
+            tags=["production", "thumbs-down"],
+            **kw,
+        )
+
+    cases = [
+        case(
+            "c-7d1e",
+            "Which header tells a client how long to wait after a 429?",
+            "The X-RateLimit-Reset header.",
+            "gemini-flash",
+            expected="Retry-After (seconds or an HTTP date).",
+            category="factual_error",
+            severity=Severity.MEDIUM,
+        ),
+        case(
+            "c-19a2",
+            "Can I rotate a Postgres password without downtime?",
+            "No, you must restart the server.",
+            "llama-local",
+            severity=Severity.HIGH,
+        ),
+    ]
+    versions = [
+        SetVersion(CaseSet.GOLDEN, 48, "9f2c4e1a77b0" + "0" * 52),
+        SetVersion(CaseSet.ROTATING, 112, "03be5d9910aa" + "0" * 52),
+    ]
+    out = review_blocks(cases, total=2, page=1, versions=versions)
+    return Panel("/compare cases (review list)", [Message(out, ephemeral=True)])
+
+
+def _eval(passed: int, n: int, cases: int = 0) -> EvalResult:
+    cases = cases or n
+    per_case = {f"c{i}": (1.0 if i < passed * cases // n else 0.0) for i in range(cases)}
+    return EvalResult(passed=passed, n=n, per_case=per_case)
+
+
+def digest() -> Panel:
+    end = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    weeks = ["2026-W44", "2026-W45", "2026-W46", "2026-W47", "2026-W48"]
+    history = []
+    for model, base in (("gpt-4.1-mini", 0.86), ("claude-haiku", 0.8), ("gemini-flash", 0.74)):
+        for i, week in enumerate(weeks[1:]):
+            history.append(HistoryPoint(week, model, base + 0.02 * (i % 2), base - 0.1 + 0.03 * i))
+    data = DigestData(
+        period="2026-W48",
+        start=end - timedelta(days=7),
+        end=end,
+        timezone="Europe/Berlin",
+        models=[
+            ModelWeek(
+                "gpt-4.1-mini",
+                eval_now=_eval(41, 48),
+                eval_before=_eval(42, 48),
+                thumbs_up=31,
+                thumbs_down=4,
+                answers=212,
+                latency_p50_ms=1800,
+                latency_p95_ms=4200,
+                mean_cost_usd=0.0004,
+            ),
+            ModelWeek(
+                "claude-haiku",
+                eval_now=_eval(33, 48),
+                eval_before=_eval(40, 48),
+                thumbs_up=22,
+                thumbs_down=9,
+                answers=209,
+                latency_p50_ms=2100,
+                latency_p95_ms=5100,
+                mean_cost_usd=0.0003,
+            ),
+            ModelWeek(
+                "gemini-flash",
+                eval_now=_eval(37, 48),
+                eval_before=_eval(36, 48),
+                thumbs_up=25,
+                thumbs_down=6,
+                answers=210,
+                latency_p50_ms=1200,
+                latency_p95_ms=2600,
+                mean_cost_usd=0.00002,
+            ),
+            ModelWeek(
+                "qwen-72b",
+                role="shadow",
+                eval_now=_eval(44, 48),
+                answers=205,
+                latency_p50_ms=1500,
+                latency_p95_ms=3000,
+                mean_cost_usd=0.0002,
+            ),
+        ],
+        questions=214,
+        votes=[BestAnswerVote("gpt-4.1-mini", ("gpt-4.1-mini", "claude-haiku", "gemini-flash"))] * 6
+        + [BestAnswerVote("gemini-flash", ("gpt-4.1-mini", "claude-haiku", "gemini-flash"))] * 4,
+        calibration=[(0.8, True)] * 30
+        + [(0.8, False)] * 8
+        + [(0.4, True)] * 6
+        + [(0.4, False)] * 9,
+        review=[ReviewItem("c-7d1e", "Which header tells a client how long to wait after a 429?")],
+        review_total=3,
+        shadow=[ShadowWeek("qwen-72b", agreements=[0.9] * 180 + [0.3] * 25)],
+        history=history,
+        history_weeks=weeks,
+    )
+    built = build_digest(data)
+    chart = "data:image/png;base64," + base64.b64encode(chart_for(built)).decode()
+    return Panel("Weekly digest", [Message(digest_blocks(built, chart_attached=True), image=chart)])
+
+
+GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
+    ("result-high", result_high),
+    ("result-low", result_low),
+    ("result-none", result_none),
+    ("thread", thread),
+    ("all-failed", all_failed),
+    ("help", help_message),
+    ("correction-modal", correction_modal),
+    ("review-list", review_list),
+    ("digest", digest),
+)
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise SystemExit(
+        "Chromium is needed for the screenshots: apt-get install chromium fonts-noto-color-emoji"
+    )
+
+
+def screenshot(browser: str, page: Path, png: Path, width: int) -> None:
+    """A full-page PNG of ``page``, cropped to its content and reduced to a palette."""
+    # Here, not at the top: only the screenshots need Pillow (a heavy optional import).
+    from PIL import Image, ImageChops
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.png"
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--force-device-scale-factor=1",
+                f"--window-size={width},3000",
+                f"--screenshot={raw}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        image = Image.open(raw).convert("RGB")
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    box = ImageChops.difference(image, background).getbbox()
+    if box:
+        image = image.crop((0, 0, width, min(image.height, box[3] + 12)))
+    buf = io.BytesIO()
+    image.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(buf, "PNG", optimize=True)
+    png.write_bytes(buf.getvalue())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DOCS)
+    parser.add_argument("--html-only", action="store_true")
+    parser.add_argument("--only", nargs="*", help="names to build (default: all)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    browser = None if args.html_only else chromium()
+    width = 760
+    for name, build in GALLERY:
+        if args.only and name not in args.only:
+            continue
+        page = args.out / f"{name}.html"
+        page.write_text(render([build()], width=width - 40), encoding="utf-8")
+        if browser:
+            screenshot(browser, page, args.out / f"{name}.png", width)
+            page.unlink()
+        print(f"{name}: {args.out / (name + ('.png' if browser else '.html'))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
