@@ -117,11 +117,12 @@ def verdict_line(consensus: Consensus, usable: int, asked: int | None = None) ->
     if status is ConsensusStatus.SINGLE:
         return f"{badge} *Only 1 of {asked} models answered · {likely}*"
     agree = consensus.support
+    # "N of M" counts every model asked, so a failed model is never hidden by the verdict.
     if agree <= 1:
-        return f"{badge} *Models disagree: no two of {usable} agree · {likely}*"
+        return f"{badge} *Models disagree: no two of {asked} agree · {likely}*"
     if agree < usable and consensus.label == "low":
-        return f"{badge} *Models disagree: {agree} of {usable} agree · {likely}*"
-    return f"{badge} *{agree} of {usable} models agree · {likely}*"
+        return f"{badge} *Models disagree: {agree} of {asked} agree · {likely}*"
+    return f"{badge} *{agree} of {asked} models agree · {likely}*"
 
 
 def why_line(consensus: Consensus, usable: int, asked: int) -> str:

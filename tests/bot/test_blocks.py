@@ -109,7 +109,7 @@ def test_low_confidence_with_agreement_says_why_in_the_consensus_words() -> None
     caveat = "Only 2 of 4 models answered, so there was less to cross-check."
     c = replace(_consensus("a", "Paris.", 0.3, (("a", "b"),)), caveat=caveat)
     texts = _sections(blocks.result_blocks(blocks.ResultView(run, c, "U1", 7)))
-    assert texts[1] == "🔴 *2 of 2 models agree · 30% likely right*"
+    assert texts[1] == "🔴 *2 of 4 models agree · 30% likely right*"  # failed models count
     assert f"Why not higher: {caveat}" in texts[2]
     # a confident result needs no excuse
     high = _consensus("a", "Paris.", 0.9, (("a", "b"),))

@@ -152,7 +152,7 @@ async def test_some_fail_consensus_from_the_rest_with_failures_shown(bot: Bot) -
     text = block_text(result.blocks)
     assert "Paris" in text
     assert "gamma* rejected our credentials" in text
-    assert "of 2 models agree" in text or "disagree" in text
+    assert "2 of 3 models agree" in text or "disagree" in text  # the failed model counts
     assert "1 failed" in text
     (run,) = bot.rows(PanelRunRow)
     assert run.status == "ok"
