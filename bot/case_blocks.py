@@ -109,9 +109,7 @@ def case_summary(case: EvalCase) -> list[Block]:
         lines.append("*Checks:* " + "; ".join(shown) + (f"; and {more} more" if more else ""))
         if case.threshold is not None:
             lines.append(f"_(passes at a weighted score of {case.threshold:g})_")
-    if case.observed and case.observed.consensus_text:
-        model = escape(case.observed.consensus_model or "panel")
-        lines.append(f"*Panel said ({model}):* {_flat(case.observed.consensus_text, 300)}")
+    lines += _observed_lines(case)
     labels = [
         f"`{case.id}`",
         f"severity {case.severity.value}",
@@ -124,6 +122,42 @@ def case_summary(case: EvalCase) -> list[Block]:
     if case.source_link:
         labels.append(f"<{case.source_link}|source>")
     return [_section("\n".join(lines)), _context(" · ".join(labels))]
+
+
+def _observed_lines(case: EvalCase) -> list[str]:
+    """What was flagged first (a member's own answer, as it was), then what the panel
+    said; the consensus line says when it is the answer that was flagged."""
+    observed = case.observed
+    if observed is None:
+        return []
+    lines: list[str] = []
+    by_model = {a.model: a for a in observed.answers}
+    for member in observed.flagged:
+        answer = by_model.get(member)
+        if member == observed.consensus_model or answer is None:
+            continue
+        said = (
+            _flat(answer.text, 300) if answer.text else f"_(failed: {escape(answer.error or '?')})_"
+        )
+        lines.append(f"*Flagged answer ({escape(member)}):* {said}")
+    if observed.consensus_text:
+        model = observed.consensus_model or "panel"
+        flagged = " — the flagged answer" if model in observed.flagged else ""
+        lines.append(
+            f"*Panel said ({escape(model)}){flagged}:* {_flat(observed.consensus_text, 300)}"
+        )
+    return lines
+
+
+def flagged_answer_words(case: EvalCase) -> str:
+    """ "*gamma*'s answer", "the panel's answer" or "an answer": what a signal was on."""
+    observed = case.observed
+    if observed is None or len(observed.flagged) != 1:
+        return "an answer"
+    (member,) = observed.flagged
+    if member == observed.consensus_model:
+        return "the panel's answer"
+    return f"*{escape(member)}*'s answer"
 
 
 def case_actions(case: EvalCase, page: int = 1) -> ActionsBlock:
@@ -235,7 +269,10 @@ def review_text(total: int) -> str:
 def new_case_notice(case: EvalCase) -> list[JSON]:
     """Posted to the review channel when a new case is proposed."""
     blocks: list[Block] = [
-        _section(f"🆕 *A new eval case was proposed* from a {signal_of(case)} on an answer."),
+        _section(
+            f"🆕 *A new eval case was proposed* from a {signal_of(case)} on "
+            f"{flagged_answer_words(case)}."
+        ),
         *case_summary(case),
         _context("Review it with `/compare cases`."),
     ]

@@ -111,6 +111,21 @@ async def _permalink(client: AsyncWebClient, run: StoredPanelRun) -> str | None:
     return str(link) if link else fallback_link(run.channel_id, run.message_ts)
 
 
+def flagged_member(
+    run: StoredPanelRun, answer_id: int | None, correction: CorrectionRecord | None
+) -> str | None:
+    """Whose answer the signal was about: the answer it was left on (a thread reply, or
+    the answer a correction corrects), else the consensus answer the result message
+    showed (None when there was none)."""
+    target = correction.answer_id if correction is not None else None
+    target = target if target is not None else answer_id
+    if target is not None:
+        answer = next((a for a in run.answers if a.id == target), None)
+        if answer is not None:
+            return answer.member
+    return run.consensus_member
+
+
 def build_case(
     run: StoredPanelRun,
     *,
@@ -118,10 +133,13 @@ def build_case(
     correction: CorrectionRecord | None,
     source_link: str | None,
     policy: CasePolicy,
+    answer_id: int | None = None,
 ) -> EvalCase:
     """The proposed case for a signal on ``run``, redacted: the question and context
-    are the messages the panel was sent."""
+    are the messages the panel was sent; ``answer_id`` is the answer the signal was left
+    on (None: the result message, i.e. the consensus answer)."""
     prompt = run.prompt
+    flagged = flagged_member(run, answer_id, correction)
     observed = ObservedRun(
         answers=[
             ObservedAnswer(
@@ -134,6 +152,7 @@ def build_case(
         consensus_model=run.consensus_member,
         consensus_text=run.consensus_text,
         confidence=min(max(run.confidence, 0.0), 1.0),
+        flagged=[flagged] if flagged else [],
         system_prompt=prompt.system_prompt if prompt is not None else None,
         options={
             name: SentOptions(temperature=o.temperature, max_tokens=o.max_tokens)
@@ -182,11 +201,13 @@ async def propose_case_from_signal(
     kind: str,
     user_id: str,
     correction_id: int | None = None,
+    answer_id: int | None = None,
     client: AsyncWebClient | None = None,
 ) -> ProposeResult | None:
     """Propose a (redacted) eval case from a production signal on run ``run_id``.
 
-    ``kind`` is "down", "flag" or "correction" (with ``correction_id``). ``client`` is
+    ``kind`` is "down", "flag" or "correction" (with ``correction_id``); ``answer_id``
+    is the answer whose thread reply the signal was left on (None: the result). ``client`` is
     the Slack Web API client for the permalink and the review notice (default: one built from the bot
     token). Returns what was stored, or None when the run is unknown.
     """
@@ -201,7 +222,14 @@ async def propose_case_from_signal(
         log.warning("case intake: correction %s not found on run %s", correction_id, run_id)
     client = client or slack_client(services)
     link = await _permalink(client, run) if client is not None else None
-    case = build_case(run, kind=kind, correction=correction, source_link=link, policy=policy)
+    case = build_case(
+        run,
+        kind=kind,
+        correction=correction,
+        source_link=link,
+        policy=policy,
+        answer_id=answer_id,
+    )
     result = await asyncio.to_thread(
         _with_session,
         services,

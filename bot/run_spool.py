@@ -93,11 +93,13 @@ def check_run_id(run_id: int) -> None:
 
 @dataclass(frozen=True)
 class ReactionOutcome:
-    """A signal on a message: the run it counted for (None while it waits in the spool)."""
+    """A signal on a message: the run it counted for (None while it waits in the spool)
+    and the answer when the message was one member's thread reply."""
 
     run_id: int | None
     changed: bool
     spooled: bool = False
+    answer_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def apply_message_signal(session: Session, p: Mapping[str, Any]) -> ReactionOutc
         changed = repo.retract_signal(
             session, run_id=run_id, user_id=user, kind=kind, answer_id=answer_id, at=at
         )
-        return ReactionOutcome(run_id, changed)
+        return ReactionOutcome(run_id, changed, answer_id=answer_id)
     if p.get("replaces"):
         repo.retract_signal(
             session,
@@ -147,7 +149,7 @@ def apply_message_signal(session: Session, p: Mapping[str, Any]) -> ReactionOutc
         answer_id=answer_id,
         at=at,
     )
-    return ReactionOutcome(run_id, changed)
+    return ReactionOutcome(run_id, changed, answer_id=answer_id)
 
 
 def apply_run_signal(session: Session, p: Mapping[str, Any]) -> bool | None:

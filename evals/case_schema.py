@@ -110,6 +110,9 @@ class ObservedRun(BaseModel):
     consensus_model: str | None = None
     consensus_text: str | None = None
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The members whose answers people flagged (👎, 🚩 or a correction): the one whose
+    #: thread reply it was, or the consensus model for the result message.
+    flagged: list[str] = Field(default_factory=list)
 
 
 class EvalCase(BaseModel):

@@ -264,24 +264,28 @@ def find_near_duplicate(
     )
 
 
-def merge_duplicate(existing: EvalCase, incoming: EvalCase, *, now: datetime) -> EvalCase:
+def merge_duplicate(
+    existing: EvalCase, incoming: EvalCase, *, now: datetime, same_run: bool = False
+) -> EvalCase:
     """Fold a near-duplicate into an existing case: count it, keep the union of tags, and
     take the incoming expected answer / category / assertions when the existing case has
-    none. An
-    active case is only counted: its content (and so its set's version) never changes
-    behind a reviewer's back."""
+    none. An active case is only counted: its content (and so its set's version) never
+    changes behind a reviewer's back. ``same_run``: both come from the same panel run, so
+    the answers flagged in the incoming one are answers the existing case shows too (its
+    observed ``flagged`` list takes them; observed is provenance, not content)."""
+    update: dict[str, object] = {"merged_count": existing.merged_count + 1, "updated_at": now}
+    if same_run and existing.observed is not None and incoming.observed is not None:
+        flagged = list(dict.fromkeys([*existing.observed.flagged, *incoming.observed.flagged]))
+        update["observed"] = existing.observed.model_copy(update={"flagged": flagged})
     if existing.status is CaseStatus.ACTIVE:
-        return existing.model_copy(
-            update={"merged_count": existing.merged_count + 1, "updated_at": now}
-        )
+        return existing.model_copy(update=update)
     return existing.model_copy(
         update={
-            "merged_count": existing.merged_count + 1,
+            **update,
             "tags": sorted(set(existing.tags) | set(incoming.tags)),
             "expected": existing.expected or incoming.expected,
             "category": existing.category or incoming.category,
             "assertions": existing.assertions or incoming.assertions,
-            "updated_at": now,
         }
     )
 

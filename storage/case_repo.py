@@ -286,7 +286,9 @@ def propose_case(
                 target = next(r for r in rows if r.id == match.case_id)
                 similarity = match.similarity
     if target is not None:
-        merged = rules.merge_duplicate(_to_case(target), proposal, now=at)
+        merged = rules.merge_duplicate(
+            _to_case(target), proposal, now=at, same_run=target is same_run
+        )
         _fill_row(target, merged)
         _event(
             session,

@@ -20,6 +20,7 @@ async def propose_case(
     kind: str,
     user_id: str,
     correction_id: int | None = None,
+    answer_id: int | None = None,
     client: AsyncWebClient | None = None,
 ) -> None:
     """Hand a 👎, 🚩 or correction to case intake; failures are logged, never raised."""
@@ -30,6 +31,7 @@ async def propose_case(
             kind=kind,
             user_id=user_id,
             correction_id=correction_id,
+            answer_id=answer_id,
             client=client,
         )
     except Exception:
@@ -43,6 +45,7 @@ def propose_case_later(
     kind: str,
     user_id: str,
     correction_id: int | None = None,
+    answer_id: int | None = None,
     client: AsyncWebClient | None = None,
 ) -> None:
     """Case intake in the background, after the signal is stored."""
@@ -53,6 +56,7 @@ def propose_case_later(
             kind=kind,
             user_id=user_id,
             correction_id=correction_id,
+            answer_id=answer_id,
             client=client,
         ),
         name=f"case-intake:{run_id}:{kind}",

@@ -74,7 +74,12 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             and kind in CASE_SIGNALS
         ):
             propose_case_later(
-                services, run_id=outcome.run_id, kind=kind.value, user_id=user, client=client
+                services,
+                run_id=outcome.run_id,
+                kind=kind.value,
+                user_id=user,
+                answer_id=outcome.answer_id,
+                client=client,
             )
 
     @app.event("reaction_added")
@@ -87,8 +92,9 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
 
     async def record_button(
         body: dict[str, Any], value: str, kind: SignalKind, user: str, channel: str
-    ) -> tuple[bool | Spooled, int | None]:
-        """(changed or spooled, run id). Raises RunNotFoundError for a stale button."""
+    ) -> tuple[bool | Spooled, int | None, int | None]:
+        """(changed or spooled, run id, answer id when the button sat on one member's
+        answer). Raises RunNotFoundError for a stale button."""
         replaces = OPPOSITE.get(kind)
         if value == blocks.PENDING_RUN:
             # The result was posted before its run was stored: find the run by message.
@@ -104,15 +110,15 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             if outcome is None:
                 raise RunNotFoundError(f"no run behind {channel}/{message_ts}")
             if isinstance(outcome, Spooled):
-                return outcome, None
-            return outcome.changed, outcome.run_id
+                return outcome, None, None
+            return outcome.changed, outcome.run_id, outcome.answer_id
         run_id = parse_run_id(value)
         if run_id is None:
             raise RunNotFoundError(f"not a run id: {value[:40]!r}")
         stored = await store.run_signal(
             run_id=run_id, user_id=user, kind=kind, source=SignalSource.BUTTON, replaces=replaces
         )
-        return stored, run_id
+        return stored, run_id, None
 
     async def on_button(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
@@ -126,7 +132,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             or ""
         )
         try:
-            stored, run_id = await record_button(
+            stored, run_id, answer_id = await record_button(
                 body, str(action.get("value", "")), kind, user, channel
             )
         except RunNotFoundError as exc:
@@ -150,7 +156,12 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         await ephemeral(client, channel, user, text)
         if stored is True and run_id is not None and kind in CASE_SIGNALS:
             propose_case_later(
-                services, run_id=run_id, kind=kind.value, user_id=user, client=client
+                services,
+                run_id=run_id,
+                kind=kind.value,
+                user_id=user,
+                answer_id=answer_id,
+                client=client,
             )
 
     for action_id in BUTTONS:

@@ -10,9 +10,10 @@ from typing import Any
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from storage import case_repo
 from storage.case_tables import CaseRow
-from storage.tables import PanelRunRow
+from storage.tables import AnswerRow, PanelRunRow
 from tests.bot.conftest import Bot, action_ids, block_text
 from tests.evals.redaction_corpus import LEAKS
+from tests.fakes import slack_requests as sr
 
 REVIEWER = "U0REVIEWER"
 SLACK = {"slack": {"reviewers": [REVIEWER], "review_channel": "C0REVIEW"}}
@@ -73,7 +74,8 @@ async def test_flag_to_golden_end_to_end(bot_factory: Any) -> None:
     assert (
         "A new eval case was proposed" in block_text(notice.blocks) and "<EMAIL_1>" in notice.text
     )
-    assert "from a 🚩 on an answer" in block_text(notice.blocks)  # what was pressed
+    assert "from a 🚩 on the panel's answer" in block_text(notice.blocks)  # what was pressed
+    assert observed["flagged"] == [run.consensus_member]
 
     # a 👎 from someone else on the same run is merged and counted, not duplicated
     await bot.action(
@@ -120,6 +122,48 @@ async def test_flag_to_golden_end_to_end(bot_factory: Any) -> None:
     with bot.db.session() as s:
         (active,) = case_repo.active_cases(s, CaseSet.GOLDEN)
     assert active.id == row.id and active.status is CaseStatus.ACTIVE
+
+
+async def test_a_thumbs_down_on_one_models_answer_makes_a_case_showing_that_answer(
+    bot_factory: Any,
+) -> None:
+    """The panel is right (Canberra); gamma alone says Sydney and gets the 👎 on its thread
+    reply: the case shows gamma's answer as the flagged one, not the panel's."""
+    bot: Bot = await bot_factory(**SLACK)
+    bot.models.script("alpha", "The capital of Australia is Canberra.")
+    bot.models.script("beta", "Canberra is the capital of Australia.")
+    bot.models.script("gamma", "Sydney is the capital of Australia.")
+    run_id, result_ts = await _ask(bot, "What is the capital of Australia?")
+    gamma = next(a for a in bot.rows(AnswerRow) if a.member == "gamma")
+    assert gamma.message_ts in {m.ts for m in bot.slack.thread(bot.channel, result_ts)}
+
+    await bot.event(sr.reaction("-1", item_ts=str(gamma.message_ts), user="U0BOB"))
+    await bot.settle()
+    (row,) = bot.rows(CaseRow)
+    (run,) = bot.rows(PanelRunRow)
+    assert run.consensus_member in ("alpha", "beta")
+    assert row.source_run_id == run_id and set(row.tags) == {"production", "thumbs-down"}
+    observed = row.observed or {}
+    assert observed["flagged"] == ["gamma"]
+    (notice,) = bot.slack.messages("C0REVIEW")
+    shown = block_text(notice.blocks)
+    assert "from a 👎 on *gamma*'s answer" in shown
+    assert "*Flagged answer (gamma):* Sydney is the capital of Australia." in shown
+    assert f"*Panel said ({run.consensus_member}):* " in shown
+    assert shown.index("Flagged answer (gamma)") < shown.index("Panel said")
+    assert "the flagged answer" not in shown  # the panel's answer was not what was flagged
+
+    # a 👎 on the result from someone else is the same case; it now lists both answers
+    await bot.event(sr.reaction("-1", item_ts=result_ts, user="U0CAROL"))
+    await bot.settle()
+    (row,) = bot.rows(CaseRow)
+    assert row.merged_count == 1
+    assert (row.observed or {})["flagged"] == ["gamma", run.consensus_member]
+    await bot.command("cases", user_id=REVIEWER, response_url=bot.slack.response_url("list"))
+    await bot.settle()
+    listing = block_text(_posts(bot, "list")[0]["blocks"])
+    assert "*Flagged answer (gamma):* Sydney" in listing
+    assert f"*Panel said ({run.consensus_member}) — the flagged answer:* " in listing
 
 
 async def test_non_reviewers_are_politely_refused_everywhere(bot_factory: Any) -> None:

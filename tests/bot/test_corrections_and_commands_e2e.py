@@ -91,6 +91,7 @@ async def test_correct_opens_the_modal_and_submitting_stores_the_correction(
             "kind": "correction",
             "user_id": "U0ALICE",
             "correction_id": row.id,
+            "answer_id": None,
             "client": intake[0]["client"],
         }
     ]

@@ -77,6 +77,7 @@ FULL = EvalCase(
         consensus_model="fast",
         consensus_text="3306",
         confidence=0.42,
+        flagged=["fast"],
     ),
     merged_count=2,
     created_at=NOW,
