@@ -1,4 +1,5 @@
-"""The declarative base every table module shares, and a UTC-aware datetime column type."""
+"""The declarative base every table module shares, a UTC-aware datetime column type, and
+the INSERT ... ON CONFLICT of the session's backend."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from evals.errors import StorageError
 
 # Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -23,6 +27,16 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
     """A CHECK constraint's SQL: ``column`` holds one of ``values``."""
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
+
+
+def insert_for(session: Session, table: Any) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that supports ON CONFLICT for the session's backend."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise StorageError(f"unsupported database backend {dialect!r}")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

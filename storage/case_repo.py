@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from evals import cases as rules
@@ -30,10 +30,11 @@ from evals.case_schema import (
     ObservedRun,
     Severity,
 )
-from evals.errors import InputError
+from evals.errors import InputError, StorageError
 from evals.ports import Embedder
 from evals.redact import redact_case
-from storage.case_tables import CaseEventRow, CaseRow
+from storage.base import insert_for
+from storage.case_tables import LIVE_SQL, LIVE_STATUSES, CaseEventRow, CaseRow
 
 
 class CaseNotFoundError(InputError):
@@ -260,18 +261,10 @@ def propose_case(
     proposal = case.model_copy(
         update={"status": CaseStatus.PROPOSED, "created_at": at, "updated_at": at}
     )
-    live = (CaseStatus.PROPOSED.value, CaseStatus.ACTIVE.value)
-    same_run = None
-    if source_run_id is not None:
-        same_run = session.scalars(
-            select(CaseRow)
-            .where(CaseRow.source_run_id == source_run_id, CaseRow.status.in_(live))
-            .order_by(CaseRow.created_at)
-            .limit(1)
-        ).first()
+    same_run = _live_case_of_run(session, source_run_id)
     target, similarity = same_run, (1.0 if same_run is not None else None)
     if target is None:
-        rows = session.scalars(select(CaseRow).where(CaseRow.status.in_(live))).all()
+        rows = session.scalars(select(CaseRow).where(CaseRow.status.in_(LIVE_STATUSES))).all()
         norm = rules.normalize_question(proposal.input.question)
         exact = [r for r in rows if rules.normalize_question(r.question) == norm]
         if exact:
@@ -285,29 +278,62 @@ def propose_case(
             if match is not None:
                 target = next(r for r in rows if r.id == match.case_id)
                 similarity = match.similarity
-    if target is not None:
-        merged = rules.merge_duplicate(
-            _to_case(target), proposal, now=at, same_run=target is same_run
-        )
-        _fill_row(target, merged)
-        _event(
-            session,
-            target.id,
-            "merged",
-            actor,
-            at,
-            similarity=similarity,
-            source_link=proposal.source_link,
-            run_id=source_run_id,
-        )
-        return ProposeResult(case=merged, merged=True, similarity=similarity)
-    row = _new_row(proposal, source_run_id)
-    row.embedding = [float(x) for x in embedder.embed([proposal.input.question])[0]]
-    row.embedding_model = embedder.name
-    session.add(row)
-    session.flush()
-    _event(session, proposal.id, "proposed", actor, at, run_id=source_run_id)
-    return ProposeResult(case=proposal, merged=False)
+    if target is None:
+        row = _new_row(proposal, source_run_id)
+        row.embedding = [float(x) for x in embedder.embed([proposal.input.question])[0]]
+        row.embedding_model = embedder.name
+        if _insert_new(session, row):
+            _event(session, proposal.id, "proposed", actor, at, run_id=source_run_id)
+            return ProposeResult(case=proposal, merged=False)
+        # A concurrent proposal from the same run was stored first: join it.
+        target = same_run = _live_case_of_run(session, source_run_id)
+        similarity = 1.0
+        if target is None:  # pragma: no cover - the database said it exists
+            raise StorageError(f"case {proposal.id} conflicts with a case that is not there")
+    merged = rules.merge_duplicate(_to_case(target), proposal, now=at, same_run=target is same_run)
+    _fill_row(target, merged)
+    _event(
+        session,
+        target.id,
+        "merged",
+        actor,
+        at,
+        similarity=similarity,
+        source_link=proposal.source_link,
+        run_id=source_run_id,
+    )
+    return ProposeResult(case=merged, merged=True, similarity=similarity)
+
+
+def _live_case_of_run(session: Session, source_run_id: int | None) -> CaseRow | None:
+    """The live case proposed from panel run ``source_run_id`` (there is at most one)."""
+    if source_run_id is None:
+        return None
+    return session.scalars(
+        select(CaseRow)
+        .where(CaseRow.source_run_id == source_run_id, CaseRow.status.in_(LIVE_STATUSES))
+        .order_by(CaseRow.created_at)
+        .limit(1)
+    ).first()
+
+
+def _insert_new(session: Session, row: CaseRow) -> bool:
+    """Insert a new case row; False (nothing inserted) when the row's run already has a
+    live case. The unique index ``uq_cases_live_source_run`` decides, so of two
+    proposals racing on one run (two processes, or two threads milliseconds apart)
+    exactly one is inserted; on PostgreSQL the second waits for the first to commit."""
+    if row.source_run_id is None:
+        session.add(row)
+        session.flush()
+        return True
+    values = {c.key: getattr(row, c.key) for c in CaseRow.__table__.columns}
+    stmt = (
+        insert_for(session, CaseRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["source_run_id"], index_where=text(LIVE_SQL))
+        .returning(CaseRow.id)
+    )
+    return session.execute(stmt).first() is not None
 
 
 # --- review -------------------------------------------------------------------------------

@@ -11,7 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.case_schema import CaseSet, CaseSource, CaseStatus, Severity
@@ -21,6 +31,10 @@ CASE_SETS = tuple(s.value for s in CaseSet)
 CASE_STATUSES = tuple(s.value for s in CaseStatus)
 CASE_SOURCES = tuple(s.value for s in CaseSource)
 CASE_SEVERITIES = tuple(s.value for s in Severity)
+#: The statuses of a live case: the one a new signal on its run is merged into.
+LIVE_STATUSES = (CaseStatus.PROPOSED.value, CaseStatus.ACTIVE.value)
+#: SQL for "the case is live", shared by the unique index and the inserts it arbitrates.
+LIVE_SQL = one_of("status", LIVE_STATUSES)
 
 
 class CaseRow(Base):
@@ -31,6 +45,15 @@ class CaseRow(Base):
         CheckConstraint(one_of("severity", CASE_SEVERITIES), name="severity"),
         CheckConstraint(one_of("source", CASE_SOURCES), name="source"),
         Index("ix_cases_status_set", "status", "case_set"),
+        # One live case per panel run (revision 0007): two signals on one result, even
+        # milliseconds apart in two processes, make one case.
+        Index(
+            "uq_cases_live_source_run",
+            "source_run_id",
+            unique=True,
+            sqlite_where=text(LIVE_SQL),
+            postgresql_where=text(LIVE_SQL),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

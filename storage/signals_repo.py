@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from evals.case_schema import FailureMode, Severity
-from evals.errors import InputError, StorageError
+from evals.errors import InputError
+from storage.base import insert_for
 from storage.records import (
     AnswerRole,
     BestAnswerVote,
@@ -42,16 +41,6 @@ def _now(at: datetime | None) -> datetime:
     return value
 
 
-def _insert(session: Session, table: Any) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT that supports ON CONFLICT for the session's backend."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise StorageError(f"unsupported database backend {dialect!r}")
-
-
 # -- idempotency -----------------------------------------------------------------------
 
 
@@ -63,7 +52,7 @@ def claim_delivery(session: Session, key: str, kind: str, *, at: datetime | None
     serialised by the database lock (busy timeout), with the same result.
     """
     stmt = (
-        _insert(session, DeliveryRow)
+        insert_for(session, DeliveryRow)
         .values(key=key, kind=kind, created_at=_now(at))
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(DeliveryRow.key)
@@ -119,7 +108,7 @@ def record_signal(
         "created_at": when,
         "retracted_at": None,
     }
-    insert = _insert(session, SignalRow).values(**values)
+    insert = insert_for(session, SignalRow).values(**values)
     stmt = insert.on_conflict_do_update(
         index_elements=["run_id", "answer_key", "user_id", "kind"],
         set_={"retracted_at": None, "created_at": when, "source": values["source"]},
@@ -249,7 +238,7 @@ def record_vote(
         select(VoteRow.answer_id).where(VoteRow.run_id == run_id, VoteRow.user_id == user_id)
     )
     when = _now(at)
-    insert = _insert(session, VoteRow).values(
+    insert = insert_for(session, VoteRow).values(
         run_id=run_id, answer_id=answer_id, user_id=user_id, created_at=when
     )
     stmt = insert.on_conflict_do_update(

@@ -4,6 +4,7 @@ flag → a redacted proposed case → `/compare cases` → approve → active in
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ from storage.tables import AnswerRow, PanelRunRow
 from tests.bot.conftest import Bot, action_ids, block_text
 from tests.evals.redaction_corpus import LEAKS
 from tests.fakes import slack_requests as sr
+from tests.fakes.embedder import RendezvousEmbedder
 
 REVIEWER = "U0REVIEWER"
 SLACK = {"slack": {"reviewers": [REVIEWER], "review_channel": "C0REVIEW"}}
@@ -164,6 +166,33 @@ async def test_a_thumbs_down_on_one_models_answer_makes_a_case_showing_that_answ
     listing = block_text(_posts(bot, "list")[0]["blocks"])
     assert "*Flagged answer (gamma):* Sydney" in listing
     assert f"*Panel said ({run.consensus_member}) — the flagged answer:* " in listing
+
+
+async def test_two_thumbs_down_at_the_same_moment_make_one_case(bot_factory: Any) -> None:
+    """Two people press 👎 on one result at once: two signed requests in flight together,
+    whose case intakes reach the database together (the embedder lets them go at the same
+    moment). One case, counted twice, one review notice."""
+    bot: Bot = await bot_factory(**SLACK)
+    _script(bot)
+    run_id, result_ts = await _ask(bot, "What is the capital of Australia?")
+    embedder = RendezvousEmbedder(parties=2)
+    bot.services.embedder = embedder
+    replies = await asyncio.gather(
+        *(
+            bot.action(action_id="quorum_down", value="by-message", user_id=u, message_ts=result_ts)
+            for u in ("U0BOB", "U0CAROL")
+        )
+    )
+    assert [r.status for r in replies] == [200, 200]
+    await bot.settle()
+    assert embedder.met == 2, "the two intakes did not reach the database together"
+    (row,) = bot.rows(CaseRow)
+    assert row.source_run_id == run_id and row.merged_count == 1
+    assert len(bot.slack.messages("C0REVIEW")) == 1
+    await bot.command("cases", user_id=REVIEWER, response_url=bot.slack.response_url("list"))
+    await bot.settle()
+    shown = block_text(_posts(bot, "list")[0]["blocks"])
+    assert "Proposed eval cases (1)" in shown and "flagged 2×" in shown
 
 
 async def test_non_reviewers_are_politely_refused_everywhere(bot_factory: Any) -> None:

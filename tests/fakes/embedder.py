@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -71,6 +72,35 @@ class FakeEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._vector(t) for t in texts]).astype(np.float32)
+
+
+class RendezvousEmbedder(FakeEmbedder):
+    """A :class:`FakeEmbedder` whose first ``parties`` calls to ``embed`` wait for each
+    other (up to ``timeout_s``) before answering: callers in different threads leave it
+    together, so whatever each does next (an insert) happens concurrently."""
+
+    def __init__(self, parties: int = 2, *, timeout_s: float = 10.0) -> None:
+        super().__init__()
+        self._barrier = threading.Barrier(parties)
+        self._waiting = parties
+        self._lock = threading.Lock()
+        self._timeout_s = timeout_s
+        #: How many callers met at the rendezvous (``parties`` when it worked).
+        self.met = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        with self._lock:
+            meet = self._waiting > 0
+            self._waiting -= 1
+        if meet:
+            try:
+                self._barrier.wait(self._timeout_s)
+            except threading.BrokenBarrierError:
+                pass  # nobody came: go on alone (``met`` tells the test)
+            else:
+                with self._lock:
+                    self.met += 1
+        return super().embed(texts)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ rotation, listing, import, active cases and the dataset version."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from storage.case_tables import CaseRow
 from storage.db import Database
 from storage.records import RunOrigin
 from storage.runs_repo import save_panel_run
-from tests.fakes.embedder import FakeEmbedder
+from tests.fakes.embedder import FakeEmbedder, RendezvousEmbedder
 from tests.storage.factories import consensus_for, panel_run
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -322,3 +323,59 @@ def test_deleting_the_source_run_keeps_the_case(db: Database) -> None:
     with db.session() as s:
         assert repo.get_case(s, "c1") is not None
         assert repo.source_run_id(s, "c1") is None
+
+
+def test_two_concurrent_proposals_from_one_run_make_one_case(db: Database) -> None:
+    """Two 👎 on one result, handled at the same moment in two threads (each with its own
+    connection): both find no case for the run, both go on to insert; the database keeps
+    one case and the other proposal is merged into it."""
+    run_id = store_run(db)
+    emb = RendezvousEmbedder(parties=2)
+    results: list[repo.ProposeResult] = []
+    errors: list[BaseException] = []
+
+    def propose(case_id: str, actor: str) -> None:
+        try:
+            with db.session() as s:
+                results.append(
+                    repo.propose_case(
+                        s,
+                        new_case(case_id, "Where is the on-call rota?", tags=["thumbs-down"]),
+                        emb,
+                        actor=actor,
+                        source_run_id=run_id,
+                        now=T0,
+                    )
+                )
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=propose, args=("c1", "U1")),
+        threading.Thread(target=propose, args=("c2", "U2")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert emb.met == 2, "the two proposals did not reach the insert together"
+    assert sorted(r.merged for r in results) == [False, True]
+    with db.session() as s:
+        (row,) = s.scalars(select(CaseRow)).all()
+        events = [e.action for e in repo.case_events(s, row.id)]
+    assert row.source_run_id == run_id and row.merged_count == 1
+    assert sorted(events) == ["merged", "proposed"]
+
+
+def test_a_rejected_case_frees_its_run_for_a_new_case(db: Database) -> None:
+    run_id = store_run(db)
+    emb = FakeEmbedder()
+    with db.session() as s:
+        repo.propose_case(s, new_case("c1", "q one"), emb, actor="U1", source_run_id=run_id)
+        repo.reject_case(s, "c1", actor="R")
+    with db.session() as s:
+        again = repo.propose_case(
+            s, new_case("c2", "a different question"), emb, actor="U2", source_run_id=run_id
+        )
+    assert not again.merged and again.case.id == "c2"

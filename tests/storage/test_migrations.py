@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 
 from evals.errors import StorageError
 from storage.db import Database
+from storage.records import RunOrigin
 from storage.schema import metadata
 
 MY_TABLES = {"panel_runs", "answers", "signals", "corrections", "votes", "deliveries"}
@@ -268,5 +269,57 @@ def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> Non
         assert db.current_revision() == "0006_case_assertions"
         with db.session() as s:
             assert case_repo.require_case(s, "weighted").assertions == case.assertions
+    finally:
+        db.dispose()
+
+
+def test_0007_keeps_twin_cases_of_one_run_and_unlinks_all_but_the_oldest(
+    empty_db_url: str,
+) -> None:
+    """A database at 0006 holding the race's twins (two live cases from one run) upgrades:
+    every case is kept, the oldest keeps the run, the younger twin is unlinked with an
+    event naming the case it duplicates; afterwards the run takes no second live case."""
+    from sqlalchemy.exc import IntegrityError
+
+    from storage import case_repo, repo
+    from tests.storage.factories import consensus_for, panel_run
+    from tests.storage.test_case_repo import new_case
+
+    db = Database(empty_db_url)
+    try:
+        db.upgrade("0006_case_assertions")
+        run = panel_run()
+        with db.session() as s:
+            run_id = repo.save_panel_run(
+                s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+            )
+            cases = [
+                new_case(case_id, "q?", status=status, created_at=at, updated_at=at)
+                for case_id, status, at in (
+                    ("old", "proposed", "2026-01-01T00:00:00Z"),
+                    ("young", "proposed", "2026-01-01T00:00:00.016Z"),
+                    ("gone", "rejected", "2025-12-01T00:00:00Z"),
+                )
+            ]
+            case_repo.add_cases(s, cases, actor="test")
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE cases SET source_run_id = :r"), {"r": run_id})
+        db.upgrade()
+        with db.session() as s:
+            assert case_repo.source_run_id(s, "old") == run_id
+            assert case_repo.source_run_id(s, "gone") == run_id
+            assert case_repo.source_run_id(s, "young") is None
+            (unlinked,) = [e for e in case_repo.case_events(s, "young") if e.action == "unlinked"]
+            assert unlinked.detail == {"run_id": run_id, "duplicate_of": "old"}
+            assert case_repo.require_case(s, "young").status.value == "proposed"
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE cases SET source_run_id = :r WHERE id = 'young'"), {"r": run_id}
+            )
+        db.downgrade("0006_case_assertions")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE cases SET source_run_id = :r WHERE id = 'young'"), {"r": run_id}
+            )
     finally:
         db.dispose()
