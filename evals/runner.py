@@ -88,6 +88,9 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 ResultCallback = Callable[[SampleResult], Awaitable[None]]
+#: Asks and scores one work item; by default :func:`run_sample` in this process. Another
+#: executor (worker processes) must return what :func:`run_sample` would.
+SampleExecutor = Callable[[EvalCase, PanelMember, int], Awaitable[SampleResult]]
 
 
 def quorum_version() -> str:
@@ -148,7 +151,8 @@ class _Budget:
         self.spent += cost
 
 
-def _member_for(member: PanelMember, config: RunConfig) -> PanelMember:
+def member_for(member: PanelMember, config: RunConfig) -> PanelMember:
+    """``member`` as a run with ``config`` asks it (the run's overrides applied)."""
     params = dict(member.params)
     if config.top_p is not None:
         params["top_p"] = config.top_p
@@ -174,10 +178,12 @@ async def run_eval(
     clock: Clock | None = None,
     resumed_from: RunRecord | None = None,
     only: Collection[SampleKey] | None = None,
+    execute: SampleExecutor | None = None,
 ) -> EvalReport:
     """Run every (case, model, sample) not already in ``completed`` (and, with ``only``,
     in ``only``: a batch of work items). When resuming, pass the interrupted run's record
-    as ``resumed_from`` to keep its start time and wall time."""
+    as ``resumed_from`` to keep its start time and wall time. ``execute`` runs one item
+    elsewhere (another process); scheduling, budget and progress stay here."""
     clock = clock or SystemClock()
     if not cases:
         raise ValueError("no cases to run")
@@ -186,7 +192,7 @@ async def run_eval(
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise ValueError("model names must be unique: " + ", ".join(names))
-    members = [_member_for(m, config) for m in members]
+    members = [member_for(m, config) for m in members]
     started_at = resumed_from.started_at if resumed_from else clock.now()
     t0 = time.monotonic()
 
@@ -213,6 +219,11 @@ async def run_eval(
     }
     skipped = 0
 
+    async def run_here(case: EvalCase, member: PanelMember, sample: int) -> SampleResult:
+        return await run_sample(case, member, sample, client, config, judge, embedder)
+
+    execute_one = execute or run_here
+
     def report_progress() -> None:
         if on_progress is None:
             return
@@ -231,7 +242,7 @@ async def run_eval(
                 return
             cost = 0.0
             try:
-                result = await _sample(case, member, sample, client, config, judge, embedder)
+                result = await execute_one(case, member, sample)
                 cost = result.total_cost
             finally:
                 budget.finish(cost)
@@ -316,7 +327,7 @@ def plan_record(
 ) -> RunRecord:
     """The reproducibility record of a run before it runs (no resolved versions, cost or
     end time yet): what the caller stores when the run starts."""
-    members = [_member_for(m, config) for m in members]
+    members = [member_for(m, config) for m in members]
     return RunRecord(
         case_set=config.case_set,
         dataset_version=config.dataset_version,
@@ -383,7 +394,7 @@ def _error_text(answer: ModelAnswer) -> str:
     return f"{answer.member} {words}"
 
 
-async def _sample(
+async def run_sample(
     case: EvalCase,
     member: PanelMember,
     sample: int,
@@ -392,6 +403,7 @@ async def _sample(
     judge: Judge | None,
     embedder: Embedder | None,
 ) -> SampleResult:
+    """Ask ``member`` (as :func:`member_for` made it) ``case`` once and score the answer."""
     answer = await client.complete(member, build_messages(case, config.system_prompt))
     base = SampleResult(
         case_id=case.id,

@@ -29,9 +29,10 @@ from bot.benchmark.plan import (
     new_plan,
     resume_plan,
 )
+from bot.benchmark.processes import ProcessPool, WorkerSpec
 from bot.services import Services
-from evals.report import EvalReport, SampleResult
-from evals.runner import ProgressCallback, assemble_report, case_info, run_eval
+from evals.report import EvalReport, SampleKey, SampleResult
+from evals.runner import ProgressCallback, SampleExecutor, assemble_report, case_info, run_eval
 from storage import eval_repo
 
 
@@ -91,13 +92,42 @@ class BenchmarkService:
         items: Sequence[WorkItem] | None = None,
         *,
         on_progress: ProgressCallback | None = None,
+        workers: int = 1,
     ) -> EvalReport:
         """Ask, score and record ``items`` (default: every pending item) with the plan's
         concurrency and budget. Each sample is stored as soon as it is scored, with no
         await in between, so cancelling (Ctrl-C) cannot lose a paid answer. Returns the
-        report of what this call saw (kept results plus these items)."""
-        self.start(plan)
+        report of what this call saw (kept results plus these items).
 
+        ``workers`` > 1: the items are asked and scored by that many worker processes
+        (:mod:`bot.benchmark.processes`); scheduling, budget, progress and storing stay
+        here, so the outcome is the same."""
+        self.start(plan)
+        keys = None if items is None else {item.key for item in items}
+        pending = len(plan.pending_items()) if keys is None else len(keys)
+        workers = max(1, min(workers, pending))
+        if workers == 1:
+            return await self._execute(plan, keys, on_progress, None)
+        spec = WorkerSpec(
+            settings=self.services.settings,
+            config=self.services.config,
+            cases=plan.cases,
+            members=plan.members,
+            run_config=plan.config,
+            judge_prompt_hash=plan.judge.prompt_hash if plan.judge else None,
+            use_embedder=plan.embedder is not None,
+        )
+        pool = ProcessPool(spec, workers, on_orphan=lambda result: self.record(plan, result))
+        async with pool:
+            return await self._execute(plan, keys, on_progress, pool.execute)
+
+    async def _execute(
+        self,
+        plan: RunPlan,
+        keys: set[SampleKey] | None,
+        on_progress: ProgressCallback | None,
+        execute: SampleExecutor | None,
+    ) -> EvalReport:
         async def save(result: SampleResult) -> None:
             self.record(plan, result)
 
@@ -113,7 +143,8 @@ class BenchmarkService:
             on_progress=on_progress,
             clock=self.services.clock,
             resumed_from=plan.resumed_from,
-            only=None if items is None else {item.key for item in items},
+            only=keys,
+            execute=execute,
         )
 
     def finish(self, plan: RunPlan, report: EvalReport | None = None) -> EvalReport:
@@ -146,9 +177,10 @@ class BenchmarkService:
         return report
 
     async def run(
-        self, plan: RunPlan, *, on_progress: ProgressCallback | None = None
+        self, plan: RunPlan, *, on_progress: ProgressCallback | None = None, workers: int = 1
     ) -> EvalReport:
-        """Start, execute every pending item here, finish. Returns the stored report."""
+        """Start, execute every pending item on this machine (in ``workers`` processes),
+        finish. Returns the stored report."""
         self.start(plan)
-        report = await self.execute_items(plan, on_progress=on_progress)
+        report = await self.execute_items(plan, on_progress=on_progress, workers=workers)
         return self.finish(plan, report)

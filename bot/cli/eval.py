@@ -21,7 +21,6 @@ Exit codes of ``quorum eval run`` (for CI):
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +36,9 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from bot.adapters import model_client
+from bot.aio import run_async
 from bot.benchmark.plan import BenchmarkRequest, RunPlan, SetChoice
+from bot.benchmark.processes import ITEMS_PER_WORKER, default_workers
 from bot.benchmark.service import BenchmarkService
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
@@ -136,6 +137,15 @@ def run_cmd(
     per_model: Annotated[
         int | None, typer.Option("--per-model", min=1, help="Calls at once per model.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes asking the models (default: one per core, at most one per "
+            f"{ITEMS_PER_WORKER} samples).",
+        ),
+    ] = None,
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", help="Budget in USD; stops cleanly at it.")
     ] = None,
@@ -179,9 +189,11 @@ def run_cmd(
                 )
             )
         run_id = service.start(plan)
+        if workers is None:
+            workers = default_workers(len(plan.pending_items()))
         err.print(f"Eval run {run_id}: {plan.describe()}", highlight=False)
         try:
-            report = asyncio.run(_run_with_bar(service, plan, show=not as_json))
+            report = run_async(_run_with_bar(service, plan, workers, show=not as_json))
         except KeyboardInterrupt:
             err.print(
                 "Interrupted. Every finished sample is stored; finish the run with: "
@@ -197,7 +209,9 @@ def run_cmd(
     raise typer.Exit(_exit_code(report, previous, threshold, fail_on_regression))
 
 
-async def _run_with_bar(service: BenchmarkService, plan: RunPlan, *, show: bool) -> EvalReport:
+async def _run_with_bar(
+    service: BenchmarkService, plan: RunPlan, workers: int, *, show: bool
+) -> EvalReport:
     """The run, with a progress bar on stderr (none with ``show=False``)."""
     bar = Progress(
         TextColumn("[bold]eval[/bold]"),
@@ -217,7 +231,7 @@ async def _run_with_bar(service: BenchmarkService, plan: RunPlan, *, show: bool)
         bar.update(task, completed=p.done, eta=eta, cost=money.usd(p.cost_usd), errors=p.errors)
 
     with bar:
-        return await service.run(plan, on_progress=on_progress)
+        return await service.run(plan, on_progress=on_progress, workers=workers)
 
 
 def _print_outcome(report: EvalReport, previous: EvalReport | None, as_json: bool) -> None:

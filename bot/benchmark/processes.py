@@ -1,0 +1,406 @@
+"""Spread one run's work items over worker processes on this machine.
+
+litellm spends milliseconds of CPU on every call (building the request, parsing and
+pricing the response), so one event loop tops out at one core. With ``--workers N`` the
+run's scheduling stays in the parent — the same :func:`evals.runner.run_eval` with its
+global and per-model caps, the budget, the order, the progress bar and the storing of
+every result — and only the asking and scoring of each work item is handed to one of N
+worker processes, each with its own event loop (:meth:`ProcessPool.execute`).
+
+- **Budget:** global by construction: the parent's ledger decides whether an item may
+  start, exactly as in one process, and an item is in flight until its result is back.
+- **Storage:** only the parent writes; a worker sends each scored sample back the moment
+  it has it.
+- **Ctrl-C:** workers ignore SIGINT; the parent stops them, and a result a worker had
+  already sent for an item nobody waits on any more is still stored (``on_orphan``), so a
+  paid answer is never lost and a resume never asks it again.
+- **A worker that dies** (killed, out of memory): the items it had not answered go to the
+  others. When none is left the run stops with an error; what was stored stays.
+
+Workers are forked from a ``forkserver`` that has imported Quorum and litellm once (on
+POSIX; ``spawn`` elsewhere), so N workers do not pay N times for those imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from bot.adapters import model_client, sentence_embedder
+from bot.aio import run_async
+from bot.benchmark.models import build_judge
+from bot.config import QuorumConfig
+from bot.settings import Settings
+from evals.case_schema import EvalCase
+from evals.errors import ConfigError, QuorumError
+from evals.report import SampleResult
+from evals.runner import RunConfig, member_for, run_sample
+from evals.types import PanelMember
+
+log = logging.getLogger("quorum.workers")
+
+#: Seconds stopping workers get to send what they have before they are killed.
+STOP_TIMEOUT_S = 10.0
+#: Starting a worker costs about as much CPU as this many model calls through litellm
+#: (importing it: ~3 s of CPU; a call: ~6 ms), so the default gives each worker at least
+#: this many items.
+ITEMS_PER_WORKER = 500
+#: What a forked worker needs imported; the forkserver imports it once for all of them.
+_PRELOAD = ["__main__", "bot.benchmark.processes", "evals.litellm_client"]
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    counter: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
+    if counter is None and hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, (counter or os.cpu_count)() or 1)
+
+
+def default_workers(pending: int) -> int:
+    """``--workers``' default: one per core, but no more than one per
+    :data:`ITEMS_PER_WORKER` pending items (a small run is faster in one process)."""
+    return max(1, min(cpu_count(), pending // ITEMS_PER_WORKER))
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker process needs to run any item of one run (pickled to it)."""
+
+    settings: Settings
+    config: QuorumConfig
+    cases: list[EvalCase]
+    members: list[PanelMember]  # as planned; each worker applies the run's overrides
+    run_config: RunConfig
+    judge_prompt_hash: str | None  # None: no judge
+    use_embedder: bool
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process raised while running an item (a bug: reported as internal)."""
+
+
+class NoWorkersLeft(QuorumError):
+    """Every worker process stopped before the run was done."""
+
+    user_safe = True
+
+
+# -- the parent ------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    seq: int
+    case: EvalCase
+    member: PanelMember
+    sample: int
+    future: asyncio.Future[SampleResult]
+
+
+@dataclass
+class _Worker:
+    name: str
+    process: BaseProcess
+    outbox: Connection  # parent -> worker
+    jobs: dict[int, _Job] = field(default_factory=dict)
+    alive: bool = True
+    fatal: str | None = None  # why it could not start, if it said so
+
+
+class ProcessPool:
+    """N worker processes running the items :meth:`execute` hands them. Use as an async
+    context manager; it must be entered and used on one event loop."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        workers: int,
+        *,
+        on_orphan: Callable[[SampleResult], None],
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.spec = spec
+        self.size = workers
+        self.on_orphan = on_orphan
+        self._workers: list[_Worker] = []
+        self._seq = itertools.count()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exited = 0
+        self._all_exited: asyncio.Event | None = None
+        self._closing = False
+
+    @property
+    def pids(self) -> list[int]:
+        """The live workers' process ids."""
+        return [w.process.pid for w in self._workers if w.alive and w.process.pid]
+
+    async def __aenter__(self) -> ProcessPool:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._all_exited = asyncio.Event()
+        ctx = _context()
+        for index in range(self.size):
+            inbox_r, inbox_w = ctx.Pipe(duplex=False)
+            results_r, results_w = ctx.Pipe(duplex=False)
+            process = ctx.Process(
+                target=worker_main,
+                args=(inbox_r, results_w, self.spec),
+                name=f"quorum-eval-worker-{index + 1}",
+                daemon=True,
+            )
+            with _sigint_ignored():
+                process.start()
+            inbox_r.close()
+            results_w.close()
+            worker = _Worker(process.name, process, inbox_w)
+            self._workers.append(worker)
+            threading.Thread(
+                target=self._read,
+                args=(worker, results_r),
+                name=f"{process.name}-reader",
+                daemon=True,
+            ).start()
+
+    async def execute(self, case: EvalCase, member: PanelMember, sample: int) -> SampleResult:
+        """Run one item in a worker; the :data:`evals.runner.SampleExecutor` of the run."""
+        assert self._loop is not None, "ProcessPool used before start()"
+        job = _Job(next(self._seq), case, member, sample, self._loop.create_future())
+        self._dispatch(job)
+        return await job.future
+
+    async def close(self) -> None:
+        """Stop every worker; results they had already sent are delivered (to a waiting
+        :meth:`execute`, else to ``on_orphan``) before this returns."""
+        self._closing = True
+        for worker in self._workers:
+            if worker.alive:
+                with contextlib.suppress(OSError):
+                    worker.outbox.send(("stop",))
+        assert self._all_exited is not None
+        if self._exited < len(self._workers):
+            try:
+                await asyncio.wait_for(self._all_exited.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                for worker in self._workers:
+                    if worker.process.is_alive():
+                        log.warning("%s did not stop; killing it", worker.name)
+                        worker.process.kill()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_exited.wait(), STOP_TIMEOUT_S)
+        for worker in self._workers:
+            worker.process.join(1)
+            worker.outbox.close()
+
+    # -- inside the event loop ---------------------------------------------------------
+
+    def _dispatch(self, job: _Job) -> None:
+        alive = [w for w in self._workers if w.alive]
+        if not alive:
+            job.future.set_exception(self._no_workers_left())
+            return
+        worker = min(alive, key=lambda w: len(w.jobs))
+        worker.jobs[job.seq] = job
+        try:
+            worker.outbox.send(("item", job.seq, job.case.id, job.member.name, job.sample))
+        except OSError:  # it died; its reader will say so too
+            self._lost(worker)
+
+    def _on_message(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "result":
+            result: SampleResult = message[2]
+            job = worker.jobs.pop(message[1], None)
+            if job is not None and not job.future.done():
+                job.future.set_result(result)
+            else:  # nobody waits any more (Ctrl-C): keep the paid answer anyway
+                self.on_orphan(result)
+        elif kind == "error":
+            job = worker.jobs.pop(message[1], None)
+            log.error("%s failed on an item:\n%s", worker.name, message[2])
+            if job is not None and not job.future.done():
+                job.future.set_exception(
+                    WorkerFailed(
+                        f"{worker.name} failed on {job.case.id} · {job.member.name} "
+                        f"(sample {job.sample}); its traceback is in the log"
+                    )
+                )
+        elif kind == "fatal":
+            worker.fatal = str(message[1])
+
+    def _on_exit(self, worker: _Worker) -> None:
+        self._exited += 1
+        if worker.alive and not self._closing:
+            worker.process.join(1)
+            log.warning(
+                "%s stopped (exit code %s)%s; its %d unfinished items go to the others",
+                worker.name,
+                worker.process.exitcode,
+                f": {worker.fatal}" if worker.fatal else "",
+                len(worker.jobs),
+            )
+        self._lost(worker)
+        if self._exited >= len(self._workers) and self._all_exited is not None:
+            self._all_exited.set()
+
+    def _lost(self, worker: _Worker) -> None:
+        worker.alive = False
+        jobs, worker.jobs = worker.jobs, {}
+        for job in jobs.values():
+            if not job.future.done() and not self._closing:
+                self._dispatch(job)
+
+    def _no_workers_left(self) -> QuorumError:
+        why = next((w.fatal for w in self._workers if w.fatal), None)
+        codes = sorted({str(w.process.exitcode) for w in self._workers})
+        return NoWorkersLeft(
+            f"every eval worker process stopped (exit codes {', '.join(codes)})"
+            + (f": {why}" if why else "")
+            + "; the samples already finished are stored, resume the run to finish it"
+        )
+
+    # -- the reader threads ------------------------------------------------------------
+
+    def _read(self, worker: _Worker, results: Connection) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            while True:
+                try:
+                    message = results.recv()
+                except (EOFError, OSError):
+                    break
+                loop.call_soon_threadsafe(self._on_message, worker, message)
+        finally:
+            results.close()
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing waits
+                loop.call_soon_threadsafe(self._on_exit, worker)
+
+
+def _context() -> ForkServerContext | SpawnContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    # Python 3.11's forkserver ignores the parent's sys.path when it imports the preloaded
+    # modules, so it could import another copy of Quorum than this process runs (a
+    # checkout next to an installed one). Starting it with PYTHONPATH set avoids that.
+    path = os.pathsep.join(p or os.getcwd() for p in sys.path)
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = path
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
+    return ctx
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Children started meanwhile inherit an ignored SIGINT (so Ctrl-C in a terminal,
+    which reaches the whole process group, is the parent's alone to handle)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: the worker ignores it itself
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# -- the worker ------------------------------------------------------------------------
+
+
+def worker_main(inbox: Connection, results: Connection, spec: WorkerSpec) -> None:
+    """A worker process: run the items the parent sends until it says stop (or goes)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.clear()
+    os.environ.update(spec.environ)
+    try:
+        run_async(_serve(inbox, results, spec))
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            results.send(("fatal", getattr(exc, "user_message", None) or repr(exc)))
+        raise
+    finally:
+        results.close()
+
+
+async def _serve(inbox: Connection, results: Connection, spec: WorkerSpec) -> None:
+    loop = asyncio.get_running_loop()
+    messages: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                message = inbox.recv()
+                loop.call_soon_threadsafe(messages.put_nowait, message)
+                if message[0] == "stop":
+                    return
+        except (EOFError, OSError):  # the parent is gone
+            loop.call_soon_threadsafe(messages.put_nowait, ("stop",))
+
+    threading.Thread(target=read, name="quorum-worker-inbox", daemon=True).start()
+    client = model_client()
+    judge = None
+    if spec.judge_prompt_hash is not None:
+        judge = build_judge(spec.config, client, spec.members)
+        if judge is None or judge.prompt_hash != spec.judge_prompt_hash:
+            raise ConfigError("the judge or its rubric changed since the run was planned")
+    embedder = (
+        sentence_embedder(spec.settings.quorum_embedding_model) if spec.use_embedder else None
+    )
+    members = {m.name: member_for(m, spec.run_config) for m in spec.members}
+    cases = {c.id: c for c in spec.cases}
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(seq: int, case_id: str, model: str, sample: int) -> None:
+        try:
+            result = await run_sample(
+                cases[case_id], members[model], sample, client, spec.run_config, judge, embedder
+            )
+        except Exception:
+            results.send(("error", seq, traceback.format_exc()))
+            return
+        # Sent at once, with no await in between: a stop cannot lose a paid answer.
+        results.send(("result", seq, result))
+
+    while True:
+        message = await messages.get()
+        if message[0] == "stop":
+            break
+        _, seq, case_id, model, sample = message
+        task = asyncio.create_task(one(seq, case_id, model, sample))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
