@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from evals.answer_features import (
     conflicts,
@@ -118,6 +116,11 @@ def _cluster(agreement: FloatArray) -> tuple[int, ...]:
         return (0,)
     distance = 1.0 - agreement
     np.fill_diagonal(distance, 0.0)
+    # Lazy: scipy.cluster (with scipy.spatial and scipy.stats) takes ~0.45 s to import and
+    # commands that never build a consensus skip it (fast CLI start).
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
     tree = linkage(squareform(distance, checks=False), method="average")
     labels = fcluster(tree, t=1.0 - CLUSTER_THRESHOLD, criterion="distance")
     # Relabel by first appearance so labels do not depend on scipy's numbering.

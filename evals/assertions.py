@@ -37,7 +37,6 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evals.errors import InputError
@@ -132,6 +131,9 @@ class Assertion(BaseModel):
             if value is not None:
                 if not isinstance(value, dict):
                     raise ValueError(f"{kind.value}'s value must be a JSON schema (a mapping)")
+                # Lazy: jsonschema takes ~0.1 s to import; only a JSON-schema check needs it.
+                import jsonschema
+
                 try:
                     jsonschema.validators.validator_for(value).check_schema(value)
                 except jsonschema.exceptions.SchemaError as exc:

@@ -24,9 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
-from sklearn.preprocessing import StandardScaler
 
 from evals.agreement import PanelAnalysis, analyse_panel
 from evals.calibration import Calibrator, Decision, LinearModel, MemberRecord
@@ -75,6 +72,10 @@ def fit_linear(
         sums = np.where(known, x, 0.0).sum(axis=0)
         column_means = np.divide(sums, counts, out=np.zeros(len(active)), where=counts > 0)
         x = np.where(known, x, column_means)
+        # Lazy: scikit-learn takes ~0.6 s to import and only fitting needs it (fast CLI start).
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
         scaler = StandardScaler().fit(x)
         scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
         model = LogisticRegression(C=c, max_iter=1000).fit((x - scaler.mean_) / scale, y)
@@ -169,6 +170,9 @@ def _folds(panels: Sequence[LabelledPanel], folds: int) -> list[tuple[list[int],
     n = min(folds, len(set(groups)))
     if n < 2:
         raise CalibrationError("Calibration needs panels for at least two different questions.")
+    # Lazy: see the fit above.
+    from sklearn.model_selection import GroupKFold
+
     splitter = GroupKFold(n_splits=n)
     return [
         (train.tolist(), test.tolist())

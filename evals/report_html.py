@@ -16,10 +16,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from evals.report import (
@@ -43,12 +41,20 @@ from evals.report_render import (
     total_cost_text,
 )
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from markdown_it import MarkdownIt
+
 #: Charted rows: one per model.
 _ROW, _LEFT, _WIDTH = 28, 180, 420
 
 
 @cache
 def _markdown() -> MarkdownIt:
+    # Lazy, here and in _environment: markdown-it and jinja2 take ~0.1 s to import and only
+    # the HTML report needs them (fast CLI start).
+    from markdown_it import MarkdownIt
+
     # "js-default": CommonMark without raw HTML, with the safe link validation.
     return MarkdownIt("js-default", {"linkify": False, "typographer": False}).enable("table")
 
@@ -149,6 +155,8 @@ def _when(moment: datetime | None) -> str:
 
 @cache
 def _environment() -> Environment:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
     env = Environment(
         loader=PackageLoader("evals", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import jsonschema
 import numpy as np
 
 from evals.case_schema import FailureMode
@@ -166,6 +165,9 @@ def json_check(answer: str, schema: dict[str, Any] | None, *, whole: bool) -> Ch
         return CheckResult(name, False, 0.0, where)
     if schema is None:
         return CheckResult(name, True, 1.0, "valid JSON")
+    # Lazy: jsonschema takes ~0.1 s to import; only a JSON-schema check needs it.
+    import jsonschema
+
     try:
         validator_cls = jsonschema.validators.validator_for(schema)
         validator_cls.check_schema(schema)

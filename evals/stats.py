@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from scipy import stats as sps
-from sklearn.metrics import cohen_kappa_score
 
 K = TypeVar("K", bound=Hashable)
 
@@ -30,6 +28,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
         return (0.0, 1.0)
+    # Lazy, here and below: scipy.stats takes ~0.4 s and scikit-learn ~0.6 s to import, and
+    # most commands never compute a statistic (fast CLI start).
+    from scipy import stats as sps
+
     ci = sps.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
     p = successes / n
     low, high = max(0.0, float(ci.low)), min(1.0, float(ci.high))
@@ -135,6 +137,8 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     discordant = a_only + b_only
     if discordant == 0:
         return 1.0
+    from scipy import stats as sps
+
     return float(sps.binomtest(a_only, discordant, 0.5).pvalue)
 
 
@@ -230,6 +234,8 @@ def judge_agreement(judge: Sequence[bool], human: Sequence[bool]) -> Agreement:
     agree = sum(1 for x, y in zip(judge, human, strict=True) if x == y) / n
     if len(set(judge) | set(human)) < 2:
         return Agreement(n, agree, None)
+    from sklearn.metrics import cohen_kappa_score
+
     kappa = float(cohen_kappa_score(list(judge), list(human)))
     return Agreement(n, agree, None if math.isnan(kappa) else kappa)
 
@@ -240,5 +246,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float] | No
         raise ValueError("spearman needs paired values")
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
+    from scipy import stats as sps
+
     result = sps.spearmanr(x, y)
     return (float(result.statistic), float(result.pvalue))

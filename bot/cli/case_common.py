@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from bot.case_intake import case_policy
 from bot.cli.common import load_settings
 from bot.cli.root import app
 from bot.config import load_config
@@ -53,6 +52,10 @@ def configured_policy() -> CasePolicy:
     settings = load_settings()
     if not settings.quorum_config.exists():
         return CasePolicy()
+    # Lazy: the case intake brings Slack's async client and aiohttp (~0.25 s to import);
+    # only an import reads the configured policy (fast `quorum --help` / `cases list`).
+    from bot.case_intake import case_policy
+
     return case_policy(load_config(settings.quorum_config))
 
 

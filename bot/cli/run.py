@@ -15,7 +15,6 @@ from bot.cli.root import app
 from bot.logs import configure_logging
 from bot.preflight import explain, missing_provider_keys, missing_slack
 from bot.scheduler import start_housekeeping, start_scheduler
-from bot.server import serve_http, serve_socket_mode
 from bot.services import Services, build_services
 
 log = logging.getLogger("quorum.run")
@@ -57,6 +56,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
+    # Lazy: the Slack app and aiohttp's server take ~0.25 s to import; `quorum --help` and
+    # every other command skip them (fast CLI start).
+    from bot.server import serve_http, serve_socket_mode
+
     await services.warm_up()
     # Without the job scheduler (Procfile web:), still pick up a refit made by `clock`.
     scheduler = start_scheduler(services) if with_scheduler else start_housekeeping(services)

@@ -1,0 +1,68 @@
+"""Fast start: commands that call no model, embed nothing and fit nothing import none of
+the heavy libraries (issue 13 item 4). A rule on what is imported, read from Python's own
+``-X importtime`` report of a real `quorum` process, not a wall-clock assertion."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage.db import Database
+
+pytestmark = pytest.mark.slow
+
+#: Each costs 0.3-3 s to import (measured with `python -m bench.cli_start`).
+HEAVY = ("litellm", "torch", "sentence_transformers", "sklearn", "matplotlib", "alembic", "scipy")
+
+ROOT = Path(__file__).resolve().parents[2]
+_IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$", re.MULTILINE)
+
+
+def _imports(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'quorum.db'}",
+        QUORUM_CONFIG=str(tmp_path / "quorum.yaml"),
+        COLUMNS="200",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bot.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(_IMPORTED.findall(done.stderr))
+    assert modules, done.stderr[-2000:]  # the report is there: the rule below can fail
+    return done, modules
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    done, modules = _imports(tmp_path, "--help")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "eval" in done.stdout and "cases" in done.stdout
+    assert "bot.cli.eval" in modules  # every command is registered, only lighter
+    assert _heavy(modules) == []
+
+
+def test_cases_list_imports_no_heavy_library(tmp_path: Path) -> None:
+    # A database already at the newest schema, as on every start but the first.
+    database = Database(f"sqlite:///{tmp_path / 'quorum.db'}")
+    database.ensure_schema()
+    database.dispose()
+
+    done, modules = _imports(tmp_path, "cases", "list")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "storage.case_repo" in modules  # it did read the cases
+    assert _heavy(modules) == []
