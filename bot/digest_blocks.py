@@ -75,14 +75,15 @@ def failure_mode_text(mode: str) -> str:
         return mode
 
 
-def model_text(line: ModelLine) -> str:
-    """One model's numbers as mrkdwn."""
+def model_text(line: ModelLine, timezone: str = "UTC") -> str:
+    """One model's numbers as mrkdwn (run days in ``timezone``)."""
     parts: list[str] = []
     if line.eval is not None:
         rate = line.eval.rate
+        drop = line.eval.week_drop_text(timezone)
         parts.append(
             f"eval {pct(rate.rate)} ({pct(rate.low)}–{pct(rate.high)}) on "
-            f"{line.eval.size_text}; {line.eval.change_text}"
+            f"{line.eval.size_text}; {line.eval.change_text}" + (f"; {drop}" if drop else "")
         )
     else:
         parts.append("no eval results this week")
@@ -203,7 +204,11 @@ def digest_blocks(digest: Digest, *, chart_attached: bool = False) -> list[JSON]
     if digest.models:
         blocks.append(DividerBlock())
         blocks.append(_section("*Models this week*"))
-        blocks.extend(_section(model_text(line)) for line in digest.models if line.role == "panel")
+        blocks.extend(
+            _section(model_text(line, digest.timezone))
+            for line in digest.models
+            if line.role == "panel"
+        )
         blocks.append(
             _section(
                 "*Does the benchmark predict production?*\n" + escape(digest.rank_agreement.text)

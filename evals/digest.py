@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evals import money, stats
 from evals.calibration_metrics import (
@@ -50,13 +51,23 @@ class EvalResult:
 
 
 @dataclass(frozen=True)
+class DatedEvalResult:
+    """One model's results in one benchmark run, with when the run started."""
+
+    started_at: datetime
+    result: EvalResult
+
+
+@dataclass(frozen=True)
 class ModelWeek:
     """One model's week in production (and in the benchmark)."""
 
     model: str
     role: str = "panel"  # "panel" | "shadow"
-    eval_now: EvalResult | None = None
-    eval_before: EvalResult | None = None
+    eval_now: EvalResult | None = None  # its latest run this week
+    eval_before: EvalResult | None = None  # its latest run last week
+    #: Its other runs this week, before the latest one (oldest first).
+    eval_earlier: Sequence[DatedEvalResult] = ()
     thumbs_up: int = 0
     thumbs_down: int = 0
     thumbs_up_before: int = 0
@@ -141,6 +152,19 @@ class DigestData:
 
 
 @dataclass(frozen=True)
+class WeekDrop:
+    """A real fall between an earlier run this week and the latest one (paired on their
+    shared cases; the same significance rule as the change vs last week)."""
+
+    since: datetime  # when the earlier run started
+    before_rate: float  # mean pass rate over the shared cases, then
+    now_rate: float  # and now
+    change: float  # now - then, < 0
+    shared: int  # cases both runs scored
+    p_value: float
+
+
+@dataclass(frozen=True)
 class EvalLine:
     rate: stats.Rate
     change: float | None  # pass-rate change vs last week (paired on shared cases)
@@ -148,6 +172,8 @@ class EvalLine:
     within_noise: bool | None  # None: nothing to compare against
     p_value: float | None
     cases: int = 0  # cases behind ``rate`` (``rate.n`` counts samples)
+    #: The largest real fall since an earlier run this week (None: none, or no such run).
+    week_drop: WeekDrop | None = None
 
     @property
     def size_text(self) -> str:
@@ -155,6 +181,16 @@ class EvalLine:
         if not self.cases or self.cases == self.rate.n:
             return f"{self.rate.n} cases"
         return f"{self.cases} cases, {self.rate.n} samples"
+
+    def week_drop_text(self, timezone: str) -> str:
+        """ "fell 50 pts since Tue 17 Nov's run (p = 0.002, 20 shared cases)", or ""."""
+        drop = self.week_drop
+        if drop is None:
+            return ""
+        return (
+            f"fell {abs(drop.change) * 100:.0f} pts since {run_day(drop.since, timezone)}'s "
+            f"run (p = {drop.p_value:.2g}, {drop.shared} shared cases)"
+        )
 
     @property
     def change_text(self) -> str:
@@ -255,22 +291,58 @@ class ShadowLine:
     disagreements: tuple[Disagreement, ...]
 
 
+def run_day(at: datetime, timezone: str) -> str:
+    """When a run started, as the digest's readers say it: "Tue 17 Nov"."""
+    try:
+        zone: tzinfo = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return f"{at.astimezone(zone):%a %d %b}"
+
+
+def _samples(ev: EvalLine) -> str:
+    """ ", 60 samples" when the latest run took several samples per case, else ""."""
+    return f", {ev.rate.n} samples" if ev.cases and ev.cases != ev.rate.n else ""
+
+
+def _fall(model: str, ev: EvalLine, timezone: str) -> str | None:
+    """ "Look into m: ..." for the larger real fall of ``ev``, vs last week or since an
+    earlier run this week (that one on a tie: it is the more recent news); None."""
+    week_over_week = (
+        ev.change if ev.within_noise is False and ev.change is not None and ev.change < 0 else None
+    )
+    drop = ev.week_drop
+    if drop is not None and (week_over_week is None or drop.change <= week_over_week):
+        return (
+            f"Look into {model}: its eval pass rate fell {abs(drop.change) * 100:.0f} pts, "
+            f"from {drop.before_rate:.0%} to {drop.now_rate:.0%}, since this week's run of "
+            f"{run_day(drop.since, timezone)} (p = {drop.p_value:.2g}, {drop.shared} shared "
+            f"cases{_samples(ev)})."
+        )
+    if week_over_week is not None:
+        return (
+            f"Look into {model}: its eval pass rate fell {abs(week_over_week) * 100:.0f} pts "
+            f"to {ev.rate.rate or 0:.0%} (p = {ev.p_value:.2g}, {ev.change_n} shared "
+            f"cases{_samples(ev)})."
+        )
+    return None
+
+
 def _decisions(
     lines: Sequence[ModelLine],
     regressions: Sequence[Regression],
     shadow: Sequence[ShadowLine],
     review_total: int,
+    timezone: str = "UTC",
 ) -> tuple[str, ...]:
-    """What the team should do this week, most urgent first (regressions, a shadow
-    candidate worth promoting, cases to review)."""
+    """What the team should do this week, most urgent first (a model falling for real,
+    vs last week or since an earlier run this week; regressed cases; a shadow candidate
+    worth promoting; cases to review)."""
     out: list[str] = []
     for line in lines:
-        ev = line.eval
-        if ev and ev.within_noise is False and ev.change is not None and ev.change < 0:
-            out.append(
-                f"Look into {line.model}: its eval pass rate fell {abs(ev.change) * 100:.0f} pts "
-                f"to {ev.rate.rate or 0:.0%} (p = {ev.p_value:.2g}, {ev.change_n} shared cases)."
-            )
+        fall = _fall(line.model, line.eval, timezone) if line.eval else None
+        if fall:
+            out.append(fall)
     if regressions:
         counts: dict[str, int] = {}
         for r in regressions:
@@ -349,19 +421,43 @@ class Digest:
 # -- sections ------------------------------------------------------------------------------
 
 
+def _week_drop(now: EvalResult, earlier: Sequence[DatedEvalResult]) -> WeekDrop | None:
+    """The largest real fall from an earlier run this week to the latest (the earliest
+    run on a tie); a fall within noise, or on no shared cases, is none."""
+    drops: list[WeekDrop] = []
+    for run in earlier:
+        then = run.result.per_case
+        cmp = stats.compare_paired("now", now.per_case, "then", then)
+        if cmp.n == 0 or not cmp.significant or cmp.diff >= 0:
+            continue
+        shared = set(now.per_case) & set(then)
+        drops.append(
+            WeekDrop(
+                since=run.started_at,
+                before_rate=sum(then[k] for k in shared) / len(shared),
+                now_rate=sum(now.per_case[k] for k in shared) / len(shared),
+                change=cmp.diff,
+                shared=cmp.n,
+                p_value=cmp.p_value,
+            )
+        )
+    return min(drops, key=lambda d: (d.change, d.since), default=None)
+
+
 def _eval_line(week: ModelWeek) -> EvalLine | None:
     now = week.eval_now
     if now is None or now.n == 0:
         return None
     rate = stats.Rate.of(now.passed, now.n)
     cases = len(now.per_case)
+    drop = _week_drop(now, week.eval_earlier)
     before = week.eval_before
     if before is None or before.n == 0:
-        return EvalLine(rate, None, 0, None, None, cases)
+        return EvalLine(rate, None, 0, None, None, cases, drop)
     cmp = stats.compare_paired("now", now.per_case, "before", before.per_case)
     if cmp.n == 0:
-        return EvalLine(rate, 0.0, 0, True, None, cases)
-    return EvalLine(rate, cmp.diff, cmp.n, not cmp.significant, cmp.p_value, cases)
+        return EvalLine(rate, 0.0, 0, True, None, cases, drop)
+    return EvalLine(rate, cmp.diff, cmp.n, not cmp.significant, cmp.p_value, cases, drop)
 
 
 def _thumbs_change(week: ModelWeek) -> float | None:
@@ -466,11 +562,17 @@ def _shadow_lines(data: DigestData, lines: Sequence[ModelLine]) -> tuple[ShadowL
 
 
 def _regressions(data: DigestData) -> tuple[Regression, ...]:
+    """Cases that passed in the model's run before its latest one (an earlier run this
+    week, else last week's) and fail in the latest."""
     out: list[Regression] = []
     for week in data.models:
-        if week.eval_now is None or week.eval_before is None:
+        if week.eval_now is None:
             continue
-        before = {k: v > 0.5 for k, v in week.eval_before.per_case.items()}
+        before: dict[str, bool] = {}
+        earlier = [week.eval_before] if week.eval_before is not None else []
+        earlier += [run.result for run in week.eval_earlier]  # oldest first: the latest wins
+        for result in earlier:
+            before.update({k: v > 0.5 for k, v in result.per_case.items()})
         now = {k: v > 0.5 for k, v in week.eval_now.per_case.items()}
         out.extend(Regression(week.model, case) for case in stats.regressions(before, now))
     return tuple(out)
@@ -505,6 +607,16 @@ def _headline(
     most important warning, else an honest "nothing moved"."""
     candidates: list[tuple[float, str]] = []
     for line in lines:
+        drop = line.eval.week_drop if line.eval else None
+        if drop is not None:
+            candidates.append(
+                (
+                    abs(drop.change),
+                    f"{line.model}'s eval pass rate fell {abs(drop.change) * 100:.0f} pts "
+                    f"since this week's run of {run_day(drop.since, data.timezone)} "
+                    f"(to {drop.now_rate:.0%} on {drop.shared} shared cases).",
+                )
+            )
         if line.eval and line.eval.within_noise is False and line.eval.change is not None:
             candidates.append(
                 (
@@ -575,5 +687,5 @@ def build_digest(data: DigestData) -> Digest:
         notes=tuple(notes),
         history=tuple(data.history),
         history_weeks=tuple(data.history_weeks),
-        decisions=_decisions(lines, regressions, shadow, review_total),
+        decisions=_decisions(lines, regressions, shadow, review_total, data.timezone),
     )

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from evals.case_schema import CaseStatus
 from evals.digest import (
+    DatedEvalResult,
     DigestData,
     Disagreement,
     EvalResult,
@@ -70,17 +71,16 @@ def slack_link(channel_id: str | None, ts: str | None) -> str | None:
     return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
-def eval_results(
-    session: Session, start: datetime, end: datetime, *, latest_only: bool = True
-) -> dict[str, EvalResult]:
-    """Per model, its benchmark results from eval runs started in the window.
-
-    Only finished, trustworthy runs count (complete or partial, not invalid) and only
-    whole-set runs (no case filters). With ``latest_only`` each model's numbers come
-    from the latest such run that included it; otherwise from all of them.
-    """
+def _eval_samples(
+    session: Session, start: datetime, end: datetime
+) -> tuple[
+    dict[str, dict[int, list[tuple[str, bool, str | None]]]], dict[int, datetime], list[int]
+]:
+    """The scored samples of the whole-set, trustworthy eval runs started in the window:
+    model -> run id -> [(case id, passed, failure mode)], each run's start, and the run
+    ids latest first."""
     runs = session.execute(
-        select(EvalRunRow.id, EvalRunRow.record)
+        select(EvalRunRow.id, EvalRunRow.record, EvalRunRow.started_at)
         .where(
             EvalRunRow.started_at >= start,
             EvalRunRow.started_at < end,
@@ -88,9 +88,13 @@ def eval_results(
         )
         .order_by(EvalRunRow.started_at.desc(), EvalRunRow.id.desc())
     ).all()
-    run_ids = [run_id for run_id, record in runs if not (record or {}).get("filters")]
+    kept = [(run_id, at) for run_id, record, at in runs if not (record or {}).get("filters")]
+    run_ids = [run_id for run_id, _ in kept]
+    by_model_run: dict[str, dict[int, list[tuple[str, bool, str | None]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     if not run_ids:
-        return {}
+        return by_model_run, {}, []
     rows = session.execute(
         select(
             EvalResultRow.run_id,
@@ -100,31 +104,59 @@ def eval_results(
             EvalResultRow.failure_mode,
         ).where(EvalResultRow.run_id.in_(run_ids), EvalResultRow.passed.is_not(None))
     ).all()
-    by_model_run: dict[str, dict[int, list[tuple[str, bool, str | None]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
     for run_id, model, case_id, passed, mode in rows:
         by_model_run[model][run_id].append((case_id, bool(passed), mode))
+    return by_model_run, dict(kept), run_ids
+
+
+def _result(samples: Sequence[tuple[str, bool, str | None]]) -> EvalResult:
+    per_case: dict[str, list[bool]] = defaultdict(list)
+    modes: dict[str, int] = defaultdict(int)
+    for case_id, passed, mode in samples:
+        per_case[case_id].append(passed)
+        if not passed and mode:
+            modes[mode] += 1
+    return EvalResult(
+        passed=sum(1 for _, passed, _ in samples if passed),
+        n=len(samples),
+        per_case={c: sum(v) / len(v) for c, v in per_case.items()},
+        failure_modes=dict(modes),
+    )
+
+
+def eval_results(
+    session: Session, start: datetime, end: datetime, *, latest_only: bool = True
+) -> dict[str, EvalResult]:
+    """Per model, its benchmark results from eval runs started in the window.
+
+    Only finished, trustworthy runs count (complete or partial, not invalid) and only
+    whole-set runs (no case filters). With ``latest_only`` each model's numbers come
+    from the latest such run that included it; otherwise from all of them.
+    """
+    by_model_run, _, run_ids = _eval_samples(session, start, end)
     order = {run_id: i for i, run_id in enumerate(run_ids)}  # 0 = latest
     out: dict[str, EvalResult] = {}
     for model, per_run in by_model_run.items():
         chosen = sorted(per_run, key=order.__getitem__)
         if latest_only:
             chosen = chosen[:1]
-        samples = [s for run_id in chosen for s in per_run[run_id]]
-        per_case: dict[str, list[bool]] = defaultdict(list)
-        modes: dict[str, int] = defaultdict(int)
-        for case_id, passed, mode in samples:
-            per_case[case_id].append(passed)
-            if not passed and mode:
-                modes[mode] += 1
-        out[model] = EvalResult(
-            passed=sum(1 for _, passed, _ in samples if passed),
-            n=len(samples),
-            per_case={c: sum(v) / len(v) for c, v in per_case.items()},
-            failure_modes=dict(modes),
-        )
+        out[model] = _result([s for run_id in chosen for s in per_run[run_id]])
     return out
+
+
+def eval_runs(session: Session, start: datetime, end: datetime) -> dict[str, list[DatedEvalResult]]:
+    """Per model, its results in each eval run started in the window that included it
+    (the same runs as :func:`eval_results`), oldest first."""
+    by_model_run, started, run_ids = _eval_samples(session, start, end)
+    oldest_first = list(reversed(run_ids))
+    return {
+        model: [
+            DatedEvalResult(started[run_id], _result(per_run[run_id]))
+            for run_id in oldest_first
+            if run_id in per_run
+        ]
+        for model, per_run in by_model_run.items()
+    }
 
 
 def question_count(session: Session, start: datetime, end: datetime) -> int:
@@ -268,7 +300,8 @@ def model_weeks(
     }
     thumbs_now = thumbs_by_model(session, start, end)
     thumbs_before = thumbs_by_model(session, before, start)
-    evals_now = eval_results(session, start, end)
+    runs_now = eval_runs(session, start, end)
+    evals_now = {model: runs[-1].result for model, runs in runs_now.items()}
     evals_before = eval_results(session, before, start)
 
     panel_names = list(dict.fromkeys([*panel, *sorted(stats_now), *sorted(thumbs_now)]))
@@ -291,6 +324,7 @@ def model_weeks(
                     role=role,
                     eval_now=evals_now.get(name),
                     eval_before=evals_before.get(name),
+                    eval_earlier=tuple(runs_now.get(name, [])[:-1]),
                     thumbs_up=now.up,
                     thumbs_down=now.down,
                     thumbs_up_before=was.up,

@@ -37,6 +37,7 @@ from storage.records import AnswerRole, RunOrigin, SignalKind, SignalSource
 from storage.runs_repo import get_run, save_panel_run
 from storage.signals_repo import record_signal
 from tests.bot.digest_seed import (
+    BENCHMARK_FIRE,
     DIGEST_CHANNEL,
     DIGEST_FIRE,
     SHADOW,
@@ -44,6 +45,7 @@ from tests.bot.digest_seed import (
     WordEmbedder,
     make_services,
     seed_calibrator,
+    seed_eval_run,
     seed_evals,
     seed_production,
 )
@@ -573,3 +575,32 @@ async def test_the_posted_digest_leads_with_decisions_and_ranks_nothing_on_one_v
         "2026-W46",
         "2026-W48",
     ]
+
+
+async def test_a_fall_between_two_runs_of_the_week_leads_the_posted_digest(
+    sqlite_db: Database, fake_slack: FakeSlackAPI
+) -> None:
+    """No runs last week; on Tuesday gpt-4.1-mini passed 20 of 20 cases, on Saturday 10
+    of 20. The posted digest's first decision is to look into it, never "Nothing changed
+    beyond noise"; alpha's 100% → 95% is noise and is not a decision."""
+    services = make_services(sqlite_db, slack_url=fake_slack.url)
+    seed_eval_run(sqlite_db, BENCHMARK_FIRE - timedelta(days=5), {"gpt-4.1-mini": 20, "alpha": 20})
+    seed_eval_run(sqlite_db, BENCHMARK_FIRE - timedelta(days=1), {"gpt-4.1-mini": 10, "alpha": 19})
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    (call,) = fake_slack.calls_to("chat.postMessage")
+    sections = [b["text"]["text"] for b in call.body["blocks"] if b["type"] == "section"]
+    decide = next(s for s in sections if s.startswith("*This week, decide:*"))
+    assert decide.splitlines()[1] == (
+        "• Look into gpt-4.1-mini: its eval pass rate fell 50 pts, from 100% to 50%, since "
+        "this week's run of Tue 17 Nov (p = 0.002, 20 shared cases)."
+    )
+    assert "Look into alpha" not in decide
+    assert "Check 11 regressed case(s) (alpha 1, gpt-4.1-mini 10)" in decide
+    text = "\n".join(sections)
+    assert "Nothing changed beyond noise" not in text
+    assert (
+        "*Biggest change:* gpt-4.1-mini's eval pass rate fell 50 pts since this week's run "
+        "of Tue 17 Nov (to 50% on 20 shared cases)." in text
+    )
+    mini = next(s for s in sections if s.startswith("*gpt-4.1-mini*"))
+    assert "eval 50% (" in mini and "on 20 cases; no run last week to compare; fell 50 pts" in mini

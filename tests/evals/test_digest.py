@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evals.digest import (
+    DatedEvalResult,
     DigestData,
     Disagreement,
     EvalResult,
@@ -354,3 +355,56 @@ def test_the_calibration_error_has_a_plain_verdict(
 ) -> None:
     digest = build_digest(data(calibration=pairs))
     assert digest.calibration.verdict.startswith(verdict), digest.calibration.verdict
+
+
+def _runs_this_week(*per_cases: dict[str, float]) -> tuple[DatedEvalResult, ...]:
+    """Earlier runs this week, on Tue 17 Nov, Wed 18 Nov, ... (Berlin), oldest first."""
+    return tuple(
+        DatedEvalResult(START + timedelta(days=1 + i, hours=12), result(pc))
+        for i, pc in enumerate(per_cases)
+    )
+
+
+def test_a_fall_between_two_runs_of_this_week_is_a_decision_without_last_week() -> None:
+    week = ModelWeek(
+        "gpt-4.1-mini",
+        eval_now=result(cases(10, 20)),
+        eval_earlier=_runs_this_week(cases(20, 20)),
+    )
+    digest = build_digest(data(models=[week]))
+    assert digest.decisions[0] == (
+        "Look into gpt-4.1-mini: its eval pass rate fell 50 pts, from 100% to 50%, since "
+        "this week's run of Tue 17 Nov (p = 0.002, 20 shared cases)."
+    )
+    assert digest.headline.startswith("gpt-4.1-mini's eval pass rate fell 50 pts since")
+    assert [r.case_id for r in digest.regressions] == [f"c{i:02d}" for i in range(10, 20)]
+    (line,) = digest.models
+    assert line.eval is not None and line.eval.change_text == "no run last week to compare"
+
+
+def test_a_fall_within_noise_or_on_one_case_between_runs_is_no_decision() -> None:
+    noise = ModelWeek(
+        "m", eval_now=result(cases(18, 20)), eval_earlier=_runs_this_week(cases(20, 20))
+    )
+    one_vote = ModelWeek(
+        "one", eval_now=result(cases(0, 1)), eval_earlier=_runs_this_week(cases(1, 1))
+    )
+    digest = build_digest(data(models=[noise, one_vote]))
+    assert not any(d.startswith("Look into") for d in digest.decisions)
+    assert digest.headline != "" and "fell" not in digest.headline
+    assert {r.model for r in digest.regressions} == {"m", "one"}  # listed, not ranked
+
+
+def test_the_latest_run_is_compared_with_every_earlier_run_of_the_week() -> None:
+    """100% on Tuesday, 50% on Wednesday, 50% again now: the fall still shows (the run
+    just before the latest one alone would say nothing changed); the state just before
+    the latest run decides which cases regressed."""
+    week = ModelWeek(
+        "gpt-4.1-mini",
+        eval_now=result(cases(10, 20)),
+        eval_earlier=_runs_this_week(cases(20, 20), cases(10, 20)),
+        eval_before=result(cases(10, 20)),
+    )
+    digest = build_digest(data(models=[week]))
+    assert "since this week's run of Tue 17 Nov" in digest.decisions[0]
+    assert digest.regressions == ()  # nothing that passed on Wednesday fails now
