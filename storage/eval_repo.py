@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from evals.errors import InputError
@@ -65,39 +65,53 @@ def save_result(
 ) -> None:
     """Store one sample; a sample stored before under the same key (an errored sample
     asked again on resume) is replaced."""
+    save_results(session, run_id, [result], now=now)
+
+
+def save_results(
+    session: Session, run_id: int, results: Sequence[SampleResult], *, now: datetime | None = None
+) -> None:
+    """Store samples in one statement each for the deletes and the inserts; a sample
+    stored before under the same key is replaced (the last one wins within ``results``)."""
+    latest = {r.key: r for r in results}
+    if not latest:
+        return
     session.execute(
         delete(EvalResultRow).where(
             EvalResultRow.run_id == run_id,
-            EvalResultRow.case_id == result.case_id,
-            EvalResultRow.model == result.model,
-            EvalResultRow.sample == result.sample,
+            tuple_(EvalResultRow.case_id, EvalResultRow.model, EvalResultRow.sample).in_(
+                list(latest)
+            ),
         )
     )
-    verdict = result.verdict
-    session.add(
-        EvalResultRow(
-            run_id=run_id,
-            case_id=result.case_id,
-            model=result.model,
-            sample=result.sample,
-            text=result.text,
-            passed=result.passed,
-            checks=[c.to_dict() for c in result.checks],
-            verdict=verdict.to_dict() if verdict else None,
-            judge_score=verdict.score if verdict else None,
-            failure_mode=verdict.failure_mode.value if verdict and verdict.failure_mode else None,
-            error=result.error,
-            error_source=result.error_source,
-            resolved_model=result.resolved_model,
-            cost_usd=result.cost_usd,
-            judge_cost_usd=result.judge_cost_usd,
-            latency_ms=result.latency_ms,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            created_at=now or datetime.now(UTC),
-        )
-    )
+    created = now or datetime.now(UTC)
+    session.add_all([_row(run_id, r, created) for r in latest.values()])
     session.flush()
+
+
+def _row(run_id: int, result: SampleResult, created_at: datetime) -> EvalResultRow:
+    verdict = result.verdict
+    return EvalResultRow(
+        run_id=run_id,
+        case_id=result.case_id,
+        model=result.model,
+        sample=result.sample,
+        text=result.text,
+        passed=result.passed,
+        checks=[c.to_dict() for c in result.checks],
+        verdict=verdict.to_dict() if verdict else None,
+        judge_score=verdict.score if verdict else None,
+        failure_mode=verdict.failure_mode.value if verdict and verdict.failure_mode else None,
+        error=result.error,
+        error_source=result.error_source,
+        resolved_model=result.resolved_model,
+        cost_usd=result.cost_usd,
+        judge_cost_usd=result.judge_cost_usd,
+        latency_ms=result.latency_ms,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        created_at=created_at,
+    )
 
 
 def finish_run(session: Session, run_id: int, report: EvalReport) -> None:

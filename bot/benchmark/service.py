@@ -10,8 +10,9 @@ The steps are separate so work can be spread out:
   :class:`~bot.benchmark.plan.RunPlan`; :meth:`BenchmarkService.start` stores the run
   (once; starting a started plan does nothing).
 - :meth:`BenchmarkService.execute_items` runs any batch of the plan's work items and
-  records each sample the moment it is scored. Recording is idempotent per item: a
-  sample stored again under the same (case, model, sample) replaces the earlier row.
+  records each sample as it is scored (in batches, from a writer thread: see
+  :mod:`bot.benchmark.writer`). Recording is idempotent per item: a sample stored again
+  under the same (case, model, sample) replaces the earlier row.
 - :meth:`BenchmarkService.finish` builds the report from every stored sample and
   records the run's status.
 
@@ -30,6 +31,7 @@ from bot.benchmark.plan import (
     resume_plan,
 )
 from bot.benchmark.processes import ProcessPool, WorkerSpec
+from bot.benchmark.writer import ResultWriter
 from bot.services import Services
 from evals.report import EvalReport, SampleKey, SampleResult
 from evals.runner import ProgressCallback, SampleExecutor, assemble_report, case_info, run_eval
@@ -80,12 +82,6 @@ class BenchmarkService:
 
     # -- execution --------------------------------------------------------------------
 
-    def record(self, plan: RunPlan, result: SampleResult) -> None:
-        """Store one scored sample of a started run (replacing an earlier one)."""
-        run_id = self.start(plan)
-        with self.services.db.session() as session:
-            eval_repo.save_result(session, run_id, result, now=self.services.clock.now())
-
     async def execute_items(
         self,
         plan: RunPlan,
@@ -95,41 +91,50 @@ class BenchmarkService:
         workers: int = 1,
     ) -> EvalReport:
         """Ask, score and record ``items`` (default: every pending item) with the plan's
-        concurrency and budget. Each sample is stored as soon as it is scored, with no
-        await in between, so cancelling (Ctrl-C) cannot lose a paid answer. Returns the
-        report of what this call saw (kept results plus these items).
+        concurrency and budget. Each sample goes to the writer thread the moment it is
+        scored, with no await in between, and the writer has stored every one of them
+        before this returns or raises, so cancelling (Ctrl-C) cannot lose a paid answer.
+        Returns the report of what this call saw (kept results plus these items).
 
         ``workers`` > 1: the items are asked and scored by that many worker processes
         (:mod:`bot.benchmark.processes`); scheduling, budget, progress and storing stay
         here, so the outcome is the same."""
-        self.start(plan)
+        run_id = self.start(plan)
         keys = None if items is None else {item.key for item in items}
         pending = len(plan.pending_items()) if keys is None else len(keys)
         workers = max(1, min(workers, pending))
-        if workers == 1:
-            return await self._execute(plan, keys, on_progress, None)
-        spec = WorkerSpec(
-            settings=self.services.settings,
-            config=self.services.config,
-            cases=plan.cases,
-            members=plan.members,
-            run_config=plan.config,
-            judge_prompt_hash=plan.judge.prompt_hash if plan.judge else None,
-            use_embedder=plan.embedder is not None,
-        )
-        pool = ProcessPool(spec, workers, on_orphan=lambda result: self.record(plan, result))
-        async with pool:
-            return await self._execute(plan, keys, on_progress, pool.execute)
+        writer = ResultWriter(self.services.db, run_id, self.services.clock)
+        try:
+            if workers == 1:
+                report = await self._execute(plan, keys, on_progress, writer, None)
+            else:
+                spec = WorkerSpec(
+                    settings=self.services.settings,
+                    config=self.services.config,
+                    cases=plan.cases,
+                    members=plan.members,
+                    run_config=plan.config,
+                    judge_prompt_hash=plan.judge.prompt_hash if plan.judge else None,
+                    use_embedder=plan.embedder is not None,
+                )
+                async with ProcessPool(spec, workers, on_orphan=writer.put) as pool:
+                    report = await self._execute(plan, keys, on_progress, writer, pool.execute)
+        except BaseException:
+            writer.close(raise_errors=False)  # what was received is stored all the same
+            raise
+        writer.close()
+        return report
 
     async def _execute(
         self,
         plan: RunPlan,
         keys: set[SampleKey] | None,
         on_progress: ProgressCallback | None,
+        writer: ResultWriter,
         execute: SampleExecutor | None,
     ) -> EvalReport:
         async def save(result: SampleResult) -> None:
-            self.record(plan, result)
+            writer.put(result)
 
         return await run_eval(
             plan.cases,

@@ -4,10 +4,18 @@ recording is idempotent per item, and finishing builds the run from what was sto
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from sqlalchemy import text
+
 from bot.benchmark.plan import BenchmarkRequest, SetChoice
 from bot.benchmark.service import BenchmarkService
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.errors import StorageError
 from evals.report import RunStatus
+from evals.types import ChatMessage, ModelAnswer, PanelMember
 from storage import case_repo, eval_repo
 from storage.db import Database
 from tests.bot.digest_seed import BENCHMARK_FIRE, ScriptedClient, make_services
@@ -98,3 +106,50 @@ async def test_finishing_with_items_left_says_the_run_is_partial(sqlite_db: Data
         "gamma",
         "candidate",
     ]
+
+
+class _AnswersThenHangs(ScriptedClient):
+    """Answers the first ``answered`` calls at once; every later call never returns."""
+
+    def __init__(self, answered: int, asked: int) -> None:
+        super().__init__()
+        self.answered = answered
+        self.asked = asked
+        self.all_asked = asyncio.Event()  # set once ``asked`` calls came in
+
+    async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        if len(self.calls) >= self.answered:
+            self.calls.append((member.name, tuple(messages)))
+            if len(self.calls) >= self.asked:
+                self.all_asked.set()
+            await asyncio.Event().wait()
+        return await super().complete(member, messages)
+
+
+async def test_a_cancelled_run_has_stored_every_answer_it_received(sqlite_db: Database) -> None:
+    """Results are written in batches from a writer thread; cancelling the run (what
+    Ctrl-C does) still leaves every received answer stored, so a resume never pays twice."""
+    _add_cases(sqlite_db, n=5)
+    client = _AnswersThenHangs(answered=7, asked=10)
+    service = BenchmarkService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
+    plan = service.plan(BenchmarkRequest(samples=1, use_judge=False, concurrency=10))
+    run = asyncio.create_task(service.execute_items(plan))
+    await client.all_asked.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert len(_stored(sqlite_db, plan.run_id or 0)) == 7
+    assert len(service.resume(plan.run_id or 0).pending_items()) == plan.total - 7
+
+
+async def test_a_failed_write_stops_the_run_instead_of_losing_results(
+    sqlite_db: Database,
+) -> None:
+    _add_cases(sqlite_db, n=1)
+    service = BenchmarkService(make_services(sqlite_db, now=BENCHMARK_FIRE))
+    plan = service.plan(BenchmarkRequest(samples=1, use_judge=False))
+    service.start(plan)
+    with sqlite_db.session() as s:  # someone deletes the run while it runs
+        s.execute(text("DELETE FROM eval_runs"))
+    with pytest.raises(StorageError):
+        await service.execute_items(plan)
