@@ -22,6 +22,7 @@ Exit codes of ``quorum eval run`` (for CI):
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -33,6 +34,7 @@ from rich import box
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session
 
 from bot.adapters import model_client
@@ -61,6 +63,7 @@ from evals.report_render import (
 from evals.runner import Progress as RunProgress
 from storage import eval_repo
 from storage.db import Database
+from storage.eval_repo import EvalRunInfo
 
 INCOMPLETE = 3  # exit code: partial or invalid run
 
@@ -360,18 +363,52 @@ def list_cmd(
     settings, _ = load_settings_and_config()
     with database(settings.database_url) as db, db.session() as s:
         runs = eval_repo.list_runs(s, limit=limit)
-    table = Table(title="Eval runs")
-    for head in ("Run", "Status", "Set", "Dataset", "Started (UTC)", "Samples", "Cost", "Models"):
-        table.add_column(head)
-    for r in runs:
-        table.add_row(
+    if not runs:
+        out.print("No eval runs yet: start one with `quorum eval run`.", highlight=False)
+        return
+    for line in runs_listing(runs, out.width):
+        out.print(line)
+
+
+#: The columns of `quorum eval list`, and which are right-aligned (numbers).
+_RUN_HEADS = ("run", "started (UTC)", "set", "dataset", "status", "samples", "cost")
+_RIGHT = frozenset({0, 5, 6})
+
+
+def runs_listing(runs: Sequence[EvalRunInfo], width: int = 80) -> list[Text]:
+    """Eval runs for a terminal ``width`` columns wide (80 fits): one line of short
+    fields per run (about 73 characters, aligned), its models on the lines under it,
+    wrapped between names (a name is never cut)."""
+    rows = [
+        (
             str(r.id),
-            r.status.value,
+            f"{r.started_at:%Y-%m-%d %H:%M}",
             r.case_set,
             short_version(r.dataset_version),
-            r.started_at.strftime("%Y-%m-%d %H:%M"),
+            r.status.value,
             f"{r.samples_done}/{r.sample_total}",
             money.usd(r.total_cost_usd),
-            escape(", ".join(r.models)),
         )
-    out.print(table)
+        for r in runs
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(_RUN_HEADS)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in _RIGHT else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    indent = " " * (widths[0] + 2)
+    lines = [Text("Eval runs, latest first", style="bold"), Text(""), Text(line(_RUN_HEADS))]
+    lines[-1].stylize("bold")
+    for run, row in zip(runs, rows, strict=True):
+        lines.append(Text(line(row)))
+        models = textwrap.wrap(
+            "models: " + (", ".join(run.models) or "none"),
+            width=max(width - len(indent), 20),
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        lines += [Text(indent + part, style="dim") for part in models]
+    return lines

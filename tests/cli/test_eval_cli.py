@@ -238,6 +238,53 @@ def test_shadow_members_and_litellm_strings_join_the_run(env: Env) -> None:
     assert unknown.exit_code == 2 and "unknown model 'nope'" in flat(unknown.output)
 
 
+def test_eval_list_fits_80_columns_without_cutting_words(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_names = ("openai-gpt-4.1-mini-2025-04-14", "anthropic-claude-sonnet-4-20250514")
+    for name in long_names:
+        env.server.script(name, reply="Paris")
+    config = yaml.safe_load((env.tmp / "quorum.yaml").read_text(encoding="utf-8"))
+    config["panel"] += [env.model(name) for name in long_names]
+    (env.tmp / "quorum.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    for _ in range(2):
+        ran = env.invoke("eval", "run", "--no-judge", "--samples", "3", "--json")
+        assert ran.exit_code == 0, ran.output
+    monkeypatch.setenv("COLUMNS", "80")
+    listed = env.invoke("eval", "list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, listed.stdout
+    assert "…" not in listed.stdout and not any(line.endswith(" ") for line in lines)
+    head = next(line for line in lines if line.lstrip().startswith("run"))
+    assert head.split() == [
+        "run",
+        "started",
+        "(UTC)",
+        "set",
+        "dataset",
+        "status",
+        "samples",
+        "cost",
+    ]
+    rows = [line.split() for line in lines if line.lstrip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["2", "1"]  # latest first
+    for row in rows:
+        assert len(row[1]) == 10 and len(row[2]) == 5  # 2026-11-22 14:14: the date whole
+        assert row[3:7] == ["golden", row[4], "complete", "48/48"] and len(row[4]) == 12
+        assert row[7].startswith("$")
+    # every model name whole on one line, under its run
+    for name in ("good", "bad", *long_names):
+        assert sum(name in line for line in lines) == 2, listed.stdout
+    assert sum(line.strip().startswith("models: good, bad,") for line in lines) == 2
+
+    empty = Env(env.tmp / "empty", env.server)
+    (env.tmp / "empty").mkdir()
+    monkeypatch.setenv("DATABASE_URL", empty.url)
+    none = env.invoke("eval", "list")
+    assert none.exit_code == 0 and "No eval runs yet" in none.stdout
+
+
 def test_bad_usage_is_a_friendly_error(env: Env) -> None:
     none = env.invoke("eval", "run", "--set", "rotating")
     assert none.exit_code == 2 and "No active cases in the rotating set" in flat(none.output)
