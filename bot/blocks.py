@@ -202,8 +202,15 @@ def all_failed(run: PanelRun) -> bool:
     return bool(run.answers) and not run.usable
 
 
-def result_blocks(view: ResultView) -> list[JSON]:
-    """The result: verdict first, what it means, who agrees and who differs, the answer."""
+#: Characters of the consensus answer in the short result (see ``short``).
+SHORT_ANSWER_CHARS = 1_500
+
+
+def result_blocks(view: ResultView, *, short: bool = False) -> list[JSON]:
+    """The result: verdict first, what it means, who agrees and who differs, the answer.
+
+    ``short``: the same message with the answer cut to :data:`SHORT_ANSWER_CHARS` (marked
+    as continued in the thread): what is shown when Slack refuses the full result."""
     run, consensus = view.run, view.consensus
     usable, asked = len(run.usable), len(run.answers)
     blocks: list[JSON] = as_dicts(
@@ -234,7 +241,9 @@ def result_blocks(view: ResultView) -> list[JSON]:
     tail.append(context_block(context_line(run)).to_dict())
     tail.append(context_block(WHAT_IF_WRONG if consensus.text else IN_THE_THREAD).to_dict())
     tail.append(feedback_actions(view.run_id).to_dict())
-    if consensus.text:
+    if consensus.text and short:
+        blocks += answer_sections(consensus.text, max_sections=1, max_chars=SHORT_ANSWER_CHARS)
+    elif consensus.text:
         room = MESSAGE_TEXT_LIMIT - text_chars(blocks) - text_chars(tail) - 100
         blocks.extend(
             answer_sections(

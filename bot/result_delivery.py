@@ -3,8 +3,8 @@
 Every message is held under :data:`bot.blocks.MESSAGE_TEXT_LIMIT`; a member's answer too
 long for one thread reply is split over several. When ``chat.update`` still refuses the
 result (``msg_blocks_too_long``, ``invalid_blocks``, a 5xx after the client's retries),
-:func:`show_result` falls back to a short result (the consensus gist, the badge and the
-buttons) and, if even that update is refused, posts the short result as a new message
+:func:`show_result` falls back to a short result (the same verdict-first message with the
+answer cut short) and, if even that update is refused, posts the short result as a new message
 in the thread. The caller stores the run either way and puts the full answers in the
 thread.
 """
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 PART_CHARS = MESSAGE_TEXT_LIMIT - 1_000
 #: Thread replies one answer may take; beyond that it is cut (the run keeps it whole).
 MAX_PARTS = 5
-#: Characters of the consensus answer in the short fallback result.
-SHORT_ANSWER_CHARS = 1_500
-FULL_IN_THREAD = "_The full answers are in the thread._"
-
 #: What a refused Slack call raises: an API error (also a 5xx after retries) or a
 #: transport failure.
 SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
@@ -47,22 +43,10 @@ class ResultSurface(Protocol):
 
 
 def short_result_blocks(view: ResultView) -> list[JSON]:
-    """The result without the long parts: question, the consensus gist, the badge, a
-    pointer to the thread, and the feedback buttons."""
-    run, consensus = view.run, view.consensus
-    out: list[JSON] = [
-        blocks.section(f"<@{view.asker}> asked:\n{blocks.question_quote(run.question)}").to_dict()
-    ]
-    if consensus.text:
-        if consensus.model:
-            line = f"Consensus answer from *{escape(consensus.model)}*"
-            out.append(blocks.context_block(line).to_dict())
-        out += blocks.answer_sections(consensus.text, max_sections=1, max_chars=SHORT_ANSWER_CHARS)
-    out.append(blocks.section(blocks.confidence_badge(consensus, len(run.usable))).to_dict())
-    out.append(blocks.section(FULL_IN_THREAD).to_dict())
-    out.append(blocks.context_block(blocks.context_line(run)).to_dict())
-    out.append(blocks.feedback_actions(view.run_id).to_dict())
-    return blocks.fit_blocks(out)
+    """The result in the full result's words (the verdict first, what it means, who
+    agrees and who differs, failures with their refs, the buttons; none when every model
+    failed) with the consensus answer cut short."""
+    return blocks.result_blocks(view, short=True)
 
 
 async def show_result(surface: ResultSurface, view: ResultView) -> bool:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot import blocks, command_blocks, correction_blocks
+from bot import blocks, command_blocks, correction_blocks, result_delivery
 from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 from tests.bot.conftest import action_ids, block_text
 
@@ -178,6 +178,44 @@ def test_when_every_model_failed_there_are_no_feedback_buttons() -> None:
     assert "ref `Q-AAAAAAAA`" in block_text(out) and "Try again in a minute" in block_text(out)
     reply = block_text(blocks.failures_reply_blocks(run))
     assert "*a* rejected our credentials" in reply and "*b* timed out" in reply
+
+
+def test_the_short_result_slack_gets_when_it_refuses_the_full_one_reads_the_same() -> None:
+    """The fallback has the full result's verdict-first wording, meaning line, who agrees,
+    dissent and failures (with refs) and the buttons; only the answer is cut short."""
+    long_answer = "Paris is the capital of France. " * 300
+    run = _run(
+        *(_ok(m, long_answer) for m in "abc"),
+        ModelAnswer(member="d", model="m", error=ErrorKind.TIMEOUT, reference="Q-0000D00D"),
+    )
+    c = replace(
+        _consensus("b", long_answer, 0.82, (("a", "b", "c"),)),
+        meaning="Of answers given about 80%, 82% were right (held-out TruthfulQA panels).",
+    )
+    view = blocks.ResultView(run, c, "U1", 7)
+    short = result_delivery.short_result_blocks(view)
+    _valid(short)
+    texts = _sections(short)
+    assert texts[0] == "<@U1> asked:\n> Q?"
+    assert texts[1] == "🟢 *3 of 4 models agree · 82% likely right*"
+    assert texts[2] == "Of answers given about 80%, 82% were right (held-out TruthfulQA panels)."
+    assert texts[3] == "Answer from *b*, agreed by *a*, *c*"
+    assert texts[4].startswith("Paris is the capital") and texts[4].endswith(
+        "_(continued in the thread)_"
+    )
+    assert len(texts[4]) <= blocks.SHORT_ANSWER_CHARS
+    assert "⚠️ *d* timed out · ref `Q-0000D00D`" in texts
+    assert "Wrong? Press 👎, or *✏️ Correct*" in texts[-1] and "in the thread" in texts[-1]
+    assert action_ids(short) == ["quorum_up", "quorum_down", "quorum_correct", "quorum_flag"]
+    assert not any("Consensus answer from" in t for t in texts)
+    # the same words as the full result, block for block, but the answer
+    full = _sections(blocks.result_blocks(view))
+    assert full[:4] == texts[:4] and full[-3:] == texts[-3:] and len(full) > len(texts)
+    # when every model failed there is nothing to rate in the short result either
+    failed = _run(ModelAnswer(member="a", model="m", error=ErrorKind.AUTH, reference="Q-A"))
+    none = replace(_consensus(None, None, 0.0, (), status=ConsensusStatus.NONE), reason="x")
+    out = result_delivery.short_result_blocks(blocks.ResultView(failed, none, "U1", 1))
+    assert action_ids(out) == [] and "⚪ *No answer*" in block_text(out)
 
 
 @pytest.mark.parametrize(

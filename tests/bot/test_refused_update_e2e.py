@@ -75,6 +75,17 @@ async def test_a_refused_result_update_still_stores_the_run_and_shows_a_shorter_
     shown = block_text(result.blocks)
     assert "Asking the panel" not in result.text and "Paris" in shown
     assert "thread" in shown
+    # the short result speaks like the full one: the verdict first, then who agrees
+    sections = [b for b in result.blocks if b["type"] in ("section", "context")]
+    assert block_text([sections[1]]).startswith("🟢 *3 of 3 models agree · ")
+    assert "likely right*" in block_text([sections[1]])
+    assert "Answer from *" in shown and "Consensus answer from" not in shown
+    assert action_ids(result.blocks) == [
+        "quorum_up",
+        "quorum_down",
+        "quorum_correct",
+        "quorum_flag",
+    ]
     thread = bot.slack.thread(bot.channel, result.ts)
     assert len(thread) == 3 and all("Paris" in block_text(m.blocks) for m in thread)
     assert run.message_ts == result.ts
