@@ -29,7 +29,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evals.cases import CasePolicy
-from evals.errors import ConfigError
+from evals.errors import ConfigError, InputError
+from evals.inputs import read_text
 from evals.types import PanelMember
 
 ENV_PREFIX = "os.environ/"
@@ -302,6 +303,10 @@ def parse_config(data: Any, path: Path = Path("quorum.yaml")) -> QuorumConfig:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
+#: quorum.yaml is a few kilobytes; a file this large is a mistake.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_config(path: Path) -> QuorumConfig:
     """Read and validate ``quorum.yaml``. Raises :class:`ConfigError` with friendly text."""
     if not path.exists():
@@ -310,7 +315,9 @@ def load_config(path: Path) -> QuorumConfig:
             "(or set QUORUM_CONFIG to your file)."
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path, max_bytes=MAX_CONFIG_BYTES))
+    except InputError as exc:
+        raise ConfigError(exc.user_message) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

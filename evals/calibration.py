@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.agreement import PanelAnalysis
-from evals.errors import CalibrationError
+from evals.errors import CalibrationError, InputError
+from evals.inputs import read_text, write_text
 from evals.scoring import answer_features, panel_features, pick_answer, reliability_logit
 
 FORMAT = "quorum-calibrator/2"
@@ -247,7 +248,8 @@ class Calibrator:
         return calibrator
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        """Write the JSON file whole or not at all (InputError when it cannot be written)."""
+        write_text(path, self.to_json())
 
 
 def _members_from(data: Any, where: str) -> dict[str, MemberRecord]:
@@ -277,13 +279,17 @@ def _base_accuracy_from(value: Any, where: str) -> float:
     return base
 
 
+#: A calibrator is a few kilobytes; anything this large is not one.
+MAX_CALIBRATOR_BYTES = 16 * 1024 * 1024
+
+
 def load_calibrator(path: str | Path) -> Calibrator:
     """Read a calibrator JSON file; a missing or malformed file raises CalibrationError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CalibrationError(f"Cannot read the calibrator file {p}: {exc.strerror}.") from exc
+        text = read_text(p, max_bytes=MAX_CALIBRATOR_BYTES)
+    except InputError as exc:
+        raise CalibrationError(f"Cannot read the calibrator file: {exc.user_message}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

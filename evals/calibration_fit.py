@@ -30,6 +30,7 @@ from evals.calibration import Calibrator, Decision, LinearModel, MemberRecord
 from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
 from evals.chunking import embed_chunks
 from evals.errors import CalibrationError
+from evals.inputs import MAX_ANSWER_CHARS, read_text
 from evals.jsonl import jsonl_lines
 from evals.ports import Embedder
 from evals.scoring import (
@@ -277,10 +278,7 @@ def read_labelled_panels(
     A panel's ``source`` is its line's ``source`` field, else the file's name.
     """
     p = Path(path)
-    try:
-        lines = jsonl_lines(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CalibrationError(f"Cannot read {p}: {exc.strerror}.") from exc
+    lines = jsonl_lines(read_text(p))
     parsed = [_parse_labelled(line, f"{p.name} line {n}") for n, line in enumerate(lines, 1)]
     records = [r for r in parsed if r is not None]
     vectors = embed_chunks(
@@ -322,6 +320,11 @@ def _parse_labelled(
                 raise TypeError("each answer's 'correct' must be true or false")
             if model in texts:
                 raise ValueError(f"model {model!r} appears twice")
+            if len(text) > MAX_ANSWER_CHARS:
+                raise ValueError(
+                    f"the answer of {model!r} is {len(text):,} characters long; "
+                    f"the limit is {MAX_ANSWER_CHARS:,}"
+                )
             texts[model], correct[model] = text, label
     except json.JSONDecodeError as exc:
         raise CalibrationError(f"{where} is not valid JSON: {exc.msg}.") from exc

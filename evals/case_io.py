@@ -49,7 +49,7 @@ from evals.assertions import (
     AssertionType,
     unsupported_message,
 )
-from evals.case_schema import CaseSource, EvalCase
+from evals.case_schema import CaseSource, EvalCase, oversized_fields
 from evals.errors import InputError
 from evals.jsonl import jsonl_lines
 
@@ -194,9 +194,14 @@ def load_cases(text: str, fmt: CaseFormat, *, source: str = "input") -> list[Eva
             problems.append(f"{where}: expected a mapping (one case), got {type(data).__name__}")
             continue
         try:
-            cases.append((where, EvalCase.model_validate(data)))
+            case = EvalCase.model_validate(data)
         except ValidationError as exc:
             problems += [f"{where}: {p}" for p in _problems(exc)]
+            continue
+        too_big = oversized_fields(case)
+        problems += [f"{where}: {p}" for p in too_big]
+        if not too_big:
+            cases.append((where, case))
     seen: dict[str, str] = {}
     for where, case in cases:
         if case.id in seen:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from evals.assertions import LEGACY_FIELDS, Assertion, AssertionType, legacy_assertions
+from evals.inputs import MAX_CASE_CONTEXT_CHARS, MAX_CASE_TEXT_CHARS
 
 
 class CaseSet(StrEnum):
@@ -195,3 +196,23 @@ class EvalCase(BaseModel):
         if value.tzinfo is None:
             raise ValueError("must include a time zone (UTC), e.g. 2026-01-31T12:00:00Z")
         return value.astimezone(UTC)
+
+
+def oversized_fields(case: EvalCase) -> list[str]:
+    """What in ``case`` is over the size limits, one phrase each (empty: nothing).
+
+    Checked where text enters a case (import, edits) rather than on the model, so a case
+    stored before the limits existed can still be read, exported and retired.
+    """
+    problems = []
+    for name, text in (("input.question", case.input.question), ("expected", case.expected)):
+        if text is not None and len(text) > MAX_CASE_TEXT_CHARS:
+            problems.append(
+                f"{name} is {len(text):,} characters long; the limit is {MAX_CASE_TEXT_CHARS:,}"
+            )
+    context = sum(len(m.content) for m in case.input.context)
+    if context > MAX_CASE_CONTEXT_CHARS:
+        problems.append(
+            f"input.context is {context:,} characters long; the limit is {MAX_CASE_CONTEXT_CHARS:,}"
+        )
+    return problems

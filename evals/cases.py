@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evals.assertions import Assertion, AssertionType
-from evals.case_schema import CaseSet, CaseStatus, EvalCase
+from evals.case_schema import CaseSet, CaseStatus, EvalCase, oversized_fields
 from evals.errors import ConfigError, InputError
 from evals.ports import Embedder, Vectors
 from evals.redact import compile_extra_patterns
@@ -124,12 +124,16 @@ def _validated(case: EvalCase, changes: Mapping[str, Any]) -> EvalCase:
     data = case.model_dump()
     data.update(changes)
     try:
-        return EvalCase.model_validate(data)
+        edited = EvalCase.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise InputError(f"invalid edit: {problems}") from None
+    too_big = [p for p in oversized_fields(edited) if p not in oversized_fields(case)]
+    if too_big:
+        raise InputError(f"invalid edit: {'; '.join(too_big)}")
+    return edited
 
 
 def apply_edit(

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from evals.errors import InputError
+from evals.inputs import MAX_ANSWER_CHARS, MAX_CASE_TEXT_CHARS, check_length
 from evals.types import Consensus, ModelAnswer
 
 RecordId = str | int
@@ -34,6 +35,7 @@ def parse_recorded_line(line: str) -> tuple[RecordId, str, list[ModelAnswer]]:
     question = record.get("question")
     if not isinstance(question, str) or not question.strip():
         raise InputError("'question' must be non-empty text")
+    check_length(question, what="the question", limit=MAX_CASE_TEXT_CHARS)
     raw_answers = record.get("answers")
     if not isinstance(raw_answers, list) or not raw_answers:
         raise InputError('\'answers\' must be a non-empty list of {"model", "text"} objects')
@@ -53,6 +55,7 @@ def parse_recorded_line(line: str) -> tuple[RecordId, str, list[ModelAnswer]]:
             text = ""
         if not isinstance(text, str):
             raise InputError(f"answer {n} ('{model}'): 'text' must be text")
+        check_length(text, what=f"answer {n} ('{model}')", limit=MAX_ANSWER_CHARS)
         answers.append(ModelAnswer(member=model, model=model, text=text))
     return record_id, question, answers
 

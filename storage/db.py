@@ -54,6 +54,10 @@ class DatabaseUnavailableError(StorageError):
     """
 
 
+class SchemaNotReadyError(ConfigError):
+    """A PostgreSQL database is reachable but not at the schema this Quorum needs."""
+
+
 def normalize_url(url: str) -> URL:
     """Parse a database URL, choosing psycopg 3 for PostgreSQL.
 
@@ -213,6 +217,9 @@ class Database:
 
         return ScriptDirectory.from_config(self.alembic_config())
 
+    def _known_revisions(self) -> set[str]:
+        return {rev.revision for rev in self._scripts().walk_revisions()}
+
     def head_revision(self) -> str | None:
         """The newest revision shipped with this code."""
         head = shipped_head()
@@ -244,6 +251,47 @@ class Database:
             )
         return str(rows[0][0]) if rows else None
 
+    def reachable_revision(self) -> str | None:
+        """:meth:`current_revision` as a command's first contact: a database that cannot
+        be reached or read comes out as a ConfigError saying what to check."""
+        try:
+            return self.current_revision()
+        except DatabaseUnavailableError as exc:
+            raise ConfigError(
+                f"cannot reach the database ({exc}). "
+                "Check DATABASE_URL and that the database server is running."
+            ) from exc
+        except StorageError as exc:
+            raise ConfigError(
+                f"cannot read the database ({exc}). Is DATABASE_URL pointing at a Quorum database?"
+            ) from exc
+
+    def prepare_schema(self) -> bool:
+        """Make the database ready for a command; True if the schema changed.
+
+        The embedded default (SQLite, one file) is brought to the newest schema on the
+        spot. A PostgreSQL database is shared, so migrating it is an explicit step
+        (`quorum db upgrade`, the Procfile's `release:`): a command finding it behind
+        says so (SchemaNotReadyError) and changes nothing.
+        """
+        current = self.reachable_revision()
+        if self.backend == "sqlite":
+            return self.ensure_schema()
+        head = self.head_revision()
+        if current != head:
+            if current is not None and current not in self._known_revisions():
+                raise SchemaNotReadyError(
+                    f"the database {safe_url(self.url)} is at schema revision {current}, "
+                    "which this version of Quorum does not know (a newer Quorum migrated "
+                    "it?). Upgrade Quorum."
+                )
+            state = f"at schema revision {current}" if current else "empty (no Quorum tables)"
+            raise SchemaNotReadyError(
+                f"the database {safe_url(self.url)} is {state}; this Quorum needs {head}. "
+                "Run `quorum db upgrade` first."
+            )
+        return False
+
     def is_empty(self) -> bool:
         """True when the database has no tables (Alembic's own version table aside)."""
         try:
@@ -272,8 +320,7 @@ class Database:
         current = self.current_revision()
         if current == self.head_revision():
             return False
-        known = {rev.revision for rev in self._scripts().walk_revisions()}
-        if current is not None and current not in known:
+        if current is not None and current not in self._known_revisions():
             raise StorageError(
                 f"the database {safe_url(self.url)} is at schema revision {current!r}, which "
                 "this version of Quorum does not know (was it migrated by a newer version?)",

@@ -51,7 +51,7 @@ def ask(
     services = build_services(settings, config)
     try:
         if save:
-            services.db.ensure_schema()
+            services.db.prepare_schema()
             use_active_calibrator(services)
         run, consensus = asyncio.run(_ask(services, question, show_progress=not as_json))
         run_id = _store(services, run, consensus) if save else None

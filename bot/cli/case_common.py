@@ -41,7 +41,7 @@ def audit_actor() -> str:
 def case_session() -> Iterator[Session]:
     database = Database(load_settings().database_url)
     try:
-        database.ensure_schema()
+        database.prepare_schema()
         with database.session() as session:
             yield session
     finally:

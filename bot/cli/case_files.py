@@ -19,7 +19,7 @@ from bot.cli.case_common import (
 from bot.cli.common import edge, err, out
 from evals.case_io import dump_cases, format_for_path, load_cases
 from evals.case_schema import CaseSet, CaseStatus
-from evals.errors import InputError
+from evals.inputs import read_text, write_text
 from evals.redact import Redactor, redact_case
 from storage import case_repo
 
@@ -45,7 +45,7 @@ def export(
         sys.stdout.write(text)
         err.print(f"Exported {len(cases)} case(s). {versions}", highlight=False)
         return
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     out.print(f"Wrote {len(cases)} case(s) to {path} ({chosen.value}). {versions}", highlight=False)
 
 
@@ -75,12 +75,7 @@ def import_(
     """Import cases. Every case is validated first; any problem (all are listed, with line
     or document numbers) means nothing is stored."""
     chosen = format_for_path(path, fmt)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
+    text = read_text(path)
     cases = load_cases(text, chosen, source=str(path))
     overrides: dict[str, object] = {}
     if status is not None:

@@ -15,7 +15,14 @@ from rich.console import Console
 
 from bot.config import QuorumConfig, load_config
 from bot.settings import Settings
-from evals.errors import ConfigError, InputError, QuorumError, new_reference
+from evals.errors import (
+    CalibrationError,
+    ConfigError,
+    InputError,
+    QuorumError,
+    new_reference,
+)
+from storage.db import DatabaseUnavailableError
 
 log = logging.getLogger("quorum.cli")
 
@@ -65,9 +72,24 @@ def edge(func: Callable[P, R]) -> Callable[P, R]:
         except InputError as exc:
             err.print(f"[red]Error:[/red] {exc.user_message}", highlight=False)
             raise typer.Exit(Exit.USAGE) from None
+        except CalibrationError as exc:
+            err.print(f"[red]Calibrator problem:[/red] {exc.user_message}", highlight=False)
+            raise typer.Exit(Exit.USAGE) from None
+        except DatabaseUnavailableError as exc:
+            # Reached mid-command (the first contact says so as a ConfigError): the
+            # message names the database, never its password.
+            ref = new_reference()
+            log.error("%s (%s)", exc, ref)
+            err.print(
+                f"[red]The database stopped answering:[/red] {exc} (ref {ref}). "
+                "Nothing more was done; run the command again once it is back.",
+                highlight=False,
+            )
+            raise typer.Exit(Exit.FAILED) from None
         except QuorumError as exc:
             ref = new_reference()
-            log.error("%s (%s)", exc, ref, exc_info=not exc.user_safe)
+            # The message and reference go to the log; the stack only when debugging.
+            log.error("%s (%s)", exc, ref, exc_info=log.isEnabledFor(logging.DEBUG))
             err.print(f"[red]Error:[/red] {exc.user_message} (ref {ref})", highlight=False)
             raise typer.Exit(Exit.FAILED) from None
         except KeyboardInterrupt:

@@ -18,7 +18,7 @@ def upgrade() -> None:
     """Apply every pending migration (Procfile `release:` runs this)."""
     database = Database(load_settings().database_url)
     try:
-        before = database.current_revision()
+        before = database.reachable_revision()
         database.upgrade()
         after = database.current_revision()
     finally:
@@ -35,6 +35,6 @@ def current() -> None:
     """Print the database's current migration revision."""
     database = Database(load_settings().database_url)
     try:
-        out.print(database.current_revision() or "empty (run `quorum db upgrade`)")
+        out.print(database.reachable_revision() or "empty (run `quorum db upgrade`)")
     finally:
         database.dispose()

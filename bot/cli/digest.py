@@ -27,13 +27,19 @@ from bot.services import Services, build_services, command_services
 from bot.settings import Settings
 from bot.verdict import shorten_words
 from evals.digest import Digest
+from evals.inputs import write_bytes
 from storage.job_tables import JobStatus
 
 
 def digest_services(settings: Settings, config: QuorumConfig) -> Services:
     """Services for the digest: no model is called, so the embedder is not loaded."""
     services = command_services(settings, config)
-    services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
+    try:
+        services.db.prepare_schema()
+        services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
+    except BaseException:
+        services.db.dispose()
+        raise
     return services
 
 
@@ -137,7 +143,6 @@ def digest_cmd(
     settings, config = load_settings_and_config()
     services = digest_services(settings, config)
     try:
-        services.db.ensure_schema()
         if preview:
             now = services.clock.now()
             period = jobs.period_for(services, JOB_DIGEST, now)
@@ -145,7 +150,7 @@ def digest_cmd(
             render(weekly.digest)
             path = chart or Path(f"digest-{period}.png")
             assert weekly.chart is not None
-            path.write_bytes(weekly.chart)
+            write_bytes(path, weekly.chart)
             err.print(f"Chart written to {path}", highlight=False)
             return
         outcome = asyncio.run(jobs.run_job(services, JOB_DIGEST, force=force))

@@ -48,6 +48,7 @@ from bot.services import command_services
 from evals import money
 from evals.cases import short_version
 from evals.errors import InputError
+from evals.inputs import write_text
 from evals.ports import ModelClient
 from evals.report import EvalReport, RunStatus, find_regressions, summarize
 from evals.report_html import to_html
@@ -93,7 +94,7 @@ def cli_client() -> ModelClient:
 def database(url: str) -> Iterator[Database]:
     database = Database(url)
     try:
-        database.ensure_schema()
+        database.prepare_schema()
         yield database
     finally:
         database.dispose()
@@ -171,7 +172,7 @@ def run_cmd(
     settings, config = load_settings_and_config()
     services = command_services(settings, config, client=cli_client())
     try:
-        services.db.ensure_schema()
+        services.db.prepare_schema()
         service = BenchmarkService(services)
         if resume is not None:
             plan = service.resume(
@@ -336,7 +337,7 @@ def report_cmd(
     if output is None:
         typer.echo(text)
         return
-    output.write_text(text, encoding="utf-8")
+    write_text(output, text)
     err.print(f"Wrote {output}", highlight=False)
 
 

@@ -15,6 +15,7 @@ from bot.cli.common import Exit, edge, err, load_settings_and_config, out
 from bot.cli.eval import cli_client, database
 from bot.cli.root import app
 from evals.errors import ConfigError, InputError
+from evals.inputs import read_text
 from evals.jsonl import jsonl_lines
 from evals.judge import LabelledAnswer, calibrate
 from storage import labels_repo
@@ -24,10 +25,8 @@ app.add_typer(judge_app, name="judge")
 
 
 def load_labelled(path: Path) -> list[LabelledAnswer]:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
     items: list[LabelledAnswer] = []
-    for number, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), start=1):
+    for number, line in enumerate(jsonl_lines(read_text(path)), start=1):
         if not line.strip():
             continue
         try:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -23,6 +23,7 @@ from evals.chunking import embed_chunks
 from evals.consensus import build_consensus
 from evals.embedder import SentenceTransformerEmbedder
 from evals.errors import InputError
+from evals.inputs import check_writable, read_text, write_text
 from evals.jsonl import jsonl_lines
 from evals.recorded import consensus_record, parse_recorded_line
 from evals.types import Consensus
@@ -49,6 +50,8 @@ def consensus(
     settings = load_settings()
     calibrator = _calibrator(calibrator_path, settings.quorum_calibrator)
     lines = _read_lines(infile)
+    if output is not None:
+        check_writable(output)
     embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model)
     embedder.load()
 
@@ -68,15 +71,21 @@ def consensus(
         vectors = embed_chunks(
             embedder, (a.text for _, _, _, answers in panels for a in answers if a.ok), advance
         )
-    with _open_output(output) as sink:
-        for line, record_id, question, answers in panels:
-            result = build_consensus(
-                answers, embedder, calibrator, quorum=quorum, question=question, vectors=vectors
-            )
-            sink.write(json.dumps(consensus_record(record_id, result), ensure_ascii=False) + "\n")
-            outcome = _labelled_outcome(line, result)
-            if outcome is not None:
-                outcomes.append(outcome)
+    written: list[str] = []
+    for line, record_id, question, answers in panels:
+        result = build_consensus(
+            answers, embedder, calibrator, quorum=quorum, question=question, vectors=vectors
+        )
+        record = json.dumps(consensus_record(record_id, result), ensure_ascii=False) + "\n"
+        if output is None:
+            sys.stdout.write(record)  # streamed: a pipe sees each line at once
+        else:
+            written.append(record)
+        outcome = _labelled_outcome(line, result)
+        if outcome is not None:
+            outcomes.append(outcome)
+    if output is not None:
+        write_text(output, "".join(written))
 
     processed = len(panels)
     err.print(f"{processed} panel(s) scored with calibrator {calibrator.id}; {bad} bad line(s).")
@@ -108,11 +117,11 @@ def calibrate(
     `source` field, else its file). Use it with `consensus.calibrator` in quorum.yaml
     or QUORUM_CALIBRATOR.
     """
-    for path in labelled:
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
     if folds < 2:
         raise InputError("--folds must be at least 2")
+    for path in labelled:
+        read_text(path)  # every file readable as UTF-8 before minutes of embedding
+    check_writable(output)
     settings = load_settings()
     embedder = SentenceTransformerEmbedder(settings.quorum_embedding_model, cache_size=0)
     with _progress("embedding") as advance:
@@ -120,7 +129,6 @@ def calibrate(
             labelled, embedder, folds=folds, data_label=label, progress=advance
         )
     calibrator, metrics = report.calibrator, report.metrics
-    output.parent.mkdir(parents=True, exist_ok=True)
     calibrator.save(output)
     out.print(metrics_table(metrics, title=f"Held-out quality ({folds}-fold, by question)"))
     if len(report.per_source) > 1:
@@ -168,24 +176,7 @@ def _calibrator(option: Path | None, from_env: Path | None) -> Calibrator:
 
 
 def _read_lines(infile: Path) -> list[str]:
-    if str(infile) == "-":
-        return jsonl_lines(sys.stdin.read())
-    if not infile.exists():
-        raise InputError(f"{infile}: no such file")
-    try:
-        return jsonl_lines(infile.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{infile}: not UTF-8 text") from None
-
-
-@contextmanager
-def _open_output(path: Path | None) -> Iterator[IO[str]]:
-    if path is None:
-        yield sys.stdout
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
-        yield handle
+    return jsonl_lines(read_text(infile))
 
 
 @contextmanager
