@@ -2,8 +2,9 @@
 
 The stored run gives exactly what the panel was sent (the earlier thread messages as
 multi-turn context, the question, the system prompt and each member's options), each
-model's answer and the consensus; a correction gives the expected answer, its failure mode (the case's category) and
-severity. Everything is redacted before it is stored; the production log keeps the
+model's answer and the consensus; a correction gives the expected answer, its severity and
+its failure mode as a ``failure:`` tag (what went wrong is not the case's category, the
+kind of question, which a reviewer sets). Everything is redacted before it is stored; the production log keeps the
 original. A repeat (the same run flagged again, or the same question in other words)
 is merged into the existing case and counted. A new case can be announced in the
 configured review channel.
@@ -30,6 +31,7 @@ from evals.case_schema import (
     CaseSource,
     ContextMessage,
     EvalCase,
+    FailureMode,
     ObservedAnswer,
     ObservedRun,
     SentOptions,
@@ -52,6 +54,11 @@ SLACK_CALL_TIMEOUT_S = 0.5
 
 KIND_TAGS = {"down": "thumbs-down", "flag": "flagged", "correction": "corrected"}
 KIND_SEVERITY = {"down": Severity.MEDIUM, "flag": Severity.HIGH, "correction": Severity.MEDIUM}
+
+
+def failure_tag(mode: FailureMode) -> str:
+    """The tag a corrected case carries for what went wrong: ``failure:outdated``."""
+    return f"failure:{mode.value}"
 
 
 def case_policy(config: QuorumConfig) -> CasePolicy:
@@ -159,7 +166,9 @@ def build_case(
             for name, o in (prompt.options.items() if prompt is not None else ())
         },
     )
-    tags = sorted({"production", KIND_TAGS.get(kind, kind)})
+    tags = {"production", KIND_TAGS.get(kind, kind)}
+    if correction is not None:
+        tags.add(failure_tag(correction.failure_mode))
     case = EvalCase(
         id=new_case_id(),
         input=CaseInput(
@@ -167,9 +176,9 @@ def build_case(
             context=_sent_context(run),
         ),
         expected=correction.correct_answer if correction else None,
-        category=correction.failure_mode.value if correction else None,
+        category=None,  # the kind of question: a reviewer's call, never the failure mode
         severity=correction.severity if correction else KIND_SEVERITY.get(kind, Severity.MEDIUM),
-        tags=tags,
+        tags=sorted(tags),
         source=CaseSource.PRODUCTION,
         source_link=source_link
         or (

@@ -409,6 +409,20 @@ async def test_a_question_asked_in_a_thread_keeps_the_thread_as_context(bot_fact
         "Which city is the new office in?",
     ]
     assert row.expected == "Canberra" and "corrected" in row.tags
+    # what went wrong is a tag; the category (the kind of question) is the reviewer's call,
+    # so the Edit form's Category starts empty rather than holding a failure mode
+    assert row.category is None and "failure:other" in row.tags
+    await bot.action(
+        action_id="cases_edit",
+        value=row.id,
+        user_id=REVIEWER,
+        response_url=bot.slack.response_url("e"),
+    )
+    await bot.settle()
+    (opened,) = bot.slack.calls_to("views.open")
+    category = next(b for b in opened.body["view"]["blocks"] if b.get("block_id") == "category")
+    assert category["element"]["type"] == "plain_text_input"
+    assert "initial_value" not in category["element"]
 
 
 async def test_a_flagged_case_holds_exactly_what_the_panel_was_sent(bot_factory: Any) -> None:

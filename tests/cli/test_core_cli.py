@@ -127,13 +127,22 @@ def test_ask_for_people_shows_the_consensus_and_a_per_model_table(
         fake_openai.script(
             name, reply="Use exponential backoff with jitter and honour Retry-After."
         )
-    env = _env(tmp_path, _config(tmp_path, fake_openai, ["alpha", "beta"]))
+    config = _config(tmp_path, fake_openai, ["alpha", "beta"])
+    data = yaml.safe_load(config.read_text())
+    for member in data["panel"]:  # priced, but far too cheap to show in four decimals
+        member["litellm_params"]["input_cost_per_token"] = 1e-12
+        member["litellm_params"]["output_cost_per_token"] = 1e-12
+    config.write_text(yaml.safe_dump(data))
+    env = _env(tmp_path, config)
 
     result = quorum("ask", "How should a client handle HTTP 429?", env=env, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
     assert "likely right" in result.stdout and "2 of 2 models agree" in result.stdout
     assert "alpha" in result.stdout and "beta" in result.stdout and "latency" in result.stdout
+    # each tiny cost, and their total, print as "<$0.0001", never "$0.0000"
+    assert result.stdout.count("<$0.0001") == 3, result.stdout
+    assert "$0.0000" not in result.stdout
 
 
 def test_ask_fits_80_columns_says_what_it_is_doing_and_gives_each_models_gist(
