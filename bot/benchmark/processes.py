@@ -42,7 +42,6 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from bot.adapters import model_client, sentence_embedder
-from bot.aio import run_async
 from bot.benchmark.models import build_judge
 from bot.config import QuorumConfig
 from bot.settings import Settings
@@ -345,7 +344,7 @@ def worker_main(inbox: Connection, results: Connection, spec: WorkerSpec) -> Non
     os.environ.clear()
     os.environ.update(spec.environ)
     try:
-        run_async(_serve(inbox, results, spec))
+        asyncio.run(_serve(inbox, results, spec))
     except Exception as exc:
         with contextlib.suppress(OSError):
             results.send(("fatal", getattr(exc, "user_message", None) or repr(exc)))

@@ -21,6 +21,7 @@ Exit codes of ``quorum eval run`` (for CI):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
@@ -38,7 +39,6 @@ from rich.text import Text
 from sqlalchemy.orm import Session
 
 from bot.adapters import model_client
-from bot.aio import run_async
 from bot.benchmark.plan import BenchmarkRequest, RunPlan, SetChoice
 from bot.benchmark.processes import ITEMS_PER_WORKER, default_workers
 from bot.benchmark.service import BenchmarkService
@@ -197,7 +197,7 @@ def run_cmd(
             workers = default_workers(len(plan.pending_items()))
         err.print(f"Eval run {run_id}: {plan.describe()}", highlight=False)
         try:
-            report = run_async(_run_with_bar(service, plan, workers, show=not as_json))
+            report = asyncio.run(_run_with_bar(service, plan, workers, show=not as_json))
         except KeyboardInterrupt:
             err.print(
                 "Interrupted. Every finished sample is stored; finish the run with: "
