@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import blocks, command_blocks, correction_blocks
-from bot.case_blocks import SetVersion, review_blocks
+from bot.case_blocks import SetVersion, new_case_notice, review_blocks
 from bot.digest_blocks import digest_blocks
 from bot.jobs import chart_for
 from evals.case_schema import (
@@ -39,6 +39,7 @@ from evals.case_schema import (
     Severity,
 )
 from evals.digest import (
+    DatedEvalResult,
     DigestData,
     EvalResult,
     HistoryPoint,
@@ -275,17 +276,20 @@ def correction_modal() -> Panel:
 
 
 def review_list() -> Panel:
-    def case(i: str, q: str, said: str, model: str, **kw: Any) -> EvalCase:
+    def case(
+        i: str, q: str, answers: dict[str, str], panel: str, flagged: str, **kw: Any
+    ) -> EvalCase:
         return EvalCase(
             id=i,
             input=CaseInput(question=q),
             source=CaseSource.PRODUCTION,
             source_link="https://slack.com/archives/C0GENERAL/p1764000000000100",
             observed=ObservedRun(
-                answers=[ObservedAnswer(model=model, text=said)],
-                consensus_model=model,
-                consensus_text=said,
+                answers=[ObservedAnswer(model=m, text=t) for m, t in answers.items()],
+                consensus_model=panel,
+                consensus_text=answers[panel],
                 confidence=0.41,
+                flagged=[flagged],
             ),
             tags=["production", "thumbs-down"],
             **kw,
@@ -295,17 +299,22 @@ def review_list() -> Panel:
         case(
             "c-7d1e",
             "Which header tells a client how long to wait after a 429?",
-            "The X-RateLimit-Reset header.",
-            "gemini-flash",
+            {
+                "gpt-4.1-mini": "Retry-After: seconds to wait, or an HTTP date.",
+                "gemini-flash": "The X-RateLimit-Reset header.",
+            },
+            "gpt-4.1-mini",
+            flagged="gemini-flash",  # a 👎 on gemini-flash's own thread reply
             expected="Retry-After (seconds or an HTTP date).",
-            category="factual_error",
+            category="http",
             severity=Severity.MEDIUM,
         ),
         case(
             "c-19a2",
             "Can I rotate a Postgres password without downtime?",
-            "No, you must restart the server.",
+            {"llama-local": "No, you must restart the server."},
             "llama-local",
+            flagged="llama-local",  # a 👎 on the result: the panel's answer
             severity=Severity.HIGH,
         ),
     ]
@@ -314,7 +323,12 @@ def review_list() -> Panel:
         SetVersion(CaseSet.ROTATING, 112, "03be5d9910aa" + "0" * 52),
     ]
     out = review_blocks(cases, total=2, page=1, versions=versions)
-    return Panel("/compare cases (review list)", [Message(out, ephemeral=True)])
+    notice = Message(new_case_notice(cases[0]), time="9:40 AM")
+    return Panel(
+        "/compare cases (review list)",
+        [notice, Message(out, ephemeral=True)],
+        "The notice in the review channel when a case is proposed, then the reviewer's list.",
+    )
 
 
 def _eval(passed: int, n: int, cases: int = 0) -> EvalResult:
@@ -327,9 +341,15 @@ def digest() -> Panel:
     end = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     weeks = ["2026-W44", "2026-W45", "2026-W46", "2026-W47", "2026-W48"]
     history = []
-    for model, base in (("gpt-4.1-mini", 0.86), ("claude-haiku", 0.8), ("gemini-flash", 0.74)):
+    # the last week's pass rates are this week's latest runs (41, 33 and 37 of 48 below)
+    for model, base, now in (
+        ("gpt-4.1-mini", 0.86, 41 / 48),
+        ("claude-haiku", 0.8, 33 / 48),
+        ("gemini-flash", 0.74, 37 / 48),
+    ):
         for i, week in enumerate(weeks[1:]):
-            history.append(HistoryPoint(week, model, base + 0.02 * (i % 2), base - 0.1 + 0.03 * i))
+            rate = now if week == weeks[-1] else base + 0.02 * (i % 2)
+            history.append(HistoryPoint(week, model, rate, base - 0.1 + 0.03 * i))
     data = DigestData(
         period="2026-W48",
         start=end - timedelta(days=7),
@@ -350,7 +370,9 @@ def digest() -> Panel:
             ModelWeek(
                 "claude-haiku",
                 eval_now=_eval(33, 48),
-                eval_before=_eval(40, 48),
+                eval_before=_eval(34, 48),
+                # Tuesday's run passed 46 of 48: the fall is this week's, not last week's
+                eval_earlier=(DatedEvalResult(end - timedelta(days=5, hours=20), _eval(46, 48)),),
                 thumbs_up=22,
                 thumbs_down=9,
                 answers=209,
