@@ -139,10 +139,10 @@ def show(
         answers = Table(title="Answers when it was flagged", header_style="bold")
         answers.add_column("model")
         answers.add_column("answer", overflow="fold")
+        flagged = set(case.observed.flagged)
         for a in case.observed.answers:
-            answers.add_row(
-                escape(a.model), escape(_short(a.text, 200) if a.text else f"({a.error})")
-            )
+            who = f"{a.model} 👎 flagged" if a.model in flagged else a.model
+            answers.add_row(escape(who), escape(_short(a.text, 200) if a.text else f"({a.error})"))
         if case.observed.consensus_model:
             conf = case.observed.confidence
             label = f"consensus: {case.observed.consensus_model}"

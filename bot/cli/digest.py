@@ -74,7 +74,7 @@ def render(digest: Digest) -> None:
     if digest.models:
         _say("\n[bold]Models this week[/bold]")
         for line in digest.models:
-            text = _plain(model_text(line))
+            text = _plain(model_text(line, digest.timezone))
             name, _, rest = text.partition("\n")
             role = " [dim](shadow)[/dim]" if line.role == "shadow" else ""
             _say(f"[bold]{name}[/bold]{role}: {rest}")

@@ -326,3 +326,24 @@ def test_list_fits_80_columns_without_cutting_words(
     assert " ".join(question.split()) in " ".join(cells.split()), listed.stdout
     assert "case-3f9a1c2b7d01" in listed.stdout
     assert "category factual_error · api, http" in listed.stdout
+
+
+def test_show_marks_the_answer_people_flagged(env: Database) -> None:
+    observed = {
+        "answers": [
+            {"model": "alpha", "text": "Port 6379."},
+            {"model": "gamma", "text": "Port 5432."},
+        ],
+        "consensus_model": "alpha",
+        "confidence": 0.82,
+        "flagged": ["gamma"],
+    }
+    seed(env, case("c1", "What port does Redis use?", observed=observed))
+    shown = quorum("show", "c1")
+    assert shown.exit_code == 0, shown.output
+    rows = {
+        line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if "Port" in line
+    }
+    assert rows["gamma 👎 flagged"].count("Port 5432.") == 1
+    assert "alpha" in rows and "flagged" not in rows["alpha"]
+    assert "consensus: alpha (confidence 0.82)" in " ".join(shown.stdout.split())
