@@ -49,8 +49,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Seconds each Slack call may take before intake goes on without it.
-SLACK_CALL_TIMEOUT_S = 0.5
+#: Seconds the permalink lookup may take before the case gets Slack's generic archive
+#: link instead. Intake runs in the background, after the signal is stored and the
+#: person answered, so this only bounds how long a case waits to be stored.
+PERMALINK_TIMEOUT_S = 3.0
+#: Seconds the review-channel notice may take (the client retries rate limits inside
+#: it). A notice that cannot be posted is logged as a warning; the case is stored and
+#: listed by `/quorum cases` either way.
+NOTICE_TIMEOUT_S = 15.0
 
 KIND_TAGS = {"down": "thumbs-down", "flag": "flagged", "correction": "corrected"}
 KIND_SEVERITY = {"down": Severity.MEDIUM, "flag": Severity.HIGH, "correction": Severity.MEDIUM}
@@ -90,11 +96,11 @@ def fallback_link(channel_id: str, ts: str) -> str:
     return f"https://slack.com/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
-async def _bounded(coro: Awaitable[Any], what: str) -> Any:
+async def _bounded(coro: Awaitable[Any], what: str, timeout_s: float) -> Any:
     try:
-        return await asyncio.wait_for(coro, SLACK_CALL_TIMEOUT_S)
-    except Exception:
-        log.info("case intake went on without %s", what, exc_info=True)
+        return await asyncio.wait_for(coro, timeout_s)
+    except Exception as exc:
+        log.warning("case intake went on without %s (%s)", what, type(exc).__name__)
         return None
 
 
@@ -113,6 +119,7 @@ async def _permalink(client: AsyncWebClient, run: StoredPanelRun) -> str | None:
     resp = await _bounded(
         client.chat_getPermalink(channel=run.channel_id, message_ts=run.message_ts),
         "the permalink",
+        PERMALINK_TIMEOUT_S,
     )
     link = resp.get("permalink") if resp is not None else None
     return str(link) if link else fallback_link(run.channel_id, run.message_ts)
@@ -277,4 +284,5 @@ async def _notify(client: AsyncWebClient, channel: str, case: EvalCase) -> None:
             channel=channel, text=notice_text(case), blocks=new_case_notice(case)
         ),
         "the review channel notice",
+        NOTICE_TIMEOUT_S,
     )

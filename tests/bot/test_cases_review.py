@@ -589,3 +589,25 @@ async def test_no_corpus_secret_reaches_a_case_the_review_notice_or_the_editor(
     assert edited["expected"] and "<SECRET_" in edited["expected"]
     assert _leaked(edited) == [] and "leaky" in edited["tags"]
     assert _leaked(_posts(bot, "e")) == []
+
+
+async def test_a_slow_slack_still_gets_the_review_notice_and_the_permalink(
+    bot_factory: Any,
+) -> None:
+    """Intake runs after the person was answered, so a Slack that takes 1.5 s (a busy
+    workspace, a retried rate limit) delays the notice; it never drops it."""
+    bot: Bot = await bot_factory(**SLACK)
+    _script(bot)
+    run_id, result_ts = await _ask(bot, "What is the capital of Australia?")
+    bot.slack.fail("chat.getPermalink", delay=1.5)
+    bot.slack.fail("chat.postMessage", delay=1.5)
+    await bot.action(
+        action_id="quorum_flag", value=str(run_id), user_id="U0BOB", message_ts=result_ts
+    )
+    await bot.settle()
+    (row,) = bot.rows(CaseRow)
+    assert row.source_link == (
+        f"https://quorum-test.slack.com/archives/{bot.channel}/p{result_ts.replace('.', '')}"
+    )
+    (notice,) = bot.slack.messages("C0REVIEW")
+    assert "A new eval case was proposed" in block_text(notice.blocks)
