@@ -279,7 +279,9 @@ BENCHMARK_CONCURRENCY = 8
 
 async def benchmark_job(services: Services, *, period: str) -> str:
     """The panel and the shadow candidates on every active case (golden and rotating),
-    stored as an eval run like `quorum eval run --set all`: the same benchmark service."""
+    stored as an eval run like `quorum eval run --set all`: the same benchmark service.
+    With a task queue configured (``QUORUM_TASK_QUEUE``) the run is only planned and
+    queued here; `quorum worker` processes run it."""
     service = BenchmarkService(services)
     request = BenchmarkRequest(
         case_set=SetChoice.ALL,
@@ -290,8 +292,14 @@ async def benchmark_job(services: Services, *, period: str) -> str:
         plan = service.plan(request)
     except NoActiveCases:
         return "no active eval cases; nothing to benchmark"
+    size = f"{len(plan.cases)} cases x {len(plan.members)} models x {plan.config.samples} samples"
+    queue_url = services.settings.quorum_task_queue
+    if queue_url:
+        # Lazy: procrastinate takes ~0.2 s to import, and only this job and `quorum worker`
+        # use it (fast CLI start).
+        from bot.task_queue import enqueue_run
+
+        run_id, batches = await enqueue_run(services, queue_url, plan)
+        return f"eval run {run_id} ({period}) queued for the workers in {batches} jobs: {size}"
     report = await service.run(plan)
-    return (
-        f"eval run {report.run_id} ({period}): {report.status.value}, {len(plan.cases)} cases x "
-        f"{len(plan.members)} models x {plan.config.samples} samples"
-    )
+    return f"eval run {report.run_id} ({period}): {report.status.value}, {size}"

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     quorum_scheduler: bool = Field(
         default=True, description="Run the benchmark/digest scheduler inside the bot process."
     )
+    quorum_task_queue: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the task queue that `quorum worker` processes take "
+        "the scheduled benchmark from; unset: the process that schedules it runs it.",
+    )
     quorum_log_level: str = Field(default="INFO", description="Logging level.")
     quorum_db_connect_timeout: float = Field(
         default=3.0,
@@ -82,6 +87,7 @@ class Settings(BaseSettings):
         "quorum_embedding_model",
         "quorum_calibrator",
         "quorum_spool_path",
+        "quorum_task_queue",
         mode="before",
     )
     @classmethod

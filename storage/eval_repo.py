@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evals.errors import InputError
 from evals.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
+from storage.base import insert_for
 from storage.eval_tables import EvalResultRow, EvalRunRow
 
 
@@ -71,47 +73,44 @@ def save_result(
 def save_results(
     session: Session, run_id: int, results: Sequence[SampleResult], *, now: datetime | None = None
 ) -> None:
-    """Store samples in one statement each for the deletes and the inserts; a sample
-    stored before under the same key is replaced (the last one wins within ``results``)."""
-    latest = {r.key: r for r in results}
-    if not latest:
-        return
-    session.execute(
-        delete(EvalResultRow).where(
-            EvalResultRow.run_id == run_id,
-            tuple_(EvalResultRow.case_id, EvalResultRow.model, EvalResultRow.sample).in_(
-                list(latest)
-            ),
-        )
-    )
+    """Store samples in one statement; a sample stored before under the same key is
+    replaced (INSERT ... ON CONFLICT DO UPDATE), also when another process stores the same
+    key at the same moment; within ``results`` the last one wins."""
     created = now or datetime.now(UTC)
-    session.add_all([_row(run_id, r, created) for r in latest.values()])
-    session.flush()
+    rows = [_row(run_id, r, created) for r in {r.key: r for r in results}.values()]
+    if not rows:
+        return
+    insert = insert_for(session, EvalResultRow)
+    replaced = {name: insert.excluded[name] for name in rows[0] if name not in _SAMPLE_KEY}
+    session.execute(insert.on_conflict_do_update(index_elements=_SAMPLE_KEY, set_=replaced), rows)
 
 
-def _row(run_id: int, result: SampleResult, created_at: datetime) -> EvalResultRow:
+_SAMPLE_KEY = ["run_id", "case_id", "model", "sample"]
+
+
+def _row(run_id: int, result: SampleResult, created_at: datetime) -> dict[str, Any]:
     verdict = result.verdict
-    return EvalResultRow(
-        run_id=run_id,
-        case_id=result.case_id,
-        model=result.model,
-        sample=result.sample,
-        text=result.text,
-        passed=result.passed,
-        checks=[c.to_dict() for c in result.checks],
-        verdict=verdict.to_dict() if verdict else None,
-        judge_score=verdict.score if verdict else None,
-        failure_mode=verdict.failure_mode.value if verdict and verdict.failure_mode else None,
-        error=result.error,
-        error_source=result.error_source,
-        resolved_model=result.resolved_model,
-        cost_usd=result.cost_usd,
-        judge_cost_usd=result.judge_cost_usd,
-        latency_ms=result.latency_ms,
-        prompt_tokens=result.prompt_tokens,
-        completion_tokens=result.completion_tokens,
-        created_at=created_at,
-    )
+    return {
+        "run_id": run_id,
+        "case_id": result.case_id,
+        "model": result.model,
+        "sample": result.sample,
+        "text": result.text,
+        "passed": result.passed,
+        "checks": [c.to_dict() for c in result.checks],
+        "verdict": verdict.to_dict() if verdict else None,
+        "judge_score": verdict.score if verdict else None,
+        "failure_mode": verdict.failure_mode.value if verdict and verdict.failure_mode else None,
+        "error": result.error,
+        "error_source": result.error_source,
+        "resolved_model": result.resolved_model,
+        "cost_usd": result.cost_usd,
+        "judge_cost_usd": result.judge_cost_usd,
+        "latency_ms": result.latency_ms,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "created_at": created_at,
+    }
 
 
 def finish_run(session: Session, run_id: int, report: EvalReport) -> None:
@@ -154,6 +153,14 @@ def results(session: Session, run_id: int) -> list[SampleResult]:
         .order_by(EvalResultRow.sample, EvalResultRow.case_id, EvalResultRow.model)
     ).all()
     return [_to_result(r) for r in rows]
+
+
+def result_count(session: Session, run_id: int) -> int:
+    """How many samples of the run are stored."""
+    count = session.scalar(
+        select(func.count()).select_from(EvalResultRow).where(EvalResultRow.run_id == run_id)
+    )
+    return int(count or 0)
 
 
 def resumable_results(session: Session, run_id: int) -> list[SampleResult]:

@@ -11,4 +11,5 @@ from bot.cli import (  # noqa: F401
     judge,
     offline,
     run,
+    worker,
 )

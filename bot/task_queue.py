@@ -1,0 +1,179 @@
+"""Benchmark runs spread over `quorum worker` processes on any machine, through
+procrastinate, a task queue on the team's PostgreSQL (``QUORUM_TASK_QUEUE``).
+
+- :func:`enqueue_run` (the scheduler, in whichever process holds it) stores the planned
+  run and defers one job per batch of :data:`ITEMS_PER_JOB` work items. No model is
+  called there.
+- :func:`run_worker` (``quorum worker``) takes jobs: each one resumes the run's plan from
+  the database, asks and scores the batch's items that have no stored result yet, stores
+  them (one row per item: an upsert), and the job that stores the run's last item records
+  the run's outcome.
+- A worker that dies mid-job (killed, out of memory, its machine gone) stops sending
+  procrastinate's heartbeat; every live worker looks for such stalled jobs every
+  ``heartbeat`` seconds and puts them back in the queue, so another worker finishes them,
+  skipping the items already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from procrastinate import App, PsycopgConnector
+from procrastinate.exceptions import ProcrastinateException
+from procrastinate.types import JSONDict
+
+from bot.benchmark.plan import RunPlan, WorkItem
+from bot.benchmark.service import BenchmarkService
+from bot.services import Services
+from evals.errors import ConfigError, InputError
+from storage import eval_repo
+from storage.db import normalize_url
+
+log = logging.getLogger("quorum.worker")
+
+QUEUE = "quorum-benchmark"
+TASK_ITEMS = "quorum.benchmark_items"
+#: Work items per job: small enough that several workers share a run and a killed
+#: worker's job costs little to ask again, large enough that the queue stays cheap.
+ITEMS_PER_JOB = 25
+#: Samples asked at once inside one job (the scheduled benchmark's concurrency).
+JOB_CONCURRENCY = 8
+#: PostgreSQL advisory lock held while the queue's tables are created ("QuorumQ").
+SCHEMA_LOCK_KEY = 0x51756F72756D51
+
+
+def conninfo(url: str) -> str:
+    """``QUORUM_TASK_QUEUE`` (a SQLAlchemy or libpq PostgreSQL URL) as libpq takes it."""
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(
+            "QUORUM_TASK_QUEUE must be a PostgreSQL URL (postgresql://user:pass@host/db); "
+            "the task queue keeps its jobs there"
+        )
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def queue_app(url: str, services: Services | None = None) -> App:
+    """The procrastinate app on ``url``; a worker passes ``services`` to run the jobs."""
+    app = App(connector=PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4))
+
+    @app.task(name=TASK_ITEMS, queue=QUEUE)
+    async def benchmark_items(run_id: int, items: list[list[Any]]) -> None:
+        if services is None:
+            raise RuntimeError("this process only enqueues benchmark jobs")
+        await run_items(services, run_id, [WorkItem(int(s), str(c), str(m)) for c, m, s in items])
+
+    return app
+
+
+def ensure_queue_schema(url: str) -> None:
+    """Create procrastinate's tables on first use (one process at a time)."""
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            found = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+            if found is None or found[0] is None:
+                log.info("creating the task queue's tables")
+                schema = App(connector=PsycopgConnector()).schema_manager.get_schema()
+                with conn.transaction():
+                    conn.execute(schema)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
+# -- enqueueing ----------------------------------------------------------------------------
+
+
+async def enqueue_run(services: Services, url: str, plan: RunPlan) -> tuple[int, int]:
+    """Store ``plan`` as a running eval run and defer its pending items as jobs for the
+    workers. Returns (run id, jobs deferred)."""
+    service = BenchmarkService(services)
+    run_id = service.start(plan)
+    items = plan.pending_items()
+    batches = [items[i : i + ITEMS_PER_JOB] for i in range(0, len(items), ITEMS_PER_JOB)]
+    await asyncio.to_thread(ensure_queue_schema, url)
+    app = queue_app(url)
+    async with app.open_async():
+        jobs: list[JSONDict] = [
+            {"run_id": run_id, "items": [[i.case_id, i.model, i.sample] for i in batch]}
+            for batch in batches
+        ]
+        await app.configure_task(TASK_ITEMS).batch_defer_async(*jobs)
+    log.info("eval run %d: %d items deferred in %d jobs", run_id, len(items), len(batches))
+    return run_id, len(batches)
+
+
+# -- working -------------------------------------------------------------------------------
+
+
+async def run_items(services: Services, run_id: int, items: Sequence[WorkItem]) -> None:
+    """One job: the batch's items that have no kept result yet, then the run's outcome
+    if this job stored its last item."""
+    service = BenchmarkService(services)
+    try:
+        plan = service.resume(run_id, concurrency=JOB_CONCURRENCY)
+    except InputError as exc:  # finished already (a job delivered twice), or gone
+        log.info("eval run %d: nothing to do (%s)", run_id, exc)
+        return
+    done = {r.key for r in plan.completed}
+    pending = [item for item in items if item.key not in done]
+    if pending:
+        await service.execute_items(plan, pending)
+    with services.db.session() as session:
+        stored = eval_repo.result_count(session, run_id)
+    if stored >= plan.total:
+        report = service.finish(plan)
+        log.info("eval run %d finished: %s", run_id, report.status.value)
+
+
+async def run_worker(
+    services: Services,
+    url: str,
+    *,
+    concurrency: int = 4,
+    heartbeat_s: float = 10.0,
+    stalled_after_s: float = 30.0,
+) -> None:
+    """``quorum worker``: take benchmark jobs until SIGINT/SIGTERM (procrastinate drains
+    the jobs in progress first)."""
+    await asyncio.to_thread(ensure_queue_schema, url)
+    app = queue_app(url, services)
+    async with app.open_async():
+        sweeper = asyncio.create_task(_retry_stalled_jobs(app, heartbeat_s, stalled_after_s))
+        try:
+            await app.run_worker_async(
+                queues=[QUEUE],
+                name=f"quorum-worker@{socket.gethostname()}",
+                concurrency=concurrency,
+                update_heartbeat_interval=heartbeat_s,
+                stalled_worker_timeout=stalled_after_s,
+                install_signal_handlers=True,
+            )
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+
+async def _retry_stalled_jobs(app: App, every_s: float, stalled_after_s: float) -> None:
+    """Put the jobs of workers whose heartbeat stopped back in the queue."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            stalled = await app.job_manager.get_stalled_jobs(
+                queue=QUEUE, seconds_since_heartbeat=stalled_after_s
+            )
+            for job in stalled:
+                try:
+                    await app.job_manager.retry_job(job)
+                except ProcrastinateException:  # another worker retried it first
+                    continue
+                log.warning("job %s of a stalled worker is back in the queue", job.id)
+        except (ProcrastinateException, psycopg.Error) as exc:
+            log.warning("looking for stalled jobs failed: %s", exc)

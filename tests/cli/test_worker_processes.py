@@ -1,0 +1,199 @@
+"""`quorum worker` processes on the task queue (procrastinate on the real PostgreSQL): the
+scheduled benchmark is only queued by the scheduler; two real workers run it; one is
+SIGKILLed mid-run and its jobs are taken over; every item ends with exactly one result."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot import jobs
+from bot.cli import app
+from bot.cli.common import load_settings_and_config
+from bot.services import command_services
+from bot.task_queue import ITEMS_PER_JOB, conninfo
+from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from storage import case_repo
+from storage.db import Database
+from storage.job_tables import JobStatus
+from tests.fakes.openai_server import FakeOpenAIServer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES, MODELS, SAMPLES = 20, 2, 3  # the scheduled benchmark asks 3 samples
+TOTAL = CASES * MODELS * SAMPLES
+
+
+@pytest.fixture
+def queue_env(
+    tmp_path: Path,
+    empty_postgres_url: str,
+    fake_openai: FakeOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """Quorum's tables and the queue's in one throwaway schema; two models on the fake
+    provider answering after 0.5 s."""
+    panel = [
+        {
+            "model_name": name,
+            "litellm_params": {
+                "model": f"openai/{name}",
+                "api_base": fake_openai.base_url,
+                "api_key": "sk-test",
+            },
+            "max_retries": 0,
+        }
+        for name in ("good", "bad")
+    ]
+    config = tmp_path / "quorum.yaml"
+    config.write_text(yaml.safe_dump({"panel": panel}), encoding="utf-8")
+    fake_openai.script("good", reply="Paris", latency=0.5)
+    fake_openai.script("bad", reply="Berlin", latency=0.5)
+    db = Database(empty_postgres_url)
+    try:
+        db.ensure_schema()
+        with db.session() as s:
+            case_repo.add_cases(
+                s,
+                [
+                    EvalCase(
+                        id=f"geo-{i}",
+                        input=CaseInput(question=f"What is the capital of France? ({i})"),
+                        must_include=["Paris"],
+                        set=CaseSet.GOLDEN,
+                        status=CaseStatus.ACTIVE,
+                    )
+                    for i in range(CASES)
+                ],
+                actor="test",
+            )
+    finally:
+        db.dispose()
+    env = {
+        "DATABASE_URL": empty_postgres_url,
+        "QUORUM_TASK_QUEUE": empty_postgres_url,
+        "QUORUM_CONFIG": str(config),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return env
+
+
+def _busy_workers(url: str) -> int:
+    """Workers holding a job right now."""
+    sql = "SELECT count(DISTINCT worker_id) FROM procrastinate_jobs WHERE status = 'doing'"
+    return int(_query(url, sql)[0][0])
+
+
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def workers(queue_env: dict[str, str], tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
+    env.update(queue_env, PYTHONPATH=str(ROOT), QUORUM_LOG_LEVEL="INFO")
+    command = [sys.executable, "-m", "bot.cli", "worker", "--concurrency", "2"]
+    command += ["--heartbeat", "0.5", "--stalled-after", "3"]
+    started = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / f"worker-{i}.log").open("w"),
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.mark.postgres
+def test_two_workers_one_killed_every_item_has_exactly_one_result(
+    queue_env: dict[str, str], workers: list[subprocess.Popen[str]], fake_openai: FakeOpenAIServer
+) -> None:
+    url = queue_env["DATABASE_URL"]
+    # The scheduler's job only plans and queues the run: nothing is asked here.
+    settings, config = load_settings_and_config()
+    services = command_services(settings, config)
+    try:
+        outcome = asyncio.run(jobs.run_job(services, "benchmark"))
+    finally:
+        services.close()
+    assert outcome.status is JobStatus.DONE, outcome.detail
+    batches = -(-TOTAL // ITEMS_PER_JOB)
+    assert outcome.detail.startswith("eval run 1 ") and f"in {batches} jobs" in outcome.detail
+    assert _query(url, "SELECT status FROM eval_runs") == [("running",)]
+
+    # Kill one worker mid-run: results are being stored and both workers hold a job.
+    deadline = time.monotonic() + 120
+    while _query(url, "SELECT count(*) FROM eval_results")[0][0] < 8 or _busy_workers(url) < 2:
+        assert all(w.poll() is None for w in workers), "a worker exited"
+        assert time.monotonic() < deadline, "the workers never took two jobs at once"
+        time.sleep(0.1)
+    victim = workers[0]
+    victim.kill()
+    assert victim.wait(10) == -signal.SIGKILL
+    stored_at_kill = _query(url, "SELECT count(*) FROM eval_results")[0][0]
+    assert stored_at_kill < TOTAL
+
+    # The other worker takes the killed one's job over once its heartbeat is stale.
+    deadline = time.monotonic() + 180
+    while _query(url, "SELECT status FROM eval_runs")[0][0] == "running":
+        assert workers[1].poll() is None, "the surviving worker exited"
+        assert time.monotonic() < deadline, "the run never finished"
+        time.sleep(0.2)
+
+    assert _query(url, "SELECT status FROM eval_runs") == [("complete",)]
+    rows = _query(url, "SELECT case_id, model, sample, passed FROM eval_results")
+    assert len(rows) == TOTAL
+    assert len({(c, m, s) for c, m, s, _ in rows}) == TOTAL
+    assert all(passed == (model == "good") for _, model, _, passed in rows)
+    statuses = _query(url, "SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
+    assert statuses == [("succeeded", batches)]
+    # The killed worker's job ran again: its calls in flight were asked again (at most
+    # 2 jobs x 8 calls at once), what it had stored was not.
+    assert _query(url, "SELECT max(attempts) FROM procrastinate_jobs")[0][0] >= 1
+    assert TOTAL < fake_openai.calls() <= TOTAL + 16
+
+
+def test_a_worker_without_a_queue_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QUORUM_TASK_QUEUE", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/quorum.db")
+    (tmp_path / "quorum.yaml").write_text(
+        yaml.safe_dump({"panel": [{"model_name": "m", "litellm_params": {"model": "openai/m"}}]})
+    )
+    monkeypatch.setenv("QUORUM_CONFIG", str(tmp_path / "quorum.yaml"))
+    result = CliRunner().invoke(app, ["worker"])
+    assert result.exit_code == 2
+    assert "QUORUM_TASK_QUEUE is not set" in result.output
