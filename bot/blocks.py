@@ -20,8 +20,10 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
+    PlainTextObject,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, split_mrkdwn, to_mrkdwn, truncate
 from bot.verdict import (
@@ -98,6 +100,29 @@ def section(text: str) -> SectionBlock:
 
 def context_block(*texts: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=truncate(t, 2000)) for t in texts])
+
+
+def modal(
+    *,
+    callback_id: str,
+    title: str,
+    submit: str,
+    blocks: Sequence[Block],
+    metadata: Mapping[str, Any],
+) -> JSON:
+    """A modal with Cancel to close it; ``metadata`` rides along as private_metadata
+    (JSON) and comes back with the submission."""
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        title=PlainTextObject(text=title),
+        submit=PlainTextObject(text=submit),
+        close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps(dict(metadata)),
+        blocks=list(blocks),
+    )
+    out: JSON = view.to_dict()
+    return out
 
 
 def text_chars(node: Any) -> int:

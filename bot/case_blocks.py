@@ -8,7 +8,6 @@ redacted already, and escaped here like any untrusted text.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,12 +24,11 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
-    PlainTextObject,
     SectionBlock,
     StaticSelectElement,
 )
-from slack_sdk.models.views import View
 
+from bot.blocks import modal
 from bot.mrkdwn import SECTION_TEXT_LIMIT, escape, truncate
 from evals.assertions import AssertionType
 from evals.case_schema import CaseSet, EvalCase, Severity
@@ -364,17 +362,13 @@ def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
         blocks.insert(1, _context(_flat(kept, 1500)))
     if case.set is CaseSet.GOLDEN:
         blocks.insert(1, _context("⚠️ This case is golden: saving creates a new version."))
-    view = View(
-        type="modal",
+    return modal(
         callback_id=EDIT_CALLBACK,
-        title=PlainTextObject(text="Edit eval case"),
-        submit=PlainTextObject(text="Save"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=json.dumps(dict(metadata)),
+        title="Edit eval case",
+        submit="Save",
         blocks=blocks,
+        metadata=metadata,
     )
-    out: JSON = view.to_dict()
-    return out
 
 
 def _value(values: Mapping[str, Any], block_id: str) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,12 +10,10 @@ from slack_sdk.models.blocks import (
     InputBlock,
     Option,
     PlainTextInputElement,
-    PlainTextObject,
     StaticSelectElement,
 )
-from slack_sdk.models.views import View
 
-from bot.blocks import JSON, context_block, gist
+from bot.blocks import JSON, context_block, gist, modal
 from bot.mrkdwn import escape
 from evals.case_schema import FAILURE_MODE_TEXT, FailureMode, Severity
 
@@ -71,14 +68,10 @@ def correction_modal(metadata: Mapping[str, Any], *, original: str | None = None
             ),
         ),
     ]
-    view = View(
-        type="modal",
+    return modal(
         callback_id=CORRECTION_CALLBACK,
-        title=PlainTextObject(text="Correct the answer"),
-        submit=PlainTextObject(text="Save correction"),
-        close=PlainTextObject(text="Cancel"),
-        private_metadata=json.dumps(dict(metadata)),
+        title="Correct the answer",
+        submit="Save correction",
         blocks=blocks,
+        metadata=metadata,
     )
-    out: JSON = view.to_dict()
-    return out
