@@ -59,8 +59,9 @@ STOP_TIMEOUT_S = 10.0
 #: (importing it: ~3 s of CPU; a call: ~6 ms), so the default gives each worker at least
 #: this many items.
 ITEMS_PER_WORKER = 500
-#: What a forked worker needs imported; the forkserver imports it once for all of them.
-_PRELOAD = ["__main__", "bot.benchmark.processes", "evals.litellm_client"]
+#: What a forked worker needs imported; the forkserver imports it once for all of them
+#: (``openai.resources``: the OpenAI SDK's lazy import on litellm's first call, 1-2 s).
+_PRELOAD = ["__main__", "bot.benchmark.processes", "evals.litellm_client", "openai.resources"]
 
 
 def cpu_count() -> int:
