@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export LITELLM_LOCAL_MODEL_COST_MAP ?= True
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run check test lint typecheck contracts format install clean bench
+.PHONY: run check test lint typecheck contracts format install clean bench bench-node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.panel_overhead
 	$(BIN)/python -m bench.slack_load
 	$(BIN)/python -m bench.runner_throughput
+
+# promptfoo for bench.runner_throughput, in bench/node/ (ignored by git). 0.120.0 is the
+# last release for Node 20; its package misplaces its migrations, hence the drizzle link.
+bench-node:
+	mkdir -p bench/node
+	test -f bench/node/package.json || echo '{"name": "quorum-bench-node", "private": true}' > bench/node/package.json
+	cd bench/node && npm install --no-audit --no-fund promptfoo@0.120.0
+	ln -sfn dist/drizzle bench/node/node_modules/promptfoo/drizzle
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
