@@ -32,6 +32,7 @@ from bot.compare_surface import (
     MessageThrottle,
     open_surface,
 )
+from bot.memory import IdleTrim
 from bot.result_delivery import post_member_replies, show_result
 from bot.run_spool import PendingRun
 from bot.run_store import RunStore
@@ -59,6 +60,10 @@ def _fallback_consensus(run: PanelRun, ref: str) -> Consensus:
 #: Consensus work (embeddings) is CPU-bound: one at a time, in its own thread, so a
 #: burst of finishing questions cannot starve the event loop (acks) or the DB threads.
 _CONSENSUS_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="consensus")
+
+
+#: The heap goes back to the system when the last /compare of a burst finishes.
+_IDLE_TRIM = IdleTrim()
 
 
 async def in_consensus_thread(fn: Callable[[], T]) -> T:
@@ -206,7 +211,8 @@ async def run_compare_safely(
     services: Services, client: AsyncWebClient, store: RunStore, req: CompareRequest
 ) -> None:
     """:func:`run_compare` with every failure turned into a friendly, referenced note."""
-    try:
-        await run_compare(services, client, store, req)
-    except Exception as exc:
-        await tell_user(client, req, friendly(exc, action="asking the panel"))
+    async with _IDLE_TRIM.busy():
+        try:
+            await run_compare(services, client, store, req)
+        except Exception as exc:
+            await tell_user(client, req, friendly(exc, action="asking the panel"))

