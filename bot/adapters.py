@@ -4,8 +4,11 @@ with fakes instead."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from evals.embedder import SentenceTransformerEmbedder
 from evals.ports import ModelClient
+from evals.types import ChatMessage, ModelAnswer, PanelMember
 
 
 def model_client() -> ModelClient:
@@ -15,6 +18,24 @@ def model_client() -> ModelClient:
     from evals.litellm_client import LiteLLMClient
 
     return LiteLLMClient()
+
+
+class DeferredModelClient:
+    """The litellm client, imported on its first call.
+
+    For one-shot commands that may never call a model: `quorum digest`, the cases
+    commands, and `quorum eval run --workers N`, whose worker processes make every call
+    while the parent only plans, schedules and stores. The bot builds the client at
+    start instead (:func:`model_client`), so no /compare pays for the import.
+    """
+
+    def __init__(self) -> None:
+        self._client: ModelClient | None = None
+
+    async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        if self._client is None:
+            self._client = model_client()
+        return await self._client.complete(member, messages)
 
 
 def sentence_embedder(model: str | None = None) -> SentenceTransformerEmbedder:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from bot.adapters import model_client, sentence_embedder
+from bot.adapters import DeferredModelClient, model_client, sentence_embedder
 from bot.config import QuorumConfig
 from bot.db_guard import DbGuard
 from bot.settings import Settings
@@ -110,7 +110,7 @@ def command_services(
         config=config,
         members=config.panel_members(),
         shadow=config.shadow_members(),
-        client=client or model_client(),
+        client=client or DeferredModelClient(),
         embedder=sentence_embedder(settings.quorum_embedding_model),
         calibrator=build_calibrator(settings, config),
         db=Database(settings.database_url),

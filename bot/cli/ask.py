@@ -48,6 +48,14 @@ def ask(
     limit = config.limits.max_question_chars
     if len(question) > limit:
         raise InputError(f"The question is {len(question)} characters; the limit is {limit}.")
+    if not as_json:
+        # Said as the load starts: every `quorum ask` is a fresh process that loads the
+        # model (checking later raced with the load and sometimes said nothing).
+        err.print(
+            "Loading the embedding model in the background (20–40 s the first time)…",
+            style="dim",
+            highlight=False,
+        )
     services = build_services(settings, config)
     try:
         if save:
@@ -74,12 +82,6 @@ async def _ask(
     services: Services, question: str, *, show_progress: bool
 ) -> tuple[PanelRun, Consensus]:
     config = services.config
-    if show_progress and not services.embedder_ready:
-        err.print(
-            "Loading the embedding model in the background (20–40 s the first time)…",
-            style="dim",
-            highlight=False,
-        )
     await services.warm_up()
     arrived: dict[str, ModelAnswer] = {}
     names = [m.name for m in services.members]

@@ -38,7 +38,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
 
-from bot.adapters import model_client
+from bot.adapters import DeferredModelClient
 from bot.benchmark.plan import BenchmarkRequest, RunPlan, SetChoice
 from bot.benchmark.processes import ITEMS_PER_WORKER, default_workers
 from bot.benchmark.service import BenchmarkService
@@ -87,7 +87,7 @@ client_factory: Callable[[], ModelClient] | None = None
 def cli_client() -> ModelClient:
     if client_factory is not None:
         return client_factory()
-    return model_client()
+    return DeferredModelClient()
 
 
 @contextmanager

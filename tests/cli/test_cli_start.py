@@ -66,3 +66,15 @@ def test_cases_list_imports_no_heavy_library(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "storage.case_repo" in modules  # it did read the cases
     assert _heavy(modules) == []
+
+
+def test_digest_preview_never_imports_litellm(tmp_path: Path) -> None:
+    """One-shot commands get a model client that imports litellm on its first call; the
+    digest calls no model (its chart and statistics do need matplotlib and scipy)."""
+    (tmp_path / "quorum.yaml").write_text(
+        "panel:\n  - model_name: m1\n    litellm_params: {model: openai/m1, api_key: sk-x}\n"
+    )
+    done, modules = _imports(tmp_path, "digest", "--preview", "--chart", "week.png")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "bot.jobs" in modules  # it did build the digest
+    assert [m for m in modules if m.split(".")[0] == "litellm"] == []
