@@ -53,6 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.panel_overhead
 	$(BIN)/python -m bench.slack_load
 	$(BIN)/python -m bench.runner_throughput
+	$(BIN)/python -m bench.cli_start
+	$(BIN)/python -m bench.bot_memory
 
 # promptfoo for bench.runner_throughput, in bench/node/ (ignored by git). 0.120.0 is the
 # last release for Node 20; its package misplaces its migrations, hence the drizzle link.

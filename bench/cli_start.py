@@ -7,7 +7,7 @@ time, the median CPU time (user + sys: less sensitive to a busy machine), the pe
 
 Run from the repository root::
 
-    python -m bench.cli_start [--runs 5]
+    python -m bench.cli_start [--runs 5] [--code OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ COMMANDS: list[tuple[str, list[str], bool]] = [
 ]
 
 
-def _env(tmp: Path) -> dict[str, str]:
+def _env(tmp: Path, code: Path) -> dict[str, str]:
     # An installed Quorum has its bytecode compiled (pip does it); a checkout run with
     # PYTHONDONTWRITEBYTECODE would recompile every module on every start.
     env = {
@@ -54,7 +54,7 @@ def _env(tmp: Path) -> dict[str, str]:
         LITELLM_LOCAL_MODEL_COST_MAP="True",
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(code),
     )
     return env
 
@@ -96,11 +96,14 @@ def _heavy_imports(args: list[str], env: dict[str, str], cwd: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--code", type=Path, default=ROOT, help="the checkout whose CLI runs (before/after)"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="quorum-cli-start-") as tmp_name:
         tmp = Path(tmp_name)
-        env = _env(tmp)
+        env = _env(tmp, args.code.resolve())
         # Migrate once, as `quorum run` or `quorum db upgrade` would have (this also
         # writes the bytecode of every module a command imports).
         subprocess.run(
@@ -110,7 +113,10 @@ def main() -> None:
             cwd=tmp,
             capture_output=True,
         )
-        table = Table(title=f"CLI start, {args.runs} runs each (target: < {TARGET_S:.0f} s)")
+        title = f"CLI start, {args.runs} runs each (target: < {TARGET_S:.0f} s)"
+        if args.code.resolve() != ROOT:
+            title += f", code: {args.code}"
+        table = Table(title=title)
         for head in (
             "command",
             "median s",

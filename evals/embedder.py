@@ -91,7 +91,8 @@ def _text_key(text: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """Embeds texts with a sentence-transformers model on the CPU.
+    """Embeds texts with a sentence-transformers model on the CPU (the bundled one, and any
+    local model of its make, through :mod:`evals.bert_encoder`).
 
     ``model`` is a model name or a local path; ``None`` means the bundled
     all-MiniLM-L6-v2. Loading is lazy, blocking, idempotent and thread-safe.
