@@ -145,18 +145,6 @@ def test_ask_for_people_shows_the_consensus_and_a_per_model_table(
     assert "$0.0000" not in result.stdout
 
 
-def _slow_loading_model(tmp_path: Path) -> Path:
-    from evals.embedder import default_model_path
-
-    source = Path(default_model_path())
-    copy = tmp_path / "minilm-without-tokenizer-json"
-    copy.mkdir()
-    for item in source.iterdir():
-        if item.name != "tokenizer.json":
-            (copy / item.name).symlink_to(item)
-    return copy
-
-
 def test_ask_fits_80_columns_says_what_it_is_doing_and_gives_each_models_gist(
     tmp_path: Path, fake_openai: FakeOpenAIServer
 ) -> None:
@@ -167,15 +155,7 @@ def test_ask_fits_80_columns_says_what_it_is_doing_and_gives_each_models_gist(
     fake_openai.script("alpha", reply=long)
     fake_openai.script("beta", reply=long)
     fake_openai.script("gamma", reply="Retry at once, as fast as you can. Servers like that.")
-    # The bundled model loads in about a second, often before the first answer: to see
-    # the notice, the same model without its tokenizer.json, which sentence-transformers
-    # loads (building the tokenizer from vocab.txt) in seconds.
-    env = _env(
-        tmp_path,
-        _config(tmp_path, fake_openai, ["alpha", "beta", "gamma"]),
-        COLUMNS="80",
-        QUORUM_EMBEDDING_MODEL=str(_slow_loading_model(tmp_path)),
-    )
+    env = _env(tmp_path, _config(tmp_path, fake_openai, ["alpha", "beta", "gamma"]), COLUMNS="80")
 
     result = quorum("ask", "How should a client handle HTTP 429?", env=env, cwd=tmp_path)
 
