@@ -52,7 +52,7 @@ def ask(
         # Said as the load starts: every `quorum ask` is a fresh process that loads the
         # model (checking later raced with the load and sometimes said nothing).
         err.print(
-            "Loading the embedding model in the background (20–40 s the first time)…",
+            "Loading the embedding model in the background…",
             style="dim",
             highlight=False,
         )

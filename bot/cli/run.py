@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import Annotated
@@ -46,13 +47,21 @@ def run(
     services.db.ensure_schema()
     use_active_calibrator(services)
     with_scheduler = settings.quorum_scheduler if scheduler is None else scheduler
-    # Platforms stop processes with SIGTERM: shut down like Ctrl-C (drain, close, exit).
-    signal.signal(signal.SIGTERM, _interrupt)
-    asyncio.run(_serve(services, socket_mode=socket_mode, with_scheduler=with_scheduler))
+    try:
+        asyncio.run(_serve(services, socket_mode=socket_mode, with_scheduler=with_scheduler))
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None  # stopped by SIGTERM: the same exit as Ctrl-C
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _stop_on_sigterm() -> None:
+    """Platforms stop processes with SIGTERM: cancel the serving task, which drains the
+    work in flight and closes everything, as Ctrl-C does. The cancellation is delivered
+    by the event loop, so it never lands in the middle of some other task's code (a
+    handler raising KeyboardInterrupt did, and left a traceback)."""
+    task = asyncio.current_task()
+    assert task is not None
+    with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
@@ -60,6 +69,7 @@ async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool)
     # every other command skip them (fast CLI start).
     from bot.server import serve_http, serve_socket_mode
 
+    _stop_on_sigterm()
     await services.warm_up()
     # Without the job scheduler (Procfile web:), still pick up a refit made by `clock`.
     scheduler = start_scheduler(services) if with_scheduler else start_housekeeping(services)

@@ -164,3 +164,32 @@ def test_quorum_run_serves_a_compare_end_to_end(
     output, _ = proc.communicate(timeout=20)
     assert proc.returncode == 130, output
     assert "Traceback" not in output, output
+
+
+def test_sigterm_while_a_compare_is_in_flight_finishes_it_and_exits_cleanly(
+    tmp_path: Path,
+    bot_process: tuple[subprocess.Popen[str], int],
+    fake_openai: FakeOpenAIServer,
+    fake_slack: FakeSlackAPI,
+) -> None:
+    """A deploy stops the web process while someone waits for an answer: the answer is
+    still posted and stored, and the process exits like Ctrl-C, without a traceback (a
+    SIGTERM handler that raised KeyboardInterrupt could land inside the compare task)."""
+    proc, port = bot_process
+    fake_openai.script("alpha", reply="Use exponential backoff with jitter.", latency=2.0)
+    fake_openai.script("beta", reply="Back off exponentially, with jitter.", latency=2.0)
+    _wait_healthy(proc, port)
+    status, _ = _post(
+        f"http://127.0.0.1:{port}/slack/events",
+        slash_command(SECRET, "How should a client retry on HTTP 429?"),
+    )
+    assert status == 200
+    assert fake_slack.wait_for(lambda api: fake_openai.calls() == 2, timeout=60)
+
+    proc.send_signal(signal.SIGTERM)  # the models are still thinking
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output, output
+    assert any("likely right" in m.text for m in fake_slack.messages("C0GENERAL")), output
+    db = sqlite3.connect(tmp_path / "quorum.db")
+    assert db.execute("select count(*) from panel_runs").fetchone() == (1,)
