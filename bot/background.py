@@ -31,11 +31,22 @@ def spawn(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
     return task
 
 
-async def drain(wait_s: float = 10.0) -> None:
-    """Wait for the background tasks started so far (shutdown, tests)."""
-    pending = [t for t in _tasks if not t.done()]
-    if pending:
-        await asyncio.wait(pending, timeout=wait_s)
+#: How long shutdown waits for work in flight: under the 30 s most platforms allow
+#: between SIGTERM and SIGKILL.
+DRAIN_S = 25.0
+
+
+async def drain(wait_s: float = DRAIN_S) -> None:
+    """Wait up to ``wait_s`` for every background task, including those the waited-for
+    tasks start meanwhile (a compare spawns its follow-ups as it finishes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while pending := [t for t in _tasks if not t.done()]:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("shutting down with %d background task(s) unfinished", len(pending))
+            return
+        await asyncio.wait(pending, timeout=remaining)
 
 
 def pending_tasks() -> int:
