@@ -4,7 +4,7 @@ A database that hangs (frozen, overloaded, behind a dead network path) must not 
 answers, acks or ``/healthz``. Every call the Slack side makes goes through
 :meth:`DbGuard.call`: it runs in a thread of the guard's own pool (the event loop never
 blocks) and is given up after ``timeout_s``, raising
-:class:`storage.db.DatabaseUnavailableError` exactly like a refused connection, so the
+:class:`evals.errors.DatabaseUnavailableError` exactly like a refused connection, so the
 caller spools the write. A database that timed out is *degraded*: later calls fail at
 once, without waiting again, until a background probe sees it answer. The abandoned
 thread finishes (or fails) when the database comes back; writes that may land that
@@ -24,7 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeVar
 
-from storage.db import Database, DatabaseUnavailableError
+from evals.errors import DatabaseUnavailableError
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.benchmark.plan import BenchmarkRequest, NoActiveCases, SetChoice
+from bot.benchmark.options import SetChoice
+from bot.benchmark.plan import BenchmarkRequest, NoActiveCases
 from bot.benchmark.service import BenchmarkService
 from bot.calibrators import JOB_REFIT, refit_job
 from bot.digest_blocks import digest_blocks, digest_text

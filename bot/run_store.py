@@ -42,10 +42,10 @@ from bot.run_spool import (
     holds_message,
 )
 from evals.case_schema import FailureMode, Severity
-from evals.errors import StorageError, new_reference
+from evals.errors import DatabaseUnavailableError, StorageError, new_reference
 from evals.types import Consensus, PanelRun
 from storage import repo
-from storage.db import Database, DatabaseUnavailableError
+from storage.db import Database
 from storage.records import (
     AnswerRole,
     CorrectionRecord,

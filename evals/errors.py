@@ -48,3 +48,10 @@ class StorageError(QuorumError):
     """The database failed; the details stay in the logs."""
 
     user_safe = False
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database could not be reached or was busy (connection refused, locked, ...).
+
+    Worth retrying later, unlike a write the database rejected (a plain StorageError).
+    """

@@ -28,7 +28,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from evals.errors import ConfigError, StorageError
+from evals.errors import ConfigError, DatabaseUnavailableError, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -45,13 +45,6 @@ MIGRATION_LOCK_KEY = 0x51756F72756D
 _REVISION_LINE = re.compile(
     r"^(down_revision|revision)\b[^=]*=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.MULTILINE
 )
-
-
-class DatabaseUnavailableError(StorageError):
-    """The database could not be reached or was busy (connection refused, locked, ...).
-
-    Worth retrying later, unlike a write the database rejected (a plain StorageError).
-    """
 
 
 class SchemaNotReadyError(ConfigError):

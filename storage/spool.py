@@ -35,9 +35,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from evals.case_schema import FailureMode, Severity
-from evals.errors import QuorumError
+from evals.errors import DatabaseUnavailableError, QuorumError
 from storage import signals_repo
-from storage.db import Database, DatabaseUnavailableError
+from storage.db import Database
 from storage.records import CorrectionSource, SignalKind, SignalSource
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from bot.benchmark.models import build_judge, select_members
+from bot.benchmark.options import SetChoice
 from bot.benchmark.record import git_commit
 from bot.services import Services
 from evals.case_schema import CaseSet, EvalCase
@@ -32,12 +32,6 @@ from storage import case_repo, eval_repo
 
 class NoActiveCases(InputError):
     """There is nothing to benchmark: no active case matches the request."""
-
-
-class SetChoice(StrEnum):
-    GOLDEN = "golden"
-    ROTATING = "rotating"
-    ALL = "all"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from typing import Any
 
 from bot.adapters import model_client, sentence_embedder
 from bot.benchmark.models import build_judge
+from bot.benchmark.options import ITEMS_PER_WORKER
 from bot.config import QuorumConfig
 from bot.settings import Settings
 from evals.case_schema import EvalCase
@@ -55,10 +56,6 @@ log = logging.getLogger("quorum.workers")
 
 #: Seconds stopping workers get to send what they have before they are killed.
 STOP_TIMEOUT_S = 10.0
-#: Starting a worker costs about as much CPU as this many model calls through litellm
-#: (importing it: ~3 s of CPU; a call: ~6 ms), so the default gives each worker at least
-#: this many items.
-ITEMS_PER_WORKER = 500
 #: What a forked worker needs imported; the forkserver imports it once for all of them
 #: (``openai.resources``: the OpenAI SDK's lazy import on litellm's first call, 1-2 s).
 _PRELOAD = ["__main__", "bot.benchmark.processes", "evals.litellm_client", "openai.resources"]

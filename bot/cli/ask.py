@@ -6,28 +6,18 @@ import asyncio
 import getpass
 import json
 from contextlib import nullcontext
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
 
-from bot.calibrators import use_active_calibrator
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
-from bot.cli.render import (
-    answers_table,
-    ask_output,
-    consensus_panel,
-    gist_lines,
-    progress_table,
-)
 from bot.cli.root import app
-from bot.services import Services, build_services
-from evals.consensus import build_consensus, prepare_answer
 from evals.errors import InputError
-from evals.panel import ask_panel
-from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
-from storage.records import RunOrigin
-from storage.repo import save_panel_run
+from evals.types import ConsensusStatus, ModelAnswer
+
+if TYPE_CHECKING:
+    from bot.services import Services
+    from evals.types import Consensus, PanelRun
 
 
 @app.command()
@@ -56,6 +46,10 @@ def ask(
             style="dim",
             highlight=False,
         )
+    from bot.calibrators import use_active_calibrator
+    from bot.cli.render import answers_table, ask_output, consensus_panel, gist_lines
+    from bot.services import build_services
+
     services = build_services(settings, config)
     try:
         if save:
@@ -81,6 +75,12 @@ def ask(
 async def _ask(
     services: Services, question: str, *, show_progress: bool
 ) -> tuple[PanelRun, Consensus]:
+    from rich.live import Live
+
+    from bot.cli.render import progress_table
+    from evals.consensus import build_consensus, prepare_answer
+    from evals.panel import ask_panel
+
     config = services.config
     await services.warm_up()
     arrived: dict[str, ModelAnswer] = {}
@@ -125,6 +125,9 @@ async def _ask(
 
 
 def _store(services: Services, run: PanelRun, consensus: Consensus) -> int:
+    from storage.records import RunOrigin
+    from storage.repo import save_panel_run
+
     with services.db.session() as session:
         return save_panel_run(
             session,

@@ -6,19 +6,22 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from bot.cli.common import load_settings
 from bot.cli.root import app
-from bot.config import load_config
 from evals.case_schema import CaseSet, CaseStatus
-from evals.cases import CasePolicy, short_version
 from evals.errors import InputError
-from storage import case_repo
-from storage.db import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from evals.cases import CasePolicy
+
+# Storage, the configuration and the case rules are imported where they are used: the
+# commands register without them (fast `quorum --help`).
 
 cases_app = typer.Typer(
     help="Eval cases: review proposed cases, keep the golden and rotating sets, "
@@ -39,6 +42,8 @@ def audit_actor() -> str:
 
 @contextmanager
 def case_session() -> Iterator[Session]:
+    from storage.db import Database
+
     database = Database(load_settings().database_url)
     try:
         database.prepare_schema()
@@ -49,6 +54,9 @@ def case_session() -> Iterator[Session]:
 
 
 def configured_policy() -> CasePolicy:
+    from bot.config import load_config
+    from evals.cases import CasePolicy
+
     settings = load_settings()
     if not settings.quorum_config.exists():
         return CasePolicy()
@@ -60,6 +68,9 @@ def configured_policy() -> CasePolicy:
 
 
 def versions_line(session: Session, sets: Sequence[CaseSet]) -> str:
+    from evals.cases import short_version
+    from storage import case_repo
+
     parts = []
     for case_set in sets:
         count = len(case_repo.active_cases(session, case_set))

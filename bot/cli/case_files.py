@@ -17,11 +17,8 @@ from bot.cli.case_common import (
     versions_line,
 )
 from bot.cli.common import edge, err, out
-from evals.case_io import dump_cases, format_for_path, load_cases
 from evals.case_schema import CaseSet, CaseStatus
 from evals.inputs import read_text, write_text
-from evals.redact import Redactor, redact_case
-from storage import case_repo
 
 
 @cases_app.command("export")
@@ -35,6 +32,9 @@ def export(
     status: Annotated[str, typer.Option(help="active (default), proposed, ... or all.")] = "active",
 ) -> None:
     """Export cases (JSONL, YAML, or promptfoo tests), sorted by id."""
+    from evals.case_io import dump_cases, format_for_path
+    from storage import case_repo
+
     to_stdout = str(path) == "-"
     chosen = format_for_path(path, fmt or ("jsonl" if to_stdout else None))
     with case_session() as session:
@@ -74,6 +74,10 @@ def import_(
 ) -> None:
     """Import cases. Every case is validated first; any problem (all are listed, with line
     or document numbers) means nothing is stored."""
+    from evals.case_io import format_for_path, load_cases
+    from evals.redact import Redactor, redact_case
+    from storage import case_repo
+
     chosen = format_for_path(path, fmt)
     text = read_text(path)
     cases = load_cases(text, chosen, source=str(path))

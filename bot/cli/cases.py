@@ -28,12 +28,11 @@ from bot.cli.case_common import (
 )
 from bot.cli.common import Exit, edge, err, out
 from bot.verdict import shorten_words
-from evals.assertions import AssertionType, parse_assertion
-from evals.case_io import CaseFormat, dump_cases
 from evals.case_schema import CaseSet, EvalCase, Severity
-from evals.cases import RotationPolicy, phrases, with_phrases
 from evals.errors import InputError
-from storage import case_repo
+
+# Storage (SQLAlchemy), the file formats and the case rules (numpy) are imported by the
+# commands that use them: registering a command needs none of them (fast `--help`).
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -72,6 +71,9 @@ def list_cases(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
 ) -> None:
     """List cases, newest first, with each set's dataset version."""
+    from evals.case_io import CaseFormat, dump_cases
+    from storage import case_repo
+
     with case_session() as session:
         result = case_repo.list_cases(
             session,
@@ -102,6 +104,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
 ) -> None:
     """Show one case in full, with its history."""
+    from storage import case_repo
+
     with case_session() as session:
         case = case_repo.require_case(session, case_id)
         events = case_repo.case_events(session, case_id)
@@ -164,6 +168,8 @@ def approve(
     case_set: SetOption,
 ) -> None:
     """Approve proposed cases into the golden or the rotating set (all or none)."""
+    from storage import case_repo
+
     actor = audit_actor()
     with case_session() as session:
         before = versions_line(session, [case_set])
@@ -181,6 +187,8 @@ def reject(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Reject proposed cases (all or none)."""
+    from storage import case_repo
+
     actor = audit_actor()
     with case_session() as session:
         for case_id in case_ids:
@@ -195,6 +203,8 @@ def retire(
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
 ) -> None:
     """Retire cases: they leave their set (the set's version changes if they were active)."""
+    from storage import case_repo
+
     actor = audit_actor()
     with case_session() as session:
         for case_id in case_ids:
@@ -251,6 +261,10 @@ def edit(
 ) -> None:
     """Edit a case. An active golden case is frozen: the edit creates a new version (new
     id, linked to the old one, which is retired)."""
+    from evals.assertions import AssertionType, parse_assertion
+    from evals.cases import phrases, with_phrases
+    from storage import case_repo
+
     changes: dict[str, object] = {}
     patterns = configured_policy().redact_patterns
     with case_session() as session:
@@ -317,6 +331,9 @@ def rotate(
 ) -> None:
     """Refresh the rotating slice: retire active rotating cases older than N days or beyond
     the newest M (defaults from `cases.rotation` in quorum.yaml: 90 days, 200 cases)."""
+    from evals.cases import RotationPolicy
+    from storage import case_repo
+
     configured = configured_policy().rotation
     policy = RotationPolicy(
         max_age_days=max_age_days if max_age_days is not None else configured.max_age_days,

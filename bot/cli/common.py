@@ -7,22 +7,24 @@ import functools
 import logging
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from bot.config import QuorumConfig, load_config
-from bot.settings import Settings
 from evals.errors import (
     CalibrationError,
     ConfigError,
+    DatabaseUnavailableError,
     InputError,
     QuorumError,
     new_reference,
 )
-from storage.db import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from bot.config import QuorumConfig
+    from bot.settings import Settings
 
 log = logging.getLogger("quorum.cli")
 
@@ -109,6 +111,8 @@ def edge(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def load_settings() -> Settings:
+    from bot.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -119,5 +123,7 @@ def load_settings() -> Settings:
 
 
 def load_settings_and_config() -> tuple[Settings, QuorumConfig]:
+    from bot.config import load_config
+
     settings = load_settings()
     return settings, load_config(settings.quorum_config)

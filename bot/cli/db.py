@@ -6,7 +6,6 @@ import typer
 
 from bot.cli.common import edge, load_settings, out
 from bot.cli.root import app
-from storage.db import Database
 
 db_app = typer.Typer(help="Database schema: upgrade to the latest migration, show the revision.")
 app.add_typer(db_app, name="db")
@@ -16,6 +15,8 @@ app.add_typer(db_app, name="db")
 @edge
 def upgrade() -> None:
     """Apply every pending migration (Procfile `release:` runs this)."""
+    from storage.db import Database
+
     database = Database(load_settings().database_url)
     try:
         before = database.reachable_revision()
@@ -33,6 +34,8 @@ def upgrade() -> None:
 @edge
 def current() -> None:
     """Print the database's current migration revision."""
+    from storage.db import Database
+
     database = Database(load_settings().database_url)
     try:
         out.print(database.reachable_revision() or "empty (run `quorum db upgrade`)")

@@ -5,26 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from bot.benchmark.models import build_judge
 from bot.cli.common import Exit, edge, err, load_settings_and_config, out
-from bot.cli.eval import cli_client, database
 from bot.cli.root import app
 from evals.errors import ConfigError, InputError
 from evals.inputs import read_text
 from evals.jsonl import jsonl_lines
-from evals.judge import LabelledAnswer, calibrate
-from storage import labels_repo
+
+if TYPE_CHECKING:
+    from evals.judge import LabelledAnswer
 
 judge_app = typer.Typer(help="Check the LLM judge against people's labels.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
 
 
 def load_labelled(path: Path) -> list[LabelledAnswer]:
+    from evals.judge import LabelledAnswer
+
     items: list[LabelledAnswer] = []
     for number, line in enumerate(jsonl_lines(read_text(path)), start=1):
         if not line.strip():
@@ -48,6 +49,12 @@ def calibrate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """How often the judge agrees with people (raw agreement and Cohen's κ)."""
+    # Imported here, not to register the command (fast `quorum --help`).
+    from bot.benchmark.models import build_judge
+    from bot.cli.eval import cli_client, database
+    from evals.judge import calibrate
+    from storage import labels_repo
+
     settings, config = load_settings_and_config()
     if labelled is not None:
         items = load_labelled(labelled)

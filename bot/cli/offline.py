@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -16,17 +16,18 @@ from rich.table import Table
 
 from bot.cli.common import Exit, edge, err, load_settings, out
 from bot.cli.root import app
-from evals.calibration import Calibrator, default_calibrator, load_calibrator
-from evals.calibration_fit import fit_from_labelled_files
-from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
-from evals.chunking import embed_chunks
-from evals.consensus import build_consensus
-from evals.embedder import SentenceTransformerEmbedder
 from evals.errors import InputError
 from evals.inputs import check_writable, read_text, write_text
 from evals.jsonl import jsonl_lines
 from evals.recorded import consensus_record, parse_recorded_line
-from evals.types import Consensus
+
+if TYPE_CHECKING:
+    from evals.calibration import Calibrator
+    from evals.calibration_metrics import PanelOutcome, QualityMetrics
+    from evals.types import Consensus
+
+# The calibrator, the consensus and the embedder (numpy, scikit-learn, torch) are
+# imported when a command runs, not to register it (fast `quorum --help`).
 
 
 @app.command()
@@ -47,6 +48,11 @@ def consensus(
     processed (exit code 1 if any line was bad). When the answers carry `correct`
     labels, the pick accuracy, AUROC and calibration error are printed at the end.
     """
+    from evals.calibration_metrics import summarise
+    from evals.chunking import embed_chunks
+    from evals.consensus import build_consensus
+    from evals.embedder import SentenceTransformerEmbedder
+
     settings = load_settings()
     calibrator = _calibrator(calibrator_path, settings.quorum_calibrator)
     lines = _read_lines(infile)
@@ -117,6 +123,9 @@ def calibrate(
     `source` field, else its file). Use it with `consensus.calibrator` in quorum.yaml
     or QUORUM_CALIBRATOR.
     """
+    from evals.calibration_fit import fit_from_labelled_files
+    from evals.embedder import SentenceTransformerEmbedder
+
     if folds < 2:
         raise InputError("--folds must be at least 2")
     for path in labelled:
@@ -172,6 +181,8 @@ def per_source_table(per_source: Mapping[str, QualityMetrics]) -> Table:
 
 def _calibrator(option: Path | None, from_env: Path | None) -> Calibrator:
     path = option or from_env
+    from evals.calibration import default_calibrator, load_calibrator
+
     return load_calibrator(path) if path else default_calibrator()
 
 
@@ -198,6 +209,8 @@ def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _labelled_outcome(line: str, result: Consensus) -> PanelOutcome | None:
+    from evals.calibration_metrics import PanelOutcome
+
     answers = json.loads(line).get("answers", [])
     raw = {a.get("model"): a.get("correct") for a in answers if isinstance(a, dict)}
     if not raw or not all(isinstance(v, bool) for v in raw.values()):

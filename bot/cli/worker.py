@@ -9,8 +9,6 @@ import typer
 
 from bot.cli.common import Exit, edge, err, load_settings_and_config
 from bot.cli.root import app
-from bot.logs import configure_logging
-from bot.services import command_services
 
 
 @app.command("worker")
@@ -33,6 +31,9 @@ def worker_cmd(
     ] = 30.0,
 ) -> None:
     """Run scheduled benchmarks queued by the scheduler, on this machine, until stopped."""
+    from bot.logs import configure_logging
+    from bot.services import command_services
+
     settings, config = load_settings_and_config()
     if not settings.quorum_task_queue:
         err.print(

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import text
 
-from bot.benchmark.plan import BenchmarkRequest, SetChoice
+from bot.benchmark.options import SetChoice
+from bot.benchmark.plan import BenchmarkRequest
 from bot.benchmark.service import BenchmarkService
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.errors import StorageError
