@@ -178,10 +178,11 @@ def test_two_workers_one_killed_every_item_has_exactly_one_result(
     assert all(passed == (model == "good") for _, model, _, passed in rows)
     statuses = _query(url, "SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
     assert statuses == [("succeeded", batches)]
-    # The killed worker's job ran again: its calls in flight were asked again (at most
-    # 2 jobs x 8 calls at once), what it had stored was not.
+    # The killed worker's job ran again; what it had stored was not asked again. Calls it
+    # had in flight (none if it was killed between two calls) were: at most 2 jobs x 8
+    # calls at once.
     assert _query(url, "SELECT max(attempts) FROM procrastinate_jobs")[0][0] >= 1
-    assert TOTAL < fake_openai.calls() <= TOTAL + 16
+    assert TOTAL <= fake_openai.calls() <= TOTAL + 16
 
 
 def test_a_worker_without_a_queue_says_what_to_set(
