@@ -21,6 +21,7 @@ from evals.case_schema import FailureMode, Severity
 from evals.types import Consensus, PanelRun
 from storage import repo
 from storage.records import (
+    AnswerRecord,
     AnswerRole,
     CorrectionRecord,
     CorrectionSource,
@@ -28,6 +29,7 @@ from storage.records import (
     RunOrigin,
     SignalKind,
     SignalSource,
+    StoredPanelRun,
     VoteOutcome,
 )
 from storage.spool import DEFAULT_HANDLERS, EntryNotReady, Spool, SpoolEntry, SpoolHandler
@@ -176,18 +178,7 @@ def apply_run_correction(session: Session, p: Mapping[str, Any]) -> CorrectionRe
     run = repo.get_run(session, int(p["run_id"]))
     if run is None:
         return None
-    answer = run.consensus_answer
-    return repo.record_correction(
-        session,
-        run_id=run.id,
-        user_id=str(p["user_id"]),
-        correct_answer=str(p["correct_answer"]),
-        failure_mode=FailureMode(p["failure_mode"]),
-        severity=Severity(p["severity"]),
-        source=CorrectionSource(p["source"]),
-        answer_id=answer.id if answer else None,
-        at=_at(p),
-    )
+    return _record_correction(session, p, run, run.consensus_answer)
 
 
 def apply_message_correction(session: Session, p: Mapping[str, Any]) -> CorrectionRecord | None:
@@ -195,10 +186,16 @@ def apply_message_correction(session: Session, p: Mapping[str, Any]) -> Correcti
     target = _target(session, p)
     if target is None:
         return None
-    answer = target.answer or target.run.consensus_answer
+    return _record_correction(session, p, target.run, target.answer or target.run.consensus_answer)
+
+
+def _record_correction(
+    session: Session, p: Mapping[str, Any], run: StoredPanelRun, answer: AnswerRecord | None
+) -> CorrectionRecord:
+    """Store spooled correction ``p`` on ``run``, against ``answer`` when there is one."""
     return repo.record_correction(
         session,
-        run_id=target.run.id,
+        run_id=run.id,
         user_id=str(p["user_id"]),
         correct_answer=str(p["correct_answer"]),
         failure_mode=FailureMode(p["failure_mode"]),

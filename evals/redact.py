@@ -599,14 +599,16 @@ def scrub(text: str, known: Iterable[str] = (), extra: Sequence[Detector] = ()) 
     words)."""
     for secret in sorted({k for k in known if len(k) >= 4}, key=len, reverse=True):
         text = text.replace(secret, SCRUBBED)
-    findings = find_sensitive(text, extra)
-    if not findings:
-        return text
+    return _replace(text, find_sensitive(text, extra), lambda _: SCRUBBED)
+
+
+def _replace(text: str, findings: Sequence[Finding], by: Callable[[Finding], str]) -> str:
+    """``text`` with each finding's span (in order, not overlapping) replaced by ``by``."""
     parts: list[str] = []
     pos = 0
     for f in findings:
         parts.append(text[pos : f.start])
-        parts.append(SCRUBBED)
+        parts.append(by(f))
         pos = f.end
     parts.append(text[pos:])
     return "".join(parts)
@@ -646,14 +648,7 @@ class Redactor:
             findings = find_sensitive(text, self.extra)
             if not findings:
                 return text
-            parts: list[str] = []
-            pos = 0
-            for f in findings:
-                parts.append(text[pos : f.start])
-                parts.append(self._placeholder(f.kind, f.value))
-                pos = f.end
-            parts.append(text[pos:])
-            text = "".join(parts)
+            text = _replace(text, findings, lambda f: self._placeholder(f.kind, f.value))
         return text
 
     @property
