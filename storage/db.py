@@ -269,7 +269,7 @@ class Database:
         """
         current = self.reachable_revision()
         if self.backend == "sqlite":
-            return self.ensure_schema()
+            return self._ensure_schema_from(current)
         head = self.head_revision()
         if current != head:
             if current is not None and current not in self._known_revisions():
@@ -310,7 +310,10 @@ class Database:
 
     def ensure_schema(self) -> bool:
         """Bring an empty or outdated database to the newest schema; True if it changed."""
-        current = self.current_revision()
+        return self._ensure_schema_from(self.current_revision())
+
+    def _ensure_schema_from(self, current: str | None) -> bool:
+        """:meth:`ensure_schema` for a database known to be at revision ``current``."""
         if current == self.head_revision():
             return False
         if current is not None and current not in self._known_revisions():
