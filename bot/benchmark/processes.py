@@ -131,12 +131,16 @@ class ProcessPool:
         workers: int,
         *,
         on_orphan: Callable[[SampleResult], None],
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_notice`` is told, in a sentence for the person running the eval, when a
+        worker stops and its items go to the others (it is logged as well)."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.spec = spec
         self.size = workers
         self.on_orphan = on_orphan
+        self.on_notice = on_notice
         self._workers: list[_Worker] = []
         self._seq = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -252,13 +256,10 @@ class ProcessPool:
         self._exited += 1
         if worker.alive and not self._closing:
             worker.process.join(1)
-            log.warning(
-                "%s stopped (exit code %s)%s; its %d unfinished items go to the others",
-                worker.name,
-                worker.process.exitcode,
-                f": {worker.fatal}" if worker.fatal else "",
-                len(worker.jobs),
-            )
+            notice = _stopped_notice(worker, alive=sum(w.alive for w in self._workers) - 1)
+            log.warning("%s", notice)
+            if self.on_notice is not None:
+                self.on_notice(notice)
         self._lost(worker)
         if self._exited >= len(self._workers) and self._all_exited is not None:
             self._all_exited.set()
@@ -295,6 +296,33 @@ class ProcessPool:
             results.close()
             with contextlib.suppress(RuntimeError):  # the loop is gone: nothing waits
                 loop.call_soon_threadsafe(self._on_exit, worker)
+
+
+def _stopped_notice(worker: _Worker, *, alive: int) -> str:
+    """What the person running the eval is told when ``worker`` stops mid-run."""
+    code = worker.process.exitcode
+    if code is not None and code < 0:
+        how = f"was killed ({_signal_name(-code)})"
+    else:
+        how = f"stopped (exit code {code})"
+    why = f": {worker.fatal}" if worker.fatal else ""
+    items = len(worker.jobs)
+    if alive <= 0:
+        then = "no worker is left"
+    elif items:
+        then = (
+            f"its {items} unfinished item{'s go' if items != 1 else ' goes'} to the other workers"
+        )
+    else:
+        then = "it had no unfinished items; the other workers go on"
+    return f"{worker.name} {how}{why}; {then}."
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _context() -> ForkServerContext | SpawnContext:

@@ -21,7 +21,7 @@ The steps are separate so work can be spread out:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.benchmark.plan import (
     BenchmarkRequest,
@@ -89,6 +89,7 @@ class BenchmarkService:
         *,
         on_progress: ProgressCallback | None = None,
         workers: int = 1,
+        on_notice: Callable[[str], None] | None = None,
     ) -> EvalReport:
         """Ask, score and record ``items`` (default: every pending item) with the plan's
         concurrency and budget. Each sample goes to the writer thread the moment it is
@@ -98,7 +99,7 @@ class BenchmarkService:
 
         ``workers`` > 1: the items are asked and scored by that many worker processes
         (:mod:`bot.benchmark.processes`); scheduling, budget, progress and storing stay
-        here, so the outcome is the same."""
+        here, so the outcome is the same. ``on_notice`` hears when a worker stops mid-run."""
         run_id = self.start(plan)
         keys = None if items is None else {item.key for item in items}
         pending = len(plan.pending_items()) if keys is None else len(keys)
@@ -117,7 +118,9 @@ class BenchmarkService:
                     judge_prompt_hash=plan.judge.prompt_hash if plan.judge else None,
                     use_embedder=plan.embedder is not None,
                 )
-                async with ProcessPool(spec, workers, on_orphan=writer.put) as pool:
+                async with ProcessPool(
+                    spec, workers, on_orphan=writer.put, on_notice=on_notice
+                ) as pool:
                     report = await self._execute(plan, keys, on_progress, writer, pool.execute)
         except BaseException:
             writer.close(raise_errors=False)  # what was received is stored all the same
@@ -182,10 +185,17 @@ class BenchmarkService:
         return report
 
     async def run(
-        self, plan: RunPlan, *, on_progress: ProgressCallback | None = None, workers: int = 1
+        self,
+        plan: RunPlan,
+        *,
+        on_progress: ProgressCallback | None = None,
+        workers: int = 1,
+        on_notice: Callable[[str], None] | None = None,
     ) -> EvalReport:
         """Start, execute every pending item on this machine (in ``workers`` processes),
         finish. Returns the stored report."""
         self.start(plan)
-        report = await self.execute_items(plan, on_progress=on_progress, workers=workers)
+        report = await self.execute_items(
+            plan, on_progress=on_progress, workers=workers, on_notice=on_notice
+        )
         return self.finish(plan, report)

@@ -50,8 +50,13 @@ async def run_with_bar(
         eta = "–" if p.eta_s is None else f"{int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}"
         bar.update(task, completed=p.done, eta=eta, cost=money.usd(p.cost_usd), errors=p.errors)
 
+    def on_notice(text: str) -> None:  # above the bar, also with --json (stdout stays JSON)
+        bar.console.print(f"[yellow]{escape(text)}[/yellow]")
+
     with bar:
-        return await service.run(plan, on_progress=on_progress, workers=workers)
+        return await service.run(
+            plan, on_progress=on_progress, workers=workers, on_notice=on_notice
+        )
 
 
 def print_outcome(report: EvalReport, previous: EvalReport | None, as_json: bool) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -128,6 +129,9 @@ def test_a_killed_workers_items_are_finished_by_the_other(env: Env) -> None:
     assert all(r.passed == (r.model == "good") for r in report.results)
     # The killed worker's unanswered calls were asked again by the other one.
     assert env.server.calls() > 32
+    # The person running it is told, not only the log.
+    notice = rf"{killed[0].name} was killed \(SIGKILL\); (its \d+ unfinished items? (?:go|goes) to the other workers|it had no unfinished items; the other workers go on)\."
+    assert re.search(notice, " ".join(result.stderr.split())), result.stderr
 
 
 def test_ctrl_c_stops_every_worker_keeps_what_was_answered_and_resumes(
