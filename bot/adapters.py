@@ -4,6 +4,8 @@ with fakes instead."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Sequence
 
 from evals.embedder import SentenceTransformerEmbedder
@@ -27,15 +29,34 @@ class DeferredModelClient:
     commands, and `quorum eval run --workers N`, whose worker processes make every call
     while the parent only plans, schedules and stores. The bot builds the client at
     start instead (:func:`model_client`), so no /compare pays for the import.
+
+    The import (seconds of CPU) runs in a thread, off the event loop: a `quorum worker`
+    keeps sending its heartbeat meanwhile, so the queue never takes it for dead.
     """
 
     def __init__(self) -> None:
         self._client: ModelClient | None = None
+        self._lock = threading.Lock()
 
     async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
-        if self._client is None:
-            self._client = model_client()
-        return await self._client.complete(member, messages)
+        return await (await self._loaded()).complete(member, messages)
+
+    async def warm_up(self) -> None:
+        """Import litellm and do its lazy first-call work now (no network request)."""
+        warm_up = getattr(await self._loaded(), "warm_up", None)
+        if warm_up is not None:
+            await warm_up()
+
+    async def _loaded(self) -> ModelClient:
+        if self._client is not None:
+            return self._client
+        return await asyncio.to_thread(self._load)
+
+    def _load(self) -> ModelClient:
+        with self._lock:
+            if self._client is None:
+                self._client = model_client()
+            return self._client
 
 
 def sentence_embedder(model: str | None = None) -> SentenceTransformerEmbedder:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from procrastinate import App, PsycopgConnector
+from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.exceptions import ProcrastinateException
 from procrastinate.types import JSONDict
 
@@ -59,15 +59,24 @@ def conninfo(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def queue_app(url: str, services: Services | None = None) -> App:
-    """The procrastinate app on ``url``; a worker passes ``services`` to run the jobs."""
+def queue_app(url: str, services: Services | None = None, running: set[int] | None = None) -> App:
+    """The procrastinate app on ``url``; a worker passes ``services`` to run the jobs, and
+    ``running``, the ids of the jobs this process is running at the moment."""
     app = App(connector=PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4))
+    here = running if running is not None else set()
 
-    @app.task(name=TASK_ITEMS, queue=QUEUE)
-    async def benchmark_items(run_id: int, items: list[list[Any]]) -> None:
+    @app.task(name=TASK_ITEMS, queue=QUEUE, pass_context=True)
+    async def benchmark_items(context: JobContext, run_id: int, items: list[list[Any]]) -> None:
         if services is None:
             raise RuntimeError("this process only enqueues benchmark jobs")
-        await run_items(services, run_id, [WorkItem(int(s), str(c), str(m)) for c, m, s in items])
+        job_id = context.job.id
+        if job_id is not None:
+            here.add(job_id)
+        try:
+            work = [WorkItem(int(s), str(c), str(m)) for c, m, s in items]
+            await run_items(services, run_id, work)
+        finally:
+            here.discard(job_id)
 
     return app
 
@@ -124,6 +133,9 @@ async def run_items(services: Services, run_id: int, items: Sequence[WorkItem]) 
     done = {r.key for r in plan.completed}
     pending = [item for item in items if item.key not in done]
     if pending:
+        load = getattr(plan.embedder, "load", None)
+        if load is not None:  # the model's seconds of CPU: off the loop, heartbeats go on
+            await asyncio.to_thread(load)
         await service.execute_items(plan, pending)
     with services.db.session() as session:
         stored = eval_repo.result_count(session, run_id)
@@ -141,11 +153,18 @@ async def run_worker(
     stalled_after_s: float = 30.0,
 ) -> None:
     """``quorum worker``: take benchmark jobs until SIGINT/SIGTERM (procrastinate drains
-    the jobs in progress first)."""
+    the jobs in progress first).
+
+    litellm is imported and warmed up before the first job is taken: done inside a job,
+    its seconds of CPU would hold up the heartbeat and get the job taken for stalled."""
     await asyncio.to_thread(ensure_queue_schema, url)
-    app = queue_app(url, services)
+    await services.warm_up()
+    running: set[int] = set()
+    app = queue_app(url, services, running)
     async with app.open_async():
-        sweeper = asyncio.create_task(_retry_stalled_jobs(app, heartbeat_s, stalled_after_s))
+        sweeper = asyncio.create_task(
+            _retry_stalled_jobs(app, heartbeat_s, stalled_after_s, running_here=running)
+        )
         try:
             await app.run_worker_async(
                 queues=[QUEUE],
@@ -161,8 +180,11 @@ async def run_worker(
                 await sweeper
 
 
-async def _retry_stalled_jobs(app: App, every_s: float, stalled_after_s: float) -> None:
-    """Put the jobs of workers whose heartbeat stopped back in the queue."""
+async def _retry_stalled_jobs(
+    app: App, every_s: float, stalled_after_s: float, *, running_here: set[int]
+) -> None:
+    """Put the jobs of workers whose heartbeat stopped back in the queue. Never this
+    process's own: it is alive (it is running this), even if its heartbeat is late."""
     while True:
         await asyncio.sleep(every_s)
         try:
@@ -170,6 +192,8 @@ async def _retry_stalled_jobs(app: App, every_s: float, stalled_after_s: float) 
                 queue=QUEUE, seconds_since_heartbeat=stalled_after_s
             )
             for job in stalled:
+                if job.id in running_here:
+                    continue
                 try:
                     await app.job_manager.retry_job(job)
                 except ProcrastinateException:  # another worker retried it first

@@ -75,9 +75,14 @@ def save_results(
 ) -> None:
     """Store samples in one statement; a sample stored before under the same key is
     replaced (INSERT ... ON CONFLICT DO UPDATE), also when another process stores the same
-    key at the same moment; within ``results`` the last one wins."""
+    key at the same moment; within ``results`` the last one wins.
+
+    Rows are written in key order, so two transactions storing overlapping samples (a
+    job retried while its first worker still runs) wait for each other instead of
+    deadlocking."""
     created = now or datetime.now(UTC)
-    rows = [_row(run_id, r, created) for r in {r.key: r for r in results}.values()]
+    latest = {r.key: r for r in results}
+    rows = [_row(run_id, latest[key], created) for key in sorted(latest)]
     if not rows:
         return
     insert = insert_for(session, EvalResultRow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -200,3 +201,37 @@ def test_labelled_answers_for_judge_calibration(db: Database) -> None:
         ("Q2", "Berlin", False, "Paris"),  # the consensus (alpha) answer, corrected
         ("Q2", "Paris", True, None),  # beta's own answer, liked
     }
+
+
+@pytest.mark.postgres
+def test_two_processes_storing_overlapping_samples_wait_instead_of_deadlocking(
+    postgres_db: Database,
+) -> None:
+    """A queue job retried while its first worker still runs stores the same samples
+    twice at once, in whatever order each worker received them. Rows go in key order, so
+    one transaction waits for the other: no deadlock, every sample stored once."""
+    cases = tuple(CaseInfo(id=f"k{i:03d}", question="?") for i in range(150))
+    with postgres_db.session() as s:
+        run_id = eval_repo.start_run(s, record(), cases, sample_total=len(cases))
+    batch = [sample(c.id, "fast", True) for c in cases]
+    orders = (batch, batch[::-1])
+    errors: list[BaseException] = []
+
+    def store_in(order: list[SampleResult], barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait()
+            with postgres_db.session() as s:
+                eval_repo.save_results(s, run_id, order)
+        except BaseException as exc:
+            errors.append(exc)
+
+    for _ in range(10):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=store_in, args=(o, barrier)) for o in orders]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    with postgres_db.session() as s:
+        assert len(eval_repo.results(s, run_id)) == len(cases)
