@@ -178,6 +178,9 @@ def digest_blocks(digest: Digest, *, chart_attached: bool = False) -> list[JSON]
             f"• `{escape(item.case_id)}` {escape(truncate(' '.join(item.question.split()), 120))}"
             for item in digest.review
         )
+        more = digest.review_total - len(digest.review)
+        if more > 0:
+            items += f"\n… and {more} more in the review list"
         blocks.append(
             _section(f"*{digest.review_total} proposed case(s) awaiting review*\n{items}".rstrip())
         )

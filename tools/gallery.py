@@ -408,7 +408,11 @@ def digest() -> Panel:
         + [(0.8, False)] * 8
         + [(0.4, True)] * 6
         + [(0.4, False)] * 9,
-        review=[ReviewItem("c-7d1e", "Which header tells a client how long to wait after a 429?")],
+        review=[
+            ReviewItem("c-7d1e", "Which header tells a client how long to wait after a 429?"),
+            ReviewItem("c-81b0", "Is it safe to retry a POST that timed out?"),
+            ReviewItem("c-9a44", "What does HTTP 425 Too Early mean?"),
+        ],
         review_total=3,
         shadow=[ShadowWeek("qwen-72b", agreements=[0.9] * 180 + [0.3] * 25)],
         history=history,

@@ -414,6 +414,9 @@ def test_a_huge_digest_stays_within_slack_limits() -> None:
     dumped = json.dumps(blocks)
     assert "<!here>" not in dumped
     assert "shortened to fit in Slack" in dumped
+    # Five of the 300 proposed cases are listed; the rest are counted, not hidden.
+    assert "300 proposed case(s) awaiting review" in dumped
+    assert "and 295 more in the review list" in dumped
 
 
 # -- refit from production labels ----------------------------------------------------------
