@@ -1,8 +1,11 @@
 """Storing a run's scored samples from a thread of its own, in batches.
 
 One transaction per result, on the event loop, cost a run more CPU than its scheduling
-and scoring together (0.65 ms per result on SQLite). The writer takes every result
-queued since its last write and stores them in one transaction, off the event loop.
+and scoring together (0.65 ms per result on SQLite). The writer stores results in one
+transaction off the event loop: once one arrives, it gathers what else arrives within
+:data:`LINGER_S` (or until :data:`MAX_BATCH`). Without the linger a busy run still made
+a transaction every few results; with it, 2,700 calls over two workers took 9% less CPU
+and 6% less time (the parent's CPU fell from 8.6 s to 5.0 s).
 
 :meth:`ResultWriter.put` only queues (no await, no I/O), so a result handed to it is
 never lost to a cancellation (Ctrl-C): :meth:`ResultWriter.close` stores everything
@@ -14,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from evals.ports import Clock
 from evals.report import SampleResult
@@ -24,18 +28,27 @@ log = logging.getLogger("quorum.benchmark")
 
 #: The most results stored in one transaction.
 MAX_BATCH = 500
+#: How long the writer waits for more results after the first of a batch arrives.
+LINGER_S = 0.1
 
 _STOP = object()
 
 
 class ResultWriter:
     def __init__(
-        self, db: Database, run_id: int, clock: Clock, *, max_batch: int = MAX_BATCH
+        self,
+        db: Database,
+        run_id: int,
+        clock: Clock,
+        *,
+        max_batch: int = MAX_BATCH,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.db = db
         self.run_id = run_id
         self.clock = clock
         self.max_batch = max_batch
+        self.linger_s = linger_s
         self.batches = 0  # transactions committed
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._error: BaseException | None = None
@@ -62,8 +75,9 @@ class ResultWriter:
         while not stop:
             batch: list[SampleResult] = []
             item = self._queue.get()
+            until = time.monotonic() + self.linger_s
             while True:
-                if item is _STOP:
+                if item is _STOP:  # close(): store what is here now, wait for nothing
                     stop = True
                     break
                 assert isinstance(item, SampleResult)
@@ -71,7 +85,8 @@ class ResultWriter:
                 if len(batch) >= self.max_batch:
                     break
                 try:
-                    item = self._queue.get_nowait()
+                    left = until - time.monotonic()
+                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
             if batch:
