@@ -127,11 +127,18 @@ def test_a_killed_workers_items_are_finished_by_the_other(env: Env) -> None:
     assert report.status.value == "complete"
     assert len(report.results) == 32 and len({r.key for r in report.results}) == 32
     assert all(r.passed == (r.model == "good") for r in report.results)
-    # The killed worker's unanswered calls were asked again by the other one.
-    assert env.server.calls() > 32
     # The person running it is told, not only the log.
-    notice = rf"{killed[0].name} was killed \(SIGKILL\); (its \d+ unfinished items? (?:go|goes) to the other workers|it had no unfinished items; the other workers go on)\."
-    assert re.search(notice, " ".join(result.stderr.split())), result.stderr
+    said = " ".join(result.stderr.split())
+    notice = re.search(
+        rf"{killed[0].name} was killed \(SIGKILL\); (its (?P<items>\d+) unfinished items? "
+        r"(?:go|goes) to the other workers|it had no unfinished items; the other workers go on)\.",
+        said,
+    )
+    assert notice, said
+    # Its unfinished items were asked again by the other worker (those it had already
+    # sent to the provider count twice there); nothing it had finished was asked again.
+    unfinished = int(notice.group("items") or 0)
+    assert 32 <= env.server.calls() <= 32 + unfinished, (env.server.calls(), said)
 
 
 def test_ctrl_c_stops_every_worker_keeps_what_was_answered_and_resumes(
