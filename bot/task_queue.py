@@ -133,9 +133,6 @@ async def run_items(services: Services, run_id: int, items: Sequence[WorkItem]) 
     done = {r.key for r in plan.completed}
     pending = [item for item in items if item.key not in done]
     if pending:
-        load = getattr(plan.embedder, "load", None)
-        if load is not None:  # the model's seconds of CPU: off the loop, heartbeats go on
-            await asyncio.to_thread(load)
         await service.execute_items(plan, pending)
     with services.db.session() as session:
         stored = eval_repo.result_count(session, run_id)
