@@ -20,6 +20,14 @@ K = TypeVar("K", bound=Hashable)
 ALPHA = 0.05
 
 
+def preload() -> None:
+    """Import what a report's statistics need (scipy.stats: about a second of CPU) now.
+
+    For a caller with a core to spare before it reports: a ``--workers`` run's parent while
+    its workers start (otherwise the report pays for the import after the last call)."""
+    from scipy import stats  # noqa: F401
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (scipy's ``binomtest(...)
     .proportion_ci(method="wilson")``); (0, 1) when there is no data, which scipy

@@ -376,3 +376,24 @@ async def test_a_configured_price_prices_every_answer_by_its_tokens(
         assert answer.prompt_tokens is not None and answer.completion_tokens is not None
         expected = answer.prompt_tokens * 0.001 + answer.completion_tokens * 0.002
         assert answer.cost_usd == pytest.approx(expected)
+
+
+async def test_a_model_without_a_price_stays_unknown_for_every_client(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    # The first client registers such a model in litellm's cost map at 0, so that litellm
+    # stops failing to price it on every response; that entry must never read as a price.
+    fake_openai.script("unpriced-house-model", "Paris.", resolved_model="unpriced-house-2025")
+    fake_openai.script("unpriced-alias", "Paris.", resolved_model="gpt-4o-mini-2024-07-18")
+    house = member(fake_openai, "unpriced-house-model")
+    alias = member(fake_openai, "unpriced-alias")
+
+    answers = [
+        await LiteLLMClient().complete(m, QUESTION) for _ in range(2) for m in (house, alias)
+    ]
+
+    assert all(a.ok for a in answers)
+    assert [a.cost_usd is None for a in answers] == [True, False, True, False]
+    # The alias is priced by the model that answered, by the second client too.
+    assert answers[1].cost_usd == answers[3].cost_usd
+    assert answers[3].cost_usd is not None and answers[3].cost_usd > 0
