@@ -253,7 +253,7 @@ def _lookup_price(model: str) -> _Price | None:
 
 def _register_unpriced(model: str) -> None:
     """Give litellm a 0 price for ``model``, which has none, so that pricing each response
-    finds it at once (measured: 7% of the CPU of a call to such a model)."""
+    finds it at once (py-spy: 8% less CPU per call to such a model)."""
     if model in _UNPRICED:
         return
     _UNPRICED.add(model)
