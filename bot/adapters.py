@@ -59,6 +59,14 @@ class DeferredModelClient:
             return self._client
 
 
+class NoModelCalls:
+    """The model client of a command that calls no model (the digest): it holds no keys,
+    and a call is a bug, said as one rather than sent to a provider without its key."""
+
+    async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        raise RuntimeError(f"this command calls no model, yet {member.name} was asked")
+
+
 def sentence_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
     """The embedder, not loaded yet (``load()`` or ``start_loading()`` it)."""
     return SentenceTransformerEmbedder(model)

@@ -193,11 +193,17 @@ class QuorumConfig(_Strict):
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
-    def panel_members(self, env: Mapping[str, str] | None = None) -> list[PanelMember]:
-        return [to_member(e, self.consensus, env) for e in self.panel]
+    def panel_members(
+        self, env: Mapping[str, str] | None = None, *, secrets: bool = True
+    ) -> list[PanelMember]:
+        """The panel; ``secrets=False`` leaves out every ``os.environ/NAME`` parameter
+        instead of resolving it, for a command that calls no model."""
+        return [to_member(e, self.consensus, env, secrets=secrets) for e in self.panel]
 
-    def shadow_members(self, env: Mapping[str, str] | None = None) -> list[PanelMember]:
-        return [to_member(e, self.consensus, env) for e in self.shadow]
+    def shadow_members(
+        self, env: Mapping[str, str] | None = None, *, secrets: bool = True
+    ) -> list[PanelMember]:
+        return [to_member(e, self.consensus, env, secrets=secrets) for e in self.shadow]
 
     def env_references(self) -> list[tuple[str, str]]:
         """Every ``os.environ/NAME`` reference as (where, NAME)."""
@@ -235,9 +241,20 @@ def resolve_params(
 
 
 def to_member(
-    entry: ModelEntry, defaults: ConsensusConfig, env: Mapping[str, str] | None = None
+    entry: ModelEntry,
+    defaults: ConsensusConfig,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
 ) -> PanelMember:
-    params = resolve_params(entry.litellm_params, f"model {entry.model_name!r}", env)
+    if secrets:
+        params = resolve_params(entry.litellm_params, f"model {entry.model_name!r}", env)
+    else:
+        params = {
+            k: v
+            for k, v in entry.litellm_params.items()
+            if not (isinstance(v, str) and v.startswith(ENV_PREFIX))
+        }
     model = params.pop("model")
     temperature = entry.temperature
     if temperature is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from bot.adapters import DeferredModelClient, model_client, sentence_embedder
+from bot.adapters import DeferredModelClient, NoModelCalls, model_client, sentence_embedder
 from bot.config import QuorumConfig
 from bot.db_guard import DbGuard
 from bot.settings import Settings
@@ -101,16 +101,23 @@ def build_services(
 
 
 def command_services(
-    settings: Settings, config: QuorumConfig, *, client: ModelClient | None = None
+    settings: Settings,
+    config: QuorumConfig,
+    *,
+    client: ModelClient | None = None,
+    calls_models: bool = True,
 ) -> Services:
     """Services for a one-shot command: nothing slow happens until it is used (the
-    embedder loads on its first embedding, litellm on the first call)."""
+    embedder loads on its first embedding, litellm on the first call).
+
+    ``calls_models=False`` (the digest): the providers' keys are neither needed nor read,
+    and a model call would be a bug (:class:`NoModelCalls`)."""
     return Services(
         settings=settings,
         config=config,
-        members=config.panel_members(),
-        shadow=config.shadow_members(),
-        client=client or DeferredModelClient(),
+        members=config.panel_members(secrets=calls_models),
+        shadow=config.shadow_members(secrets=calls_models),
+        client=client or (DeferredModelClient() if calls_models else NoModelCalls()),
         embedder=sentence_embedder(settings.quorum_embedding_model),
         calibrator=build_calibrator(settings, config),
         db=Database(settings.database_url),

@@ -22,8 +22,9 @@ from evals.digest import Digest
 
 
 def digest_services(settings: Settings, config: QuorumConfig) -> Services:
-    """Services for the digest: no model is called, so the embedder is not loaded."""
-    services = command_services(settings, config)
+    """Services for the digest: no model is called, so neither the embedder nor the
+    providers' keys are needed."""
+    services = command_services(settings, config, calls_models=False)
     try:
         services.db.prepare_schema()
         services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator

@@ -143,3 +143,20 @@ def test_clock_refuses_a_numbered_weekday(env: Database, tmp_path: Path) -> None
     result = quorum("clock")
     assert result.exit_code == 2
     assert "write the weekday by name" in result.output
+
+
+def test_preview_needs_no_provider_key(
+    env: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The digest calls no model: a key the config refers to may be unset on this machine.
+    data = config_data()
+    data["panel"][0]["litellm_params"]["api_key"] = "os.environ/QUORUM_TEST_UNSET_KEY"
+    (tmp_path / "quorum.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.delenv("QUORUM_TEST_UNSET_KEY", raising=False)
+    seed(env)
+
+    result = quorum("digest", "--preview", "--chart", str(tmp_path / "chart.png"))
+
+    assert result.exit_code == 0, result.output
+    assert "QUORUM_TEST_UNSET_KEY" not in result.output
+    assert "Quorum weekly digest" in result.output
