@@ -253,7 +253,7 @@ def to_member(
         params = {
             k: v
             for k, v in entry.litellm_params.items()
-            if not (isinstance(v, str) and v.startswith(ENV_PREFIX))
+            if k == "model" or not (isinstance(v, str) and v.startswith(ENV_PREFIX))
         }
     model = params.pop("model")
     temperature = entry.temperature

@@ -151,8 +151,10 @@ def test_preview_needs_no_provider_key(
     # The digest calls no model: a key the config refers to may be unset on this machine.
     data = config_data()
     data["panel"][0]["litellm_params"]["api_key"] = "os.environ/QUORUM_TEST_UNSET_KEY"
+    data["panel"][1]["litellm_params"]["model"] = "os.environ/QUORUM_TEST_UNSET_MODEL"
     (tmp_path / "quorum.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     monkeypatch.delenv("QUORUM_TEST_UNSET_KEY", raising=False)
+    monkeypatch.delenv("QUORUM_TEST_UNSET_MODEL", raising=False)
     seed(env)
 
     result = quorum("digest", "--preview", "--chart", str(tmp_path / "chart.png"))
