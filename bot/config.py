@@ -215,9 +215,17 @@ class QuorumConfig(_Strict):
             entries.append(("judge", self.judge.litellm_params))
         for where, params in entries:
             for key, value in params.items():
-                if isinstance(value, str) and value.startswith(ENV_PREFIX):
-                    refs.append((f"{where}.litellm_params.{key}", value[len(ENV_PREFIX) :]))
+                name = env_reference(value)
+                if name is not None:
+                    refs.append((f"{where}.litellm_params.{key}", name))
         return refs
+
+
+def env_reference(value: object) -> str | None:
+    """The variable an ``os.environ/NAME`` value refers to; None for any other value."""
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        return value[len(ENV_PREFIX) :]
+    return None
 
 
 def resolve_params(
@@ -227,8 +235,8 @@ def resolve_params(
     env = os.environ if env is None else env
     out: dict[str, Any] = {}
     for key, value in params.items():
-        if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            name = value[len(ENV_PREFIX) :]
+        name = env_reference(value)
+        if name is not None:
             if name not in env or not env[name]:
                 raise ConfigError(
                     f"{where}.litellm_params.{key} refers to the environment variable {name}, "
@@ -253,7 +261,7 @@ def to_member(
         params = {
             k: v
             for k, v in entry.litellm_params.items()
-            if k == "model" or not (isinstance(v, str) and v.startswith(ENV_PREFIX))
+            if k == "model" or env_reference(v) is None
         }
     model = params.pop("model")
     temperature = entry.temperature
