@@ -347,3 +347,30 @@ def test_show_marks_the_answer_people_flagged(env: Database) -> None:
     assert rows["gamma 👎 flagged"].count("Port 5432.") == 1
     assert "alpha" in rows and "flagged" not in rows["alpha"]
     assert "consensus: alpha (confidence 0.82)" in " ".join(shown.stdout.split())
+
+
+def test_import_into_an_existing_database_from_a_fresh_process(
+    env: Database, tmp_path: Path
+) -> None:
+    """A real `quorum cases import` process imports only the case tables' modules: the
+    case table's foreign key into panel_runs must resolve all the same (it failed with
+    "could not find table 'panel_runs'" on every database that was already migrated)."""
+    import os
+    import subprocess
+    import sys
+
+    cases = [{"vars": {"question": "What is the capital of France?"}, "assert": []}]
+    flags = ["--format", "promptfoo", "--no-redact"]
+    (tmp_path / "cases.yaml").write_text(yaml.safe_dump(cases), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "cases", "import", "cases.yaml", *flags],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    with env.session() as s:
+        stored = case_repo.list_cases(s)
+    assert [c.input.question for c in stored.cases] == ["What is the capital of France?"]
