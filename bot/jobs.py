@@ -300,7 +300,10 @@ async def benchmark_job(services: Services, *, period: str) -> str:
         # use it (fast CLI start).
         from bot.task_queue import enqueue_run
 
-        run_id, batches = await enqueue_run(services, queue_url, plan)
-        return f"eval run {run_id} ({period}) queued for the workers in {batches} jobs: {size}"
+        queued = await enqueue_run(services, queue_url, plan)
+        return (
+            f"eval run {queued.run_id} ({period}) queued for the workers in "
+            f"{len(queued.job_ids)} jobs: {size}"
+        )
     report = await service.run(plan)
     return f"eval run {report.run_id} ({period}): {report.status.value}, {size}"

@@ -12,6 +12,9 @@ procrastinate, a task queue on the team's PostgreSQL (``QUORUM_TASK_QUEUE``).
   procrastinate's heartbeat; every live worker looks for such stalled jobs every
   ``heartbeat`` seconds and puts them back in the queue, so another worker finishes them,
   skipping the items already stored.
+- :func:`watch_run` (``quorum eval run --queue``) follows a queued run from what is
+  stored until it is finished, and on Ctrl-C takes the run's jobs that no worker has
+  started off the queue.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -31,9 +36,11 @@ from procrastinate.types import JSONDict
 from bot.benchmark.plan import RunPlan, WorkItem
 from bot.benchmark.service import BenchmarkService
 from bot.services import Services
-from evals.errors import ConfigError, InputError
+from evals.errors import ConfigError, DatabaseUnavailableError, InputError
+from evals.report import EvalReport, RunStatus
+from evals.runner import Progress, ProgressCallback
 from storage import eval_repo
-from storage.db import normalize_url
+from storage.db import normalize_url, safe_url
 
 log = logging.getLogger("quorum.worker")
 
@@ -46,6 +53,17 @@ ITEMS_PER_JOB = 25
 JOB_CONCURRENCY = 8
 #: PostgreSQL advisory lock held while the queue's tables are created ("QuorumQ").
 SCHEMA_LOCK_KEY = 0x51756F72756D51
+#: Seconds `quorum eval run --queue` waits for a worker to take a job before saying how
+#: to start one.
+NO_WORKER_NOTICE_S = 20.0
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run stored in status ``running`` and its items deferred as these jobs."""
+
+    run_id: int
+    job_ids: tuple[int, ...]
 
 
 def conninfo(url: str) -> str:
@@ -99,23 +117,159 @@ def ensure_queue_schema(url: str) -> None:
 # -- enqueueing ----------------------------------------------------------------------------
 
 
-async def enqueue_run(services: Services, url: str, plan: RunPlan) -> tuple[int, int]:
+async def enqueue_run(services: Services, url: str, plan: RunPlan) -> QueuedRun:
     """Store ``plan`` as a running eval run and defer its pending items as jobs for the
-    workers. Returns (run id, jobs deferred)."""
+    workers. A resumed run's jobs that no worker has started yet are withdrawn first, so
+    no item waits in the queue twice."""
     service = BenchmarkService(services)
     run_id = service.start(plan)
     items = plan.pending_items()
     batches = [items[i : i + ITEMS_PER_JOB] for i in range(0, len(items), ITEMS_PER_JOB)]
-    await asyncio.to_thread(ensure_queue_schema, url)
+    jobs: list[JSONDict] = [
+        {"run_id": run_id, "items": [[i.case_id, i.model, i.sample] for i in batch]}
+        for batch in batches
+    ]
+    with _queue_errors(url):
+        await asyncio.to_thread(ensure_queue_schema, url)
+        app = queue_app(url)
+        async with app.open_async():
+            withdrawn = await withdraw_jobs(app, run_id) if plan.resumed_from else 0
+            ids = await app.configure_task(TASK_ITEMS).batch_defer_async(*jobs) if jobs else []
+    log.info(
+        "eval run %d: %d items deferred in %d jobs%s",
+        run_id,
+        len(items),
+        len(ids),
+        f" ({withdrawn} earlier jobs withdrawn)" if withdrawn else "",
+    )
+    return QueuedRun(run_id, tuple(ids))
+
+
+async def withdraw_jobs(app: App, run_id: int) -> int:
+    """Cancel the run's jobs that no worker has started; returns how many. Jobs in
+    progress are left to finish their batch."""
+    withdrawn = 0
+    for job in await app.job_manager.list_jobs_async(queue=QUEUE, task=TASK_ITEMS, status="todo"):
+        if job.id is not None and job.task_kwargs.get("run_id") == run_id:
+            withdrawn += await app.job_manager.cancel_job_by_id_async(job.id)
+    return withdrawn
+
+
+# -- watching ------------------------------------------------------------------------------
+
+
+async def watch_run(
+    services: Services,
+    url: str,
+    plan: RunPlan,
+    queued: QueuedRun,
+    *,
+    on_progress: ProgressCallback | None = None,
+    on_notice: Callable[[str], None] | None = None,
+    poll_s: float = 0.5,
+    no_worker_notice_s: float = NO_WORKER_NOTICE_S,
+) -> EvalReport:
+    """Follow a queued run until it is finished; returns its stored report.
+
+    - Progress is read from the stored samples every ``poll_s`` seconds.
+    - The job that stores the run's last item records its outcome. When every job of the
+      run has ended and the run is still running (a job failed, or someone cancelled it),
+      it is finished here with what is stored: partial, resumable.
+    - When no worker has taken any of its jobs within ``no_worker_notice_s``,
+      ``on_notice`` says how to start one.
+    - Cancelled (Ctrl-C): the jobs no worker has started are withdrawn (``on_notice``
+      says how many); jobs in progress finish their batch; the run stays resumable.
+    """
+    run_id, unfinished = queued.run_id, frozenset(queued.job_ids)
+    started = time.monotonic()
+    first = _read_progress(services, run_id).stored
+    noticed = False
     app = queue_app(url)
-    async with app.open_async():
-        jobs: list[JSONDict] = [
-            {"run_id": run_id, "items": [[i.case_id, i.model, i.sample] for i in batch]}
-            for batch in batches
-        ]
-        await app.configure_task(TASK_ITEMS).batch_defer_async(*jobs)
-    log.info("eval run %d: %d items deferred in %d jobs", run_id, len(items), len(batches))
-    return run_id, len(batches)
+    with _queue_errors(url):
+        async with app.open_async():
+            try:
+                while True:
+                    progress = _read_progress(services, run_id)
+                    if on_progress is not None:
+                        on_progress(_progress(progress, plan.total, first, started))
+                    if progress.status is not RunStatus.RUNNING:
+                        break
+                    jobs = await _unfinished(app, unfinished)
+                    unfinished = jobs.todo | jobs.doing
+                    if not unfinished:
+                        # The last job may have finished the run since the read above.
+                        if _read_progress(services, run_id).status is RunStatus.RUNNING:
+                            BenchmarkService(services).finish(plan)
+                        break
+                    waited = time.monotonic() - started
+                    if (
+                        not noticed
+                        and waited >= no_worker_notice_s
+                        and progress.stored == first
+                        and not jobs.doing
+                        and len(jobs.todo) == len(queued.job_ids)
+                    ):
+                        noticed = True
+                        if on_notice is not None:
+                            on_notice(_no_worker_notice(run_id, waited))
+                    await asyncio.sleep(poll_s)
+            except asyncio.CancelledError:
+                withdrawn = await withdraw_jobs(app, run_id)
+                if on_notice is not None:
+                    on_notice(
+                        f"Withdrew the {withdrawn} jobs of run {run_id} that no worker had "
+                        "started; the workers finish the batches they are on."
+                    )
+                raise
+    with services.db.session() as session:
+        return eval_repo.load_report(session, run_id)
+
+
+@contextlib.contextmanager
+def _queue_errors(url: str) -> Iterator[None]:
+    """The task queue's database not answering, said as such (never with its password)."""
+    try:
+        yield
+    except (ProcrastinateException, psycopg.Error) as exc:
+        raise DatabaseUnavailableError(
+            f"the task queue's database ({safe_url(normalize_url(url))}): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class _Jobs:
+    todo: frozenset[int]
+    doing: frozenset[int]
+
+
+async def _unfinished(app: App, ids: frozenset[int]) -> _Jobs:
+    """Which of the jobs ``ids`` wait for a worker (todo) and which run (doing)."""
+    found: dict[str, frozenset[int]] = {}
+    for status in ("todo", "doing"):
+        listed = await app.job_manager.list_jobs_async(queue=QUEUE, task=TASK_ITEMS, status=status)
+        found[status] = frozenset(j.id for j in listed if j.id in ids)
+    return _Jobs(found["todo"], found["doing"])
+
+
+def _read_progress(services: Services, run_id: int) -> eval_repo.StoredProgress:
+    with services.db.session() as session:
+        return eval_repo.run_progress(session, run_id)
+
+
+def _progress(stored: eval_repo.StoredProgress, total: int, first: int, started: float) -> Progress:
+    elapsed = time.monotonic() - started
+    fresh = stored.stored - first
+    eta = elapsed / fresh * max(total - stored.stored, 0) if fresh > 0 else None
+    return Progress(stored.stored, total, stored.errors, stored.cost_usd, elapsed, eta)
+
+
+def _no_worker_notice(run_id: int, waited: float) -> str:
+    return (
+        f"No worker has taken a job of run {run_id} in {waited:.0f} s. Start one with "
+        "`quorum worker`, on this machine or another, with the same DATABASE_URL, "
+        "QUORUM_TASK_QUEUE and quorum.yaml (and the provider keys); this waits for it."
+    )
 
 
 # -- working -------------------------------------------------------------------------------

@@ -168,6 +168,29 @@ def result_count(session: Session, run_id: int) -> int:
     return int(count or 0)
 
 
+@dataclass(frozen=True)
+class StoredProgress:
+    """How far a run is, from what is stored (the runs the task queue's workers do)."""
+
+    status: RunStatus
+    stored: int  # samples stored
+    errors: int  # of them, samples that errored
+    cost_usd: float  # model and judge calls of the stored samples
+
+
+def run_progress(session: Session, run_id: int) -> StoredProgress:
+    status = _run(session, run_id).status
+    stored, errors, cost = session.execute(
+        select(
+            func.count(),
+            func.count(EvalResultRow.error),
+            func.coalesce(func.sum(EvalResultRow.cost_usd), 0.0)
+            + func.coalesce(func.sum(EvalResultRow.judge_cost_usd), 0.0),
+        ).where(EvalResultRow.run_id == run_id)
+    ).one()
+    return StoredProgress(RunStatus(status), int(stored), int(errors), float(cost or 0.0))
+
+
 def resumable_results(session: Session, run_id: int) -> list[SampleResult]:
     """What a resume keeps: every sample that got an answer (paid for). Samples whose
     model call failed are asked again."""

@@ -6,6 +6,9 @@ with ``--models`` (a panel/shadow ``model_name`` or a litellm model string such 
 ``--no-judge``) the judge grades every answer against the expected answer; without a
 judge the expected answer is checked by embedding similarity.
 
+Where: in this process, or ``--workers`` processes of this machine; with ``--queue``, in
+`quorum worker` processes on any machine, the run followed here from what they store.
+
 Exit codes of ``quorum eval run`` (for CI):
 
 ==== =====================================================================================
@@ -13,8 +16,8 @@ Exit codes of ``quorum eval run`` (for CI):
 1    a gate failed: a model's pass rate is under ``--fail-under``, or a case regressed
      against the previous run on the same dataset version with ``--fail-on-regression``
 2    configuration, usage or input problem (no cases, unknown model, ...); nothing ran
-3    the run is incomplete: stopped at ``--max-cost`` (partial, resume it) or invalid
-     (more errored samples than the error policy allows)
+3    the run is incomplete: stopped at ``--max-cost`` or, queued, its jobs ended early
+     (partial, resume it), or invalid (more errored samples than the error policy allows)
 70   internal error (the message carries a reference id); 130 interrupted (resume it)
 ==== =====================================================================================
 """
@@ -33,10 +36,11 @@ import typer
 from bot.benchmark.options import ITEMS_PER_WORKER, SetChoice
 from bot.cli.common import edge, err, load_settings_and_config, out
 from bot.cli.root import app
-from evals.errors import InputError
+from evals.errors import ConfigError, InputError
 from evals.inputs import write_text
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from evals.ports import ModelClient
     from storage.db import Database
 
@@ -47,6 +51,10 @@ eval_app = typer.Typer(
     help="Benchmark the panel and candidate models on your eval cases.", no_args_is_help=True
 )
 app.add_typer(eval_app, name="eval")
+
+
+#: ``--concurrency``'s default.
+DEFAULT_CONCURRENCY = 8
 
 
 class Format(StrEnum):
@@ -116,7 +124,9 @@ def run_cmd(
         typer.Option("--models", help="Comma-separated models (default: panel + shadow)."),
     ] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Samples per case.")] = 3,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Calls at once.")] = 8,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Calls at once (default 8).")
+    ] = None,
     per_model: Annotated[
         int | None, typer.Option("--per-model", min=1, help="Calls at once per model.")
     ] = None,
@@ -129,6 +139,14 @@ def run_cmd(
             f"{ITEMS_PER_WORKER} samples).",
         ),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Queue the run for `quorum worker` processes on any machine and follow it "
+            "here (needs QUORUM_TASK_QUEUE and a PostgreSQL DATABASE_URL).",
+        ),
+    ] = False,
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", help="Budget in USD; stops cleanly at it.")
     ] = None,
@@ -148,7 +166,7 @@ def run_cmd(
     from bot.benchmark.plan import BenchmarkRequest
     from bot.benchmark.processes import default_workers
     from bot.benchmark.service import BenchmarkService
-    from bot.cli.eval_output import exit_code, print_outcome, run_with_bar
+    from bot.cli.eval_output import exit_code, print_outcome, queue_with_bar, run_with_bar
     from bot.services import command_services
     from storage import eval_repo
 
@@ -156,6 +174,18 @@ def run_cmd(
     if max_cost is not None and max_cost <= 0:
         raise InputError("--max-cost must be a positive amount in USD")
     settings, config = load_settings_and_config()
+    queue_url = (
+        _queue_url(
+            settings,
+            workers=workers,
+            concurrency=concurrency,
+            per_model=per_model,
+            max_cost=max_cost,
+        )
+        if queue
+        else None
+    )
+    concurrency = concurrency or DEFAULT_CONCURRENCY
     services = command_services(settings, config, client=cli_client())
     try:
         services.db.prepare_schema()
@@ -179,15 +209,18 @@ def run_cmd(
                 )
             )
         run_id = service.start(plan)
-        if workers is None:
-            workers = default_workers(len(plan.pending_items()))
         err.print(f"Eval run {run_id}: {plan.describe()}", highlight=False)
         try:
-            report = asyncio.run(run_with_bar(service, plan, workers, show=not as_json))
+            if queue_url is not None:
+                report = asyncio.run(queue_with_bar(services, queue_url, plan, show=not as_json))
+            else:
+                if workers is None:
+                    workers = default_workers(len(plan.pending_items()))
+                report = asyncio.run(run_with_bar(service, plan, workers, show=not as_json))
         except KeyboardInterrupt:
             err.print(
                 "Interrupted. Every finished sample is stored; finish the run with: "
-                f"quorum eval run --resume {run_id}"
+                f"quorum eval run --resume {run_id}" + (" --queue" if queue else "")
             )
             raise typer.Exit(130) from None
         with services.db.session() as s:
@@ -195,8 +228,47 @@ def run_cmd(
             previous = eval_repo.load_report(s, previous_id) if previous_id else None
     finally:
         services.close()
-    print_outcome(report, previous, as_json)
+    print_outcome(report, previous, as_json, queued=queue)
     raise typer.Exit(exit_code(report, previous, threshold, fail_on_regression))
+
+
+def _queue_url(
+    settings: Settings,
+    *,
+    workers: int | None,
+    concurrency: int | None,
+    per_model: int | None,
+    max_cost: float | None,
+) -> str:
+    """``QUORUM_TASK_QUEUE`` for ``--queue``, once the other options allow it."""
+    from storage.db import normalize_url
+
+    if workers is not None:
+        raise InputError(
+            "--workers and --queue don't go together: with --queue, `quorum worker` "
+            "processes ask the models (start as many as you like, on any machine)."
+        )
+    if concurrency is not None or per_model is not None:
+        raise InputError(
+            "With --queue each `quorum worker` decides how many calls it makes at once "
+            "(its own --concurrency); drop --concurrency/--per-model here."
+        )
+    if max_cost is not None:
+        raise InputError(
+            "--max-cost needs the run in one place, which keeps its ledger: run it without "
+            "--queue (use --workers for every core of this machine)."
+        )
+    if not settings.quorum_task_queue:
+        raise ConfigError(
+            "--queue needs QUORUM_TASK_QUEUE: the PostgreSQL database `quorum worker` "
+            "processes take jobs from (usually the same as DATABASE_URL)."
+        )
+    if normalize_url(settings.database_url).get_backend_name() != "postgresql":
+        raise ConfigError(
+            "--queue needs DATABASE_URL on PostgreSQL: workers on other machines store "
+            "their results there, which they cannot do in this machine's SQLite file."
+        )
+    return settings.quorum_task_queue
 
 
 # ---------------------------------------------------------------- report, compare, list

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import bot.cli.eval  # noqa: F401  (registers the commands)
 from bot import jobs
 from bot.cli import app
-from bot.cli.common import load_settings_and_config
+from bot.cli.common import load_settings_and_config, out
 from bot.services import command_services
 from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from storage import case_repo, eval_repo
@@ -150,6 +150,28 @@ def test_a_run_scores_stores_and_says_which_difference_is_real(env: Env) -> None
     assert "<svg" in page and 'class="sortable"' in page and "Reproducibility record" in page
     md = env.invoke("eval", "report", "latest")
     assert md.exit_code == 0 and "# Eval run 1: golden set, COMPLETE" in md.stdout
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_the_outcome_shows_every_model_and_figure_uncropped_at_any_width(
+    env: Env, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """At 80 columns rich squeezed the table's model column to nothing and cut p95 off; a
+    table that does not fit is now a line per model."""
+    long_name = "anthropic-claude-sonnet-4-5-20250929-on-bedrock"
+    config = {"panel": [env.model("good"), env.model(long_name)]}
+    (env.tmp / "quorum.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.setattr(out, "width", width)
+    result = env.invoke("eval", "run", "--no-judge", "--samples", "1")
+    assert result.exit_code == 0, result.output
+    shown = result.stdout
+    assert "…" not in shown, shown
+    for text in ("good", long_name, "100% (4/4)", "0% (0/4)", "95% CI", "p95", "pass^1"):
+        assert text in shown, (text, shown)
+    table = "─" * 10 in shown
+    assert table is (width == 200), shown
+    if table:
+        assert all(len(line) <= width for line in shown.splitlines()[:5]), shown
 
 
 def test_the_judge_grades_blind_with_structured_output(env: Env) -> None:
@@ -402,3 +424,34 @@ def test_the_scheduled_benchmark_and_eval_run_share_one_code_path(env: Env) -> N
     assert {r.model for r in by_job.results} == {"good", "bad", "candidate"}
     assert any(r.verdict is not None for r in by_job.results)
     assert _comparable(by_job) == _comparable(by_cli)
+
+
+@pytest.mark.parametrize(
+    ("args", "queue", "said"),
+    [
+        ([], None, "--queue needs QUORUM_TASK_QUEUE"),
+        ([], "postgresql://q@127.0.0.1/q", "--queue needs DATABASE_URL on PostgreSQL"),
+        (["--workers", "2"], "postgresql://q@127.0.0.1/q", "--workers and --queue don't go"),
+        (["--concurrency", "4"], "postgresql://q@127.0.0.1/q", "its own --concurrency"),
+        (["--per-model", "2"], "postgresql://q@127.0.0.1/q", "its own --concurrency"),
+        (["--max-cost", "1"], "postgresql://q@127.0.0.1/q", "--max-cost needs the run in one"),
+    ],
+)
+def test_queue_refuses_what_it_cannot_honour_before_anything_runs(
+    env: Env, monkeypatch: pytest.MonkeyPatch, args: list[str], queue: str | None, said: str
+) -> None:
+    if queue is None:
+        monkeypatch.delenv("QUORUM_TASK_QUEUE", raising=False)
+    else:
+        monkeypatch.setenv("QUORUM_TASK_QUEUE", queue)
+    result = env.invoke("eval", "run", "--queue", "--no-judge", *args)
+    assert result.exit_code == 2, result.output
+    assert said in flat(result.output)
+    assert "Traceback" not in result.output
+    assert env.server.calls() == 0
+    db = Database(env.url)
+    try:
+        with db.session() as s:
+            assert eval_repo.list_runs(s) == []
+    finally:
+        db.dispose()
