@@ -1,4 +1,5 @@
-"""The production adapters behind evals' ports: the litellm model client and the
+"""The production adapters behind evals' ports: the model clients (OpenAI-compatible
+servers straight over HTTP, every other provider through litellm) and the
 sentence-transformers embedder. Tests never call these; they build :class:`Services`
 with fakes instead."""
 
@@ -9,26 +10,58 @@ import threading
 from collections.abc import Sequence
 
 from evals.embedder import SentenceTransformerEmbedder
+from evals.openai_compatible import OpenAICompatibleClient
 from evals.ports import ModelClient
 from evals.types import ChatMessage, ModelAnswer, PanelMember
 
 
-def model_client() -> ModelClient:
-    """The litellm client every model call goes through."""
+def model_client() -> ProviderClient:
+    """The client every model call goes through."""
+    return ProviderClient()
+
+
+def litellm_client() -> ModelClient:
     # Imported here, not at the top: importing litellm costs seconds of CPU (measured
-    # 7 s of CPU on the CI machine), and most `quorum` commands never call a model.
+    # 3-7 s of CPU on the CI machine), and most calls and commands never need it.
     from evals.litellm_client import LiteLLMClient
 
     return LiteLLMClient()
 
 
+class ProviderClient:
+    """Asks each member through the cheapest client that speaks its provider's API.
+
+    A member on an OpenAI-compatible server (``openai/...`` with an ``api_base``; see
+    :meth:`OpenAICompatibleClient.handles`) is asked straight over HTTP; every other one
+    through litellm, which is imported (in a thread, off the event loop) only when the
+    first such member is asked or warmed up for.
+    """
+
+    def __init__(self) -> None:
+        self.direct = OpenAICompatibleClient()
+        self.litellm = DeferredModelClient()
+
+    def uses_litellm(self, member: PanelMember) -> bool:
+        return not self.direct.handles(member)
+
+    async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        if self.direct.handles(member):
+            return await self.direct.complete(member, messages)
+        return await self.litellm.complete(member, messages)
+
+    async def warm_up(self, members: Sequence[PanelMember] | None = None) -> None:
+        """Load litellm now if ``members`` (None: any member) need it, so that their
+        first call does not pay for the import."""
+        if members is None or any(self.uses_litellm(m) for m in members):
+            await self.litellm.warm_up()
+
+
 class DeferredModelClient:
     """The litellm client, imported on its first call.
 
-    For one-shot commands that may never call a model: `quorum digest`, the cases
-    commands, and `quorum eval run --workers N`, whose worker processes make every call
-    while the parent only plans, schedules and stores. The bot builds the client at
-    start instead (:func:`model_client`), so no /compare pays for the import.
+    Importing litellm costs seconds of CPU, so a process imports it only once a member
+    that needs it (:class:`ProviderClient`) is asked or warmed up for: the bot at start
+    for its panel, a one-shot command on its first such call.
 
     The import (seconds of CPU) runs in a thread, off the event loop: a `quorum worker`
     keeps sending its heartbeat meanwhile, so the queue never takes it for dead.
@@ -55,7 +88,7 @@ class DeferredModelClient:
     def _load(self) -> ModelClient:
         with self._lock:
             if self._client is None:
-                self._client = model_client()
+                self._client = litellm_client()
             return self._client
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from bot.adapters import DeferredModelClient, NoModelCalls, model_client, sentence_embedder
+from bot.adapters import NoModelCalls, ProviderClient, model_client, sentence_embedder
 from bot.config import QuorumConfig
 from bot.db_guard import DbGuard
 from bot.settings import Settings
@@ -47,7 +47,11 @@ class Services:
         return bool(getattr(self.embedder, "loaded", True))
 
     async def warm_up(self) -> None:
-        """Do the slow first-call work (the provider SDK's lazy imports) before a user waits."""
+        """Do the slow first-call work (litellm's import, for the members that need it)
+        before a user waits."""
+        if isinstance(self.client, ProviderClient):
+            await self.client.warm_up([*self.members, *self.shadow])
+            return
         warm_up = getattr(self.client, "warm_up", None)
         if warm_up is not None:
             await warm_up()
@@ -108,7 +112,7 @@ def command_services(
     calls_models: bool = True,
 ) -> Services:
     """Services for a one-shot command: nothing slow happens until it is used (the
-    embedder loads on its first embedding, litellm on the first call).
+    embedder loads on its first embedding, litellm on the first call that needs it).
 
     ``calls_models=False`` (the digest): the providers' keys are neither needed nor read,
     and a model call would be a bug (:class:`NoModelCalls`)."""
@@ -117,7 +121,7 @@ def command_services(
         config=config,
         members=config.panel_members(secrets=calls_models),
         shadow=config.shadow_members(secrets=calls_models),
-        client=client or (DeferredModelClient() if calls_models else NoModelCalls()),
+        client=client or (ProviderClient() if calls_models else NoModelCalls()),
         embedder=sentence_embedder(settings.quorum_embedding_model),
         calibrator=build_calibrator(settings, config),
         db=Database(settings.database_url),

@@ -306,8 +306,8 @@ async def run_worker(
     """``quorum worker``: take benchmark jobs until SIGINT/SIGTERM (procrastinate drains
     the jobs in progress first).
 
-    litellm is imported and warmed up before the first job is taken: done inside a job,
-    its seconds of CPU would hold up the heartbeat and get the job taken for stalled."""
+    litellm is imported and warmed up before the first job is taken when a configured
+    member needs it (in a thread: its seconds of CPU must not hold up the heartbeat)."""
     await asyncio.to_thread(ensure_queue_schema, url)
     await services.warm_up()
     running: set[int] = set()

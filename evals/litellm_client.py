@@ -4,11 +4,9 @@ The only module that imports litellm. It never raises for a provider's failure: 
 outcome is a :class:`~evals.types.ModelAnswer`, with an :class:`~evals.types.ErrorKind`
 when no usable answer came back.
 
-- The member's ``timeout_s`` bounds the whole call, retries and waits included.
-- 429 and 5xx (and dropped connections) are retried up to ``max_retries`` times with
-  exponential backoff and jitter; a provider's ``Retry-After`` is honoured, capped.
-  litellm's and the OpenAI SDK's own retries are switched off so every attempt is ours.
-- ``error_detail`` is short and scrubbed of secrets: never an API key, never a raw body.
+- Timeouts, retries, error kinds, the scrubbed error detail and the answer's cost follow
+  :mod:`evals.provider_calls`, shared with :mod:`evals.openai_compatible`. litellm's and
+  the OpenAI SDK's own retries are switched off so every attempt is ours.
 - A model's price is looked up once per client, not per response: the member's
   ``input_cost_per_token`` / ``output_cost_per_token``, else litellm's cost map for the
   requested model, else for the model the provider says answered. The cost is the
@@ -29,11 +27,8 @@ import importlib
 import logging
 import os
 import random
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -41,8 +36,22 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # after the environment above: litellm reads it at import
 from litellm import exceptions as llm_errors
 
-from evals.errors import new_reference
-from evals.redact import OPAQUE_RUNS, scrub
+from evals.provider_calls import (
+    CallFailure,
+    Price,
+    Reply,
+    RetryPolicy,
+    ask_with_retries,
+    configured_price,
+    elapsed_ms,
+    int_or_none,
+    kind_of_status,
+    per_token,
+    retry_after,
+    safe_line,
+    secret_values,
+    str_or_none,
+)
 from evals.types import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
 litellm.suppress_debug_info = True
@@ -53,34 +62,16 @@ logger = logging.getLogger(__name__)
 
 #: Parameters we control ourselves; the member's own values for these are ignored.
 _OWN_PARAMS = frozenset({"model", "messages", "timeout", "num_retries", "max_retries", "stream"})
-_SECRET_PARAM = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
-_MAX_DETAIL = 160
 
 #: Models this process registered in litellm's cost map at 0 because nobody knows their
 #: price (see the module docstring); :func:`_lookup_price` treats them as unknown.
 _UNPRICED: set[str] = set()
 
 
-@dataclass(frozen=True)
-class _Price:
-    input_per_token: float
-    output_per_token: float
-
-
-@dataclass(frozen=True)
-class _Failure:
-    kind: ErrorKind
-    retryable: bool
-    detail: str
-    retry_after_s: float | None = None
-
-
 class LiteLLMClient:
     """:class:`evals.ports.ModelClient` over ``litellm.acompletion``.
 
-    ``backoff_base_s`` is the first retry's nominal wait (doubled on each retry, with
-    jitter, at most ``max_backoff_s``); a provider's ``Retry-After`` is used instead when
-    present, at most ``max_retry_after_s``.
+    The backoff settings are :class:`~evals.provider_calls.RetryPolicy`'s.
     """
 
     def __init__(
@@ -91,28 +82,27 @@ class LiteLLMClient:
         max_retry_after_s: float = 20.0,
         rng: random.Random | None = None,
     ) -> None:
-        if backoff_base_s < 0 or max_backoff_s < 0 or max_retry_after_s < 0:
-            raise ValueError("backoff settings must not be negative")
-        self.backoff_base_s = backoff_base_s
-        self.max_backoff_s = max_backoff_s
-        self.max_retry_after_s = max_retry_after_s
-        self._rng = rng or random.Random()
-        self._map_prices: dict[str, _Price | None] = {}
+        self._policy = RetryPolicy(
+            backoff_base_s=backoff_base_s,
+            max_backoff_s=max_backoff_s,
+            max_retry_after_s=max_retry_after_s,
+            rng=rng,
+        )
+        self._map_prices: dict[str, Price | None] = {}
 
-    def price(self, member: PanelMember, resolved_model: str | None = None) -> _Price | None:
+    def price(self, member: PanelMember, resolved_model: str | None = None) -> Price | None:
         """The member's per-token price (None: unknown): its configured price, else litellm's
         cost map for the requested model, else for ``resolved_model``. Each model is looked
         up in the cost map once."""
-        cost_in = member.params.get("input_cost_per_token")
-        cost_out = member.params.get("output_cost_per_token")
-        if cost_in is not None or cost_out is not None:
-            return _Price(_per_token(cost_in), _per_token(cost_out))
+        price = configured_price(member)
+        if price is not None:
+            return price
         price = self._map_price(member.model)
         if price is None and resolved_model:
             price = self._map_price(resolved_model)
         return price
 
-    def _map_price(self, model: str) -> _Price | None:
+    def _map_price(self, model: str) -> Price | None:
         if model not in self._map_prices:
             self._map_prices[model] = _lookup_price(model)
         return self._map_prices[model]
@@ -136,67 +126,22 @@ class LiteLLMClient:
             _lookup_price("openai/gpt-4o-mini")
         except Exception as exc:  # a failed warm-up only costs the first call its speed
             logger.warning("litellm warm-up failed: %s", type(exc).__name__)
-        logger.debug("litellm warmed up in %d ms", _elapsed_ms(started))
+        logger.debug("litellm warmed up in %d ms", elapsed_ms(started))
 
     async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
-        started = time.perf_counter()
-        deadline = started + member.timeout_s
-        secrets = _secret_values(member.params)
-        attempt = 0
-        while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                failure = _timed_out(member, retryable=False)
-                break
-            try:
-                response = await asyncio.wait_for(
-                    litellm.acompletion(**self._request(member, messages)),
-                    timeout=remaining,
-                )
-            except TimeoutError:
-                failure = _timed_out(member, retryable=False)
-                break
-            except Exception as exc:
-                failure = _classify(exc, secrets)
-                if failure.kind is ErrorKind.TIMEOUT:
-                    failure = _timed_out(member, retryable=failure.retryable)
-            else:
-                return _answer(member, response, _elapsed_ms(started), self.price)
-            if not failure.retryable or attempt >= member.max_retries:
-                break
-            delay = self._delay(attempt, failure.retry_after_s)
-            if time.perf_counter() + delay >= deadline:
-                break  # no time left for another try: report what happened
-            attempt += 1
-            logger.info(
-                "Panel member %s: %s, retry %d of %d in %.2f s",
-                member.name,
-                failure.kind.value,
-                attempt,
-                member.max_retries,
-                delay,
-            )
-            await asyncio.sleep(delay)
+        request = self._request(member, messages)
+        secrets = secret_values(member.params)
 
-        tries = attempt + 1
-        detail = failure.detail + (f" (after {tries} attempts)" if tries > 1 else "")
-        reference = new_reference()
-        logger.warning(
-            "Panel member %s (%s) failed [%s]: %s: %s",
-            member.name,
-            member.model,
-            reference,
-            failure.kind,
-            detail,
-        )
-        return ModelAnswer(
-            member=member.name,
-            model=member.model,
-            latency_ms=_elapsed_ms(started),
-            error=failure.kind,
-            error_detail=detail,
-            reference=reference,
-        )
+        async def attempt() -> Reply | CallFailure:
+            try:
+                response = await litellm.acompletion(**request)
+            except TimeoutError:
+                raise  # the deadline's own: ask_with_retries reports it
+            except Exception as exc:
+                return _classify(exc, secrets)
+            return _reply(response)
+
+        return await ask_with_retries(member, attempt, self._policy, self.price)
 
     def _request(self, member: PanelMember, messages: Sequence[ChatMessage]) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -223,22 +168,8 @@ class LiteLLMClient:
         )
         return request
 
-    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), self.max_retry_after_s)
-        nominal = min(self.backoff_base_s * 2.0**attempt, self.max_backoff_s)
-        return nominal * (0.5 + self._rng.random() / 2)  # "equal jitter"
 
-
-def _timed_out(member: PanelMember, *, retryable: bool) -> _Failure:
-    return _Failure(ErrorKind.TIMEOUT, retryable, f"no answer within {member.timeout_s:g} s")
-
-
-def _elapsed_ms(started: float) -> int:
-    return round((time.perf_counter() - started) * 1000)
-
-
-def _lookup_price(model: str) -> _Price | None:
+def _lookup_price(model: str) -> Price | None:
     if model in _UNPRICED:
         return None
     try:
@@ -248,7 +179,7 @@ def _lookup_price(model: str) -> _Price | None:
     cost_in, cost_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
     if cost_in is None and cost_out is None:
         return None
-    return _Price(_per_token(cost_in), _per_token(cost_out))
+    return Price(per_token(cost_in), per_token(cost_out))
 
 
 def _register_unpriced(model: str) -> None:
@@ -263,75 +194,39 @@ def _register_unpriced(model: str) -> None:
         logger.debug("could not register %s in litellm's cost map: %s", model, exc)
 
 
-def _per_token(value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
-    return number if number >= 0 else 0.0
-
-
-def _answer(
-    member: PanelMember,
-    response: Any,
-    latency_ms: int,
-    price_of: Callable[[PanelMember, str | None], _Price | None],
-) -> ModelAnswer:
+def _reply(response: Any) -> Reply:
     choices = getattr(response, "choices", None) or []
     message = getattr(choices[0], "message", None) if choices else None
     content = getattr(message, "content", None)
-    text = content if isinstance(content, str) else ""
-    finish_reason = getattr(choices[0], "finish_reason", None) if choices else None
     usage = getattr(response, "usage", None)
-    resolved = getattr(response, "model", None)
-    empty = not text.strip()
-    if empty:
-        logger.warning("Panel member %s (%s) returned no text", member.name, member.model)
-    resolved_model = resolved if isinstance(resolved, str) and resolved else None
-    prompt_tokens = _int_or_none(getattr(usage, "prompt_tokens", None))
-    completion_tokens = _int_or_none(getattr(usage, "completion_tokens", None))
-    price = price_of(member, resolved_model)
-    cost = None
-    if price is not None and prompt_tokens is not None and completion_tokens is not None:
-        cost = prompt_tokens * price.input_per_token + completion_tokens * price.output_per_token
-    return ModelAnswer(
-        member=member.name,
-        model=member.model,
-        text=text,
-        resolved_model=resolved_model,
-        latency_ms=latency_ms,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost,
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-        error=ErrorKind.EMPTY if empty else None,
-        error_detail=f"no text (finish reason: {finish_reason or 'unknown'})" if empty else None,
+    return Reply(
+        text=content if isinstance(content, str) else "",
+        finish_reason=str_or_none(getattr(choices[0], "finish_reason", None) if choices else None),
+        resolved_model=str_or_none(getattr(response, "model", None)),
+        prompt_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
+        completion_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
     )
 
 
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _classify(exc: Exception, secrets: Iterable[str]) -> _Failure:
+def _classify(exc: Exception, secrets: Iterable[str]) -> CallFailure:
     """Map a litellm / OpenAI SDK exception to an error kind, retryability and safe text."""
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     name = type(exc).__name__
-    if isinstance(exc, llm_errors.Timeout | TimeoutError):
-        return _Failure(ErrorKind.TIMEOUT, False, "timed out")
-    auth_error = isinstance(exc, llm_errors.AuthenticationError | llm_errors.PermissionDeniedError)
-    client_error = status is not None and 400 <= status < 500
-    if isinstance(exc, llm_errors.RateLimitError) or status == 429:
+    if isinstance(exc, llm_errors.Timeout):
+        return CallFailure(ErrorKind.TIMEOUT, False, "timed out")
+    if isinstance(exc, llm_errors.RateLimitError):
         kind, retryable = ErrorKind.RATE_LIMITED, True
-    elif auth_error or status in (401, 403):
+    elif isinstance(exc, llm_errors.AuthenticationError | llm_errors.PermissionDeniedError):
         kind, retryable = ErrorKind.AUTH, False
-    elif status == 408:
-        kind, retryable = ErrorKind.TIMEOUT, True
-    elif isinstance(exc, llm_errors.BadRequestError) or client_error:
+    elif status is not None and status < 500:
+        kind, retryable = kind_of_status(status)
+    elif isinstance(exc, llm_errors.BadRequestError):
         kind, retryable = ErrorKind.BAD_REQUEST, False
-    elif isinstance(exc, llm_errors.APIConnectionError) or (status is not None and status >= 500):
+    elif isinstance(exc, llm_errors.APIConnectionError):
         kind, retryable = ErrorKind.PROVIDER_ERROR, True
+    elif status is not None:
+        kind, retryable = kind_of_status(status)
     else:
         kind, retryable = ErrorKind.PROVIDER_ERROR, False
     if isinstance(exc, llm_errors.APIConnectionError):
@@ -340,42 +235,18 @@ def _classify(exc: Exception, secrets: Iterable[str]) -> _Failure:
         head = f"HTTP {status} {name}" if status is not None else name
     message = _provider_message(exc, secrets)
     detail = f"{head}: {message}" if message else head
-    return _Failure(kind, retryable, detail, _retry_after(exc) if retryable else None)
+    return CallFailure(kind, retryable, detail, _retry_after(exc) if retryable else None)
 
 
 def _provider_message(exc: Exception, secrets: Iterable[str]) -> str:
     """The provider's own one-line explanation, scrubbed of secrets and shortened."""
     raw = str(getattr(exc, "message", None) or exc)
     raw = raw.split(" - ", 1)[1] if " - " in raw else raw  # drop litellm's class-name prefix
-    line = raw.strip().splitlines()[0] if raw.strip() else ""
-    line = scrub(line, secrets, OPAQUE_RUNS)
-    return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 1] + "…"
-
-
-def _secret_values(params: Mapping[str, Any]) -> list[str]:
-    values = [str(v) for k, v in params.items() if _SECRET_PARAM.search(k) and v]
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+    return safe_line(raw, secrets)
 
 
 def _retry_after(exc: Exception) -> float | None:
-    """Seconds the provider asked us to wait (``retry-after-ms`` or ``Retry-After``)."""
     headers: Any = getattr(exc, "litellm_response_headers", None)
     if headers is None:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return max(float(millis) / 1000, 0.0)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            when = parsedate_to_datetime(str(value))
-            return max(when.timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, AttributeError):
-        return None
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+    return retry_after(headers)

@@ -1,7 +1,7 @@
 """Spread one run's work items over worker processes on this machine.
 
-litellm spends milliseconds of CPU on every call (building the request, parsing and
-pricing the response), so one event loop tops out at one core. With ``--workers N`` the
+Asking, parsing and scoring cost CPU on every call (litellm alone spends milliseconds),
+so one event loop tops out at one core. With ``--workers N`` the
 run's scheduling stays in the parent — the same :func:`evals.runner.run_eval` with its
 global and per-model caps, the budget, the order, the progress bar and the storing of
 every result — and only the asking and scoring of each work item is handed to one of N
@@ -17,8 +17,10 @@ worker processes, each with its own event loop (:meth:`ProcessPool.execute`).
 - **A worker that dies** (killed, out of memory): the items it had not answered go to the
   others. When none is left the run stops with an error; what was stored stays.
 
-Workers are forked from a ``forkserver`` that has imported Quorum and litellm once (on
-POSIX; ``spawn`` elsewhere), so N workers do not pay N times for those imports.
+Workers are forked from a ``forkserver`` that has imported Quorum once (on POSIX;
+``spawn`` elsewhere), and litellm too when a member of the run needs it (one not on an
+OpenAI-compatible server, :mod:`evals.openai_compatible`), so N workers do not pay N
+times for those imports.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from bot.adapters import model_client, sentence_embedder
+from bot.adapters import NoModelCalls, model_client, sentence_embedder
 from bot.benchmark.models import build_judge
 from bot.benchmark.options import ITEMS_PER_WORKER
 from bot.config import QuorumConfig
 from bot.settings import Settings
 from evals.case_schema import EvalCase
 from evals.errors import ConfigError, QuorumError
+from evals.openai_compatible import OpenAICompatibleClient
 from evals.report import SampleResult
 from evals.runner import RunConfig, member_for, run_sample
 from evals.types import PanelMember
@@ -56,9 +59,11 @@ log = logging.getLogger("quorum.workers")
 
 #: Seconds stopping workers get to send what they have before they are killed.
 STOP_TIMEOUT_S = 10.0
-#: What a forked worker needs imported; the forkserver imports it once for all of them
-#: (``openai.resources``: the OpenAI SDK's lazy import on litellm's first call, 1-2 s).
-_PRELOAD = ["__main__", "bot.benchmark.processes", "evals.litellm_client", "openai.resources"]
+#: What a forked worker needs imported; the forkserver imports it once for all of them.
+_PRELOAD = ["__main__", "bot.benchmark.processes"]
+#: ... and when a member needs litellm (``openai.resources``: the OpenAI SDK's lazy import
+#: on litellm's first call, 1-2 s).
+_PRELOAD_LITELLM = ["evals.litellm_client", "openai.resources"]
 
 
 def cpu_count() -> int:
@@ -163,7 +168,7 @@ class ProcessPool:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._all_exited = asyncio.Event()
-        ctx = _context()
+        ctx = _context(with_litellm=needs_litellm(self.spec))
         for index in range(self.size):
             inbox_r, inbox_w = ctx.Pipe(duplex=False)
             results_r, results_w = ctx.Pipe(duplex=False)
@@ -325,11 +330,22 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _context() -> ForkServerContext | SpawnContext:
+def needs_litellm(spec: WorkerSpec) -> bool:
+    """Whether a member of the run (the judge included) is asked through litellm."""
+    members = list(spec.members)
+    if spec.judge_prompt_hash is not None:
+        judge = build_judge(spec.config, NoModelCalls(), spec.members)
+        members += [judge.member] if judge is not None else []
+    return not all(OpenAICompatibleClient.handles(m) for m in members)
+
+
+def _context(*, with_litellm: bool) -> ForkServerContext | SpawnContext:
+    """The start method; a forkserver already running (an earlier pool of this process)
+    keeps what it preloaded."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
+    ctx.set_forkserver_preload(_PRELOAD + (_PRELOAD_LITELLM if with_litellm else []))
     # Python 3.11's forkserver ignores the parent's sys.path when it imports the preloaded
     # modules, so it could import another copy of Quorum than this process runs (a
     # checkout next to an installed one). Starting it with PYTHONPATH set avoids that.

@@ -123,7 +123,7 @@ class BenchmarkService:
                 async with ProcessPool(
                     spec, workers, on_orphan=writer.put, on_notice=on_notice
                 ) as pool:
-                    # This process idles while the workers import litellm: import what the
+                    # This process idles while the workers start: import what the
                     # report needs meanwhile, not after the last call.
                     threading.Thread(
                         target=stats.preload, name="stats-preload", daemon=True

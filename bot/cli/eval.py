@@ -70,9 +70,9 @@ client_factory: Callable[[], ModelClient] | None = None
 def cli_client() -> ModelClient:
     if client_factory is not None:
         return client_factory()
-    from bot.adapters import DeferredModelClient
+    from bot.adapters import ProviderClient
 
-    return DeferredModelClient()
+    return ProviderClient()
 
 
 @contextmanager

@@ -12,6 +12,7 @@ after ``openai/``)::
     server.script("judge", reply=lambda messages: '{"verdict": "pass"}')
     server.fail("fast", Failure.rate_limited(retry_after=0.01), Failure.server_error())
     server.fail("slow", Failure.hang())          # never answers; the client must time out
+    server.required_key = "sk-test"              # other keys (or none) get a 401
     server.calls("fast")                         # how many requests reached "fast"
     server.requests                              # every request: model, messages, headers
 
@@ -47,7 +48,9 @@ _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "proxy-aut
 class Failure:
     """One injected failure. Build with the class methods."""
 
-    kind: str  # rate_limited | server_error | auth | bad_request | hang | malformed | empty
+    # rate_limited | server_error | auth | bad_request | hang | malformed | empty | not_chat
+    # | html_error
+    kind: str
     status: int = 200
     retry_after: float | None = None
     message: str = ""
@@ -72,6 +75,16 @@ class Failure:
     def hang(cls) -> Failure:
         """Accept the request and never answer (until the server stops)."""
         return cls("hang")
+
+    @classmethod
+    def not_chat(cls) -> Failure:
+        """HTTP 200 with valid JSON that is not a chat completion (a misrouted proxy)."""
+        return cls("not_chat")
+
+    @classmethod
+    def html_error(cls, status: int = 502) -> Failure:
+        """A gateway's HTML error page instead of the provider's JSON error."""
+        return cls("html_error", status, message="<html><body><h1>502 Bad Gateway</h1>")
 
     @classmethod
     def malformed(cls) -> Failure:
@@ -128,6 +141,8 @@ class FakeOpenAIServer:
         self._port: int | None = None
         self._in_flight = 0
         self.max_in_flight = 0  # the most chat requests being handled at one moment
+        #: When set, a request without ``Authorization: Bearer <it>`` gets a 401.
+        self.required_key: str | None = None
 
     # -- scripting -----------------------------------------------------------------
     def script(
@@ -287,6 +302,10 @@ class FakeOpenAIServer:
             self._requests.append(
                 RecordedRequest(request.path, model, messages, headers, dict(body))
             )
+            required = self.required_key
+        if required is not None and request.headers.get("Authorization") != f"Bearer {required}":
+            return _error(401, "invalid_api_key", "Incorrect API key provided")
+        with self._lock:
             script = self._scripts.get(model, self.default)
             failure = script.failures.popleft() if script.failures else None
             reply, latency = script.reply, script.latency
@@ -358,6 +377,12 @@ class FakeOpenAIServer:
                 status=200,
                 text='{"id": "chatcmpl-broken", "choices": [',
                 content_type="application/json",
+            )
+        if failure.kind == "not_chat":
+            return web.json_response({"object": "list", "data": []})
+        if failure.kind == "html_error":
+            return web.Response(
+                status=failure.status, text=failure.message, content_type="text/html"
             )
         headers: dict[str, str] = {}
         if failure.retry_after is not None:

@@ -1,4 +1,9 @@
-"""LiteLLMClient through the real litellm path against the fake OpenAI-compatible server."""
+"""Both model clients, over real HTTP against the fake OpenAI-compatible server.
+
+Every test taking ``client`` runs twice: through litellm (:class:`LiteLLMClient`) and
+straight over HTTP (:class:`OpenAICompatibleClient`); a member must get the same answer,
+error kind, retries, cost and scrubbed detail whichever one asks it.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +18,19 @@ from typing import Any
 import pytest
 
 from evals.litellm_client import LiteLLMClient
+from evals.openai_compatible import OpenAICompatibleClient
+from evals.ports import ModelClient
 from evals.types import ChatMessage, ErrorKind, PanelMember
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
 
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
 
 
-@pytest.fixture
-def client() -> LiteLLMClient:
-    return LiteLLMClient(backoff_base_s=0.01)
+@pytest.fixture(params=["litellm", "openai_compatible"])
+def client(request: pytest.FixtureRequest) -> ModelClient:
+    if request.param == "litellm":
+        return LiteLLMClient(backoff_base_s=0.01)
+    return OpenAICompatibleClient(backoff_base_s=0.01)
 
 
 def member(
@@ -44,7 +53,7 @@ def member(
 
 
 async def test_answer_records_text_version_tokens_cost_and_finish_reason(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.script("fast", "Paris is the capital.", resolved_model="gpt-4o-mini-2024-07-18")
 
@@ -57,7 +66,7 @@ async def test_answer_records_text_version_tokens_cost_and_finish_reason(
     assert answer.prompt_tokens == 6 and answer.completion_tokens == 4
     assert answer.finish_reason == "stop"
     assert answer.latency_ms >= 0
-    # litellm prices the response by its resolved model, even from a custom api_base.
+    # Priced by the model that answered (litellm's price list), even from a custom api_base.
     assert answer.cost_usd is not None and answer.cost_usd > 0
     assert fake_openai.calls("fast") == 1
     [request] = fake_openai.requests
@@ -65,8 +74,8 @@ async def test_answer_records_text_version_tokens_cost_and_finish_reason(
     assert "authorization" not in {h.lower() for h in request.headers}
 
 
-async def test_cost_is_none_when_litellm_does_not_know_the_model(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+async def test_cost_is_none_when_nobody_knows_the_models_price(
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.script("house-model", "Paris.", resolved_model="house-model-2025-01")
 
@@ -78,7 +87,7 @@ async def test_cost_is_none_when_litellm_does_not_know_the_model(
 
 
 async def test_temperature_max_tokens_and_params_reach_the_provider(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     m = member(fake_openai, "fast", temperature=0.2, max_tokens=50)
     m = PanelMember(
@@ -95,7 +104,7 @@ async def test_temperature_max_tokens_and_params_reach_the_provider(
 
 
 async def test_rate_limit_then_success_is_retried(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.script("fast", "Paris.")
     fake_openai.fail("fast", Failure.rate_limited(retry_after=0.01))
@@ -106,9 +115,7 @@ async def test_rate_limit_then_success_is_retried(
     assert fake_openai.calls("fast") == 2
 
 
-async def test_retry_after_is_honoured(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
-) -> None:
+async def test_retry_after_is_honoured(fake_openai: FakeOpenAIServer, client: ModelClient) -> None:
     fake_openai.fail("fast", Failure.rate_limited(retry_after=0.15))
 
     answer = await client.complete(member(fake_openai, "fast"), QUESTION)
@@ -118,7 +125,7 @@ async def test_retry_after_is_honoured(
 
 
 async def test_retry_after_beyond_the_timeout_reports_rate_limited_at_once(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("fast", Failure.rate_limited(retry_after=5))
 
@@ -130,7 +137,7 @@ async def test_retry_after_beyond_the_timeout_reports_rate_limited_at_once(
 
 
 async def test_rate_limit_every_time_gives_rate_limited(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("fast", *[Failure.rate_limited()] * 3)
 
@@ -143,7 +150,7 @@ async def test_rate_limit_every_time_gives_rate_limited(
 
 
 async def test_server_error_is_retried_then_reported(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("fast", *[Failure.server_error()] * 3)
 
@@ -155,7 +162,7 @@ async def test_server_error_is_retried_then_reported(
 
 
 async def test_server_error_then_success(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("fast", Failure.server_error(503))
 
@@ -170,7 +177,7 @@ async def test_server_error_then_success(
     [(Failure.auth(), ErrorKind.AUTH), (Failure.bad_request(), ErrorKind.BAD_REQUEST)],
 )
 async def test_auth_and_bad_request_are_not_retried(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient, failure: Failure, kind: ErrorKind
+    fake_openai: FakeOpenAIServer, client: ModelClient, failure: Failure, kind: ErrorKind
 ) -> None:
     fake_openai.fail("fast", failure)
 
@@ -181,7 +188,7 @@ async def test_auth_and_bad_request_are_not_retried(
 
 
 async def test_hung_provider_times_out_within_the_member_timeout(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("slow", Failure.hang())
 
@@ -193,7 +200,7 @@ async def test_hung_provider_times_out_within_the_member_timeout(
 
 
 async def test_malformed_json_is_a_provider_error(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("fast", Failure.malformed())
 
@@ -204,7 +211,7 @@ async def test_malformed_json_is_a_provider_error(
 
 
 async def test_malformed_json_once_then_success_is_retried(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.fail("fast", Failure.malformed())
 
@@ -216,7 +223,7 @@ async def test_malformed_json_once_then_success_is_retried(
 
 @pytest.mark.parametrize("reply", ["", "   \n "])
 async def test_empty_content_is_reported_as_empty(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient, reply: str
+    fake_openai: FakeOpenAIServer, client: ModelClient, reply: str
 ) -> None:
     fake_openai.script("fast", resolved_model="fast-2025")
     if reply:
@@ -233,7 +240,7 @@ async def test_empty_content_is_reported_as_empty(
     assert fake_openai.calls("fast") == 1
 
 
-async def test_unreachable_provider_is_a_provider_error(client: LiteLLMClient) -> None:
+async def test_unreachable_provider_is_a_provider_error(client: ModelClient) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -252,7 +259,7 @@ async def test_unreachable_provider_is_a_provider_error(client: LiteLLMClient) -
 
 
 async def test_api_key_never_appears_in_error_detail_or_logs(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient, caplog: pytest.LogCaptureFixture
+    fake_openai: FakeOpenAIServer, client: ModelClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "sk-live-Zq8uW3x9RtY2"
     fake_openai.fail("fast", Failure.auth(f"Incorrect API key provided: {secret}"))
@@ -283,7 +290,7 @@ async def test_api_key_never_appears_in_error_detail_or_logs(
 )
 async def test_provider_messages_quoting_other_keys_are_scrubbed(
     fake_openai: FakeOpenAIServer,
-    client: LiteLLMClient,
+    client: ModelClient,
     caplog: pytest.LogCaptureFixture,
     token: str,
 ) -> None:
@@ -296,9 +303,10 @@ async def test_provider_messages_quoting_other_keys_are_scrubbed(
     assert token not in answer.error_detail and token not in caplog.text
 
 
-def test_negative_backoff_is_refused() -> None:
+@pytest.mark.parametrize("client_type", [LiteLLMClient, OpenAICompatibleClient])
+def test_negative_backoff_is_refused(client_type: type[ModelClient]) -> None:
     with pytest.raises(ValueError, match="backoff"):
-        LiteLLMClient(backoff_base_s=-1)
+        client_type(backoff_base_s=-1)  # type: ignore[call-arg]
 
 
 def test_the_fake_server_answers_plain_synchronous_http(fake_openai: FakeOpenAIServer) -> None:
@@ -324,9 +332,9 @@ def test_the_fake_server_answers_plain_synchronous_http(fake_openai: FakeOpenAIS
 
 
 async def test_warm_up_loads_litellm_lazily_imported_parts_without_a_request(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer,
 ) -> None:
-    await client.warm_up()
+    await LiteLLMClient().warm_up()
 
     assert "openai.resources" in sys.modules
     assert fake_openai.calls() == 0
@@ -355,7 +363,7 @@ def test_the_fake_server_runs_as_its_own_process() -> None:
 
 
 async def test_a_configured_price_prices_every_answer_by_its_tokens(
-    fake_openai: FakeOpenAIServer, client: LiteLLMClient
+    fake_openai: FakeOpenAIServer, client: ModelClient
 ) -> None:
     fake_openai.script("house-model", "Paris.", resolved_model="house-model-2025-01")
     priced = PanelMember(
@@ -378,8 +386,9 @@ async def test_a_configured_price_prices_every_answer_by_its_tokens(
         assert answer.cost_usd == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("client_type", [LiteLLMClient, OpenAICompatibleClient])
 async def test_a_model_without_a_price_stays_unknown_for_every_client(
-    fake_openai: FakeOpenAIServer,
+    fake_openai: FakeOpenAIServer, client_type: type[LiteLLMClient | OpenAICompatibleClient]
 ) -> None:
     # The first client registers such a model in litellm's cost map at 0, so that litellm
     # stops failing to price it on every response; that entry must never read as a price.
@@ -388,9 +397,7 @@ async def test_a_model_without_a_price_stays_unknown_for_every_client(
     house = member(fake_openai, "unpriced-house-model")
     alias = member(fake_openai, "unpriced-alias")
 
-    answers = [
-        await LiteLLMClient().complete(m, QUESTION) for _ in range(2) for m in (house, alias)
-    ]
+    answers = [await client_type().complete(m, QUESTION) for _ in range(2) for m in (house, alias)]
 
     assert all(a.ok for a in answers)
     assert [a.cost_usd is None for a in answers] == [True, False, True, False]
