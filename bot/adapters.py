@@ -20,12 +20,12 @@ def model_client() -> ProviderClient:
     return ProviderClient()
 
 
-def litellm_client() -> ModelClient:
+def litellm_client(*, backoff_base_s: float = 0.5, max_backoff_s: float = 8.0) -> ModelClient:
     # Imported here, not at the top: importing litellm costs seconds of CPU (measured
     # 3-7 s of CPU on the CI machine), and most calls and commands never need it.
     from evals.litellm_client import LiteLLMClient
 
-    return LiteLLMClient()
+    return LiteLLMClient(backoff_base_s=backoff_base_s, max_backoff_s=max_backoff_s)
 
 
 class ProviderClient:
@@ -37,9 +37,14 @@ class ProviderClient:
     first such member is asked or warmed up for.
     """
 
-    def __init__(self) -> None:
-        self.direct = OpenAICompatibleClient()
-        self.litellm = DeferredModelClient()
+    def __init__(self, *, backoff_base_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
+        """The backoff settings are :class:`~evals.provider_calls.RetryPolicy`'s, for both."""
+        self.direct = OpenAICompatibleClient(
+            backoff_base_s=backoff_base_s, max_backoff_s=max_backoff_s
+        )
+        self.litellm = DeferredModelClient(
+            backoff_base_s=backoff_base_s, max_backoff_s=max_backoff_s
+        )
 
     def uses_litellm(self, member: PanelMember) -> bool:
         return not self.direct.handles(member)
@@ -67,7 +72,8 @@ class DeferredModelClient:
     keeps sending its heartbeat meanwhile, so the queue never takes it for dead.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, backoff_base_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
+        self._backoff = (backoff_base_s, max_backoff_s)
         self._client: ModelClient | None = None
         self._lock = threading.Lock()
 
@@ -88,7 +94,8 @@ class DeferredModelClient:
     def _load(self) -> ModelClient:
         with self._lock:
             if self._client is None:
-                self._client = litellm_client()
+                base, most = self._backoff
+                self._client = litellm_client(backoff_base_s=base, max_backoff_s=most)
             return self._client
 
 

@@ -61,8 +61,10 @@ _FAILURE_VERB: Mapping[ErrorKind, str] = {
     ErrorKind.PROVIDER_ERROR: "had a provider error",
     ErrorKind.EMPTY: "returned an empty answer",
 }
-#: "HTTP 400 BadRequestError: " and friends: the transport, not the provider's reason.
-_DETAIL_HEAD = re.compile(r"^(?:HTTP \d{3} )?[A-Za-z]*(?:Error|Exception)?:\s*")
+#: The transport's head of an error detail, not the provider's reason: "HTTP 500
+#: InternalServerError: " (litellm), "HTTP 401 Unauthorized: " (the direct client),
+#: "APIConnectionError: ".
+_DETAIL_HEAD = re.compile(r"^(?:HTTP \d{3}(?: [A-Za-z]+)*|[A-Za-z]*(?:Error|Exception)?):\s*")
 
 
 def provider_reason(answer: ModelAnswer) -> str:

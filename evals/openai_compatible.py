@@ -158,7 +158,7 @@ class OpenAICompatibleClient:
                 async with session.post(url, data=body, headers=headers) as response:
                     raw = await _read(response)
                     if response.status >= 400:
-                        return _http_failure(response.status, raw, response.headers, secrets)
+                        return _http_failure(response, raw, secrets)
                     return _reply(raw)
             except _Malformed as exc:
                 return CallFailure(ErrorKind.PROVIDER_ERROR, True, str(exc))
@@ -288,11 +288,13 @@ def _reply(raw: bytes) -> Reply:
 
 
 def _http_failure(
-    status: int, raw: bytes, headers: Mapping[str, str], secrets: Sequence[str]
+    response: aiohttp.ClientResponse, raw: bytes, secrets: Sequence[str]
 ) -> CallFailure:
+    status, headers = response.status, response.headers
     kind, retryable = kind_of_status(status)
     message = safe_line(_error_message(raw), secrets)
-    head = f"HTTP {status}"
+    reason = safe_line(response.reason or "", secrets)
+    head = f"HTTP {status} {reason}" if reason else f"HTTP {status}"
     detail = f"{head}: {message}" if message else head
     return CallFailure(kind, retryable, detail, retry_after(headers) if retryable else None)
 

@@ -14,6 +14,7 @@ class SetChoice(StrEnum):
 
 
 #: Starting a worker costs about as much CPU as this many model calls through litellm
-#: (importing it: ~3 s of CPU; a call: ~6 ms), so the default gives each worker at least
-#: this many items.
+#: (importing it: ~3 s of CPU; a call: ~6 ms), and for members asked straight over HTTP
+#: a second worker gains a small run little (bench.runner_throughput), so the default
+#: gives each worker at least this many items.
 ITEMS_PER_WORKER = 500

@@ -1,7 +1,8 @@
 """End-to-end harness for the Slack bot: everything over real HTTP.
 
 The bot's own aiohttp server (port 0) receives requests signed exactly as Slack signs
-them; it talks to the fake Slack Web API and, through the real LiteLLMClient, to the
+them; it talks to the fake Slack Web API and, through the production model client
+(:class:`bot.adapters.ProviderClient`: straight over HTTP for these members), to the
 fake OpenAI-compatible server; answers are embedded by the fast fake embedder and
 stored in a freshly migrated SQLite file.
 """
@@ -21,6 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from bot.adapters import ProviderClient
 from bot.background import pending_tasks
 from bot.config import parse_config
 from bot.server import RunningServer, start_http
@@ -28,7 +30,6 @@ from bot.services import Services
 from bot.settings import Settings
 from evals.calibration import Calibrator, LinearModel, default_calibrator
 from evals.errors import CalibrationError
-from evals.litellm_client import LiteLLMClient
 from storage.db import Database
 from tests.fakes import slack_requests as sr
 from tests.fakes.embedder import FakeEmbedder
@@ -76,21 +77,6 @@ def panel_config(api_base: str, names: tuple[str, ...] = PANEL, **sections: Any)
         ],
         **sections,
     }
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _warm_litellm() -> None:
-    """litellm's first call pays ~2 s of lazy set-up; pay it once, not inside a test."""
-    from evals.types import ChatMessage, PanelMember
-
-    with FakeOpenAIServer() as server:
-        member = PanelMember(
-            name="warm",
-            model="openai/warm",
-            params={"api_base": server.base_url, "api_key": "sk-test"},
-            timeout_s=30,
-        )
-        asyncio.run(LiteLLMClient().complete(member, [ChatMessage("user", "hi")]))
 
 
 def _calibrator() -> Calibrator:
@@ -234,7 +220,7 @@ async def bot_factory(
             config=config,
             members=config.panel_members(env={}),
             shadow=config.shadow_members(env={}),
-            client=LiteLLMClient(backoff_base_s=0.01, max_backoff_s=0.05),
+            client=ProviderClient(backoff_base_s=0.01, max_backoff_s=0.05),
             embedder=FakeEmbedder(),
             calibrator=_calibrator(),
             db=db,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot import blocks, command_blocks, correction_blocks, result_delivery
+from bot import blocks, command_blocks, correction_blocks, result_delivery, verdict
 from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 from tests.bot.conftest import action_ids, block_text
 
@@ -412,3 +412,25 @@ def test_case_review_asks_before_freezing_a_case_without_an_answer_key() -> None
     assert "confirm" not in golden(keyed)
     # the notice names the signal: 👎 here, 🚩 for a flag
     assert "from a 👎 on an answer" in block_text(new_case_notice(bare))
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "HTTP 429 RateLimitError: Rate limit reached for requests (after 3 attempts)",  # litellm
+        "HTTP 429 Too Many Requests: Rate limit reached for requests (after 3 attempts)",  # direct
+        "HTTP 429: Rate limit reached for requests (after 3 attempts)",
+        "RateLimitError: Rate limit reached for requests (after 3 attempts)",
+    ],
+)
+def test_a_failure_shows_the_providers_reason_whichever_client_asked(detail: str) -> None:
+    failed = ModelAnswer(
+        member="beta",
+        model="openai/beta",
+        error=ErrorKind.RATE_LIMITED,
+        error_detail=detail,
+        reference="Q-0000BEEF",
+    )
+    line = verdict.failure_line(failed)
+    assert "Rate limit reached for requests (after 3 attempts)" in line
+    assert "HTTP" not in line and "RateLimitError" not in line

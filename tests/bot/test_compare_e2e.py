@@ -113,7 +113,7 @@ async def test_model_output_is_escaped_and_can_never_ping_or_link(bot: Bot) -> N
 async def test_all_models_fail_says_so_per_model_and_stores_the_run(
     bot: Bot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="evals.litellm_client")
+    caplog.set_level(logging.WARNING, logger="evals.provider_calls")
     bot.models.fail("alpha", Failure.auth())
     bot.models.fail("beta", Failure.bad_request())
     bot.models.fail("gamma", Failure.server_error(), Failure.server_error(), Failure.server_error())

@@ -103,7 +103,7 @@ async def test_without_an_api_key_it_sends_openai_api_key(
     assert (await client.complete(keyless, QUESTION)).ok
     wrong = await client.complete(on(fake_openai, "fast", api_key="sk-wrong"), QUESTION)
     assert wrong.error is ErrorKind.AUTH
-    assert wrong.error_detail == "HTTP 401: Incorrect API key provided"
+    assert wrong.error_detail == "HTTP 401 Unauthorized: Incorrect API key provided"
     await client.aclose()
 
 
@@ -137,7 +137,7 @@ async def test_a_gateways_html_page_is_never_quoted(fake_openai: FakeOpenAIServe
     )
 
     assert answer.error is ErrorKind.PROVIDER_ERROR
-    assert answer.error_detail == "HTTP 502 (after 2 attempts)"
+    assert answer.error_detail == "HTTP 502 Bad Gateway (after 2 attempts)"
 
 
 async def test_an_answer_over_the_size_cap_is_refused_not_read(
@@ -162,7 +162,7 @@ async def test_a_provider_error_message_is_one_scrubbed_line(
 
     assert answer.error is ErrorKind.BAD_REQUEST
     assert answer.error_detail is not None
-    assert answer.error_detail.startswith("HTTP 400: Bad key")
+    assert answer.error_detail.startswith("HTTP 400 Bad Request: Bad key")
     assert "sk-test" not in answer.error_detail and "second line" not in answer.error_detail
 
 
