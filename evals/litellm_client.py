@@ -39,10 +39,10 @@ from litellm import exceptions as llm_errors
 from evals.provider_calls import (
     CallFailure,
     Price,
+    PriceBook,
     Reply,
     RetryPolicy,
     ask_with_retries,
-    configured_price,
     elapsed_ms,
     int_or_none,
     kind_of_status,
@@ -88,24 +88,8 @@ class LiteLLMClient:
             max_retry_after_s=max_retry_after_s,
             rng=rng,
         )
-        self._map_prices: dict[str, Price | None] = {}
-
-    def price(self, member: PanelMember, resolved_model: str | None = None) -> Price | None:
-        """The member's per-token price (None: unknown): its configured price, else litellm's
-        cost map for the requested model, else for ``resolved_model``. Each model is looked
-        up in the cost map once."""
-        price = configured_price(member)
-        if price is not None:
-            return price
-        price = self._map_price(member.model)
-        if price is None and resolved_model:
-            price = self._map_price(resolved_model)
-        return price
-
-    def _map_price(self, model: str) -> Price | None:
-        if model not in self._map_prices:
-            self._map_prices[model] = _lookup_price(model)
-        return self._map_prices[model]
+        #: The member's per-token price: its own, else litellm's cost map's.
+        self.price = PriceBook(_lookup_price)
 
     async def warm_up(self) -> None:
         """Do litellm's and the OpenAI SDK's one-off lazy imports now, off the event loop.

@@ -44,11 +44,10 @@ import aiohttp
 from evals import price_map
 from evals.provider_calls import (
     CallFailure,
-    Price,
+    PriceBook,
     Reply,
     RetryPolicy,
     ask_with_retries,
-    configured_price,
     int_or_none,
     kind_of_status,
     retry_after,
@@ -114,7 +113,8 @@ class OpenAICompatibleClient:
             asyncio.AbstractEventLoop, aiohttp.ClientSession
         ] = weakref.WeakKeyDictionary()
         self._closers: dict[int, AsyncIterator[None]] = {}
-        self._prices: dict[str, Price | None] = {}
+        #: The member's per-token price: its own, else litellm's price list's.
+        self.price = PriceBook(price_map.price_of)
 
     @staticmethod
     def handles(member: PanelMember) -> bool:
@@ -127,22 +127,6 @@ class OpenAICompatibleClient:
         if (urlsplit(api_base).hostname or "").lower() in _OPENAI_HOSTS:
             return False
         return set(member.params) <= _SPOKEN
-
-    def price(self, member: PanelMember, resolved_model: str | None = None) -> Price | None:
-        """The member's configured price, else litellm's list for the requested model,
-        else for ``resolved_model``; None: unknown."""
-        price = configured_price(member)
-        if price is not None:
-            return price
-        price = self._listed(member.model)
-        if price is None and resolved_model:
-            price = self._listed(resolved_model)
-        return price
-
-    def _listed(self, model: str) -> Price | None:
-        if model not in self._prices:
-            self._prices[model] = price_map.price_of(model)
-        return self._prices[model]
 
     async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
         if not self.handles(member):

@@ -188,6 +188,30 @@ def answer(member: PanelMember, reply: Reply, latency_ms: int, price_of: PriceOf
     )
 
 
+class PriceBook:
+    """Prices a member's answers: its configured ``input_cost_per_token`` /
+    ``output_cost_per_token``, else ``lookup`` (a price list) for the requested model,
+    else for the model that answered; None: unknown. Each model is looked up once."""
+
+    def __init__(self, lookup: Callable[[str], Price | None]) -> None:
+        self._lookup = lookup
+        self._listed: dict[str, Price | None] = {}
+
+    def __call__(self, member: PanelMember, resolved_model: str | None = None) -> Price | None:
+        price = configured_price(member)
+        if price is not None:
+            return price
+        price = self._listed_price(member.model)
+        if price is None and resolved_model:
+            price = self._listed_price(resolved_model)
+        return price
+
+    def _listed_price(self, model: str) -> Price | None:
+        if model not in self._listed:
+            self._listed[model] = self._lookup(model)
+        return self._listed[model]
+
+
 def configured_price(member: PanelMember) -> Price | None:
     """The member's own ``input_cost_per_token`` / ``output_cost_per_token``, if it has one."""
     cost_in = member.params.get("input_cost_per_token")
