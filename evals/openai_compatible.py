@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -56,6 +57,8 @@ from evals.provider_calls import (
     str_or_none,
 )
 from evals.types import ChatMessage, ErrorKind, ModelAnswer, PanelMember
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "openai/"
 #: Member parameters copied into the request body as they are.
@@ -146,6 +149,8 @@ class OpenAICompatibleClient:
                     return _reply(raw)
             except _Malformed as exc:
                 return CallFailure(ErrorKind.PROVIDER_ERROR, True, str(exc))
+            except aiohttp.InvalidURL:
+                return CallFailure(ErrorKind.BAD_REQUEST, False, "api_base is not a valid URL")
             except aiohttp.ClientConnectorError:
                 return CallFailure(
                     ErrorKind.PROVIDER_ERROR, True, "could not connect to the provider"
@@ -156,6 +161,11 @@ class OpenAICompatibleClient:
                     True,
                     f"the connection to the provider broke ({type(exc).__name__})",
                 )
+            except (TimeoutError, asyncio.CancelledError):
+                raise  # the deadline's, or the caller's
+            except Exception as exc:  # never raise for a provider: say what broke, once
+                logger.warning("Unexpected error asking %s", member.name, exc_info=True)
+                return CallFailure(ErrorKind.PROVIDER_ERROR, False, type(exc).__name__)
 
         return await ask_with_retries(member, attempt, self._policy, self.price)
 
@@ -253,7 +263,7 @@ def _reply(raw: bytes) -> Reply:
     """An OpenAI chat completion, or :class:`_Malformed`."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting
         raise _Malformed("the provider's answer is not JSON") from None
     choices = data.get("choices") if isinstance(data, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -288,7 +298,7 @@ def _error_message(raw: bytes) -> str:
     (vLLM, TGI); never a raw HTML page."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     if isinstance(data, dict):
         error = data.get("error")

@@ -9,6 +9,7 @@ import gc
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -146,7 +147,7 @@ async def test_an_answer_over_the_size_cap_is_refused_not_read(
     fake_openai.script("huge", "x" * (MAX_BODY_BYTES + 10))
 
     answer = await OpenAICompatibleClient().complete(
-        on(fake_openai, "huge", max_retries=0), QUESTION
+        replace(on(fake_openai, "huge"), max_retries=0), QUESTION
     )
 
     assert answer.error is ErrorKind.PROVIDER_ERROR
@@ -245,3 +246,56 @@ async def test_many_concurrent_calls_share_connections(fake_openai: FakeOpenAISe
     assert all(a.ok for a in answers)
     assert fake_openai.max_in_flight > 100  # no pool limit below the caller's concurrency
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "detail"),
+    [
+        ("[" * 100_000 + "]" * 100_000, 200, ErrorKind.PROVIDER_ERROR, "not JSON"),
+        (
+            "\xff\xfe not utf-8 \udcff".encode("utf-8", "surrogateescape").decode("latin-1"),
+            200,
+            ErrorKind.PROVIDER_ERROR,
+            "not JSON",
+        ),
+        (
+            '{"choices": [{"message": {"content": null, "tool_calls": []}}]}',
+            200,
+            ErrorKind.EMPTY,
+            "no text",
+        ),
+        (
+            '{"choices": "nope", "usage": {"prompt_tokens": "x"}}',
+            200,
+            ErrorKind.PROVIDER_ERROR,
+            "no choices",
+        ),
+        ("[" * 100_000, 503, ErrorKind.PROVIDER_ERROR, "HTTP 503"),
+    ],
+)
+async def test_a_hostile_or_odd_body_is_a_clear_failure_never_an_exception(
+    fake_openai: FakeOpenAIServer, body: str, status: int, kind: ErrorKind, detail: str
+) -> None:
+    fake_openai.fail("odd", Failure.raw(body, status))
+
+    answer = await OpenAICompatibleClient().complete(
+        replace(on(fake_openai, "odd"), max_retries=0), QUESTION
+    )
+
+    assert answer.error is kind
+    assert answer.error_detail is not None and detail in answer.error_detail
+    assert len(answer.error_detail) < 200
+
+
+async def test_an_api_base_that_is_no_url_is_refused_at_once() -> None:
+    member = PanelMember(
+        name="bad",
+        model="openai/bad",
+        params={"api_base": "http://exa mple.com:99999/v1", "api_key": "sk-test"},
+        max_retries=3,
+    )
+
+    answer = await OpenAICompatibleClient().complete(member, QUESTION)
+
+    assert answer.error is ErrorKind.BAD_REQUEST
+    assert answer.error_detail == "api_base is not a valid URL"  # and not retried

@@ -49,7 +49,7 @@ class Failure:
     """One injected failure. Build with the class methods."""
 
     # rate_limited | server_error | auth | bad_request | hang | malformed | empty | not_chat
-    # | html_error
+    # | html_error | raw
     kind: str
     status: int = 200
     retry_after: float | None = None
@@ -85,6 +85,11 @@ class Failure:
     def html_error(cls, status: int = 502) -> Failure:
         """A gateway's HTML error page instead of the provider's JSON error."""
         return cls("html_error", status, message="<html><body><h1>502 Bad Gateway</h1>")
+
+    @classmethod
+    def raw(cls, body: str, status: int = 200) -> Failure:
+        """Exactly ``body`` as the response (JSON content type), whatever it holds."""
+        return cls("raw", status, message=body)
 
     @classmethod
     def malformed(cls) -> Failure:
@@ -380,6 +385,10 @@ class FakeOpenAIServer:
             )
         if failure.kind == "not_chat":
             return web.json_response({"object": "list", "data": []})
+        if failure.kind == "raw":
+            return web.Response(
+                status=failure.status, text=failure.message, content_type="application/json"
+            )
         if failure.kind == "html_error":
             return web.Response(
                 status=failure.status, text=failure.message, content_type="text/html"
