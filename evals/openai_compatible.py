@@ -138,6 +138,7 @@ class OpenAICompatibleClient:
         body = json.dumps(_body(member, messages)).encode()
         headers = _headers(member.params)
         secrets = secret_values(member.params)
+        where = _host(url)
         session = await self._session()
 
         async def attempt() -> Reply | CallFailure:
@@ -153,7 +154,7 @@ class OpenAICompatibleClient:
                 return CallFailure(ErrorKind.BAD_REQUEST, False, "api_base is not a valid URL")
             except aiohttp.ClientConnectorError:
                 return CallFailure(
-                    ErrorKind.PROVIDER_ERROR, True, "could not connect to the provider"
+                    ErrorKind.PROVIDER_ERROR, True, f"could not connect to the provider at {where}"
                 )
             except aiohttp.ClientError as exc:  # dropped connection, broken body
                 return CallFailure(
@@ -165,7 +166,11 @@ class OpenAICompatibleClient:
                 raise  # the deadline's, or the caller's
             except Exception as exc:  # never raise for a provider: say what broke, once
                 logger.warning("Unexpected error asking %s", member.name, exc_info=True)
-                return CallFailure(ErrorKind.PROVIDER_ERROR, False, type(exc).__name__)
+                message = safe_line(str(exc), secrets)
+                name = type(exc).__name__
+                return CallFailure(
+                    ErrorKind.PROVIDER_ERROR, False, f"{name}: {message}" if message else name
+                )
 
         return await ask_with_retries(member, attempt, self._policy, self.price)
 
@@ -208,6 +213,16 @@ async def _close_at_loop_end(
     finally:
         client._forget(loop, session)
         await session.close()
+
+
+def _host(url: str) -> str:
+    """``host:port`` of ``url``: where a connection failed, without any credentials the
+    URL may carry."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    except ValueError:
+        return "its api_base"
 
 
 def _body(member: PanelMember, messages: Sequence[ChatMessage]) -> dict[str, Any]:

@@ -299,3 +299,25 @@ async def test_an_api_base_that_is_no_url_is_refused_at_once() -> None:
 
     assert answer.error is ErrorKind.BAD_REQUEST
     assert answer.error_detail == "api_base is not a valid URL"  # and not retried
+
+
+async def test_a_refused_connection_says_where_without_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    member = PanelMember(
+        name="gone",
+        model="openai/gone",
+        params={"api_base": f"http://user:hunter2@127.0.0.1:{port}/v1"},
+        max_retries=0,
+    )
+
+    answer = await OpenAICompatibleClient().complete(member, QUESTION)
+
+    assert answer.error is ErrorKind.PROVIDER_ERROR
+    assert answer.error_detail == f"could not connect to the provider at 127.0.0.1:{port}"
