@@ -153,9 +153,7 @@ class OpenAICompatibleClient:
             except aiohttp.InvalidURL:
                 return CallFailure(ErrorKind.BAD_REQUEST, False, "api_base is not a valid URL")
             except aiohttp.ClientConnectorError:
-                return CallFailure(
-                    ErrorKind.PROVIDER_ERROR, True, f"could not connect to the provider at {where}"
-                )
+                return CallFailure(ErrorKind.PROVIDER_ERROR, True, f"could not connect to {where}")
             except aiohttp.ClientError as exc:  # dropped connection, broken body
                 return CallFailure(
                     ErrorKind.PROVIDER_ERROR,

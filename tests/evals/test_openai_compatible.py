@@ -320,4 +320,4 @@ async def test_a_refused_connection_says_where_without_credentials(
     answer = await OpenAICompatibleClient().complete(member, QUESTION)
 
     assert answer.error is ErrorKind.PROVIDER_ERROR
-    assert answer.error_detail == f"could not connect to the provider at 127.0.0.1:{port}"
+    assert answer.error_detail == f"could not connect to 127.0.0.1:{port}"
