@@ -14,7 +14,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -28,16 +27,11 @@ import pytest
 from bot.run_spool import default_spool
 from storage.tables import PanelRunRow
 from tests.bot.conftest import Bot, ask, block_text
+from tests.net import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 #: Seconds the bot waits on the database in this test (the default is 3).
 WRITE_TIMEOUT_S = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -93,7 +87,7 @@ def pg_cluster(tmp_path: Path) -> Iterator[Cluster]:
                  "--auth=trust", "-E", "UTF8", "--no-sync"])  # fmt: skip
     if init.returncode != 0:
         pytest.skip(f"initdb failed: {init.stderr.strip()[-300:]}")
-    port = _free_port()
+    port = free_port()
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
     start = _run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "log"),
                   "-o", options, "-w", "start"])  # fmt: skip

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,16 +22,11 @@ import yaml
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.slack_requests import SignedRequest, slash_command
+from tests.net import free_port
 
 pytestmark = pytest.mark.slow
 
 SECRET = "test-signing-secret"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _post(url: str, request: SignedRequest) -> tuple[int, str]:
@@ -62,7 +56,7 @@ def bot_process(
     ]
     config = tmp_path / "quorum.yaml"
     config.write_text(yaml.safe_dump({"panel": panel}))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
     env.update(
         HF_HUB_OFFLINE="1",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -22,6 +21,7 @@ from evals.openai_compatible import OpenAICompatibleClient
 from evals.ports import ModelClient
 from evals.types import ChatMessage, ErrorKind, PanelMember
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
+from tests.net import free_port
 
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
 
@@ -241,9 +241,7 @@ async def test_empty_content_is_reported_as_empty(
 
 
 async def test_unreachable_provider_is_a_provider_error(client: ModelClient) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     m = PanelMember(
         name="gone",
         model="openai/gone",

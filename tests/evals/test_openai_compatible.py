@@ -17,6 +17,7 @@ import pytest
 from evals.openai_compatible import MAX_BODY_BYTES, OpenAICompatibleClient
 from evals.types import ChatMessage, ErrorKind, PanelMember
 from tests.fakes.openai_server import Failure, FakeOpenAIServer, ModelScript
+from tests.net import free_port
 
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
 BASE = "http://127.0.0.1:8000/v1"
@@ -304,12 +305,8 @@ async def test_an_api_base_that_is_no_url_is_refused_at_once() -> None:
 async def test_a_refused_connection_says_where_without_credentials(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import socket
-
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     member = PanelMember(
         name="gone",
         model="openai/gone",
