@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from evals.embedder import SentenceTransformerEmbedder
 from evals.openai_compatible import OpenAICompatibleClient
 from evals.ports import ModelClient
+from evals.provider_calls import RetryPolicy
 from evals.types import ChatMessage, ModelAnswer, PanelMember
 
 
@@ -20,12 +21,12 @@ def model_client() -> ProviderClient:
     return ProviderClient()
 
 
-def litellm_client(*, backoff_base_s: float = 0.5, max_backoff_s: float = 8.0) -> ModelClient:
+def litellm_client(retry: RetryPolicy | None = None) -> ModelClient:
     # Imported here, not at the top: importing litellm costs seconds of CPU (measured
     # 3-7 s of CPU on the CI machine), and most calls and commands never need it.
     from evals.litellm_client import LiteLLMClient
 
-    return LiteLLMClient(backoff_base_s=backoff_base_s, max_backoff_s=max_backoff_s)
+    return LiteLLMClient(retry=retry)
 
 
 class ProviderClient:
@@ -37,14 +38,10 @@ class ProviderClient:
     first such member is asked or warmed up for.
     """
 
-    def __init__(self, *, backoff_base_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
-        """The backoff settings are :class:`~evals.provider_calls.RetryPolicy`'s, for both."""
-        self.direct = OpenAICompatibleClient(
-            backoff_base_s=backoff_base_s, max_backoff_s=max_backoff_s
-        )
-        self.litellm = DeferredModelClient(
-            backoff_base_s=backoff_base_s, max_backoff_s=max_backoff_s
-        )
+    def __init__(self, *, retry: RetryPolicy | None = None) -> None:
+        """``retry``: how both clients retry (default: RetryPolicy's defaults)."""
+        self.direct = OpenAICompatibleClient(retry=retry)
+        self.litellm = DeferredModelClient(retry=retry)
 
     def uses_litellm(self, member: PanelMember) -> bool:
         return not self.direct.handles(member)
@@ -72,8 +69,8 @@ class DeferredModelClient:
     keeps sending its heartbeat meanwhile, so the queue never takes it for dead.
     """
 
-    def __init__(self, *, backoff_base_s: float = 0.5, max_backoff_s: float = 8.0) -> None:
-        self._backoff = (backoff_base_s, max_backoff_s)
+    def __init__(self, *, retry: RetryPolicy | None = None) -> None:
+        self._retry = retry
         self._client: ModelClient | None = None
         self._lock = threading.Lock()
 
@@ -94,8 +91,7 @@ class DeferredModelClient:
     def _load(self) -> ModelClient:
         with self._lock:
             if self._client is None:
-                base, most = self._backoff
-                self._client = litellm_client(backoff_base_s=base, max_backoff_s=most)
+                self._client = litellm_client(self._retry)
             return self._client
 
 

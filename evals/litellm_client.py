@@ -26,7 +26,6 @@ import asyncio
 import importlib
 import logging
 import os
-import random
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -69,25 +68,11 @@ _UNPRICED: set[str] = set()
 
 
 class LiteLLMClient:
-    """:class:`evals.ports.ModelClient` over ``litellm.acompletion``.
+    """:class:`evals.ports.ModelClient` over ``litellm.acompletion``, retrying as
+    ``retry`` says (default: :class:`~evals.provider_calls.RetryPolicy`'s defaults)."""
 
-    The backoff settings are :class:`~evals.provider_calls.RetryPolicy`'s.
-    """
-
-    def __init__(
-        self,
-        *,
-        backoff_base_s: float = 0.5,
-        max_backoff_s: float = 8.0,
-        max_retry_after_s: float = 20.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._policy = RetryPolicy(
-            backoff_base_s=backoff_base_s,
-            max_backoff_s=max_backoff_s,
-            max_retry_after_s=max_retry_after_s,
-            rng=rng,
-        )
+    def __init__(self, *, retry: RetryPolicy | None = None) -> None:
+        self._policy = retry or RetryPolicy()
         #: The member's per-token price: its own, else litellm's cost map's.
         self.price = PriceBook(_lookup_price)
 

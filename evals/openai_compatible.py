@@ -95,23 +95,12 @@ class _Malformed(Exception):
 
 
 class OpenAICompatibleClient:
-    """:class:`evals.ports.ModelClient` for members on an OpenAI-compatible server.
+    """:class:`evals.ports.ModelClient` for members on an OpenAI-compatible server,
+    retrying as ``retry`` says (default: :class:`~evals.provider_calls.RetryPolicy`'s
+    defaults)."""
 
-    The backoff settings are :class:`~evals.provider_calls.RetryPolicy`'s.
-    """
-
-    def __init__(
-        self,
-        *,
-        backoff_base_s: float = 0.5,
-        max_backoff_s: float = 8.0,
-        max_retry_after_s: float = 20.0,
-    ) -> None:
-        self._policy = RetryPolicy(
-            backoff_base_s=backoff_base_s,
-            max_backoff_s=max_backoff_s,
-            max_retry_after_s=max_retry_after_s,
-        )
+    def __init__(self, *, retry: RetryPolicy | None = None) -> None:
+        self._policy = retry or RetryPolicy()
         self._sessions: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, aiohttp.ClientSession
         ] = weakref.WeakKeyDictionary()

@@ -30,6 +30,7 @@ from bot.services import Services
 from bot.settings import Settings
 from evals.calibration import Calibrator, LinearModel, default_calibrator
 from evals.errors import CalibrationError
+from evals.provider_calls import RetryPolicy
 from storage.db import Database
 from tests.fakes import slack_requests as sr
 from tests.fakes.embedder import FakeEmbedder
@@ -220,7 +221,7 @@ async def bot_factory(
             config=config,
             members=config.panel_members(env={}),
             shadow=config.shadow_members(env={}),
-            client=ProviderClient(backoff_base_s=0.01, max_backoff_s=0.05),
+            client=ProviderClient(retry=RetryPolicy(backoff_base_s=0.01, max_backoff_s=0.05)),
             embedder=FakeEmbedder(),
             calibrator=_calibrator(),
             db=db,

@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 from evals.openai_compatible import MAX_BODY_BYTES, OpenAICompatibleClient
+from evals.provider_calls import RetryPolicy
 from evals.types import ChatMessage, ErrorKind, PanelMember
 from tests.fakes.openai_server import Failure, FakeOpenAIServer, ModelScript
 from tests.net import free_port
 
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
+FAST_RETRY = RetryPolicy(backoff_base_s=0.01)
 BASE = "http://127.0.0.1:8000/v1"
 
 
@@ -121,7 +123,7 @@ async def test_a_body_that_is_not_a_chat_completion_is_a_retried_provider_error(
 ) -> None:
     fake_openai.fail("fast", failure, failure)
 
-    answer = await OpenAICompatibleClient(backoff_base_s=0.01).complete(
+    answer = await OpenAICompatibleClient(retry=FAST_RETRY).complete(
         on(fake_openai, "fast"), QUESTION
     )
 
@@ -134,7 +136,7 @@ async def test_a_body_that_is_not_a_chat_completion_is_a_retried_provider_error(
 async def test_a_gateways_html_page_is_never_quoted(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.fail("fast", Failure.html_error(502), Failure.html_error(502))
 
-    answer = await OpenAICompatibleClient(backoff_base_s=0.01).complete(
+    answer = await OpenAICompatibleClient(retry=FAST_RETRY).complete(
         on(fake_openai, "fast"), QUESTION
     )
 

@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from evals.errors import InputError
 from evals.litellm_client import LiteLLMClient
 from evals.panel import ask_panel, quorum_status, stream_panel
+from evals.provider_calls import RetryPolicy
 from evals.types import ChatMessage, ErrorKind, ModelAnswer, PanelMember, PanelRun
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
 
 
 @pytest.fixture
 def client() -> LiteLLMClient:
-    return LiteLLMClient(backoff_base_s=0.01)
+    return LiteLLMClient(retry=RetryPolicy(backoff_base_s=0.01))
 
 
 def members(server: FakeOpenAIServer, *names: str, timeout_s: float = 2.0) -> list[PanelMember]:
