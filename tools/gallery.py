@@ -244,9 +244,9 @@ def all_failed() -> Panel:
             "Q-9E0D11AB",
         ),
         (
-            "claude-haiku",
+            "llama-local",  # on an OpenAI-compatible server: asked without litellm
             ErrorKind.PROVIDER_ERROR,
-            "could not connect to the provider: Connection refused",
+            "could not connect to 10.0.0.5:8000 (after 3 attempts)",
             "Q-51C2F7E0",
         ),
         ("gemini-flash", ErrorKind.TIMEOUT, "no answer within 30 s", "Q-A4B3C2D1"),
