@@ -21,7 +21,6 @@ The steps are separate so work can be spread out:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 
 from bot.benchmark.plan import (
@@ -34,7 +33,6 @@ from bot.benchmark.plan import (
 from bot.benchmark.processes import ProcessPool, WorkerSpec
 from bot.benchmark.writer import ResultWriter
 from bot.services import Services
-from evals import stats
 from evals.report import EvalReport, SampleKey, SampleResult
 from evals.runner import ProgressCallback, SampleExecutor, assemble_report, case_info, run_eval
 from storage import eval_repo
@@ -123,11 +121,6 @@ class BenchmarkService:
                 async with ProcessPool(
                     spec, workers, on_orphan=writer.put, on_notice=on_notice
                 ) as pool:
-                    # This process idles while the workers start: import what the
-                    # report needs meanwhile, not after the last call.
-                    threading.Thread(
-                        target=stats.preload, name="stats-preload", daemon=True
-                    ).start()
                     report = await self._execute(plan, keys, on_progress, writer, pool.execute)
         except BaseException:
             writer.close(raise_errors=False)  # what was received is stored all the same

@@ -11,8 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from storage import case_repo
 from storage.db import Database
+from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +88,48 @@ def test_digest_preview_never_imports_litellm(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "bot.jobs" in modules  # it did build the digest
     assert [m for m in modules if m.split(".")[0] == "litellm"] == []
+
+
+def test_an_eval_runs_report_needs_no_scipy(tmp_path: Path, fake_openai: FakeOpenAIServer) -> None:
+    """A run's statistics (Wilson intervals, exact McNemar, percentiles) come from the
+    standard library: importing scipy.stats would cost the end of every run a second of
+    CPU. Two runs, so the second also compares with the first; members that disagree, so
+    the paired test has discordant cases."""
+    fake_openai.script("good", reply="Paris")
+    fake_openai.script("bad", reply="Berlin")
+    panel = [
+        {
+            "model_name": name,
+            "litellm_params": {
+                "model": f"openai/{name}",
+                "api_base": fake_openai.base_url,
+                "api_key": "sk-test",
+            },
+        }
+        for name in ("good", "bad")
+    ]
+    (tmp_path / "quorum.yaml").write_text(yaml.safe_dump({"panel": panel}), encoding="utf-8")
+    database = Database(f"sqlite:///{tmp_path / 'quorum.db'}")
+    database.ensure_schema()
+    with database.session() as s:
+        case_repo.add_cases(
+            s,
+            [
+                EvalCase(
+                    id=f"case-{i}",
+                    input=CaseInput(question=f"The capital of France? ({i})"),
+                    must_include=["Paris"],
+                    set=CaseSet.GOLDEN,
+                    status=CaseStatus.ACTIVE,
+                )
+                for i in range(12)
+            ],
+            actor="test",
+        )
+    database.dispose()
+
+    for _ in range(2):
+        done, modules = _imports(tmp_path, "eval", "run", "--no-judge", "--json", "--workers", "1")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert '"comparisons"' in done.stdout and "evals.stats" in modules
+        assert _heavy(modules) == []

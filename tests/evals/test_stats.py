@@ -34,6 +34,22 @@ def test_wilson_holds_the_estimate_and_stays_in_unit_interval(sn: tuple[int, int
     assert 0.0 <= low <= s / n <= high <= 1.0
 
 
+@given(
+    st.integers(min_value=1, max_value=100_000).flatmap(
+        lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n))
+    ),
+    st.sampled_from([0.8, 0.9, 0.95, 0.99]),
+)
+def test_wilson_equals_scipys(sn: tuple[int, int], confidence: float) -> None:
+    from scipy import stats as sps
+
+    s, n = sn
+    ci = sps.binomtest(s, n).proportion_ci(confidence_level=confidence, method="wilson")
+    low, high = stats.wilson_interval(s, n, confidence)
+    assert low == pytest.approx(max(0.0, ci.low), rel=1e-9, abs=1e-12)
+    assert high == pytest.approx(min(1.0, ci.high), rel=1e-9, abs=1e-12)
+
+
 @given(st.integers(min_value=1, max_value=200))
 def test_wilson_narrows_with_more_data(n: int) -> None:
     small = stats.wilson_interval(n // 2, n)
@@ -91,6 +107,19 @@ def test_percentiles() -> None:
     assert stats.percentile([], 50) is None
     assert stats.percentile([100, 200, 300], 50) == 200
     assert stats.percentile(list(range(101)), 95) == pytest.approx(95)
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], 101)
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=600_000), min_size=1, max_size=300),
+    st.floats(min_value=0, max_value=100),
+)
+def test_percentile_equals_numpys(values: list[int], q: float) -> None:
+    import numpy as np
+
+    expected = float(np.percentile(np.asarray(values, dtype=float), q))
+    assert stats.percentile(values, q) == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
 def test_a_clear_difference_is_called_and_noise_is_not() -> None:
@@ -113,6 +142,18 @@ def test_a_clear_difference_is_called_and_noise_is_not() -> None:
 def test_mcnemar_matches_the_exact_binomial() -> None:
     assert stats.mcnemar_exact(0, 0) == 1.0
     assert stats.mcnemar_exact(6, 0) == pytest.approx(2 * 0.5**6)
+    assert stats.mcnemar_exact(3, 3) == 1.0
+    assert stats.mcnemar_exact(5000, 0) == 0.0  # underflows, as scipy's does
+    with pytest.raises(ValueError):
+        stats.mcnemar_exact(-1, 2)
+
+
+@given(st.integers(min_value=0, max_value=3000), st.integers(min_value=0, max_value=3000))
+def test_mcnemar_equals_scipys_binomtest(a_only: int, b_only: int) -> None:
+    from scipy import stats as sps
+
+    expected = 1.0 if a_only + b_only == 0 else sps.binomtest(a_only, a_only + b_only).pvalue
+    assert stats.mcnemar_exact(a_only, b_only) == pytest.approx(expected, rel=1e-9, abs=1e-300)
 
 
 def test_bootstrap_is_reproducible_with_a_seed() -> None:
