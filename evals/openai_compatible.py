@@ -3,8 +3,8 @@
 vLLM, Ollama, TGI, LM Studio, OpenRouter, Together, Groq, a litellm proxy, a company
 gateway: most of what teams run speaks OpenAI's ``POST /chat/completions``. For those
 members litellm adds nothing but cost: measured on the same 1,000 calls, litellm spends
-4.7 ms of CPU per call and 3 s importing itself; this client 0.3 ms and nothing (aiohttp
-is loaded anyway). On a 2-core machine that is the difference between an eval run bound
+4.7 ms of CPU per call and 3 s importing itself; this client 0.3 ms and 0.13 s for
+aiohttp, which it imports on its first call. On a 2-core machine that is the difference between an eval run bound
 by the CPU and one bound by the provider (``bench/runner_throughput.py``).
 
 Which members (:meth:`OpenAICompatibleClient.handles`): ``model: openai/<name>`` with an
@@ -37,10 +37,8 @@ import logging
 import os
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from evals import price_map
 from evals.provider_calls import (
@@ -57,6 +55,10 @@ from evals.provider_calls import (
     str_or_none,
 )
 from evals.types import ChatMessage, ErrorKind, ModelAnswer, PanelMember
+
+if TYPE_CHECKING:  # imported where a call is made: a process that plans calls, such as
+    # a `--workers` run's parent, does not pay for aiohttp (0.13 s)
+    import aiohttp
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +123,8 @@ class OpenAICompatibleClient:
         return set(member.params) <= _SPOKEN
 
     async def complete(self, member: PanelMember, messages: Sequence[ChatMessage]) -> ModelAnswer:
+        import aiohttp
+
         if not self.handles(member):
             raise ValueError(f"{member.name} is not on an OpenAI-compatible server")
         url = str(member.params["api_base"]).rstrip("/") + "/chat/completions"
@@ -168,6 +172,8 @@ class OpenAICompatibleClient:
             await session.close()
 
     async def _session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:

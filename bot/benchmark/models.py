@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from bot.adapters import NoModelCalls
 from bot.config import QuorumConfig, resolve_params, to_member
 from evals.errors import ConfigError
 from evals.judge import DEFAULT_RUBRIC, RUBRIC_VERSION, Judge
+from evals.openai_compatible import OpenAICompatibleClient
 from evals.ports import ModelClient
 from evals.types import PanelMember
 
@@ -71,3 +73,19 @@ def build_judge(
         version = "custom-" + hashlib.sha256(rubric.encode()).hexdigest()[:12]
     blind = {m.model for m in members} | {m.model.rsplit("/", 1)[-1] for m in members}
     return Judge(client, member, rubric=rubric, rubric_version=version, blind_names=sorted(blind))
+
+
+def asked_members(
+    config: QuorumConfig, names: Sequence[str], *, use_judge: bool
+) -> list[PanelMember]:
+    """Every member a new run with these options asks: its models, and its judge unless
+    the judge is off or there is none."""
+    members = select_members(config, names)
+    judge = build_judge(config, NoModelCalls(), members) if use_judge else None
+    return members + ([judge.member] if judge is not None else [])
+
+
+def need_litellm(members: Sequence[PanelMember]) -> bool:
+    """Whether any of ``members`` is asked through litellm (is not on an OpenAI-compatible
+    server, :mod:`evals.openai_compatible`)."""
+    return not all(OpenAICompatibleClient.handles(m) for m in members)

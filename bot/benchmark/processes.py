@@ -20,7 +20,8 @@ worker processes, each with its own event loop (:meth:`ProcessPool.execute`).
 Workers are forked from a ``forkserver`` that has imported Quorum once (on POSIX;
 ``spawn`` elsewhere), and litellm too when a member of the run needs it (one not on an
 OpenAI-compatible server, :mod:`evals.openai_compatible`), so N workers do not pay N
-times for those imports.
+times for those imports; `quorum eval run` starts it before it plans
+(:mod:`bot.benchmark.forkserver`).
 """
 
 from __future__ import annotations
@@ -29,28 +30,25 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import multiprocessing
 import os
 import signal
-import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from multiprocessing import forkserver
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from bot.adapters import NoModelCalls, model_client, sentence_embedder
-from bot.benchmark.models import build_judge
+from bot.benchmark.forkserver import context as forkserver_context
+from bot.benchmark.forkserver import cpu_count
+from bot.benchmark.models import build_judge, need_litellm
 from bot.benchmark.options import ITEMS_PER_WORKER
 from bot.config import QuorumConfig
 from bot.settings import Settings
 from evals.case_schema import EvalCase
 from evals.errors import ConfigError, QuorumError
-from evals.openai_compatible import OpenAICompatibleClient
 from evals.report import SampleResult
 from evals.runner import RunConfig, member_for, run_sample
 from evals.types import PanelMember
@@ -59,19 +57,6 @@ log = logging.getLogger("quorum.workers")
 
 #: Seconds stopping workers get to send what they have before they are killed.
 STOP_TIMEOUT_S = 10.0
-#: What a forked worker needs imported; the forkserver imports it once for all of them.
-_PRELOAD = ["__main__", "bot.benchmark.processes"]
-#: ... and when a member needs litellm (``openai.resources``: the OpenAI SDK's lazy import
-#: on litellm's first call, 1-2 s).
-_PRELOAD_LITELLM = ["evals.litellm_client", "openai.resources"]
-
-
-def cpu_count() -> int:
-    """The cores this process may use."""
-    counter: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
-    if counter is None and hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, (counter or os.cpu_count)() or 1)
 
 
 def default_workers(pending: int) -> int:
@@ -168,7 +153,7 @@ class ProcessPool:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._all_exited = asyncio.Event()
-        ctx = _context(with_litellm=needs_litellm(self.spec))
+        ctx = forkserver_context(with_litellm=needs_litellm(self.spec))
         for index in range(self.size):
             inbox_r, inbox_w = ctx.Pipe(duplex=False)
             results_r, results_w = ctx.Pipe(duplex=False)
@@ -336,30 +321,7 @@ def needs_litellm(spec: WorkerSpec) -> bool:
     if spec.judge_prompt_hash is not None:
         judge = build_judge(spec.config, NoModelCalls(), spec.members)
         members += [judge.member] if judge is not None else []
-    return not all(OpenAICompatibleClient.handles(m) for m in members)
-
-
-def _context(*, with_litellm: bool) -> ForkServerContext | SpawnContext:
-    """The start method; a forkserver already running (an earlier pool of this process)
-    keeps what it preloaded."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD + (_PRELOAD_LITELLM if with_litellm else []))
-    # Python 3.11's forkserver ignores the parent's sys.path when it imports the preloaded
-    # modules, so it could import another copy of Quorum than this process runs (a
-    # checkout next to an installed one). Starting it with PYTHONPATH set avoids that.
-    path = os.pathsep.join(p or os.getcwd() for p in sys.path)
-    previous = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = path
-    try:
-        forkserver.ensure_running()
-    finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
-    return ctx
+    return need_litellm(members)
 
 
 @contextlib.contextmanager

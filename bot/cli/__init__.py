@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from dotenv import load_dotenv
 
-# Imported for its side effect: every command module registers its commands on `app`.
-from bot.cli import commands  # noqa: F401
-from bot.cli.root import app
 from bot.logs import configure_logging
+
+if TYPE_CHECKING:
+    import typer
+
+    from bot.cli.root import app
 
 __all__ = ["app", "main"]
 
@@ -25,4 +28,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     # `quorum clock` switch to QUORUM_LOG_LEVEL, default INFO, when they start).
     configure_logging(os.environ.get("QUORUM_LOG_LEVEL", "ERROR"))
     args = list(sys.argv[1:] if argv is None else argv)
-    app(args=args, prog_name="quorum")
+    if args[:2] == ["eval", "run"]:
+        from bot.cli.eval_start import head_start
+
+        head_start(args[2:])
+    _registered_app()(args=args, prog_name="quorum")
+
+
+def _registered_app() -> typer.Typer:
+    # Imported for its side effect: every command module registers its commands on `app`.
+    from bot.cli import commands  # noqa: F401
+    from bot.cli.root import app
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``from bot.cli import app``: the app with every command registered."""
+    if name == "app":
+        return _registered_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,7 @@ Exit codes of ``quorum eval run`` (for CI):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -35,6 +35,7 @@ import typer
 
 from bot.benchmark.options import ITEMS_PER_WORKER, SetChoice
 from bot.cli.common import edge, err, load_settings_and_config, out
+from bot.cli.eval_start import WorkerOptions, split_names, start_workers
 from bot.cli.root import app
 from evals.errors import ConfigError, InputError
 from evals.inputs import write_text
@@ -103,10 +104,6 @@ def _rate(value: str | None) -> float | None:
     return rate
 
 
-def _split(values: Sequence[str]) -> list[str]:
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
-
-
 @eval_app.command("run")
 @edge
 def run_cmd(
@@ -163,6 +160,13 @@ def run_cmd(
     ] = False,
 ) -> None:
     """Run the eval cases × models × samples, store the run and print what it found."""
+    threshold = _rate(fail_under)
+    if max_cost is not None and max_cost <= 0:
+        raise InputError("--max-cost must be a positive amount in USD")
+    model_names = split_names([models] if models else [])
+    settings, config = load_settings_and_config()
+    options = WorkerOptions(queue, workers, tuple(model_names), use_judge=not no_judge)
+    start_workers(config, options)
     from bot.benchmark.plan import BenchmarkRequest
     from bot.benchmark.processes import default_workers
     from bot.benchmark.service import BenchmarkService
@@ -170,10 +174,6 @@ def run_cmd(
     from bot.services import command_services
     from storage import eval_repo
 
-    threshold = _rate(fail_under)
-    if max_cost is not None and max_cost <= 0:
-        raise InputError("--max-cost must be a positive amount in USD")
-    settings, config = load_settings_and_config()
     queue_url = (
         _queue_url(
             settings,
@@ -198,9 +198,9 @@ def run_cmd(
             plan = service.plan(
                 BenchmarkRequest(
                     case_set=case_set,
-                    categories=_split(category),
-                    tags=_split(tag),
-                    model_names=_split([models] if models else []),
+                    categories=split_names(category),
+                    tags=split_names(tag),
+                    model_names=model_names,
                     samples=samples,
                     concurrency=concurrency,
                     per_model=per_model,
