@@ -20,8 +20,9 @@ from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext, SpawnContext
 
 #: What a forked worker needs imported; the forkserver imports it once for all of them
-#: (aiohttp: the client of members on OpenAI-compatible servers imports it on first use).
-PRELOAD = ["__main__", "bot.benchmark.processes", "aiohttp"]
+#: (aiohttp: the client of members on OpenAI-compatible servers imports it on first use),
+#: with the collector paused (:mod:`bot.benchmark.preload_gc`).
+PRELOAD = ["bot.benchmark.preload_gc", "__main__", "bot.benchmark.processes", "aiohttp"]
 #: ... and when a member needs litellm (``openai.resources``: the OpenAI SDK's lazy import
 #: on litellm's first call, 1-2 s).
 PRELOAD_LITELLM = ["evals.litellm_client", "openai.resources"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -344,9 +345,7 @@ def _sigint_ignored() -> Iterator[None]:
 
 def worker_main(inbox: Connection, results: Connection, spec: WorkerSpec) -> None:
     """A worker process: run the items the parent sends until it says stop (or goes)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.clear()
-    os.environ.update(spec.environ)
+    become_worker(spec.environ)
     try:
         asyncio.run(_serve(inbox, results, spec))
     except Exception as exc:
@@ -355,6 +354,19 @@ def worker_main(inbox: Connection, results: Connection, spec: WorkerSpec) -> Non
         raise
     finally:
         results.close()
+
+
+def become_worker(environ: Mapping[str, str]) -> None:
+    """First thing in a worker process: Ctrl-C is the parent's to handle, the environment
+    is the parent's, and the collector runs again, never walking what the forkserver
+    imported (it lives as long as the process; the forkserver imported it with the
+    collector paused, :mod:`bot.benchmark.preload_gc`). Freezing it also keeps the
+    collector from touching, and so copying, the pages this worker shares with others."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()
+    gc.enable()
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 async def _serve(inbox: Connection, results: Connection, spec: WorkerSpec) -> None:

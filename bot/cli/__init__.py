@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dotenv import load_dotenv
 
+from bot import startup
 from bot.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -22,17 +23,23 @@ __all__ = ["app", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    startup.claim_process()
     # Provider keys referenced as os.environ/NAME may live in .env next to quorum.yaml.
     load_dotenv(override=False)
     # Commands show problems themselves; logs stay quiet unless asked (`quorum run` and
     # `quorum clock` switch to QUORUM_LOG_LEVEL, default INFO, when they start).
     configure_logging(os.environ.get("QUORUM_LOG_LEVEL", "ERROR"))
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:2] == ["eval", "run"]:
-        from bot.cli.eval_start import head_start
+    try:
+        with startup.start_up():
+            if args[:2] == ["eval", "run"]:
+                from bot.cli.eval_start import head_start
 
-        head_start(args[2:])
-    _registered_app()(args=args, prog_name="quorum")
+                head_start(args[2:])
+            command_app = _registered_app()
+        command_app(args=args, prog_name="quorum")
+    finally:
+        startup.before_exit()
 
 
 def _registered_app() -> typer.Typer:

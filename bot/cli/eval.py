@@ -37,6 +37,7 @@ from bot.benchmark.options import ITEMS_PER_WORKER, SetChoice
 from bot.cli.common import edge, err, load_settings_and_config, out
 from bot.cli.eval_start import WorkerOptions, split_names, start_workers
 from bot.cli.root import app
+from bot.startup import start_up
 from evals.errors import ConfigError, InputError
 from evals.inputs import write_text
 
@@ -164,51 +165,54 @@ def run_cmd(
     if max_cost is not None and max_cost <= 0:
         raise InputError("--max-cost must be a positive amount in USD")
     model_names = split_names([models] if models else [])
-    settings, config = load_settings_and_config()
-    options = WorkerOptions(queue, workers, tuple(model_names), use_judge=not no_judge)
-    start_workers(config, options)
-    from bot.benchmark.plan import BenchmarkRequest
-    from bot.benchmark.processes import default_workers
-    from bot.benchmark.service import BenchmarkService
-    from bot.cli.eval_output import exit_code, print_outcome, queue_with_bar, run_with_bar
-    from bot.services import command_services
-    from storage import eval_repo
+    # Long-lived from here to the plan: see bot.startup.
+    with start_up():
+        settings, config = load_settings_and_config()
+        options = WorkerOptions(queue, workers, tuple(model_names), use_judge=not no_judge)
+        start_workers(config, options)
+        from bot.benchmark.plan import BenchmarkRequest
+        from bot.benchmark.processes import default_workers
+        from bot.benchmark.service import BenchmarkService
+        from bot.cli.eval_output import exit_code, print_outcome, queue_with_bar, run_with_bar
+        from bot.services import command_services
+        from storage import eval_repo
 
-    queue_url = (
-        _queue_url(
-            settings,
-            workers=workers,
-            concurrency=concurrency,
-            per_model=per_model,
-            max_cost=max_cost,
+        queue_url = (
+            _queue_url(
+                settings,
+                workers=workers,
+                concurrency=concurrency,
+                per_model=per_model,
+                max_cost=max_cost,
+            )
+            if queue
+            else None
         )
-        if queue
-        else None
-    )
-    concurrency = concurrency or DEFAULT_CONCURRENCY
-    services = command_services(settings, config, client=cli_client())
+        concurrency = concurrency or DEFAULT_CONCURRENCY
+        services = command_services(settings, config, client=cli_client())
     try:
-        services.db.prepare_schema()
-        service = BenchmarkService(services)
-        if resume is not None:
-            plan = service.resume(
-                resume, concurrency=concurrency, per_model=per_model, max_cost=max_cost
-            )
-        else:
-            plan = service.plan(
-                BenchmarkRequest(
-                    case_set=case_set,
-                    categories=split_names(category),
-                    tags=split_names(tag),
-                    model_names=model_names,
-                    samples=samples,
-                    concurrency=concurrency,
-                    per_model=per_model,
-                    max_cost=max_cost,
-                    use_judge=not no_judge,
+        with start_up():
+            services.db.prepare_schema()
+            service = BenchmarkService(services)
+            if resume is not None:
+                plan = service.resume(
+                    resume, concurrency=concurrency, per_model=per_model, max_cost=max_cost
                 )
-            )
-        run_id = service.start(plan)
+            else:
+                plan = service.plan(
+                    BenchmarkRequest(
+                        case_set=case_set,
+                        categories=split_names(category),
+                        tags=split_names(tag),
+                        model_names=model_names,
+                        samples=samples,
+                        concurrency=concurrency,
+                        per_model=per_model,
+                        max_cost=max_cost,
+                        use_judge=not no_judge,
+                    )
+                )
+            run_id = service.start(plan)
         err.print(f"Eval run {run_id}: {plan.describe()}", highlight=False)
         try:
             if queue_url is not None:
