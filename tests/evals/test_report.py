@@ -323,3 +323,13 @@ def test_html_says_unknown_for_an_unpriced_model() -> None:
     # the Cost and Cost/case cells of the model's row, as Slack says it
     assert '<td data-v="">unknown</td><td data-v="">unknown</td>' in page
     assert "$0" not in page.split("<script>")[0]
+
+
+def test_a_reports_repr_is_short_however_many_samples_it_holds() -> None:
+    # asyncio.run builds it as a run ends (Python 3.11's Ctrl-C handling): it must not
+    # spell out thousands of samples.
+    small = make_report(strong_vs_weak(2))
+    big = make_report(strong_vs_weak(400))
+    assert len(big.results) == 200 * len(small.results)
+    assert repr(big) == "EvalReport(run_id=1, status='complete', cases=400, results=2400)"
+    assert len(repr(big)) == len(repr(small)) + 4  # "400" and "2400" for "2" and "12"
