@@ -1,8 +1,8 @@
 """Eval throughput: `quorum eval run` and promptfoo side by side, same provider, same work.
 
-One fake OpenAI-compatible server (tests/fakes/openai_server.py, in a thread of this
-process so its work is never counted) answers every call after exactly 200 ms, however
-many arrive at once. Both tools get the same workload: one promptfoo-format test file
+One fake OpenAI-compatible server (tests/fakes/openai_server.py, in a process of its
+own so its work is never counted and nothing this script does delays it) answers every
+call after exactly 200 ms, however many arrive at once. Both tools get the same workload: one promptfoo-format test file
 written by Quorum's own exporter (cases × 3 models × 3 samples, three rule assertions
 each), imported into a fresh SQLite database for Quorum and read as ``tests:`` by
 promptfoo. Each tool runs as a process of its own, exactly as a user starts it:
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -40,9 +41,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.console import Console
@@ -203,11 +206,64 @@ def _cases(n: int) -> list[EvalCase]:
     ]
 
 
-@contextmanager
-def _server(latency_s: float) -> Iterator[FakeOpenAIServer]:
+class Provider:
+    """The fake provider (tests/fakes/openai_server.py) in a process of its own, started
+    with ``spawn``: neither its work nor this process's sampling of the measured tree
+    (a few ms of Python every 50 ms) slows the other down, so every call takes the
+    same 200 ms whoever is measured. It is no descendant of a measured process, so its
+    CPU is never counted. Asked over a pipe how many calls it saw."""
+
+    def __init__(self, latency_s: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, theirs = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve_provider, args=(theirs, latency_s), name="fake-provider", daemon=True
+        )
+        self._process.start()
+        theirs.close()
+        self.base_url: str = self._ask("base_url")
+
+    def _ask(self, what: str) -> Any:
+        self._conn.send(what)
+        return self._conn.recv()
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def calls(self) -> int:
+        return int(self._ask("calls"))
+
+    @property
+    def max_in_flight(self) -> int:
+        return int(self._ask("max_in_flight"))
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self._conn.send("stop")
+        self._process.join(10)
+        self._conn.close()
+
+
+def _serve_provider(conn: Connection, latency_s: float) -> None:
     with FakeOpenAIServer() as server:
         server.default = ModelScript(reply=REPLY, latency=latency_s)
-        yield server
+        while (what := conn.recv()) != "stop":
+            if what == "reset":
+                server.reset()
+                conn.send(None)
+            elif what == "calls":
+                conn.send(server.calls())
+            else:
+                conn.send(getattr(server, what))
+
+
+@contextmanager
+def _server(latency_s: float) -> Iterator[Provider]:
+    provider = Provider(latency_s)
+    try:
+        yield provider
+    finally:
+        provider.close()
 
 
 def _quorum_env(work: Path) -> dict[str, str]:
@@ -311,7 +367,7 @@ def promptfoo_missing() -> str | None:
 
 
 def _run_quorum(
-    work: Path, server: FakeOpenAIServer, args: argparse.Namespace, calls: int, workers: int | None
+    work: Path, server: Provider, args: argparse.Namespace, calls: int, workers: int | None
 ) -> Row:
     shutil.copy(work / "imported.db", work / "quorum.db")
     command = [
@@ -339,9 +395,7 @@ def _run_quorum(
     return Row(label, calls, server.calls(), server.max_in_flight, m, note)
 
 
-def _run_promptfoo(
-    work: Path, server: FakeOpenAIServer, args: argparse.Namespace, calls: int
-) -> Row:
+def _run_promptfoo(work: Path, server: Provider, args: argparse.Namespace, calls: int) -> Row:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
     env.update(
         PROMPTFOO_DISABLE_TELEMETRY="1",
