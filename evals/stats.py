@@ -3,9 +3,9 @@
 Everything here is a pure function over plain numbers so it can be tested (and
 property-tested) in milliseconds. numpy/scipy/scikit-learn do the arithmetic, except
 where a closed form is exact and short: the Wilson interval, the exact McNemar test and
-the latency percentiles that every eval report shows come from the standard library, checked against scipy in
-the tests, because importing scipy.stats costs about a second of CPU and a report is
-the last step of every ``quorum eval run``.
+the latency percentiles that every eval report shows come from the standard library
+(the tests check each against scipy or numpy), because importing scipy.stats costs
+about a second of CPU and a report is the last step of every ``quorum eval run``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     refuses."""
     if n < 0 or successes < 0 or successes > n:
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     if n == 0:
         return (0.0, 1.0)
     z = NormalDist().inv_cdf(0.5 + confidence / 2)

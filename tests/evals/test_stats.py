@@ -21,6 +21,8 @@ def test_wilson_known_values() -> None:
     assert low == 0.0 and 0.1 < high < 0.2
     with pytest.raises(ValueError):
         stats.wilson_interval(3, 2)
+    with pytest.raises(ValueError):
+        stats.wilson_interval(3, 5, confidence=1.0)
 
 
 @given(
