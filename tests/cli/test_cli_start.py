@@ -4,18 +4,15 @@ the heavy libraries (issue 13 item 4). A rule on what is imported, read from Pyt
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
-from storage import case_repo
 from storage.db import Database
+from tests.cli.quorum_process import run_quorum
+from tests.cli.test_eval_cli import Env
 from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
@@ -23,26 +20,11 @@ pytestmark = pytest.mark.slow
 #: Each costs 0.3-3 s to import (measured with `python -m bench.cli_start`).
 HEAVY = ("litellm", "torch", "sentence_transformers", "sklearn", "matplotlib", "alembic", "scipy")
 
-ROOT = Path(__file__).resolve().parents[2]
 _IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)\s*$", re.MULTILINE)
 
 
 def _imports(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'quorum.db'}",
-        QUORUM_CONFIG=str(tmp_path / "quorum.yaml"),
-        COLUMNS="200",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "bot.cli", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_quorum(tmp_path, *args, python_flags=["-X", "importtime"])
     modules = set(_IMPORTED.findall(done.stderr))
     assert modules, done.stderr[-2000:]  # the report is there: the rule below can fail
     return done, modules
@@ -97,36 +79,9 @@ def test_an_eval_runs_report_needs_no_scipy(tmp_path: Path, fake_openai: FakeOpe
     the paired test has discordant cases."""
     fake_openai.script("good", reply="Paris")
     fake_openai.script("bad", reply="Berlin")
-    panel = [
-        {
-            "model_name": name,
-            "litellm_params": {
-                "model": f"openai/{name}",
-                "api_base": fake_openai.base_url,
-                "api_key": "sk-test",
-            },
-        }
-        for name in ("good", "bad")
-    ]
-    (tmp_path / "quorum.yaml").write_text(yaml.safe_dump({"panel": panel}), encoding="utf-8")
-    database = Database(f"sqlite:///{tmp_path / 'quorum.db'}")
-    database.ensure_schema()
-    with database.session() as s:
-        case_repo.add_cases(
-            s,
-            [
-                EvalCase(
-                    id=f"case-{i}",
-                    input=CaseInput(question=f"The capital of France? ({i})"),
-                    must_include=["Paris"],
-                    set=CaseSet.GOLDEN,
-                    status=CaseStatus.ACTIVE,
-                )
-                for i in range(12)
-            ],
-            actor="test",
-        )
-    database.dispose()
+    env = Env(tmp_path, fake_openai)
+    env.write_config(judge=False)
+    env.add_cases(12)
 
     for _ in range(2):
         done, modules = _imports(tmp_path, "eval", "run", "--no-judge", "--json", "--workers", "1")

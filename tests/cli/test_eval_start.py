@@ -4,9 +4,7 @@ never turns a bad command into anything but the command's own friendly error."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ from hypothesis import strategies as st
 
 from bot.cli.eval_start import WorkerOptions, forkserver_preload, read_options
 from bot.config import QuorumConfig, parse_config
+from tests.cli.quorum_process import run_quorum
 
-ROOT = Path(__file__).resolve().parents[2]
 SELF_HOSTED = "http://127.0.0.1:9/v1"  # an OpenAI-compatible server: asked without litellm
 
 
@@ -90,21 +88,7 @@ def test_no_forkserver_when_the_run_uses_no_worker_process_here() -> None:
 
 
 def _quorum(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'quorum.db'}",
-        QUORUM_CONFIG=str(tmp_path / "quorum.yaml"),
-        COLUMNS="200",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "eval", "run", *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_quorum(tmp_path, "eval", "run", *args)
 
 
 @pytest.mark.slow
