@@ -8,7 +8,7 @@ all panels; --limit keeps the first N panels of each file for a quicker run):
 - plain encode: ``SentenceTransformer.encode(texts, batch_size=64)`` of every answer
   text, whole (the model silently cuts each at 256 word pieces);
 - quorum consensus: what the command does: chunk every answer (nothing is cut),
-  embed all chunks in large batches (``evals.chunking.embed_chunks``), then build each
+  embed all chunks in large batches (``evals.embedding.chunking.embed_chunks``), then build each
   panel's consensus from those vectors with the shipped calibrator.
 
 Target: quorum consensus takes at most 1.5x the plain encode. The model is loaded
@@ -30,12 +30,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rich.console import Console
 from rich.table import Table
 
-from evals.calibration import default_calibrator
-from evals.chunking import embed_chunks
-from evals.consensus import build_consensus
-from evals.embedder import SentenceTransformerEmbedder
+from evals.consensus.calibrator import default_calibrator
+from evals.consensus.decision import build_consensus
+from evals.consensus.recorded_panels import parse_recorded_line
+from evals.embedding.chunking import embed_chunks
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 from evals.jsonl import jsonl_lines
-from evals.recorded import parse_recorded_line
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

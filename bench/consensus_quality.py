@@ -38,14 +38,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from evals.calibration_fit import (
+from evals.consensus.calibrator_fit import (
     DEFAULT_FOLDS,
     LabelledPanel,
     held_out_outcomes,
     read_labelled_panels,
 )
-from evals.calibration_metrics import PanelOutcome, QualityMetrics, summarise
-from evals.embedder import SentenceTransformerEmbedder
+from evals.consensus.quality_metrics import PanelOutcome, QualityMetrics, summarise
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 from evals.jsonl import jsonl_lines
 
 ROOT = Path(__file__).resolve().parent.parent

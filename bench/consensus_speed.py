@@ -4,7 +4,7 @@
 
 "cold": every answer is new text (nothing in the embedding cache), so all of its
 chunks go through the model in one batch inside build_consensus.
-"warm": each answer was embedded when it arrived (evals.consensus.prepare_answer,
+"warm": each answer was embedded when it arrived (evals.consensus.decision.prepare_answer,
 as the panel streams answers), so build_consensus finds every vector in the cache.
 Medians over the repeats; the target is 5 answers x 300 words <= 150 ms.
 """
@@ -25,11 +25,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from evals.calibration import default_calibrator
-from evals.chunking import chunk_text
-from evals.consensus import build_consensus, prepare_answer
-from evals.embedder import SentenceTransformerEmbedder
-from evals.types import ModelAnswer
+from evals.consensus.calibrator import default_calibrator
+from evals.consensus.decision import build_consensus, prepare_answer
+from evals.embedding.chunking import chunk_text
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
+from evals.records import ModelAnswer
 
 VOCAB = [
     "the",

@@ -23,16 +23,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 stage = sys.argv[1]
-import evals.consensus, evals.calibration
+import evals.consensus.decision, evals.consensus.calibrator
 if stage in ("loaded", "consensus"):
-    from evals.embedder import SentenceTransformerEmbedder
+    from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
     embedder = SentenceTransformerEmbedder()
     embedder.load()
     embedder.embed(["warm up"])
 if stage == "consensus":
-    from evals.calibration import default_calibrator
-    from evals.consensus import build_consensus
-    from evals.types import ModelAnswer
+    from evals.consensus.calibrator import default_calibrator
+    from evals.consensus.decision import build_consensus
+    from evals.records import ModelAnswer
     words = ("the bridge opened in spring and the river rose while people watched "
              "from the old city walls because the weather changed early that year ").split()
     answers = [

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.cli.offline import per_source_table
-from evals.calibration_fit import fit_from_labelled_files
-from evals.embedder import SentenceTransformerEmbedder
+from evals.consensus.calibrator_fit import fit_from_labelled_files
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

@@ -33,9 +33,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from evals.litellm_client import LiteLLMClient
-from evals.panel import ask_panel
-from evals.types import PanelMember
+from evals.models.litellm_client import LiteLLMClient
+from evals.models.panel import ask_panel
+from evals.records import PanelMember
 from tests.fakes.openai_server import FakeOpenAIServer, ModelScript
 
 TARGET_MS = 50.0

@@ -51,9 +51,9 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from evals.assertions import Assertion, AssertionType
-from evals.case_io import CaseFormat, dump_cases
-from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.cases.assertions import Assertion, AssertionType
+from evals.cases.file_formats import CaseFormat, dump_cases
+from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from tests.fakes.openai_server import FakeOpenAIServer, ModelScript
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,13 +43,13 @@ import aiohttp
 from rich.console import Console
 from rich.table import Table
 
-from bot.config import parse_config
+from bot.runtime.config import parse_config
+from bot.runtime.services import Services
+from bot.runtime.settings import Settings
 from bot.server import start_http
-from bot.services import Services
-from bot.settings import Settings
-from evals.calibration import default_calibrator
-from evals.litellm_client import LiteLLMClient
-from evals.types import ChatMessage, ModelAnswer, PanelMember
+from evals.consensus.calibrator import default_calibrator
+from evals.models.litellm_client import LiteLLMClient
+from evals.records import ChatMessage, ModelAnswer, PanelMember
 from storage.db import Database
 from tests.fakes import slack_requests as sr
 from tests.fakes.embedder import FakeEmbedder
@@ -133,7 +133,7 @@ async def main(requests: int, real_embedder: bool, stagger_ms: float) -> None:
         )
         embedder: Any
         if real_embedder:
-            from evals.embedder import SentenceTransformerEmbedder
+            from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 
             embedder = SentenceTransformerEmbedder()
             embedder.load()

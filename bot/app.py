@@ -12,10 +12,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.compare.run_store import RunStore
 from bot.listeners import register_all
-from bot.run_store import RunStore
-from bot.services import Services
-from bot.slack_client import build_client
+from bot.runtime.services import Services
+from bot.slack.client import build_client
 from evals.errors import new_reference
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,11 @@
-"""Persistence: SQLAlchemy 2 tables, sessions, repository functions, Alembic migrations.
+"""Persistence: SQLAlchemy 2 tables (:mod:`storage.tables`), the database handle and
+migrations (:mod:`storage.db`), and repository functions, one module per concept:
+panel runs (:mod:`~storage.panel_runs_repo`), signals (:mod:`~storage.signals_repo`),
+labels (:mod:`~storage.labels_repo`), cases (:mod:`~storage.case_repo`), eval runs
+(:mod:`~storage.eval_repo`), jobs and calibrators (:mod:`~storage.job_repo`), the digest's
+aggregates (:mod:`~storage.digest_queries`), and the spool for writes made while the
+database is down (:mod:`~storage.spool`). Callers get typed records
+(:mod:`~storage.records`), never ORM rows.
 
 May import :mod:`evals` record types, nothing else of the project.
 """

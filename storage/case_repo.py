@@ -3,9 +3,9 @@ list, import, and the active cases + dataset version the benchmark uses.
 
 Every function takes an open :class:`~sqlalchemy.orm.Session` (the caller owns the
 transaction, see :meth:`storage.db.Database.session`) and returns
-:class:`~evals.case_schema.EvalCase` records, never ORM rows. Redaction happens before a
-case reaches this module (``bot.case_intake``); the rules on versions, rotation and
-duplicates live in :mod:`evals.cases`.
+:class:`~evals.cases.schema.EvalCase` records, never ORM rows. Redaction happens before a
+case reaches this module (``bot.compare.case_intake``); the rules on versions, rotation and
+duplicates live in :mod:`evals.cases.sets`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import numpy as np
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from evals import cases as rules
-from evals.assertions import Assertion
-from evals.case_schema import (
+from evals.cases import sets as rules
+from evals.cases.assertions import Assertion
+from evals.cases.redaction import redact_case
+from evals.cases.schema import (
     CaseInput,
     CaseSet,
     CaseSource,
@@ -31,10 +32,9 @@ from evals.case_schema import (
     Severity,
 )
 from evals.errors import InputError, StorageError
-from evals.ports import Embedder
-from evals.redact import redact_case
-from storage.base import insert_for
-from storage.case_tables import LIVE_SQL, LIVE_STATUSES, CaseEventRow, CaseRow
+from evals.protocols import Embedder
+from storage.tables.base import insert_for
+from storage.tables.cases import LIVE_SQL, LIVE_STATUSES, CaseEventRow, CaseRow
 
 
 class CaseNotFoundError(InputError):
@@ -216,7 +216,7 @@ def active_cases(
 
 def dataset_version(session: Session, case_set: CaseSet | None = None) -> str:
     """SHA-256 of the canonical JSON of the active cases of ``case_set`` (all sets when
-    None); see :func:`evals.cases.dataset_version`."""
+    None); see :func:`evals.cases.sets.dataset_version`."""
     return rules.dataset_version(active_cases(session, case_set), case_set)
 
 

@@ -32,7 +32,7 @@ from evals.errors import ConfigError, DatabaseUnavailableError, StorageError
 
 # Every table module, so that a session resolves a foreign key into another module's table
 # (cases.source_run_id -> panel_runs) in a process that imported only one repository.
-from storage import schema as _schema  # noqa: F401
+from storage import tables as _tables  # noqa: F401
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -1,4 +1,4 @@
-"""The weekly aggregates the digest needs, as :mod:`evals.digest` records.
+"""The weekly aggregates the digest needs, as :mod:`evals.digest.sections` records.
 
 Production numbers come from panel runs, answers, signals, corrections and votes;
 benchmark numbers from the stored eval runs; proposed cases from the case tables;
@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evals.case_schema import CaseStatus
-from evals.digest import (
+from evals.cases.schema import CaseStatus
+from evals.digest.preference import PreferencePick
+from evals.digest.sections import (
     DatedEvalResult,
     DigestData,
     Disagreement,
@@ -36,16 +37,15 @@ from evals.digest import (
     ReviewItem,
     ShadowWeek,
 )
-from evals.preference import BestAnswerVote
-from evals.report import RunStatus
+from evals.runs.report import RunStatus
 from storage import case_repo
-from storage.eval_tables import EvalResultRow, EvalRunRow
-from storage.job_tables import JobRunRow, JobStatus
 from storage.labels_repo import production_labels
+from storage.panel_runs_repo import model_stats
 from storage.records import AnswerRole, SignalKind
-from storage.runs_repo import model_stats
 from storage.signals_repo import best_answer_votes
-from storage.tables import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
+from storage.tables.eval_runs import EvalResultRow, EvalRunRow
+from storage.tables.jobs import JobRunRow, JobStatus
+from storage.tables.panel_runs import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
 
 WEEK = timedelta(days=7)
 #: How far back a failure mode must be unseen to count as new.
@@ -196,10 +196,10 @@ def thumbs_by_model(session: Session, start: datetime, end: datetime) -> dict[st
     return {m: Thumbs(ups[m], downs[m]) for m in sorted(set(ups) | set(downs))}
 
 
-def votes(session: Session, start: datetime, end: datetime) -> list[BestAnswerVote]:
+def votes(session: Session, start: datetime, end: datetime) -> list[PreferencePick]:
     """Best-answer votes cast in the window, as preference comparisons."""
     return [
-        BestAnswerVote(winner=v.chosen, candidates=v.candidates)
+        PreferencePick(winner=v.chosen, candidates=v.candidates)
         for v in best_answer_votes(session, start)
         if v.created_at < end and v.chosen in v.candidates
     ]

@@ -1,5 +1,5 @@
 """Eval runs in the database: start a run, save each sample as it finishes, finish it,
-load it back as an :class:`~evals.report.EvalReport`, resume it, find the previous run on
+load it back as an :class:`~evals.runs.report.EvalReport`, resume it, find the previous run on
 the same dataset version."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evals.errors import InputError
-from evals.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
-from storage.base import insert_for
-from storage.eval_tables import EvalResultRow, EvalRunRow
+from evals.runs.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
+from storage.tables.base import insert_for
+from storage.tables.eval_runs import EvalResultRow, EvalRunRow
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.job_tables import CalibratorRow, JobRunRow, JobStatus
+from storage.tables.jobs import CalibratorRow, JobRunRow, JobStatus
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_STALE_AFTER = timedelta(hours=3)

@@ -20,10 +20,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evals.judge import LabelledAnswer
-from evals.types import ConsensusStatus
+from evals.records import ConsensusStatus
+from evals.scorers.judge import LabelledAnswer
 from storage.records import AnswerRole, ProductionLabel, SignalKind
-from storage.tables import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
+from storage.tables.panel_runs import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
 
 
 @dataclass

@@ -8,8 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from evals.case_schema import FailureMode, Severity
-from evals.types import ConsensusStatus, ErrorKind, SentPrompt
+from evals.cases.schema import FailureMode, Severity
+from evals.records import ConsensusStatus, ErrorKind, SentPrompt
 
 
 class RunOrigin(StrEnum):

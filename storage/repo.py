@@ -5,7 +5,7 @@ Functions take a Session from ``Database.session()`` and return records from
 """
 
 from storage.labels_repo import production_labels
-from storage.runs_repo import (
+from storage.panel_runs_repo import (
     DuplicateDeliveryError,
     add_shadow_answers,
     cost_since,

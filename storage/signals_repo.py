@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from evals.case_schema import FailureMode, Severity
+from evals.cases.schema import FailureMode, Severity
 from evals.errors import InputError
-from storage.base import insert_for
 from storage.records import (
     AnswerRole,
     BestAnswerVote,
@@ -25,7 +24,8 @@ from storage.records import (
     SignalSource,
     VoteOutcome,
 )
-from storage.tables import (
+from storage.tables.base import insert_for
+from storage.tables.panel_runs import (
     AnswerRow,
     CorrectionRow,
     DeliveryRow,

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from evals.case_schema import FailureMode, Severity
+from evals.cases.schema import FailureMode, Severity
 from evals.errors import DatabaseUnavailableError, QuorumError
 from storage import signals_repo
 from storage.db import Database

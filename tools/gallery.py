@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import blocks, command_blocks, correction_blocks
-from bot.case_blocks import SetVersion, new_case_notice, review_blocks
-from bot.digest_blocks import digest_blocks
-from bot.jobs import chart_for
-from evals.case_schema import (
+from bot.messages import commands, compare_result, correction_modal, result_text
+from bot.messages.case_review import SetVersion, new_case_notice, review_blocks
+from bot.messages.digest import digest_blocks
+from bot.schedule.jobs import chart_for
+from evals.cases.schema import (
     CaseInput,
     CaseSet,
     CaseSource,
@@ -38,7 +38,8 @@ from evals.case_schema import (
     ObservedRun,
     Severity,
 )
-from evals.digest import (
+from evals.digest.preference import PreferencePick
+from evals.digest.sections import (
     DatedEvalResult,
     DigestData,
     EvalResult,
@@ -48,8 +49,7 @@ from evals.digest import (
     ShadowWeek,
     build_digest,
 )
-from evals.preference import BestAnswerVote
-from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
+from evals.records import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 from tools.slack_preview import USER_NAMES, Message, Modal, Panel, render
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "gallery"
@@ -113,24 +113,24 @@ def _consensus(
 
 
 def _result(run: PanelRun, consensus: Consensus, *, thread: bool = False) -> Message:
-    view = blocks.ResultView(run=run, consensus=consensus, asker=ASKER, run_id=None)
+    view = compare_result.ResultView(run=run, consensus=consensus, asker=ASKER, run_id=None)
     replies: list[Message] = []
-    if thread and blocks.all_failed(run):
-        replies.append(Message(blocks.failures_reply_blocks(run), time="9:41 AM"))
+    if thread and compare_result.all_failed(run):
+        replies.append(Message(compare_result.failures_reply_blocks(run), time="9:41 AM"))
     elif thread:
         for answer in run.answers:
             replies.append(
                 Message(
-                    blocks.member_blocks(
+                    compare_result.member_blocks(
                         42,
                         answer,
                         agreement=consensus.agreement.get(answer.member),
                         is_consensus=answer.member == consensus.model,
-                        agrees=answer.member in blocks.agreeing_members(consensus),
+                        agrees=answer.member in result_text.agreeing_members(consensus),
                     )
                 )
             )
-    return Message(blocks.result_blocks(view), replies=replies)
+    return Message(compare_result.result_blocks(view), replies=replies)
 
 
 def result_high() -> Panel:
@@ -265,13 +265,13 @@ def all_failed() -> Panel:
 
 
 def help_message() -> Panel:
-    return Panel("/compare help", [Message(command_blocks.help_blocks(), ephemeral=True)])
+    return Panel("/compare help", [Message(commands.help_blocks(), ephemeral=True)])
 
 
-def correction_modal() -> Panel:
+def correct_modal_panel() -> Panel:
     return Panel(
         "✏️ Correct (modal)",
-        [Modal(correction_blocks.correction_modal({"run_id": 42}, original=A429))],
+        [Modal(correction_modal.correction_modal({"run_id": 42}, original=A429))],
     )
 
 
@@ -402,8 +402,8 @@ def digest() -> Panel:
             ),
         ],
         questions=214,
-        votes=[BestAnswerVote("gpt-4.1-mini", ("gpt-4.1-mini", "claude-haiku", "gemini-flash"))] * 6
-        + [BestAnswerVote("gemini-flash", ("gpt-4.1-mini", "claude-haiku", "gemini-flash"))] * 4,
+        votes=[PreferencePick("gpt-4.1-mini", ("gpt-4.1-mini", "claude-haiku", "gemini-flash"))] * 6
+        + [PreferencePick("gemini-flash", ("gpt-4.1-mini", "claude-haiku", "gemini-flash"))] * 4,
         calibration=[(0.8, True)] * 30
         + [(0.8, False)] * 8
         + [(0.4, True)] * 6
@@ -430,7 +430,7 @@ GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
     ("thread", thread),
     ("all-failed", all_failed),
     ("help", help_message),
-    ("correction-modal", correction_modal),
+    ("correction-modal", correct_modal_panel),
     ("review-list", review_list),
     ("digest", digest),
 )

@@ -1,6 +1,6 @@
 """The `quorum` command. Each subcommand group lives in its own module and registers
 itself on :data:`bot.cli.root.app`; errors are translated to friendly text at the edge
-(:func:`bot.cli.common.edge`)."""
+(:func:`bot.cli.edge.edge`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from dotenv import load_dotenv
 
-from bot import startup
-from bot.logs import configure_logging
+from bot.runtime import gc_pause
+from bot.runtime.logs import configure_logging
 
 if TYPE_CHECKING:
     import typer
@@ -23,7 +23,7 @@ __all__ = ["app", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    startup.claim_process()
+    gc_pause.claim_process()
     # Provider keys referenced as os.environ/NAME may live in .env next to quorum.yaml.
     load_dotenv(override=False)
     # Commands show problems themselves; logs stay quiet unless asked (`quorum run` and
@@ -31,15 +31,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(os.environ.get("QUORUM_LOG_LEVEL", "ERROR"))
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        with startup.start_up():
+        with gc_pause.start_up():
             if args[:2] == ["eval", "run"]:
-                from bot.cli.eval_start import head_start
+                from bot.cli.eval.head_start import head_start
 
                 head_start(args[2:])
             command_app = _registered_app()
         command_app(args=args, prog_name="quorum")
     finally:
-        startup.before_exit()
+        gc_pause.before_exit()
 
 
 def _registered_app() -> typer.Typer:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import Exit, edge, err, load_settings_and_config, out
+from bot.cli.edge import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 from evals.errors import InputError
-from evals.types import ConsensusStatus, ModelAnswer
+from evals.records import ConsensusStatus, ModelAnswer
 
 if TYPE_CHECKING:
-    from bot.services import Services
-    from evals.types import Consensus, PanelRun
+    from bot.runtime.services import Services
+    from evals.records import Consensus, PanelRun
 
 
 @app.command()
@@ -46,9 +46,9 @@ def ask(
             style="dim",
             highlight=False,
         )
-    from bot.calibrators import use_active_calibrator
     from bot.cli.render import answers_table, ask_output, consensus_panel, gist_lines
-    from bot.services import build_services
+    from bot.runtime.services import build_services
+    from bot.schedule.calibrators import use_active_calibrator
 
     services = build_services(settings, config)
     try:
@@ -78,8 +78,8 @@ async def _ask(
     from rich.live import Live
 
     from bot.cli.render import progress_table
-    from evals.consensus import build_consensus, prepare_answer
-    from evals.panel import ask_panel
+    from evals.consensus.decision import build_consensus, prepare_answer
+    from evals.models.panel import ask_panel
 
     config = services.config
     await services.warm_up()

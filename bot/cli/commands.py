@@ -1,15 +1,5 @@
 """Imports every command module so each registers itself on `bot.cli.root.app`."""
 
-from bot.cli import (  # noqa: F401
-    ask,
-    case_files,
-    cases,
-    db,
-    digest,
-    doctor,
-    eval,
-    judge,
-    offline,
-    run,
-    worker,
-)
+from bot.cli import ask, db, digest, doctor, judge, offline, run, worker  # noqa: F401
+from bot.cli.cases import files, review  # noqa: F401
+from bot.cli.eval import commands  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli.common import edge, load_settings, out
+from bot.cli.edge import edge, load_settings, out
 from bot.cli.root import app
 
 db_app = typer.Typer(help="Database schema: upgrade to the latest migration, show the revision.")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli.common import Exit, edge, err, load_settings_and_config, out
+from bot.cli.edge import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 
 
@@ -40,11 +40,11 @@ def digest_cmd(
     if force and not post:
         err.print("--force only applies to --post.")
         raise typer.Exit(Exit.USAGE)
-    from bot import jobs
     from bot.cli.digest_render import digest_services, render
-    from bot.schedules import JOB_DIGEST
-    from evals.inputs import write_bytes
-    from storage.job_tables import JobStatus
+    from bot.schedule import jobs
+    from bot.schedule.cron import JOB_DIGEST
+    from evals.user_files import write_bytes
+    from storage.tables.jobs import JobStatus
 
     settings, config = load_settings_and_config()
     services = digest_services(settings, config)
@@ -83,11 +83,11 @@ def digest_cmd(
 @edge
 def clock_cmd() -> None:
     """Run only the scheduler (benchmarks and digests), for a Procfile `clock:` process."""
-    from bot import calibrators
-    from bot.logs import configure_logging
-    from bot.scheduler import run_clock
-    from bot.schedules import build_schedules
-    from bot.services import build_services
+    from bot.runtime.logs import configure_logging
+    from bot.runtime.services import build_services
+    from bot.schedule import calibrators
+    from bot.schedule.cron import build_schedules
+    from bot.schedule.scheduler import run_clock
 
     settings, config = load_settings_and_config()
     configure_logging(settings.quorum_log_level)

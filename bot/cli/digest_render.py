@@ -11,14 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from bot import calibrators
-from bot.cli.common import out
-from bot.config import QuorumConfig
-from bot.digest_blocks import failure_mode_text, model_text, pct, shadow_text, window
-from bot.services import Services, command_services
-from bot.settings import Settings
-from bot.verdict import shorten_words
-from evals.digest import Digest
+from bot.cli.edge import out
+from bot.messages.digest import failure_mode_text, model_text, pct, shadow_text, window
+from bot.messages.result_text import shorten_words
+from bot.runtime.config import QuorumConfig
+from bot.runtime.services import Services, command_services
+from bot.runtime.settings import Settings
+from bot.schedule import calibrators
+from evals.digest.sections import Digest
 
 
 def digest_services(settings: Settings, config: QuorumConfig) -> Services:
@@ -40,7 +40,7 @@ def _say(markup: str, style: str = "") -> None:
 
 
 def _plain(mrkdwn: str) -> str:
-    """One of :mod:`bot.digest_blocks`' mrkdwn lines as rich markup."""
+    """One of :mod:`bot.messages.digest`' mrkdwn lines as rich markup."""
     text = unescape(mrkdwn.replace("*", ""))
     return re.sub(r"<([^|>]+)\|([^>]+)>", r"\2 (\1)", escape(text))
 

@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.common import Exit, edge, load_settings_and_config, out
+from bot.cli.edge import Exit, edge, load_settings_and_config, out
 from bot.cli.root import app
 
 

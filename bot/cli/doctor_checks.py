@@ -8,13 +8,13 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from bot.adapters import model_client, sentence_embedder
-from bot.config import QuorumConfig, to_member
-from bot.preflight import missing_provider_keys, missing_slack
-from bot.settings import Settings
+from bot.runtime.adapters import model_client, sentence_embedder
+from bot.runtime.config import QuorumConfig, to_member
+from bot.runtime.preflight import missing_provider_keys, missing_slack
+from bot.runtime.settings import Settings
 from evals.errors import QuorumError
-from evals.ports import ModelClient
-from evals.types import ERROR_KIND_TEXT, ChatMessage, ErrorKind, PanelMember
+from evals.protocols import ModelClient
+from evals.records import ERROR_KIND_TEXT, ChatMessage, ErrorKind, PanelMember
 from storage.db import Database
 
 PING = (ChatMessage("user", "Reply with the single word OK."),)

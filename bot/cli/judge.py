@@ -10,21 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from bot.cli.common import Exit, edge, err, load_settings_and_config, out
+from bot.cli.edge import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
 from evals.errors import ConfigError, InputError
-from evals.inputs import read_text
 from evals.jsonl import jsonl_lines
+from evals.user_files import read_text
 
 if TYPE_CHECKING:
-    from evals.judge import LabelledAnswer
+    from evals.scorers.judge import LabelledAnswer
 
 judge_app = typer.Typer(help="Check the LLM judge against people's labels.", no_args_is_help=True)
 app.add_typer(judge_app, name="judge")
 
 
 def load_labelled(path: Path) -> list[LabelledAnswer]:
-    from evals.judge import LabelledAnswer
+    from evals.scorers.judge import LabelledAnswer
 
     items: list[LabelledAnswer] = []
     for number, line in enumerate(jsonl_lines(read_text(path)), start=1):
@@ -50,9 +50,9 @@ def calibrate_cmd(
 ) -> None:
     """How often the judge agrees with people (raw agreement and Cohen's κ)."""
     # Imported here, not to register the command (fast `quorum --help`).
-    from bot.benchmark.models import build_judge
-    from bot.cli.eval import cli_client, database
-    from evals.judge import calibrate
+    from bot.cli.eval.commands import cli_client, database
+    from bot.eval_runs.members import build_judge
+    from evals.scorers.judge import calibrate
     from storage import labels_repo
 
     settings, config = load_settings_and_config()

@@ -14,17 +14,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot.cli.common import Exit, edge, err, load_settings, out
+from bot.cli.edge import Exit, edge, err, load_settings, out
 from bot.cli.root import app
+from evals.consensus.recorded_panels import consensus_record, parse_recorded_line
 from evals.errors import InputError
-from evals.inputs import check_writable, read_text, write_text
 from evals.jsonl import jsonl_lines
-from evals.recorded import consensus_record, parse_recorded_line
+from evals.user_files import check_writable, read_text, write_text
 
 if TYPE_CHECKING:
-    from evals.calibration import Calibrator
-    from evals.calibration_metrics import PanelOutcome, QualityMetrics
-    from evals.types import Consensus
+    from evals.consensus.calibrator import Calibrator
+    from evals.consensus.quality_metrics import PanelOutcome, QualityMetrics
+    from evals.records import Consensus
 
 # The calibrator, the consensus and the embedder (numpy, scikit-learn, torch) are
 # imported when a command runs, not to register it (fast `quorum --help`).
@@ -48,10 +48,10 @@ def consensus(
     processed (exit code 1 if any line was bad). When the answers carry `correct`
     labels, the pick accuracy, AUROC and calibration error are printed at the end.
     """
-    from evals.calibration_metrics import summarise
-    from evals.chunking import embed_chunks
-    from evals.consensus import build_consensus
-    from evals.embedder import SentenceTransformerEmbedder
+    from evals.consensus.decision import build_consensus
+    from evals.consensus.quality_metrics import summarise
+    from evals.embedding.chunking import embed_chunks
+    from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 
     settings = load_settings()
     calibrator = _calibrator(calibrator_path, settings.quorum_calibrator)
@@ -123,8 +123,8 @@ def calibrate(
     `source` field, else its file). Use it with `consensus.calibrator` in quorum.yaml
     or QUORUM_CALIBRATOR.
     """
-    from evals.calibration_fit import fit_from_labelled_files
-    from evals.embedder import SentenceTransformerEmbedder
+    from evals.consensus.calibrator_fit import fit_from_labelled_files
+    from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 
     if folds < 2:
         raise InputError("--folds must be at least 2")
@@ -181,7 +181,7 @@ def per_source_table(per_source: Mapping[str, QualityMetrics]) -> Table:
 
 def _calibrator(option: Path | None, from_env: Path | None) -> Calibrator:
     path = option or from_env
-    from evals.calibration import default_calibrator, load_calibrator
+    from evals.consensus.calibrator import default_calibrator, load_calibrator
 
     return load_calibrator(path) if path else default_calibrator()
 
@@ -209,7 +209,7 @@ def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
 
 
 def _labelled_outcome(line: str, result: Consensus) -> PanelOutcome | None:
-    from evals.calibration_metrics import PanelOutcome
+    from evals.consensus.quality_metrics import PanelOutcome
 
     answers = json.loads(line).get("answers", [])
     raw = {a.get("model"): a.get("correct") for a in answers if isinstance(a, dict)}

@@ -12,9 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot import blocks
+from bot.messages import result_text
 from evals import money
-from evals.types import Consensus, ConsensusStatus, ModelAnswer, PanelRun
+from evals.records import Consensus, ConsensusStatus, ModelAnswer, PanelRun
 
 
 def fmt_latency(ms: int | None) -> str:
@@ -42,12 +42,12 @@ def progress_table(names: Sequence[str], arrived: Mapping[str, ModelAnswer]) -> 
 def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
     """The verdict as the panel's title, what the number means, then the answer."""
     usable, asked = len(run.usable), len(run.answers)
-    verdict = _plain(blocks.verdict_line(consensus, usable, asked))
+    verdict = _plain(result_text.verdict_line(consensus, usable, asked))
     if consensus.status is ConsensusStatus.NONE:
         body: list[Any] = []
         for answer in run.answers:
             if not answer.ok:
-                body.append(Text("• " + _plain(blocks.failure_line(answer)).lstrip("⚠️ ")))
+                body.append(Text("• " + _plain(result_text.failure_line(answer)).lstrip("⚠️ ")))
         return Panel(
             Group(*body) if body else Text(""),
             title=Text(verdict, style="bold"),
@@ -59,13 +59,13 @@ def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
     meaning = consensus.meaning
     if meaning:
         body.append(Text(meaning, style="dim"))
-    why = blocks.why_line(consensus, usable, asked)
+    why = result_text.why_line(consensus, usable, asked)
     if why:
         body.append(Text(f"Why not higher: {why}", style="dim"))
     if body:
         body.append(Text(""))
     body.append(Text(consensus.text or ""))
-    agreeing = blocks.agreeing_members(consensus)
+    agreeing = result_text.agreeing_members(consensus)
     if agreeing:
         who = f"Answer from {agreeing[0]}"
         if len(agreeing) > 1:
@@ -80,26 +80,26 @@ def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
 
 
 def _plain(mrkdwn: str) -> str:
-    """A one-line Slack mrkdwn string from :mod:`bot.blocks` as terminal text."""
+    """A one-line Slack mrkdwn string from :mod:`bot.messages.compare_result` as terminal text."""
     return unescape(mrkdwn.replace("*", "").replace("`", ""))
 
 
 def gist_lines(run: PanelRun, consensus: Consensus, width: int = 80) -> Text:
     """Each model's gist: one line (of ``width`` columns) with what it answered, or why
     it did not."""
-    agreeing = set(blocks.agreeing_members(consensus))
+    agreeing = set(result_text.agreeing_members(consensus))
     lines = Text()
     for a in run.answers:
         if a.ok:
             mark = "=" if a.member in agreeing else "≠"
             head = f"{mark} {a.member}: "
             lines.append(head, style="bold")
-            lines.append(blocks.gist(a.text, max(20, width - len(head) - 1)) + "\n")
+            lines.append(result_text.gist(a.text, max(20, width - len(head) - 1)) + "\n")
         else:
             head = f"✗ {a.member}: "
             lines.append(head, style="bold red")
-            reason = _plain(blocks.failure_line(a)).split(" ", 2)[-1]
-            lines.append(blocks.shorten_words(reason, max(20, width - len(head) - 1)) + "\n")
+            reason = _plain(result_text.failure_line(a)).split(" ", 2)[-1]
+            lines.append(result_text.shorten_words(reason, max(20, width - len(head) - 1)) + "\n")
     legend = "(= agrees with the answer above, ≠ differs, ✗ failed)"
     lines.append(legend, style="dim")
     return lines

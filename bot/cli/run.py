@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import Exit, edge, err, load_settings_and_config
+from bot.cli.edge import Exit, edge, err, load_settings_and_config
 from bot.cli.root import app
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 log = logging.getLogger("quorum.run")
 
@@ -35,10 +35,10 @@ def run(
 ) -> None:
     """Start the Slack bot (and, by default, the in-process scheduler)."""
     # Imported here, not to register the command (fast `quorum --help`).
-    from bot.calibrators import use_active_calibrator
-    from bot.logs import configure_logging
-    from bot.preflight import explain, missing_provider_keys, missing_slack
-    from bot.services import build_services
+    from bot.runtime.logs import configure_logging
+    from bot.runtime.preflight import explain, missing_provider_keys, missing_slack
+    from bot.runtime.services import build_services
+    from bot.schedule.calibrators import use_active_calibrator
 
     settings, config = load_settings_and_config()
     socket_mode = settings.slack_app_token is not None and not http
@@ -71,7 +71,7 @@ def _stop_on_sigterm() -> None:
 async def _serve(services: Services, *, socket_mode: bool, with_scheduler: bool) -> None:
     # Lazy: the Slack app and aiohttp's server take ~0.25 s to import; `quorum --help` and
     # every other command skip them (fast CLI start).
-    from bot.scheduler import start_housekeeping, start_scheduler
+    from bot.schedule.scheduler import start_housekeeping, start_scheduler
     from bot.server import serve_http, serve_socket_mode
 
     _stop_on_sigterm()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import Exit, edge, err, load_settings_and_config
+from bot.cli.edge import Exit, edge, err, load_settings_and_config
 from bot.cli.root import app
 
 
@@ -31,8 +31,8 @@ def worker_cmd(
     ] = 30.0,
 ) -> None:
     """Run scheduled benchmarks queued by the scheduler, on this machine, until stopped."""
-    from bot.logs import configure_logging
-    from bot.services import command_services
+    from bot.runtime.logs import configure_logging
+    from bot.runtime.services import command_services
 
     settings, config = load_settings_and_config()
     if not settings.quorum_task_queue:
@@ -44,7 +44,7 @@ def worker_cmd(
         raise typer.Exit(Exit.USAGE)
     configure_logging(settings.quorum_log_level)
     # Lazy: procrastinate takes ~0.2 s to import; other commands never need it.
-    from bot.task_queue import run_worker
+    from bot.eval_runs.task_queue import run_worker
 
     services = command_services(settings, config)
     try:

@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.compare.run_spool import default_spool
+from bot.compare.run_store import RunStore
 from bot.listeners import cases_review, compare, corrections, digest, feedback
-from bot.run_spool import default_spool
-from bot.run_store import RunStore
-from bot.services import Services
+from bot.runtime.services import Services
 
 
 def register_all(app: AsyncApp, services: Services, store: RunStore | None = None) -> RunStore:

@@ -6,9 +6,9 @@ import logging
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import case_intake
-from bot.background import spawn
-from bot.services import Services
+from bot.compare import case_intake
+from bot.runtime.services import Services
+from bot.slack.background_tasks import spawn
 
 log = logging.getLogger("bot.listeners")
 

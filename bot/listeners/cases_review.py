@@ -25,11 +25,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.orm import Session
 
-from bot import case_blocks as cb
-from bot.case_intake import case_policy
-from bot.services import Services
-from evals.case_schema import CaseSet, CaseStatus
-from evals.cases import short_version
+from bot.compare.case_intake import case_policy
+from bot.messages import case_review as cb
+from bot.runtime.services import Services
+from evals.cases.schema import CaseSet, CaseStatus
+from evals.cases.sets import short_version
 from evals.errors import InputError, QuorumError, new_reference
 from storage import case_repo
 

@@ -2,7 +2,7 @@
 
 Every entry point acks at once, then claims the delivery in the database (a Slack
 retry never starts a second panel), checks the limits (no model is called when a
-limit says no) and runs :func:`bot.compare_flow.run_compare_safely` in the background.
+limit says no) and runs :func:`bot.compare.flow.run_compare_safely` in the background.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import command_blocks
-from bot.background import spawn
-from bot.compare_flow import run_compare_safely, tell_user
-from bot.compare_surface import CompareRequest
-from bot.limits import ask_kind, check_all, check_size
-from bot.run_store import RunStore
-from bot.services import Services
-from bot.slack_errors import friendly
-from evals.types import ChatMessage
+from bot.compare.destination import CompareRequest
+from bot.compare.flow import run_compare_safely, tell_user
+from bot.compare.limits import ask_kind, check_all, check_size
+from bot.compare.run_store import RunStore
+from bot.messages import commands
+from bot.runtime.services import Services
+from bot.slack.background_tasks import spawn
+from bot.slack.errors import friendly
+from evals.records import ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ async def models_text_blocks(services: Services, store: RunStore) -> list[dict[s
     for member in services.members:
         s = stats.get(member.name)
         lines.append(
-            command_blocks.ModelLine(
+            commands.ModelLine(
                 name=member.name,
                 model=member.model,
                 weight=member.weight,
@@ -84,9 +84,7 @@ async def models_text_blocks(services: Services, store: RunStore) -> list[dict[s
                 error_rate=s.error_rate if s else None,
             )
         )
-    return command_blocks.models_blocks(
-        lines, MODELS_WINDOW_DAYS, [m.name for m in services.shadow]
-    )
+    return commands.models_blocks(lines, MODELS_WINDOW_DAYS, [m.name for m in services.shadow])
 
 
 async def start_compare(
@@ -148,8 +146,8 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         if word == "help":
             await ack(
                 response_type="ephemeral",
-                text=command_blocks.HELP_TEXT,
-                blocks=command_blocks.help_blocks(),
+                text=commands.HELP_TEXT,
+                blocks=commands.help_blocks(),
             )
             return
         await ack()
@@ -196,7 +194,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             if not await store.claim(req.delivery_key or "", "command"):
                 return
             shown = (
-                command_blocks.help_blocks()
+                commands.help_blocks()
                 if word == "help"
                 else await models_text_blocks(services, store)
             )

@@ -14,14 +14,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks, correction_blocks
+from bot.compare.run_spool import RunNotFoundError, Spooled, parse_run_id
+from bot.compare.run_store import RunStore
 from bot.listeners._shared import ephemeral, propose_case_later
 from bot.listeners.compare import unescape_slack
-from bot.run_spool import RunNotFoundError, Spooled, parse_run_id
-from bot.run_store import RunStore
-from bot.services import Services
-from bot.slack_errors import friendly
-from evals.case_schema import FailureMode, Severity
+from bot.messages import compare_result, correction_modal
+from bot.runtime.services import Services
+from bot.slack.errors import friendly
+from evals.cases.schema import FailureMode, Severity
 from evals.errors import StorageError
 from storage.records import CorrectionRecord, CorrectionSource
 
@@ -45,7 +45,7 @@ def correction_text(message_text: str) -> str | None:
 
 
 def _selected(values: dict[str, Any], block_id: str) -> str | None:
-    element = (values.get(block_id) or {}).get(correction_blocks.CORRECTION_INPUT_ACTION) or {}
+    element = (values.get(block_id) or {}).get(correction_modal.CORRECTION_INPUT_ACTION) or {}
     option = element.get("selected_option")
     if option:
         return str(option.get("value"))
@@ -54,7 +54,7 @@ def _selected(values: dict[str, Any], block_id: str) -> str | None:
 
 
 def register(app: AsyncApp, services: Services, store: RunStore) -> None:
-    @app.action(blocks.ACTION_CORRECT)
+    @app.action(compare_result.ACTION_CORRECT)
     async def on_correct(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
@@ -64,7 +64,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         message_ts = (body.get("container") or {}).get("message_ts")
         value = str(action.get("value"))
         run_id = parse_run_id(value)
-        if run_id is None and value != blocks.PENDING_RUN:
+        if run_id is None and value != compare_result.PENDING_RUN:
             await ephemeral(client, channel, user, NOT_FOUND)
             return
         original: str | None = None
@@ -89,34 +89,34 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         try:
             await client.views_open(
                 trigger_id=body["trigger_id"],
-                view=correction_blocks.correction_modal(metadata, original=original),
+                view=correction_modal.correction_modal(metadata, original=original),
             )
         except Exception as exc:
             await ephemeral(client, channel, user, friendly(exc, action="opening the form"))
 
-    @app.view(correction_blocks.CORRECTION_CALLBACK)
+    @app.view(correction_modal.CORRECTION_CALLBACK)
     async def on_submit(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         values = (view.get("state") or {}).get("values") or {}
-        text = (_selected(values, correction_blocks.CORRECTION_ANSWER_BLOCK) or "").strip()
-        mode = _selected(values, correction_blocks.CORRECTION_MODE_BLOCK)
+        text = (_selected(values, correction_modal.CORRECTION_ANSWER_BLOCK) or "").strip()
+        mode = _selected(values, correction_modal.CORRECTION_MODE_BLOCK)
         severity = (
-            _selected(values, correction_blocks.CORRECTION_SEVERITY_BLOCK) or Severity.MEDIUM.value
+            _selected(values, correction_modal.CORRECTION_SEVERITY_BLOCK) or Severity.MEDIUM.value
         )
         errors: dict[str, str] = {}
         if not text:
-            errors[correction_blocks.CORRECTION_ANSWER_BLOCK] = (
+            errors[correction_modal.CORRECTION_ANSWER_BLOCK] = (
                 "Please write what the answer should be."
             )
         elif len(text) > MAX_CORRECTION_CHARS:
-            errors[correction_blocks.CORRECTION_ANSWER_BLOCK] = (
+            errors[correction_modal.CORRECTION_ANSWER_BLOCK] = (
                 f"Please keep it under {MAX_CORRECTION_CHARS:,} characters."
             )
         if mode not in {m.value for m in FailureMode}:
-            errors[correction_blocks.CORRECTION_MODE_BLOCK] = "Please pick what went wrong."
+            errors[correction_modal.CORRECTION_MODE_BLOCK] = "Please pick what went wrong."
         if severity not in {s.value for s in Severity}:
-            errors[correction_blocks.CORRECTION_SEVERITY_BLOCK] = "Please pick how bad it is."
+            errors[correction_modal.CORRECTION_SEVERITY_BLOCK] = "Please pick how bad it is."
         if errors:
             await ack(response_action="errors", errors=errors)
             return

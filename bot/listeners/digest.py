@@ -14,11 +14,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import case_blocks, jobs
-from bot.digest_blocks import ACTION_OPEN_REVIEW, digest_blocks, digest_text
 from bot.listeners.cases_review import review_message, reviewer_status
-from bot.schedules import JOB_DIGEST
-from bot.services import Services
+from bot.messages import case_review
+from bot.messages.digest import ACTION_OPEN_REVIEW, digest_blocks, digest_text
+from bot.runtime.services import Services
+from bot.schedule import jobs
+from bot.schedule.cron import JOB_DIGEST
 from evals.errors import QuorumError, new_reference
 
 log = logging.getLogger("quorum.listeners.digest")
@@ -82,9 +83,9 @@ def register(app: AsyncApp, services: Services) -> None:
         status = await reviewer_status(services, client, user_id)
         if status != "yes":
             text = (
-                case_blocks.NO_REVIEWERS_TEXT
+                case_review.NO_REVIEWERS_TEXT
                 if status == "none configured"
-                else case_blocks.REFUSAL_TEXT
+                else case_review.REFUSAL_TEXT
             )
             await respond(response_type="ephemeral", replace_original=False, text=text)
             return

@@ -16,12 +16,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot.compare.run_spool import ReactionOutcome, RunNotFoundError, Spooled, parse_run_id
+from bot.compare.run_store import RunStore
 from bot.listeners._shared import ephemeral, propose_case_later
-from bot.mrkdwn import escape
-from bot.run_spool import ReactionOutcome, RunNotFoundError, Spooled, parse_run_id
-from bot.run_store import RunStore
-from bot.services import Services
+from bot.messages import compare_result
+from bot.runtime.services import Services
+from bot.slack.mrkdwn import escape
 from storage.records import SignalKind, SignalSource
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,9 @@ REACTIONS: dict[str, SignalKind] = {
     "x": SignalKind.FLAG,
 }
 BUTTONS: dict[str, SignalKind] = {
-    blocks.ACTION_UP: SignalKind.UP,
-    blocks.ACTION_DOWN: SignalKind.DOWN,
-    blocks.ACTION_FLAG: SignalKind.FLAG,
+    compare_result.ACTION_UP: SignalKind.UP,
+    compare_result.ACTION_DOWN: SignalKind.DOWN,
+    compare_result.ACTION_FLAG: SignalKind.FLAG,
 }
 EMOJI = {SignalKind.UP: "👍", SignalKind.DOWN: "👎", SignalKind.FLAG: "🚩"}
 OPPOSITE = {SignalKind.UP: SignalKind.DOWN, SignalKind.DOWN: SignalKind.UP}
@@ -96,7 +96,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         """(changed or spooled, run id, answer id when the button sat on one member's
         answer). Raises RunNotFoundError for a stale button."""
         replaces = OPPOSITE.get(kind)
-        if value == blocks.PENDING_RUN:
+        if value == compare_result.PENDING_RUN:
             # The result was posted before its run was stored: find the run by message.
             message_ts = str((body.get("container") or {}).get("message_ts", ""))
             outcome = await store.message_signal(
@@ -167,7 +167,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
     for action_id in BUTTONS:
         app.action(action_id)(on_button)
 
-    @app.action(blocks.ACTION_BEST)
+    @app.action(compare_result.ACTION_BEST)
     async def on_best(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-from storage.schema import metadata
+from storage.tables import metadata
 
 config = context.config
 

@@ -2,7 +2,7 @@
 
 The bot's own aiohttp server (port 0) receives requests signed exactly as Slack signs
 them; it talks to the fake Slack Web API and, through the production model client
-(:class:`bot.adapters.ProviderClient`: straight over HTTP for these members), to the
+(:class:`bot.runtime.adapters.ProviderClient`: straight over HTTP for these members), to the
 fake OpenAI-compatible server; answers are embedded by the fast fake embedder and
 stored in a freshly migrated SQLite file.
 """
@@ -22,15 +22,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from bot.adapters import ProviderClient
-from bot.background import pending_tasks
-from bot.config import parse_config
+from bot.runtime.adapters import ProviderClient
+from bot.runtime.config import parse_config
+from bot.runtime.services import Services
+from bot.runtime.settings import Settings
 from bot.server import RunningServer, start_http
-from bot.services import Services
-from bot.settings import Settings
-from evals.calibration import Calibrator, LinearModel, default_calibrator
+from bot.slack.background_tasks import pending_tasks
+from evals.consensus.calibrator import Calibrator, LinearModel, default_calibrator
 from evals.errors import CalibrationError
-from evals.provider_calls import RetryPolicy
+from evals.models.provider_calls import RetryPolicy
 from storage.db import Database
 from tests.fakes import slack_requests as sr
 from tests.fakes.embedder import FakeEmbedder

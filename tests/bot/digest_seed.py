@@ -24,19 +24,26 @@ from typing import Any
 
 import numpy as np
 
-from bot.config import parse_config
-from bot.services import Services
-from bot.settings import Settings
-from evals.calibration import Calibrator, LinearModel
-from evals.case_schema import CaseInput, CaseStatus, EvalCase, FailureMode, Severity
-from evals.scoring import ANSWER_FEATURES, PANEL_FEATURES
-from evals.types import ChatMessage, Consensus, ConsensusStatus, ModelAnswer, PanelMember, PanelRun
+from bot.runtime.config import parse_config
+from bot.runtime.services import Services
+from bot.runtime.settings import Settings
+from evals.cases.schema import CaseInput, CaseStatus, EvalCase, FailureMode, Severity
+from evals.consensus.calibrator import Calibrator, LinearModel
+from evals.consensus.features import ANSWER_FEATURES, PANEL_FEATURES
+from evals.records import (
+    ChatMessage,
+    Consensus,
+    ConsensusStatus,
+    ModelAnswer,
+    PanelMember,
+    PanelRun,
+)
 from storage import case_repo
 from storage.db import Database
-from storage.eval_tables import EvalResultRow, EvalRunRow
+from storage.panel_runs_repo import add_shadow_answers, get_run, save_panel_run
 from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
-from storage.runs_repo import add_shadow_answers, get_run, save_panel_run
 from storage.signals_repo import record_correction, record_signal, record_vote
+from storage.tables.eval_runs import EvalResultRow, EvalRunRow
 
 #: Monday 23 Nov 2026, 09:00 in Berlin: the default digest firing.
 DIGEST_FIRE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -27,7 +27,7 @@ from typer.testing import CliRunner, Result
 
 from bot.cli import app
 from evals.errors import InputError
-from evals.inputs import MAX_ANSWER_CHARS, MAX_CASE_TEXT_CHARS, decode_utf8, write_text
+from evals.user_files import MAX_ANSWER_CHARS, MAX_CASE_TEXT_CHARS, decode_utf8, write_text
 from storage.db import Database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "panels.jsonl"

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-import bot.cli.cases  # noqa: F401  (registers `quorum cases`)
+import bot.cli.cases.review  # noqa: F401  (registers `quorum cases`)
 from bot.cli import app
-from evals.assertions import Assertion, AssertionType
-from evals.case_io import CaseFormat, dump_cases
-from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
-from evals.cases import EMPTY_SET_VERSION
+from evals.cases.assertions import Assertion, AssertionType
+from evals.cases.file_formats import CaseFormat, dump_cases
+from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.cases.sets import EMPTY_SET_VERSION
 from storage import case_repo
 from storage.db import Database
 

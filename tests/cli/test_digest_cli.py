@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 import bot.cli.digest  # noqa: F401  (registers `quorum digest` and `quorum clock`)
 from bot.cli import app
-from bot.schedules import iso_week
+from bot.schedule.cron import iso_week
 from storage import job_repo
 from storage.db import Database
 from tests.bot.digest_seed import DIGEST_CHANNEL, config_data, seed_evals, seed_production

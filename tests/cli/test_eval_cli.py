@@ -13,15 +13,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import bot.cli.eval  # noqa: F401  (registers the commands)
-from bot import jobs
+import bot.cli.eval.commands  # noqa: F401  (registers the commands)
 from bot.cli import app
-from bot.cli.common import load_settings_and_config, out
-from bot.services import command_services
-from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from bot.cli.edge import load_settings_and_config, out
+from bot.runtime.services import command_services
+from bot.schedule import jobs
+from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from storage import case_repo, eval_repo
 from storage.db import Database
-from storage.job_tables import JobStatus
+from storage.tables.jobs import JobStatus
 from tests.fakes.openai_server import FakeOpenAIServer
 
 PASS = '{"score": 5, "pass": true, "reason": "correct", "failure_mode": null}'
@@ -356,9 +356,9 @@ def test_an_interrupted_run_keeps_what_finished_and_resumes(
     import signal
     from collections.abc import Sequence
 
-    import bot.cli.eval as eval_cli
-    from evals.litellm_client import LiteLLMClient
-    from evals.types import ChatMessage, ModelAnswer, PanelMember
+    import bot.cli.eval.commands as eval_cli
+    from evals.models.litellm_client import LiteLLMClient
+    from evals.records import ChatMessage, ModelAnswer, PanelMember
 
     class InterruptedClient(LiteLLMClient):
         """The user presses Ctrl-C (a real SIGINT) while the sixth call is on its way."""

@@ -1,4 +1,4 @@
-"""`quorum eval run`'s head start (bot/cli/eval_start.py): which raw arguments start the
+"""`quorum eval run`'s head start (bot/cli/eval/head_start.py): which raw arguments start the
 worker forkserver before the CLI loads, and with litellm preloaded or not; a guess that
 never turns a bad command into anything but the command's own friendly error."""
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli.eval_start import WorkerOptions, forkserver_preload, read_options
-from bot.config import QuorumConfig, parse_config
+from bot.cli.eval.head_start import WorkerOptions, forkserver_preload, read_options
+from bot.runtime.config import QuorumConfig, parse_config
 from tests.cli.quorum_process import run_quorum
 
 SELF_HOSTED = "http://127.0.0.1:9/v1"  # an OpenAI-compatible server: asked without litellm

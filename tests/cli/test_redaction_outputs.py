@@ -1,6 +1,6 @@
 """No secret or personal data from the corpus reaches any output of `quorum cases`.
 
-Every item of ``tests/evals/redaction_corpus.py`` goes in through `cases import` and
+Every item of ``tests/evals/cases/redaction_corpus.py`` goes in through `cases import` and
 through `cases edit`, and none may come out: not in the stored rows (the raw SQLite
 file), not in `cases list` / `cases show` (table and JSON), not in any of the three
 export formats.
@@ -19,14 +19,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-import bot.cli.cases  # noqa: F401  (registers `quorum cases`)
+import bot.cli.cases.review  # noqa: F401  (registers `quorum cases`)
 from bot.cli import app
-from evals.assertions import Assertion, AssertionType
-from evals.case_io import CaseFormat, dump_cases
-from evals.case_schema import CaseInput, ContextMessage, EvalCase, ObservedAnswer, ObservedRun
+from evals.cases.assertions import Assertion, AssertionType
+from evals.cases.file_formats import CaseFormat, dump_cases
+from evals.cases.schema import CaseInput, ContextMessage, EvalCase, ObservedAnswer, ObservedRun
 from storage import case_repo
 from storage.db import Database
-from tests.evals.redaction_corpus import LEAKS, Leak
+from tests.evals.cases.redaction_corpus import LEAKS, Leak
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 CHUNK = 6

@@ -23,13 +23,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot import jobs
-from bot.benchmark.plan import BenchmarkRequest, RunPlan
-from bot.benchmark.service import BenchmarkService
 from bot.cli import app
-from bot.cli.common import load_settings_and_config
-from bot.services import Services, command_services
-from bot.task_queue import (
+from bot.cli.edge import load_settings_and_config
+from bot.eval_runs.plan import BenchmarkRequest, RunPlan
+from bot.eval_runs.service import BenchmarkService
+from bot.eval_runs.task_queue import (
     ITEMS_PER_JOB,
     conninfo,
     enqueue_run,
@@ -37,11 +35,13 @@ from bot.task_queue import (
     watch_run,
     withdraw_jobs,
 )
-from evals.case_schema import CaseInput, CaseSet, CaseStatus, EvalCase
-from evals.report import EvalReport, RunStatus
+from bot.runtime.services import Services, command_services
+from bot.schedule import jobs
+from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.runs.report import EvalReport, RunStatus
 from storage import case_repo
 from storage.db import Database
-from storage.job_tables import JobStatus
+from storage.tables.jobs import JobStatus
 from tests.fakes.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow

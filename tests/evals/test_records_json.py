@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from evals.types import (
+from evals.records import (
     ChatMessage,
     Consensus,
     ConsensusStatus,

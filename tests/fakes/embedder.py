@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 
-from evals.embedder import SentenceTransformerEmbedder
-from evals.ports import Vectors
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
+from evals.protocols import Vectors
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from evals.types import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
+from evals.records import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 

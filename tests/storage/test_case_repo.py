@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from evals.assertions import Assertion, AssertionType
-from evals.case_schema import CaseInput, CaseSet, CaseSource, CaseStatus, EvalCase, Severity
-from evals.cases import EMPTY_SET_VERSION, RotationPolicy
+from evals.cases.assertions import Assertion, AssertionType
+from evals.cases.schema import CaseInput, CaseSet, CaseSource, CaseStatus, EvalCase, Severity
+from evals.cases.sets import EMPTY_SET_VERSION, RotationPolicy
 from evals.errors import InputError
 from storage import case_repo as repo
-from storage.case_tables import CaseRow
 from storage.db import Database
+from storage.panel_runs_repo import save_panel_run
 from storage.records import RunOrigin
-from storage.runs_repo import save_panel_run
+from storage.tables.cases import CaseRow
 from tests.fakes.embedder import FakeEmbedder, RendezvousEmbedder
 from tests.storage.factories import consensus_for, panel_run
 
@@ -313,7 +313,7 @@ def test_import_is_all_or_nothing(db: Database) -> None:
 
 
 def test_deleting_the_source_run_keeps_the_case(db: Database) -> None:
-    from storage.tables import PanelRunRow
+    from storage.tables.panel_runs import PanelRunRow
 
     run_id = store_run(db)
     with db.session() as s:

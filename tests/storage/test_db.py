@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from evals.errors import ConfigError, StorageError
 from storage.db import Database, normalize_url
-from storage.tables import DeliveryRow
+from storage.tables.panel_runs import DeliveryRow
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from evals.case_schema import FailureMode, Severity
+from evals.cases.schema import FailureMode, Severity
 from evals.errors import InputError
-from evals.judge import JudgeVerdict
-from evals.report import (
+from evals.runs.report import (
     CaseInfo,
     EvalReport,
     ModelRecord,
@@ -20,13 +19,14 @@ from evals.report import (
     RunStatus,
     SampleResult,
 )
-from evals.scorers import CheckResult
+from evals.scorers.checks import CheckResult
+from evals.scorers.judge import JudgeVerdict
 from storage import eval_repo, labels_repo
 from storage.db import Database
+from storage.panel_runs_repo import save_panel_run
 from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
-from storage.runs_repo import save_panel_run
 from storage.signals_repo import record_correction, record_signal
-from storage.tables import AnswerRow
+from storage.tables.panel_runs import AnswerRow
 from tests.storage.factories import answer, consensus_for, panel_run
 
 T0 = datetime(2026, 11, 1, 22, 0, tzinfo=UTC)

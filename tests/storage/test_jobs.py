@@ -10,7 +10,7 @@ import pytest
 
 from storage import job_repo
 from storage.db import Database
-from storage.job_tables import JobStatus
+from storage.tables.jobs import JobStatus
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

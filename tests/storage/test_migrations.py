@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from evals.errors import StorageError
 from storage.db import Database
 from storage.records import RunOrigin
-from storage.schema import metadata
+from storage.tables import metadata
 
 MY_TABLES = {"panel_runs", "answers", "signals", "corrections", "votes", "deliveries"}
 
@@ -173,8 +173,8 @@ def test_cases_keep_every_check_as_assertions_through_0006(empty_db_url: str) ->
     checks as typed assertions, scoring the same; → downgrade → the old columns back."""
     import json
 
-    from evals.grading import score_answer
-    from evals.scorers import ScorerSettings
+    from evals.scorers.checks import ScorerSettings
+    from evals.scorers.registry import score_answer
     from storage import case_repo
 
     full = {
@@ -251,7 +251,7 @@ def await_scored(coro):  # type: ignore[no-untyped-def]
 
 
 def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> None:
-    from evals.case_schema import CaseInput, EvalCase
+    from evals.cases.schema import CaseInput, EvalCase
     from storage import case_repo
 
     db = Database(empty_db_url)

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from evals.errors import StorageError
-from evals.types import ConsensusStatus, ErrorKind
+from evals.records import ConsensusStatus, ErrorKind
 from storage import repo
 from storage.db import Database
 from storage.records import AnswerRole, RunOrigin
-from storage.tables import AnswerRow, PanelRunRow
+from storage.tables.panel_runs import AnswerRow, PanelRunRow
 from tests.storage.factories import T0, answer, consensus_for, panel_run
 
 
@@ -315,8 +315,8 @@ def test_utc_back_even_when_the_server_session_is_in_another_zone(postgres_db: D
 def test_the_messages_and_options_the_panel_was_sent_are_kept(db: Database) -> None:
     from dataclasses import replace
 
-    from evals.panel import panel_messages, sent_prompt
-    from evals.types import ChatMessage, PanelMember
+    from evals.models.panel import panel_messages, sent_prompt
+    from evals.records import ChatMessage, PanelMember
 
     messages = panel_messages(
         "And in winter?",

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from evals.case_schema import FailureMode, Severity
+from evals.cases.schema import FailureMode, Severity
 from evals.errors import InputError, StorageError
-from evals.types import ErrorKind
+from evals.records import ErrorKind
 from storage import repo
 from storage.db import Database
 from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource, StoredPanelRun

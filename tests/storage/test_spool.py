@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from evals.case_schema import FailureMode, Severity
+from evals.cases.schema import FailureMode, Severity
 from storage import repo
 from storage.db import Database
 from storage.records import RunOrigin, StoredPanelRun

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from storage.base import UTCDateTime
+from storage.tables.base import UTCDateTime
 
 revision = "0004_jobs"
 down_revision = "0003_eval_runs"

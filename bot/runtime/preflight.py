@@ -1,0 +1,81 @@
+"""What must be set before the bot can start, said exactly (used by `run` and `doctor`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.runtime.config import QuorumConfig
+from bot.runtime.settings import Settings
+
+
+@dataclass(frozen=True)
+class Missing:
+    variable: str
+    why: str
+    how: str
+
+
+SLACK_HOW = "the Slack app's settings"
+
+
+def missing_slack(settings: Settings, *, socket_mode: bool) -> list[Missing]:
+    missing: list[Missing] = []
+    if settings.slack_bot_token is None:
+        missing.append(
+            Missing(
+                "SLACK_BOT_TOKEN", "the bot's token (xoxb-…)", SLACK_HOW + ": OAuth & Permissions"
+            )
+        )
+    if socket_mode:
+        if settings.slack_app_token is None:
+            missing.append(
+                Missing(
+                    "SLACK_APP_TOKEN",
+                    "app-level token (xapp-…) with connections:write, for Socket Mode",
+                    SLACK_HOW + ": Basic Information → App-Level Tokens",
+                )
+            )
+    elif settings.slack_signing_secret is None:
+        missing.append(
+            Missing(
+                "SLACK_SIGNING_SECRET",
+                "verifies that requests come from Slack (HTTP mode)",
+                SLACK_HOW + ": Basic Information → Signing Secret",
+            )
+        )
+    return missing
+
+
+def missing_provider_keys(
+    config: QuorumConfig, environ: Mapping[str, str] | None = None
+) -> list[Missing]:
+    env = os.environ if environ is None else environ
+    seen: dict[str, list[str]] = {}
+    for where, name in config.env_references():
+        if not env.get(name):
+            seen.setdefault(name, []).append(where.split(".litellm_params")[0])
+    return [
+        Missing(
+            name, f"referenced by {', '.join(places)} in quorum.yaml", "your provider's console"
+        )
+        for name, places in seen.items()
+    ]
+
+
+def explain(missing: list[Missing]) -> str:
+    lines = [
+        "Quorum can't start yet. Set these in the environment or in .env (see .env.example):",
+        "",
+    ]
+    width = max(len(m.variable) for m in missing) + 2
+    for m in missing:
+        lines.append(f"  {m.variable:<{width}}{m.why}")
+        lines.append(f"  {'':<{width}}from {m.how}")
+    if any(m.how.startswith(SLACK_HOW) for m in missing):
+        lines += [
+            "",
+            "No Slack app yet? Create one from bot/manifest.yaml (README: 'Connect to Slack').",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,291 @@
+"""What every model client does the same way, whichever wire it speaks.
+
+Quorum has two model clients (:mod:`evals.models.litellm_client` for every provider litellm
+reaches, :mod:`evals.models.openai_compatible` for OpenAI-compatible servers, straight over
+HTTP). They share, from here:
+
+- one call = attempts within the member's ``timeout_s`` (waits included), retried on 429,
+  5xx and dropped connections up to ``max_retries`` times with exponential backoff and
+  jitter, or the provider's ``Retry-After`` (capped) when it gives one
+  (:func:`ask_with_retries`);
+- which HTTP status is which :class:`~evals.records.ErrorKind` and whether it is retried;
+- an error detail that is one short line scrubbed of secrets, never a raw body;
+- the answer: the text, the model that answered, tokens, finish reason, "no text" as
+  ``EMPTY``, and the cost: prompt and completion tokens times the member's price, or
+  ``None`` ("unknown") when nobody knows the price, never $0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from evals.cases.redaction import OPAQUE_RUNS, scrub
+from evals.errors import new_reference
+from evals.records import ErrorKind, ModelAnswer, PanelMember
+
+logger = logging.getLogger(__name__)
+
+_SECRET_PARAM = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
+_MAX_DETAIL = 160
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_token: float
+    output_per_token: float
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A provider's answer, read off the wire (any field may be missing)."""
+
+    text: str
+    finish_reason: str | None = None
+    resolved_model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    kind: ErrorKind
+    retryable: bool
+    detail: str
+    retry_after_s: float | None = None
+
+
+#: Prices a member's answer: the member, and the model the provider says answered.
+PriceOf = Callable[[PanelMember, str | None], Price | None]
+
+
+class RetryPolicy:
+    """``backoff_base_s`` is the first retry's nominal wait (doubled on each retry, with
+    jitter, at most ``max_backoff_s``); a provider's ``Retry-After`` is used instead when
+    present, at most ``max_retry_after_s``."""
+
+    def __init__(
+        self,
+        *,
+        backoff_base_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        max_retry_after_s: float = 20.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if backoff_base_s < 0 or max_backoff_s < 0 or max_retry_after_s < 0:
+            raise ValueError("backoff settings must not be negative")
+        self.backoff_base_s = backoff_base_s
+        self.max_backoff_s = max_backoff_s
+        self.max_retry_after_s = max_retry_after_s
+        self._rng = rng or random.Random()
+
+    def delay(self, attempt: int, retry_after_s: float | None) -> float:
+        if retry_after_s is not None:
+            return min(max(retry_after_s, 0.0), self.max_retry_after_s)
+        nominal = min(self.backoff_base_s * 2.0**attempt, self.max_backoff_s)
+        return nominal * (0.5 + self._rng.random() / 2)  # "equal jitter"
+
+
+async def ask_with_retries(
+    member: PanelMember,
+    attempt: Callable[[], Awaitable[Reply | CallFailure]],
+    policy: RetryPolicy,
+    price_of: PriceOf,
+) -> ModelAnswer:
+    """Run ``attempt`` until it gives a reply, a failure not worth retrying, or the
+    member's time or retries run out. Never raises for a provider's failure."""
+    started = time.perf_counter()
+    deadline = started + member.timeout_s
+    tries = 0
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            failure = timed_out(member, retryable=False)
+            break
+        tries += 1
+        try:
+            outcome = await asyncio.wait_for(attempt(), timeout=remaining)
+        except TimeoutError:
+            failure = timed_out(member, retryable=False)
+            break
+        if isinstance(outcome, Reply):
+            return answer(member, outcome, elapsed_ms(started), price_of)
+        failure = outcome
+        if failure.kind is ErrorKind.TIMEOUT:
+            failure = timed_out(member, retryable=failure.retryable)
+        if not failure.retryable or tries > member.max_retries:
+            break
+        delay = policy.delay(tries - 1, failure.retry_after_s)
+        if time.perf_counter() + delay >= deadline:
+            break  # no time left for another try: report what happened
+        logger.info(
+            "Panel member %s: %s, retry %d of %d in %.2f s",
+            member.name,
+            failure.kind.value,
+            tries,
+            member.max_retries,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+    detail = failure.detail + (f" (after {tries} attempts)" if tries > 1 else "")
+    reference = new_reference()
+    logger.warning(
+        "Panel member %s (%s) failed [%s]: %s: %s",
+        member.name,
+        member.model,
+        reference,
+        failure.kind,
+        detail,
+    )
+    return ModelAnswer(
+        member=member.name,
+        model=member.model,
+        latency_ms=elapsed_ms(started),
+        error=failure.kind,
+        error_detail=detail,
+        reference=reference,
+    )
+
+
+def answer(member: PanelMember, reply: Reply, latency_ms: int, price_of: PriceOf) -> ModelAnswer:
+    """The member's answer, priced; a reply with no text is an ``EMPTY`` failure."""
+    empty = not reply.text.strip()
+    if empty:
+        logger.warning("Panel member %s (%s) returned no text", member.name, member.model)
+    price = price_of(member, reply.resolved_model)
+    cost = None
+    if (
+        price is not None
+        and reply.prompt_tokens is not None
+        and reply.completion_tokens is not None
+    ):
+        cost = (
+            reply.prompt_tokens * price.input_per_token
+            + reply.completion_tokens * price.output_per_token
+        )
+    return ModelAnswer(
+        member=member.name,
+        model=member.model,
+        text=reply.text,
+        resolved_model=reply.resolved_model,
+        latency_ms=latency_ms,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        cost_usd=cost,
+        finish_reason=reply.finish_reason,
+        error=ErrorKind.EMPTY if empty else None,
+        error_detail=(
+            f"no text (finish reason: {reply.finish_reason or 'unknown'})" if empty else None
+        ),
+    )
+
+
+class PriceBook:
+    """Prices a member's answers: its configured ``input_cost_per_token`` /
+    ``output_cost_per_token``, else ``lookup`` (a price list) for the requested model,
+    else for the model that answered; None: unknown. Each model is looked up once."""
+
+    def __init__(self, lookup: Callable[[str], Price | None]) -> None:
+        self._lookup = lookup
+        self._listed: dict[str, Price | None] = {}
+
+    def __call__(self, member: PanelMember, resolved_model: str | None = None) -> Price | None:
+        price = configured_price(member)
+        if price is not None:
+            return price
+        price = self._listed_price(member.model)
+        if price is None and resolved_model:
+            price = self._listed_price(resolved_model)
+        return price
+
+    def _listed_price(self, model: str) -> Price | None:
+        if model not in self._listed:
+            self._listed[model] = self._lookup(model)
+        return self._listed[model]
+
+
+def configured_price(member: PanelMember) -> Price | None:
+    """The member's own ``input_cost_per_token`` / ``output_cost_per_token``, if it has one."""
+    cost_in = member.params.get("input_cost_per_token")
+    cost_out = member.params.get("output_cost_per_token")
+    if cost_in is None and cost_out is None:
+        return None
+    return Price(per_token(cost_in), per_token(cost_out))
+
+
+def per_token(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return number if number >= 0 else 0.0
+
+
+def kind_of_status(status: int) -> tuple[ErrorKind, bool]:
+    """An HTTP error status as an error kind, and whether it is worth another try."""
+    if status == 429:
+        return ErrorKind.RATE_LIMITED, True
+    if status in (401, 403):
+        return ErrorKind.AUTH, False
+    if status == 408:
+        return ErrorKind.TIMEOUT, True
+    if 400 <= status < 500:
+        return ErrorKind.BAD_REQUEST, False
+    return ErrorKind.PROVIDER_ERROR, status >= 500
+
+
+def timed_out(member: PanelMember, *, retryable: bool) -> CallFailure:
+    return CallFailure(ErrorKind.TIMEOUT, retryable, f"no answer within {member.timeout_s:g} s")
+
+
+def elapsed_ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+def int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def secret_values(params: Mapping[str, Any]) -> list[str]:
+    """The member's secrets (API keys, tokens), longest first, to scrub from any text."""
+    values = [str(v) for k, v in params.items() if _SECRET_PARAM.search(k) and v]
+    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+
+
+def safe_line(raw: str, secrets: Iterable[str]) -> str:
+    """The first line of a provider's message, scrubbed of secrets and shortened."""
+    line = raw.strip().splitlines()[0] if raw.strip() else ""
+    line = scrub(line, secrets, OPAQUE_RUNS)
+    return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 1] + "…"
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds the provider asked us to wait (``retry-after-ms`` or ``Retry-After``)."""
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(float(millis) / 1000, 0.0)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            when = parsedate_to_datetime(str(value))
+            return max(when.timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, AttributeError):
+        return None

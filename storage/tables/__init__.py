@@ -1,0 +1,12 @@
+"""Every table, one module per concept, and the one ``metadata`` Alembic and tests read.
+
+Importing this package imports every table module, so ``Base.metadata`` is complete.
+Add one import line per new table module.
+"""
+
+from storage.tables import cases, eval_runs, jobs, panel_runs
+from storage.tables.base import Base
+
+metadata = Base.metadata
+
+__all__ = ["Base", "cases", "eval_runs", "jobs", "metadata", "panel_runs"]

@@ -1,0 +1,116 @@
+"""quorum.yaml validation: what an operator sees when the file is wrong."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.runtime.config import load_config, parse_config
+from evals.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[3]
+
+MINIMAL = {
+    "panel": [
+        {
+            "model_name": "fast",
+            "litellm_params": {
+                "model": "openai/gpt-4o-mini",
+                "api_base": "http://127.0.0.1:9/v1",
+                "api_key": "os.environ/TEST_KEY",
+            },
+            "weight": 2.0,
+            "timeout": 12,
+        }
+    ]
+}
+
+
+def _error(data: object, tmp_path: Path | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, Path("quorum.yaml"))
+    return info.value.user_message
+
+
+def test_example_config_in_the_repo_is_valid() -> None:
+    config = load_config(REPO / "quorum.yaml")
+    assert [m.model_name for m in config.panel]
+    assert config.schedule.timezone == "UTC"
+
+
+def test_members_resolve_env_references_and_carry_per_member_settings() -> None:
+    config = parse_config(MINIMAL)
+    (member,) = config.panel_members({"TEST_KEY": "sk-secret-value-123"})
+    assert member.name == "fast"
+    assert member.model == "openai/gpt-4o-mini"
+    assert member.params["api_key"] == "sk-secret-value-123"
+    assert member.params["api_base"] == "http://127.0.0.1:9/v1"
+    assert member.weight == 2.0 and member.timeout_s == 12
+    assert member.temperature == config.consensus.temperature
+    assert member.max_tokens == config.consensus.max_tokens
+    assert "sk-secret-value-123" not in repr(member)
+
+
+def test_missing_env_var_is_named_with_where_it_is_used() -> None:
+    config = parse_config(MINIMAL)
+    with pytest.raises(ConfigError) as info:
+        config.panel_members({})
+    message = info.value.user_message
+    assert "TEST_KEY" in message and "fast" in message and "api_key" in message
+
+
+def test_unknown_top_level_key_names_the_file_the_key_and_what_was_expected() -> None:
+    message = _error({**MINIMAL, "pannel": []})
+    assert "quorum.yaml" in message
+    assert "pannel" in message
+    assert "panel" in message and "schedule" in message  # the expected keys
+
+
+def test_typo_in_a_panel_entry_is_located() -> None:
+    entry = {**MINIMAL["panel"][0], "wieght": 1}
+    message = _error({"panel": [entry]})
+    assert "panel.0.wieght" in message
+    assert "weight" in message
+
+
+def test_unknown_litellm_param_is_rejected_with_the_expected_keys() -> None:
+    entry = {"model_name": "x", "litellm_params": {"model": "openai/x", "api_bse": "http://h"}}
+    message = _error({"panel": [entry]})
+    assert "api_bse" in message and "api_base" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"panel": []}, "panel"),
+        ({"panel": [{"model_name": "x", "litellm_params": {}}]}, "model"),
+        ({"panel": [MINIMAL["panel"][0], MINIMAL["panel"][0]]}, "unique"),
+        ({**MINIMAL, "schedule": {"timezone": "Mars/Olympus"}}, "time zone"),
+        ({**MINIMAL, "limits": {"max_question_chars": 0}}, "max_question_chars"),
+        ([1, 2], "mapping"),
+    ],
+)
+def test_invalid_values_get_a_clear_message(data: object, expected: str) -> None:
+    assert expected in _error(data)
+
+
+def test_yaml_syntax_error_reports_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "quorum.yaml"
+    path.write_text("panel:\n  - model_name: a\n    litellm_params: {model: [\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "line" in info.value.user_message and str(path) in info.value.user_message
+
+
+def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert "QUORUM_CONFIG" in info.value.user_message
+
+
+def test_config_hash_is_stable_and_never_contains_resolved_secrets() -> None:
+    a = parse_config(MINIMAL)
+    b = parse_config(MINIMAL)
+    assert a.config_hash() == b.config_hash()
+    changed = parse_config({**MINIMAL, "consensus": {"quorum": 3}})
+    assert changed.config_hash() != a.config_hash()
+    assert "os.environ/TEST_KEY" in a.model_dump_json()
