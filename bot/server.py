@@ -14,10 +14,10 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.app import build_app
-from bot.background import drain
-from bot.request_guard import check_request, log_refusal
-from bot.run_spool import default_spool
-from bot.services import Services
+from bot.compare.run_spool import default_spool
+from bot.runtime.services import Services
+from bot.slack.background_tasks import drain
+from bot.slack.request_guard import check_request, log_rejection
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 async def health(services: Services) -> tuple[bool, dict[str, Any]]:
     """Answers within a fraction of a second whatever the database does: a database that
-    does not answer a probe at once is reported ``degraded`` (see bot.db_guard). The
+    does not answer a probe at once is reported ``degraded`` (see bot.runtime.db_guard). The
     embedding model loading in the background does not make the process unhealthy (a
     platform's health check would otherwise fail during a cold start): a /compare that
     arrives meanwhile waits for it."""
@@ -57,7 +57,7 @@ def build_web_app(services: Services, app: AsyncApp | None = None) -> web.Applic
     async def slack_events(request: web.Request) -> web.Response:
         refusal = check_request(signing_secret, await request.read(), request.headers)
         if refusal is not None:
-            log_refusal(refusal, request.remote)
+            log_rejection(refusal, request.remote)
             return web.json_response({"ok": False, "error": refusal.reason}, status=refusal.status)
         bolt_request = await to_bolt_request(request)
         bolt_response = await bolt.async_dispatch(bolt_request)
