@@ -48,6 +48,7 @@ from bot.runtime.services import Services
 from bot.runtime.settings import Settings
 from bot.server import start_http
 from evals.consensus.calibrator import default_calibrator
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 from evals.models.litellm_client import LiteLLMClient
 from evals.records import ChatMessage, ModelAnswer, PanelMember
 from storage.db import Database
@@ -133,8 +134,6 @@ async def main(requests: int, real_embedder: bool, stagger_ms: float) -> None:
         )
         embedder: Any
         if real_embedder:
-            from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
-
             embedder = SentenceTransformerEmbedder()
             embedder.load()
         else:

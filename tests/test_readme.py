@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from bot.runtime.config import QuorumConfig
 from bot.runtime.settings import Settings
+from evals.consensus.recorded_panels import parse_recorded_line
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
@@ -81,7 +82,6 @@ def test_every_reliability_promise_names_tests_that_exist() -> None:
 
 def test_the_quick_starts_example_files_are_in_a_fresh_clone() -> None:
     """Every file a README command reads is in the repository (not `../shared`)."""
-    from evals.consensus.recorded_panels import parse_recorded_line
 
     root = Path(__file__).resolve().parents[1]
     commands = "\n".join(re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL))

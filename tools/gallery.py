@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageChops
+
 from bot.messages import commands, compare_result, correction_modal, result_text
 from bot.messages.case_review import SetVersion, new_case_notice, review_blocks
 from bot.messages.digest import digest_blocks
@@ -449,7 +451,6 @@ def chromium() -> str:
 def screenshot(browser: str, page: Path, png: Path, width: int) -> None:
     """A full-page PNG of ``page``, cropped to its content and reduced to a palette."""
     # Here, not at the top: only the screenshots need Pillow (a heavy optional import).
-    from PIL import Image, ImageChops
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.png"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -355,9 +358,6 @@ def test_import_into_an_existing_database_from_a_fresh_process(
     """A real `quorum cases import` process imports only the case tables' modules: the
     case table's foreign key into panel_runs must resolve all the same (it failed with
     "could not find table 'panel_runs'" on every database that was already migrated)."""
-    import os
-    import subprocess
-    import sys
 
     cases = [{"vars": {"question": "What is the capital of France?"}, "assert": []}]
     flags = ["--format", "promptfoo", "--no-redact"]

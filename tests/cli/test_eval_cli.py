@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import signal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,14 @@ import yaml
 from typer.testing import CliRunner
 
 import bot.cli.eval.commands  # noqa: F401  (registers the commands)
+import bot.cli.eval.commands as eval_cli
 from bot.cli import app
 from bot.cli.edge import load_settings_and_config, out
 from bot.runtime.services import command_services
 from bot.schedule import jobs
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.models.litellm_client import LiteLLMClient
+from evals.records import ChatMessage, ModelAnswer, PanelMember
 from storage import case_repo, eval_repo
 from storage.db import Database
 from storage.tables.jobs import JobStatus
@@ -352,13 +356,6 @@ def test_calibration_without_production_labels_says_what_to_do(env: Env) -> None
 def test_an_interrupted_run_keeps_what_finished_and_resumes(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
-    import signal
-    from collections.abc import Sequence
-
-    import bot.cli.eval.commands as eval_cli
-    from evals.models.litellm_client import LiteLLMClient
-    from evals.records import ChatMessage, ModelAnswer, PanelMember
 
     class InterruptedClient(LiteLLMClient):
         """The user presses Ctrl-C (a real SIGINT) while the sixth call is on its way."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats as sps
 
 from evals import stats
 
@@ -43,7 +45,6 @@ def test_wilson_holds_the_estimate_and_stays_in_unit_interval(sn: tuple[int, int
     st.sampled_from([0.8, 0.9, 0.95, 0.99]),
 )
 def test_wilson_equals_scipys(sn: tuple[int, int], confidence: float) -> None:
-    from scipy import stats as sps
 
     s, n = sn
     ci = sps.binomtest(s, n).proportion_ci(confidence_level=confidence, method="wilson")
@@ -118,7 +119,6 @@ def test_percentiles() -> None:
     st.floats(min_value=0, max_value=100),
 )
 def test_percentile_equals_numpys(values: list[int], q: float) -> None:
-    import numpy as np
 
     expected = float(np.percentile(np.asarray(values, dtype=float), q))
     assert stats.percentile(values, q) == pytest.approx(expected, rel=1e-9, abs=1e-9)
@@ -152,7 +152,6 @@ def test_mcnemar_matches_the_exact_binomial() -> None:
 
 @given(st.integers(min_value=0, max_value=3000), st.integers(min_value=0, max_value=3000))
 def test_mcnemar_equals_scipys_binomtest(a_only: int, b_only: int) -> None:
-    from scipy import stats as sps
 
     expected = 1.0 if a_only + b_only == 0 else sps.binomtest(a_only, a_only + b_only).pvalue
     assert stats.mcnemar_exact(a_only, b_only) == pytest.approx(expected, rel=1e-9, abs=1e-300)

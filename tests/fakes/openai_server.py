@@ -22,6 +22,7 @@ used. Unknown models get ``server.default`` (a reply naming the model).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
@@ -418,7 +419,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     Prints the base URL on the first line of stdout (so a parent process can read it).
     Every model answers with ``--reply`` (default: "Answer from <model>.").
     """
-    import argparse
 
     parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server for Quorum.")
     parser.add_argument("--port", type=int, default=0)

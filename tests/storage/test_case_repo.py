@@ -18,6 +18,7 @@ from storage.db import Database
 from storage.panel_runs_repo import save_panel_run
 from storage.records import RunOrigin
 from storage.tables.cases import CaseRow
+from storage.tables.panel_runs import PanelRunRow
 from tests.fakes.embedder import FakeEmbedder, RendezvousEmbedder
 from tests.storage.factories import consensus_for, panel_run
 
@@ -313,7 +314,6 @@ def test_import_is_all_or_nothing(db: Database) -> None:
 
 
 def test_deleting_the_source_run_keeps_the_case(db: Database) -> None:
-    from storage.tables.panel_runs import PanelRunRow
 
     run_id = store_run(db)
     with db.session() as s:

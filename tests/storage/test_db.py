@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from evals.errors import ConfigError, StorageError
-from storage.db import Database, normalize_url
+from storage.db import Database, normalize_url, shipped_head
 from storage.tables.panel_runs import DeliveryRow
 
 
@@ -64,7 +66,6 @@ def test_foreign_keys_are_enforced(db: Database) -> None:
 
 
 def test_session_commits_on_success_and_rolls_back_on_error(db: Database) -> None:
-    from datetime import UTC, datetime
 
     now = datetime.now(UTC)
     with db.session() as s:
@@ -78,7 +79,6 @@ def test_session_commits_on_success_and_rolls_back_on_error(db: Database) -> Non
 
 
 def test_session_can_be_used_from_threads(sqlite_db: Database) -> None:
-    from datetime import UTC, datetime
 
     errors: list[BaseException] = []
 
@@ -130,9 +130,6 @@ def test_ping_on_a_healthy_database(db: Database) -> None:
 def test_the_head_read_from_the_files_is_alembics_head() -> None:
     """`ensure_schema` reads the shipped head without importing Alembic; it must be the
     head Alembic itself computes (a new migration with a typo'd down_revision fails here)."""
-    from alembic.script import ScriptDirectory
-
-    from storage.db import shipped_head
 
     database = Database("sqlite://")
     try:

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
+from evals.cases.schema import CaseInput, EvalCase
 from evals.errors import StorageError
+from evals.scorers.checks import ScorerSettings
+from evals.scorers.registry import score_answer
+from storage import case_repo, repo
 from storage.db import Database
 from storage.records import RunOrigin
 from storage.tables import metadata
+from tests.storage.factories import consensus_for, panel_run
+from tests.storage.test_case_repo import new_case
 
 MY_TABLES = {"panel_runs", "answers", "signals", "corrections", "votes", "deliveries"}
 
@@ -133,8 +142,6 @@ def test_two_processes_starting_at_once_migrate_once(empty_postgres_url: str) ->
 
 
 def test_runs_stored_before_prompts_were_kept_upgrade_without_one(empty_db_url: str) -> None:
-    from storage import repo
-    from tests.storage.factories import consensus_for, panel_run
 
     db = Database(empty_db_url)
     try:
@@ -171,11 +178,6 @@ _OLD_CASE = """INSERT INTO cases (id, case_set, status, question, input, expecte
 def test_cases_keep_every_check_as_assertions_through_0006(empty_db_url: str) -> None:
     """A database at 0005 with cases holding every old check kind → upgrade → the same
     checks as typed assertions, scoring the same; → downgrade → the old columns back."""
-    import json
-
-    from evals.scorers.checks import ScorerSettings
-    from evals.scorers.registry import score_answer
-    from storage import case_repo
 
     full = {
         "must_include": ["Canberra", "ACT"],
@@ -245,14 +247,11 @@ def test_cases_keep_every_check_as_assertions_through_0006(empty_db_url: str) ->
 
 
 def await_scored(coro):  # type: ignore[no-untyped-def]
-    import asyncio
 
     return asyncio.run(coro)
 
 
 def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> None:
-    from evals.cases.schema import CaseInput, EvalCase
-    from storage import case_repo
 
     db = Database(empty_db_url)
     try:
@@ -279,11 +278,6 @@ def test_0007_keeps_twin_cases_of_one_run_and_unlinks_all_but_the_oldest(
     """A database at 0006 holding the race's twins (two live cases from one run) upgrades:
     every case is kept, the oldest keeps the run, the younger twin is unlinked with an
     event naming the case it duplicates; afterwards the run takes no second live case."""
-    from sqlalchemy.exc import IntegrityError
-
-    from storage import case_repo, repo
-    from tests.storage.factories import consensus_for, panel_run
-    from tests.storage.test_case_repo import new_case
 
     db = Database(empty_db_url)
     try:

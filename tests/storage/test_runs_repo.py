@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from evals.errors import StorageError
-from evals.records import ConsensusStatus, ErrorKind
+from evals.models.panel import panel_messages, sent_prompt
+from evals.records import ChatMessage, ConsensusStatus, ErrorKind, PanelMember
 from storage import repo
 from storage.db import Database
 from storage.records import AnswerRole, RunOrigin
@@ -313,10 +315,6 @@ def test_utc_back_even_when_the_server_session_is_in_another_zone(postgres_db: D
 
 
 def test_the_messages_and_options_the_panel_was_sent_are_kept(db: Database) -> None:
-    from dataclasses import replace
-
-    from evals.models.panel import panel_messages, sent_prompt
-    from evals.records import ChatMessage, PanelMember
 
     messages = panel_messages(
         "And in winter?",

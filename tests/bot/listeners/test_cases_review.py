@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+from bot.compare.case_intake import propose_case_from_signal
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from storage import case_repo
 from storage.tables.cases import CaseRow
@@ -384,7 +385,6 @@ async def test_a_question_asked_in_a_thread_keeps_the_thread_as_context(bot_fact
     bot.slack.add_message(
         bot.channel, "Which city is the new office in?", user="U0BOB", thread_ts=parent
     )
-    from tests.fakes import slack_requests as sr
 
     await bot.event(
         sr.app_mention("<@UQUORUMBOT> What is the capital of Australia?", thread_ts=parent)
@@ -434,7 +434,6 @@ async def test_a_flagged_case_holds_exactly_what_the_panel_was_sent(bot_factory:
     parent = bot.slack.add_message(bot.channel, "Deploy notes: a &lt; b &amp;&amp; c", user="U0A")
     for i in range(12):  # more than the panel is given: the oldest fall off
         bot.slack.add_message(bot.channel, f"note {i}", user="U0BOB", thread_ts=parent)
-    from tests.fakes import slack_requests as sr
 
     await bot.event(sr.app_mention("<@UQUORUMBOT> Which note matters most?", thread_ts=parent))
     await bot.settle()
@@ -489,7 +488,6 @@ async def test_intake_goes_on_when_slack_calls_fail(bot_factory: Any) -> None:
 
 
 async def test_intake_for_an_unknown_run_stores_nothing(bot: Bot) -> None:
-    from bot.compare.case_intake import propose_case_from_signal
 
     assert (
         await propose_case_from_signal(bot.services, run_id=9999, kind="flag", user_id="U0BOB")

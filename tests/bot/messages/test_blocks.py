@@ -12,11 +12,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from bot.compare import delivery
 from bot.messages import commands, compare_result, correction_modal, result_text
+from bot.messages.case_review import case_actions, new_case_notice
+from evals.cases.schema import CaseInput, EvalCase
 from evals.records import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 from tests.bot.conftest import action_ids, block_text
+from tests.fakes import slack_requests as sr
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -278,7 +282,6 @@ def test_a_very_long_answer_is_split_into_sections_and_kept_under_50_blocks() ->
 
 
 def test_correction_modal_is_a_valid_view() -> None:
-    from slack_sdk.models.views import View
 
     view = correction_modal.correction_modal({"run_id": 1}, original="<!channel> Paris")
     View(**view).validate_json()
@@ -332,7 +335,6 @@ def test_manifest_matches_what_the_code_listens_to() -> None:
 
 async def test_every_subscribed_event_is_handled(bot) -> None:  # type: ignore[no-untyped-def]
     """Bolt answers 404 to events nobody listens to, and Slack then retries them."""
-    from tests.fakes import slack_requests as sr
 
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     channel_types = {"channels": "channel", "groups": "group", "im": "im", "mpim": "mpim"}
@@ -401,8 +403,6 @@ def test_a_gist_is_shortened_between_words(text: str, limit: int) -> None:
 
 
 def test_case_review_asks_before_freezing_a_case_without_an_answer_key() -> None:
-    from bot.messages.case_review import case_actions, new_case_notice
-    from evals.cases.schema import CaseInput, EvalCase
 
     bare = EvalCase(id="c1", input=CaseInput(question="Q?"), tags=["production", "thumbs-down"])
     keyed = bare.model_copy(update={"expected": "A."})

@@ -1,6 +1,7 @@
 """Secrets never reach a log line; missing credentials are named exactly."""
 
 import logging
+import sys
 
 import pytest
 from pydantic import SecretStr
@@ -43,8 +44,6 @@ def test_secrets_in_tracebacks_are_scrubbed() -> None:
     try:
         raise RuntimeError("bad key sk-abcdefghijklmnopqrstu")
     except RuntimeError:
-        import sys
-
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
     SecretFilter().filter(record)
     assert record.exc_text and "sk-abcdefghijklmnopqrstu" not in record.exc_text

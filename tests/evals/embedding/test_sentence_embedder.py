@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sentence_transformers import SentenceTransformer
 
-from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
+from evals.embedding.bert_encoder import BertEncoder
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder, default_model_path
 from evals.errors import ConfigError
 
 pytestmark = pytest.mark.slow
@@ -102,7 +104,6 @@ EQUIVALENCE_TEXTS = [
 def test_bundled_model_runs_without_sentence_transformers(
     real_embedder: SentenceTransformerEmbedder,
 ) -> None:
-    from evals.embedding.bert_encoder import BertEncoder
 
     assert isinstance(real_embedder._model, BertEncoder)
 
@@ -110,9 +111,6 @@ def test_bundled_model_runs_without_sentence_transformers(
 def test_lean_encoder_matches_sentence_transformers(
     real_embedder: SentenceTransformerEmbedder,
 ) -> None:
-    from sentence_transformers import SentenceTransformer
-
-    from evals.embedding.sentence_embedder import default_model_path
 
     reference = SentenceTransformer(default_model_path(), device="cpu")
     expected = reference.encode(
@@ -132,7 +130,6 @@ def test_lean_encoder_matches_sentence_transformers(
 def test_other_models_load_through_sentence_transformers(tmp_path: Path) -> None:
     # The same weights, pooled by CLS instead of the mean: not a model the lean encoder
     # computes, so sentence-transformers runs it (and its vectors differ).
-    from evals.embedding.sentence_embedder import default_model_path
 
     copy = tmp_path / "cls-pooled"
     shutil.copytree(default_model_path(), copy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -246,7 +247,6 @@ def test_comparing_two_runs() -> None:
 
 
 def test_an_unknown_price_is_shown_as_unknown_not_as_free() -> None:
-    from dataclasses import replace
 
     report = make_report({("c1", "local"): [True, False]})
     unpriced = replace(report, results=[replace(r, cost_usd=None) for r in report.results])
@@ -297,7 +297,6 @@ def test_html_marks_shadow_candidates_and_recommends_one_that_beats_the_panel() 
 
 
 def test_html_renders_answers_as_markdown_without_running_their_html() -> None:
-    from dataclasses import replace
 
     report = make_report(strong_vs_weak(3))
     answer = (
@@ -314,7 +313,6 @@ def test_html_renders_answers_as_markdown_without_running_their_html() -> None:
 
 
 def test_html_says_unknown_for_an_unpriced_model() -> None:
-    from dataclasses import replace
 
     report = make_report({("c1", "local"): [True, False]})
     unpriced = replace(report, results=tuple(replace(r, cost_usd=None) for r in report.results))

@@ -16,6 +16,7 @@ from evals.records import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 from evals.runs.report import RunStatus, SampleResult
 from evals.runs.runner import PROMPT_TEMPLATE, Progress, RunConfig, prompt_hash, run_eval
 from evals.scorers.judge import Judge
+from tests.fakes.embedder import FakeEmbedder
 
 Reply = Callable[[PanelMember, Sequence[ChatMessage]], ModelAnswer]
 
@@ -309,7 +310,6 @@ def test_records_use_utc() -> None:
 
 
 async def test_expected_answers_are_checked_by_similarity_with_an_embedder() -> None:
-    from tests.fakes.embedder import FakeEmbedder
 
     case = EvalCase(
         id="sim",

@@ -14,7 +14,9 @@ from evals.scorers.judge import (
     RUBRIC_VERSION,
     Judge,
     JudgeError,
+    LabelledAnswer,
     blind,
+    calibrate,
     parse_verdict,
 )
 
@@ -214,7 +216,6 @@ def test_a_nonce_found_in_any_text_is_replaced() -> None:
 
 async def test_the_judges_pass_wins_over_its_score() -> None:
     """{"score": 4, "pass": false} is a fail wherever the pass rule is applied."""
-    from evals.scorers.judge import LabelledAnswer, calibrate
 
     client = ScriptedClient([verdict(4, False, "incomplete"), verdict(4, True)])
     items = [
