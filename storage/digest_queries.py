@@ -44,7 +44,7 @@ from storage.panel_runs_repo import model_stats
 from storage.records import AnswerRole, SignalKind
 from storage.signals_repo import best_answer_votes
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
-from storage.tables.jobs import JobRunRow, JobStatus
+from storage.tables.jobs import JobPeriodRow, JobStatus
 from storage.tables.panel_runs import AnswerRow, CorrectionRow, PanelRunRow, SignalRow
 
 WEEK = timedelta(days=7)
@@ -273,13 +273,13 @@ def review_queue(session: Session, limit: int = REVIEW_LIST) -> tuple[list[Revie
 
 def missed_jobs(session: Session, start: datetime, end: datetime) -> list[MissedJob]:
     rows = session.scalars(
-        select(JobRunRow)
+        select(JobPeriodRow)
         .where(
-            JobRunRow.status.in_([JobStatus.MISSED.value, JobStatus.FAILED.value]),
-            JobRunRow.started_at >= start,
-            JobRunRow.started_at < end,
+            JobPeriodRow.status.in_([JobStatus.MISSED.value, JobStatus.FAILED.value]),
+            JobPeriodRow.started_at >= start,
+            JobPeriodRow.started_at < end,
         )
-        .order_by(JobRunRow.started_at, JobRunRow.id)
+        .order_by(JobPeriodRow.started_at, JobPeriodRow.id)
     )
     return [MissedJob(r.job, r.period, r.status) for r in rows]
 

@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.tables.jobs import CalibratorRow, JobRunRow, JobStatus
+from storage.tables.jobs import CalibratorRow, JobPeriodRow, JobStatus
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_STALE_AFTER = timedelta(hours=3)
@@ -26,7 +26,10 @@ MAX_DETAIL_CHARS = 2000
 
 
 @dataclass(frozen=True)
-class JobRun:
+class JobPeriod:
+    """One scheduled job in one period (an ISO week, ...): who claimed it and how it went.
+    The table keeps its first name, ``job_runs``; a "run" in Quorum is a panel run."""
+
     job: str
     period: str
     status: JobStatus
@@ -69,7 +72,7 @@ def claim_period(
     try:
         with db.engine.begin() as conn:
             conn.execute(
-                insert(JobRunRow).values(
+                insert(JobPeriodRow).values(
                     job=job,
                     period=period,
                     status=JobStatus.RUNNING.value,
@@ -85,24 +88,24 @@ def claim_period(
     # Someone has the row. Take it over only if that run failed or its process died.
     with db.engine.begin() as conn:
         result = conn.execute(
-            update(JobRunRow)
+            update(JobPeriodRow)
             .where(
-                JobRunRow.job == job,
-                JobRunRow.period == period,
+                JobPeriodRow.job == job,
+                JobPeriodRow.period == period,
                 or_(
                     and_(
-                        JobRunRow.status == JobStatus.FAILED.value,
-                        JobRunRow.attempts < max_attempts,
+                        JobPeriodRow.status == JobStatus.FAILED.value,
+                        JobPeriodRow.attempts < max_attempts,
                     ),
                     and_(
-                        JobRunRow.status == JobStatus.RUNNING.value,
-                        JobRunRow.started_at < now - stale_after,
+                        JobPeriodRow.status == JobStatus.RUNNING.value,
+                        JobPeriodRow.started_at < now - stale_after,
                     ),
                 ),
             )
             .values(
                 status=JobStatus.RUNNING.value,
-                attempts=JobRunRow.attempts + 1,
+                attempts=JobPeriodRow.attempts + 1,
                 owner=owner,
                 started_at=now,
                 finished_at=None,
@@ -117,11 +120,11 @@ def force_claim(db: Database, job: str, period: str, *, now: datetime, owner: st
         return
     with db.engine.begin() as conn:
         conn.execute(
-            update(JobRunRow)
-            .where(JobRunRow.job == job, JobRunRow.period == period)
+            update(JobPeriodRow)
+            .where(JobPeriodRow.job == job, JobPeriodRow.period == period)
             .values(
                 status=JobStatus.RUNNING.value,
-                attempts=JobRunRow.attempts + 1,
+                attempts=JobPeriodRow.attempts + 1,
                 owner=owner,
                 started_at=now,
                 finished_at=None,
@@ -135,8 +138,8 @@ def _finish(
     _require_utc(now)
     with db.engine.begin() as conn:
         conn.execute(
-            update(JobRunRow)
-            .where(JobRunRow.job == job, JobRunRow.period == period)
+            update(JobPeriodRow)
+            .where(JobPeriodRow.job == job, JobPeriodRow.period == period)
             .values(status=status.value, finished_at=now, detail=detail[:MAX_DETAIL_CHARS])
         )
 
@@ -164,7 +167,7 @@ def mark_missed(
     try:
         with db.engine.begin() as conn:
             conn.execute(
-                insert(JobRunRow).values(
+                insert(JobPeriodRow).values(
                     job=job,
                     period=period,
                     status=JobStatus.MISSED.value,
@@ -180,8 +183,8 @@ def mark_missed(
         return False
 
 
-def _to_run(row: JobRunRow) -> JobRun:
-    return JobRun(
+def _to_period(row: JobPeriodRow) -> JobPeriod:
+    return JobPeriod(
         job=row.job,
         period=row.period,
         status=JobStatus(row.status),
@@ -193,32 +196,32 @@ def _to_run(row: JobRunRow) -> JobRun:
     )
 
 
-def get_run(db: Database, job: str, period: str) -> JobRun | None:
+def get_period(db: Database, job: str, period: str) -> JobPeriod | None:
     with db.session() as session:
         row = session.scalars(
-            select(JobRunRow).where(JobRunRow.job == job, JobRunRow.period == period)
+            select(JobPeriodRow).where(JobPeriodRow.job == job, JobPeriodRow.period == period)
         ).one_or_none()
-        return _to_run(row) if row else None
+        return _to_period(row) if row else None
 
 
-def latest_run(db: Database, job: str) -> JobRun | None:
+def latest_period(db: Database, job: str) -> JobPeriod | None:
     """The job's most recently started run (any status)."""
     with db.session() as session:
         row = session.scalars(
-            select(JobRunRow)
-            .where(JobRunRow.job == job)
-            .order_by(JobRunRow.started_at.desc(), JobRunRow.id.desc())
+            select(JobPeriodRow)
+            .where(JobPeriodRow.job == job)
+            .order_by(JobPeriodRow.started_at.desc(), JobPeriodRow.id.desc())
             .limit(1)
         ).one_or_none()
-        return _to_run(row) if row else None
+        return _to_period(row) if row else None
 
 
-def job_runs(db: Database, *, job: str | None = None) -> list[JobRun]:
+def job_periods(db: Database, *, job: str | None = None) -> list[JobPeriod]:
     with db.session() as session:
-        query = select(JobRunRow).order_by(JobRunRow.started_at, JobRunRow.id)
+        query = select(JobPeriodRow).order_by(JobPeriodRow.started_at, JobPeriodRow.id)
         if job is not None:
-            query = query.where(JobRunRow.job == job)
-        return [_to_run(r) for r in session.scalars(query)]
+            query = query.where(JobPeriodRow.job == job)
+        return [_to_period(r) for r in session.scalars(query)]
 
 
 # -- calibrators -------------------------------------------------------------------------

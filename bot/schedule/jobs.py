@@ -55,7 +55,7 @@ class JobOutcome:
     ran: bool  # False: another process (or an earlier run) has this period
     status: JobStatus | None  # None when not ran: see ``existing``
     detail: str
-    existing: job_repo.JobRun | None = None
+    existing: job_repo.JobPeriod | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,11 @@ def period_for(services: Services, job: str, when: datetime) -> str:
 
 
 def last_seen(services: Services, job: str) -> datetime | None:
-    """When the job last had a run recorded (its firing time when it was scheduled)."""
-    run = job_repo.latest_run(services.db, job)
-    if run is None:
+    """When the job last claimed a period (its firing time when it was scheduled)."""
+    latest = job_repo.latest_period(services.db, job)
+    if latest is None:
         return None
-    return run.scheduled_for or run.started_at
+    return latest.scheduled_for or latest.started_at
 
 
 def record_missed(services: Services, schedule: JobSchedule, fire: datetime) -> None:
@@ -121,7 +121,7 @@ async def run_job(
     elif not job_repo.claim_period(
         services.db, job, period, now=now, owner=process_owner(), scheduled_for=scheduled_for
     ):
-        existing = job_repo.get_run(services.db, job, period)
+        existing = job_repo.get_period(services.db, job, period)
         log.info("%s for %s already handled (%s); skipping", job, period, existing)
         return JobOutcome(job, period, False, None, "already handled", existing)
     try:
@@ -170,11 +170,11 @@ def history_labels(end: datetime, zone: ZoneInfo, weeks: int = HISTORY_WEEKS) ->
 
 
 def refit_info(services: Services, period: str) -> RefitInfo | None:
-    run = job_repo.get_run(services.db, JOB_REFIT, period)
-    if run is None or run.status is not JobStatus.DONE or not run.detail:
+    refit = job_repo.get_period(services.db, JOB_REFIT, period)
+    if refit is None or refit.status is not JobStatus.DONE or not refit.detail:
         return None
     try:
-        data = json.loads(run.detail)
+        data = json.loads(refit.detail)
         return RefitInfo(bool(data["refitted"]), str(data["reason"]), data.get("calibrator_id"))
     except (ValueError, KeyError, TypeError):
         return None

@@ -26,7 +26,7 @@ class JobStatus(StrEnum):
     MISSED = "missed"  # its time passed beyond the grace window; told in the next digest
 
 
-class JobRunRow(Base):
+class JobPeriodRow(Base):
     __tablename__ = "job_runs"
     __table_args__ = (
         UniqueConstraint("job", "period", name="uq_job_runs_job_period"),

@@ -104,7 +104,7 @@ def test_post_is_exactly_once_unless_forced(env: Database, fake_slack: FakeSlack
     forced = quorum("digest", "--post", "--force")
     assert forced.exit_code == 0, forced.output
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
-    run = job_repo.get_run(env, "digest", this_week())
+    run = job_repo.get_period(env, "digest", this_week())
     assert run is not None and run.attempts == 2
 
 

@@ -30,7 +30,7 @@ def test_only_one_process_claims_a_period(db: Database, other: Database) -> None
     # Other periods and other jobs are independent.
     assert job_repo.claim_period(other, "digest", "2026-W49", now=NOW, owner="clock")
     assert job_repo.claim_period(other, "benchmark", "2026-W48", now=NOW, owner="clock")
-    run = job_repo.get_run(other, "digest", "2026-W48")
+    run = job_repo.get_period(other, "digest", "2026-W48")
     assert run is not None
     assert (run.status, run.attempts, run.started_at) == (JobStatus.RUNNING, 1, NOW)
 
@@ -49,7 +49,7 @@ def test_racing_processes_claim_exactly_once(db: Database) -> None:
         for h in handles:
             h.dispose()
     assert wins.count(True) == 1
-    assert len(job_repo.job_runs(db, job="benchmark")) == 1
+    assert len(job_repo.job_periods(db, job="benchmark")) == 1
 
 
 def test_a_done_period_is_never_claimed_again(db: Database, other: Database) -> None:
@@ -57,7 +57,7 @@ def test_a_done_period_is_never_claimed_again(db: Database, other: Database) -> 
     job_repo.mark_done(db, "digest", "2026-W48", now=NOW + timedelta(minutes=1), detail="ts=1.2")
     later = NOW + timedelta(days=2)
     assert not job_repo.claim_period(other, "digest", "2026-W48", now=later)
-    run = job_repo.get_run(other, "digest", "2026-W48")
+    run = job_repo.get_period(other, "digest", "2026-W48")
     assert run is not None
     assert (run.status, run.detail) == (JobStatus.DONE, "ts=1.2")
     assert run.finished_at == NOW + timedelta(minutes=1)
@@ -70,7 +70,7 @@ def test_a_failed_period_is_retried_up_to_the_attempt_limit(db: Database, other:
     assert not job_repo.claim_period(db, "benchmark", "w", now=NOW, max_attempts=2)
     job_repo.mark_failed(other, "benchmark", "w", now=NOW)
     assert not job_repo.claim_period(db, "benchmark", "w", now=NOW, max_attempts=2)
-    run = job_repo.get_run(db, "benchmark", "w")
+    run = job_repo.get_period(db, "benchmark", "w")
     assert run is not None and (run.status, run.attempts) == (JobStatus.FAILED, 2)
 
 
@@ -88,7 +88,7 @@ def test_force_claims_whatever_the_state(db: Database) -> None:
     job_repo.force_claim(db, "digest", "w", now=NOW, owner="cli")
     job_repo.mark_done(db, "digest", "w", now=NOW)
     job_repo.force_claim(db, "digest", "w", now=NOW, owner="cli")
-    run = job_repo.get_run(db, "digest", "w")
+    run = job_repo.get_period(db, "digest", "w")
     assert run is not None and (run.status, run.attempts) == (JobStatus.RUNNING, 2)
 
 

@@ -153,7 +153,7 @@ async def test_force_posts_again(sqlite_db: Database, fake_slack: FakeSlackAPI) 
     forced = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, force=True)
     assert forced.ran and forced.status is JobStatus.DONE
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
-    run = job_repo.get_run(sqlite_db, "digest", "2026-W48")
+    run = job_repo.get_period(sqlite_db, "digest", "2026-W48")
     assert run is not None and run.attempts == 2
 
 
@@ -371,7 +371,7 @@ async def test_compare_digest_previews_only_to_the_asker(
     # Nothing public: no message posted, no chart uploaded, no job period used up.
     assert fake_slack.calls_to("chat.postMessage") == []
     assert fake_slack.uploads() == {}
-    assert job_repo.job_runs(sqlite_db) == []
+    assert job_repo.job_periods(sqlite_db) == []
 
 
 async def test_other_compare_text_is_not_the_digest(

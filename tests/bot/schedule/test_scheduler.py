@@ -191,7 +191,7 @@ def test_two_schedulers_on_one_database_post_once(db: Database, fake_slack: Fake
             job.func(*job.args)
         assert len(fake_slack.calls_to("chat.postMessage")) == 1
         assert len(fake_slack.uploads()) == 1
-        runs = job_repo.job_runs(db, job="digest")
+        runs = job_repo.job_periods(db, job="digest")
         assert [(r.period, r.status, r.attempts) for r in runs] == [("2026-W48", JobStatus.DONE, 1)]
         # The next week's cron firing, in both processes: again exactly one digest.
         for services in (first, second):
@@ -217,7 +217,7 @@ def test_missed_firings_are_recorded_for_the_next_digest(sqlite_db: Database) ->
     sched = BackgroundScheduler(timezone=BERLIN)
     scheduler.wire(sched, services)
     assert "benchmark-catch-up" not in {j.id for j in sched.get_jobs()}
-    runs = {(r.job, r.period): r.status for r in job_repo.job_runs(sqlite_db)}
+    runs = {(r.job, r.period): r.status for r in job_repo.job_periods(sqlite_db)}
     # Sunday firings belong to the ISO week they end.
     assert runs[("benchmark", "2026-W46")] is JobStatus.MISSED
     assert runs[("benchmark", "2026-W47")] is JobStatus.MISSED
