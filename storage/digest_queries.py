@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from evals.cases.schema import CaseStatus
 from evals.digest.preference import PreferencePick
-from evals.digest.sections import (
+from evals.digest.week_data import (
     DatedEvalResult,
     DigestData,
     Disagreement,

@@ -41,7 +41,8 @@ from evals.cases.schema import (
     Severity,
 )
 from evals.digest.preference import PreferencePick
-from evals.digest.sections import (
+from evals.digest.sections import build_digest
+from evals.digest.week_data import (
     DatedEvalResult,
     DigestData,
     EvalResult,
@@ -49,7 +50,6 @@ from evals.digest.sections import (
     ModelWeek,
     ReviewItem,
     ShadowWeek,
-    build_digest,
 )
 from evals.records import Consensus, ConsensusStatus, ErrorKind, ModelAnswer, PanelRun
 from tools.slack_preview import USER_NAMES, Message, Modal, Panel, render

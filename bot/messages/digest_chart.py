@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from evals.digest.sections import HistoryPoint
+from evals.digest.week_data import HistoryPoint
 
 DPI = 110
 

@@ -36,7 +36,8 @@ from bot.schedule.cron import (
 )
 from bot.slack.client import build_client
 from bot.slack.errors import NOT_IN_CHANNEL_ERRORS, slack_error_code
-from evals.digest.sections import Digest, RefitInfo, build_digest
+from evals.digest.sections import Digest, build_digest
+from evals.digest.week_data import RefitInfo
 from evals.errors import ConfigError, QuorumError, new_reference
 from storage import digest_queries, job_repo, signals_repo
 from storage.tables.jobs import JobStatus

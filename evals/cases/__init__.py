@@ -1,7 +1,7 @@
 """Private eval cases: what one is, the sets they form, the files they travel in.
 
 :mod:`~evals.cases.schema` (an :class:`EvalCase`), :mod:`~evals.cases.assertions` (what a
-case checks, in promptfoo"s vocabulary), :mod:`~evals.cases.sets` (golden and rotating
+case checks, in promptfoo's vocabulary), :mod:`~evals.cases.sets` (golden and rotating
 sets, versions, duplicates), :mod:`~evals.cases.file_formats` (JSONL, YAML, promptfoo) and
 :mod:`~evals.cases.redaction`, the one place secrets and PII are taken out of anything
 that becomes a case.

@@ -1,9 +1,9 @@
-"""The consensus over a panel"s answers, and a confidence that is a probability.
+"""The consensus over a panel's answers, and a confidence that is a probability.
 
 Reading order: :mod:`~evals.consensus.final_answer` reads the final answer an answer
 commits to; :mod:`~evals.consensus.wording` what its words say (non-answers, hedges,
 key facts); :mod:`~evals.consensus.agreement` clusters the panel once;
-:mod:`~evals.consensus.features` turns that clustering into the calibrator"s features and
+:mod:`~evals.consensus.features` turns that clustering into the calibrator's features and
 the pick; :mod:`~evals.consensus.calibrator` maps features to "probability this answer is
 right"; :mod:`~evals.consensus.decision` puts it together (:func:`build_consensus`).
 Fitting and judging the calibrator: :mod:`~evals.consensus.calibrator_fit`,

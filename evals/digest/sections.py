@@ -1,7 +1,7 @@
 """The weekly digest, as data: what the week's numbers say, in sections.
 
-:class:`DigestData` is everything the storage layer gathered for one week (and the week
-before); :func:`build_digest` turns it into a :class:`Digest` that Slack blocks, the
+:class:`~evals.digest.week_data.DigestData` is everything the storage layer gathered for
+one week (and the week before); :func:`build_digest` turns it into a :class:`Digest` that Slack blocks, the
 terminal and the chart render without computing anything themselves. Pure: no database,
 no Slack; every section copes with missing data and says so instead of crashing.
 """
@@ -9,7 +9,7 @@ no Slack; every section copes with missing data and says so instead of crashing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,18 @@ from evals.consensus.quality_metrics import (
     expected_calibration_error,
     reliability_table,
 )
-from evals.digest.preference import PreferencePick, PreferenceScore, bradley_terry
+from evals.digest.preference import PreferenceScore, bradley_terry
+from evals.digest.week_data import (
+    DatedEvalResult,
+    DigestData,
+    Disagreement,
+    EvalResult,
+    HistoryPoint,
+    MissedJob,
+    ModelWeek,
+    RefitInfo,
+    ReviewItem,
+)
 
 #: A 👍 rate needs this many ratings before it is ranked or compared.
 MIN_RATINGS = 5
@@ -35,117 +46,6 @@ MAX_DISAGREEMENTS = 3
 MIN_VOTES = 5
 #: Expected calibration error bands for the plain verdict.
 ECE_GOOD, ECE_FAIR = 0.05, 0.10
-
-
-# -- input ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """One model's scheduled benchmark in one week."""
-
-    passed: int  # scored samples that passed
-    n: int  # scored samples
-    per_case: Mapping[str, float]  # case id -> pass rate over its samples (0..1)
-    failure_modes: Mapping[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DatedEvalResult:
-    """One model's results in one benchmark run, with when the run started."""
-
-    started_at: datetime
-    result: EvalResult
-
-
-@dataclass(frozen=True)
-class ModelWeek:
-    """One model's week in production (and in the benchmark)."""
-
-    model: str
-    role: str = "panel"  # "panel" | "shadow"
-    eval_now: EvalResult | None = None  # its latest run this week
-    eval_before: EvalResult | None = None  # its latest run last week
-    #: Its other runs this week, before the latest one (oldest first).
-    eval_earlier: Sequence[DatedEvalResult] = ()
-    thumbs_up: int = 0
-    thumbs_down: int = 0
-    thumbs_up_before: int = 0
-    thumbs_down_before: int = 0
-    answers: int = 0  # questions the model answered (volume)
-    latency_p50_ms: float | None = None  # over its successful answers
-    latency_p95_ms: float | None = None
-    mean_cost_usd: float | None = None  # per answer, over answers with a known price
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """A question where a shadow candidate disagreed with the served consensus."""
-
-    run_id: int
-    question: str
-    agreement: float
-    link: str | None = None
-
-
-@dataclass(frozen=True)
-class ShadowWeek:
-    model: str
-    agreements: Sequence[float]  # agreement with the served consensus, per question
-    disagreements: Sequence[Disagreement] = ()  # lowest agreement first
-
-
-@dataclass(frozen=True)
-class RefitInfo:
-    """What the weekly refit did (see :mod:`evals.consensus.refit`)."""
-
-    refitted: bool
-    reason: str
-    calibrator_id: str | None = None
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    case_id: str
-    question: str
-
-
-@dataclass(frozen=True)
-class MissedJob:
-    job: str
-    period: str
-    status: str  # "missed" | "failed"
-
-
-@dataclass(frozen=True)
-class HistoryPoint:
-    """One model's week for the chart."""
-
-    week: str
-    model: str
-    pass_rate: float | None
-    thumbs_rate: float | None
-
-
-@dataclass(frozen=True)
-class DigestData:
-    period: str  # e.g. "2026-W48"
-    start: datetime
-    end: datetime
-    timezone: str
-    models: Sequence[ModelWeek] = ()
-    questions: int = 0  # panel runs this week
-    votes: Sequence[PreferencePick] = ()
-    calibration: Sequence[tuple[float, bool]] = ()  # (served confidence, users agreed)
-    refit: RefitInfo | None = None
-    failure_modes_before: Mapping[str, int] = field(default_factory=dict)
-    production_failure_modes: Mapping[str, int] = field(default_factory=dict)
-    review: Sequence[ReviewItem] = ()
-    review_total: int = 0
-    shadow: Sequence[ShadowWeek] = ()
-    missed: Sequence[MissedJob] = ()
-    history: Sequence[HistoryPoint] = ()
-    history_weeks: Sequence[str] = ()  # every week of the chart, oldest first, even empty ones
 
 
 # -- output --------------------------------------------------------------------------------

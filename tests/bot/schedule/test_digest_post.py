@@ -20,15 +20,8 @@ from bot.messages.digest_chart import chart_weeks
 from bot.runtime.services import Services
 from bot.schedule import calibrators, jobs
 from evals.digest.preference import PreferenceScore
-from evals.digest.sections import (
-    DigestData,
-    EvalResult,
-    HistoryPoint,
-    ModelLine,
-    ModelWeek,
-    ReviewItem,
-    build_digest,
-)
+from evals.digest.sections import ModelLine, build_digest
+from evals.digest.week_data import DigestData, EvalResult, HistoryPoint, ModelWeek, ReviewItem
 from evals.records import Consensus, ConsensusStatus, ModelAnswer, PanelRun
 from storage import job_repo
 from storage.db import Database

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evals.digest.preference import PreferencePick
-from evals.digest.sections import (
+from evals.digest.sections import ShadowLine, build_digest, recommendation, reliability
+from evals.digest.week_data import (
     DatedEvalResult,
     DigestData,
     Disagreement,
@@ -18,11 +19,7 @@ from evals.digest.sections import (
     ModelWeek,
     RefitInfo,
     ReviewItem,
-    ShadowLine,
     ShadowWeek,
-    build_digest,
-    recommendation,
-    reliability,
 )
 
 END = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
