@@ -4,7 +4,7 @@ Production numbers come from panel runs, answers, signals, corrections and votes
 benchmark numbers from the stored eval runs; proposed cases from the case tables;
 missed jobs from ``job_runs``. Windows are half-open ``[start, end)`` in UTC.
 
-Attribution rules (the README's digest section repeats them):
+Attribution rules (docs/digest.md repeats them):
 
 - a model's 👍 rate counts 👍/👎 left on its own answer, plus those left on the result
   message when its answer was the consensus served;

@@ -119,9 +119,9 @@ def calibrate(
 ) -> None:
     """Fit the calibrator (member records, answer and confidence models) on labelled panels.
 
-    Prints the held-out (cross-validated) quality, overall and per source (a line's
-    `source` field, else its file). Use it with `consensus.calibrator` in quorum.yaml
-    or QUORUM_CALIBRATOR.
+    Prints the held-out (cross-validated) quality, overall and per source (a
+    line's `source` field, else its file). Use it with `consensus.calibrator` in
+    quorum.yaml or QUORUM_CALIBRATOR.
     """
     from evals.consensus.calibrator_fit import fit_from_labelled_files
     from evals.embedding.sentence_embedder import SentenceTransformerEmbedder

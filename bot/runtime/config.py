@@ -336,8 +336,9 @@ def load_config(path: Path) -> QuorumConfig:
     """Read and validate ``quorum.yaml``. Raises :class:`ConfigError` with friendly text."""
     if not path.exists():
         raise ConfigError(
-            f"{path}: no such file. Copy quorum.example.yaml to {path} "
-            "(or set QUORUM_CONFIG to your file)."
+            f"{path}: no such file. Start from the commented quorum.yaml in Quorum's "
+            "repository (the README's Configuration section lists every key), or set "
+            "QUORUM_CONFIG to your file."
         )
     try:
         data = yaml.safe_load(read_text(path, max_bytes=MAX_CONFIG_BYTES))

@@ -4,8 +4,8 @@ A burst of /compare leaves glibc's heap holding memory its requests freed (embed
 HTTP bodies, Slack blocks); glibc keeps it for reuse, so the process's RSS stays at the
 burst's peak. ``malloc_trim(0)`` returns the free pages; it runs once the last /compare
 in flight finishes, in a worker thread (it walks the heap). Measured with
-``bench.bot_memory``: steady RSS after 50 concurrent /compare falls by the figures in the
-README's Performance section. Elsewhere than glibc (musl, macOS) it does nothing.
+``bench.bot_memory``: steady RSS after 50 concurrent /compare falls by the figure in
+docs/performance.md. Elsewhere than glibc (musl, macOS) it does nothing.
 """
 
 from __future__ import annotations

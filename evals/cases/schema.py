@@ -1,6 +1,6 @@
 """The eval case schema: what one private eval case is.
 
-Documented in the README ("Eval cases"). Cases are built from flagged production
+Documented in docs/cases.md. Cases are built from flagged production
 conversations (always redacted first), written by hand, or imported.
 """
 

@@ -1,7 +1,7 @@
 """The eval report: what ran (the reproducibility record), every sample's result, and the
 summaries computed from them. Rendering lives in :mod:`evals.runs.report_render`.
 
-Error policy (documented in the README, "Eval runs"): a sample whose model call or judge
+Error policy (documented in docs/eval-runs.md): a sample whose model call or judge
 call failed is an *error*, not a failure: it is kept with its error and left out of pass
 rates. A model whose error rate exceeds ``RunRecord.max_error_rate`` (default 20%) is
 marked invalid in the summary; when the error rate of the whole run exceeds it, the run's

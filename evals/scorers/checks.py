@@ -3,7 +3,7 @@
 Each check is a pure function ``(answer, ...) -> CheckResult`` with a score in [0, 1];
 :mod:`evals.scorers.registry` maps assertion types to them through the ``Scorer`` registry.
 
-The pass rule (promptfoo's, documented in the README, "Eval runs"), :func:`case_passes`:
+The pass rule (promptfoo's, documented in docs/eval-runs.md), :func:`case_passes`:
 
 * every assertion gives a score in [0, 1] and a pass; one with ``weight`` 0 is reported
   but always passes;

@@ -72,8 +72,11 @@ def import_(
         bool, typer.Option("--dry-run", help="Validate only; store nothing.")
     ] = False,
 ) -> None:
-    """Import cases. Every case is validated first; any problem (all are listed, with line
-    or document numbers) means nothing is stored."""
+    """Import cases, all or none.
+
+    Every case is validated first; any problem (all are listed, with line or
+    document numbers) means nothing is stored.
+    """
     from evals.cases.file_formats import format_for_path, load_cases
     from evals.cases.redaction import Redactor, redact_case
     from storage import case_repo

@@ -259,8 +259,11 @@ def edit(
     ] = None,
     clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
 ) -> None:
-    """Edit a case. An active golden case is frozen: the edit creates a new version (new
-    id, linked to the old one, which is retired)."""
+    """Edit a case (an active golden case gets a new version instead).
+
+    An active golden case is frozen: the edit creates a new version (new id,
+    linked to the old one, which is retired).
+    """
     from evals.cases.assertions import AssertionType, parse_assertion
     from evals.cases.sets import phrases, with_phrases
     from storage import case_repo
@@ -329,8 +332,11 @@ def rotate(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would retire.")] = False,
 ) -> None:
-    """Refresh the rotating slice: retire active rotating cases older than N days or beyond
-    the newest M (defaults from `cases.rotation` in quorum.yaml: 90 days, 200 cases)."""
+    """Refresh the rotating slice: retire its oldest and surplus cases.
+
+    Retires active rotating cases older than N days or beyond the newest M
+    (defaults from `cases.rotation` in quorum.yaml: 90 days, 200 cases).
+    """
     from evals.cases.sets import RotationPolicy
     from storage import case_repo
 

@@ -1,5 +1,6 @@
 """quorum.yaml validation: what an operator sees when the file is wrong."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,11 @@ def test_yaml_syntax_error_reports_the_line(tmp_path: Path) -> None:
 def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
-    assert "QUORUM_CONFIG" in info.value.user_message
+    message = info.value.user_message
+    assert "QUORUM_CONFIG" in message
+    # The file it tells people to start from is one the repository has.
+    suggested = set(re.findall(r"[\w.-]+\.yaml", message)) - {"nope.yaml"}
+    assert suggested and all((REPO / name).is_file() for name in suggested)
 
 
 def test_config_hash_is_stable_and_never_contains_resolved_secrets() -> None:
