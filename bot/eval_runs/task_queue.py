@@ -9,12 +9,22 @@ procrastinate, a task queue on the team's PostgreSQL (``QUORUM_TASK_QUEUE``).
   them (one row per item: an upsert), and the job that stores the run's last item records
   the run's outcome.
 - A worker that dies mid-job (killed, out of memory, its machine gone) stops sending
-  procrastinate's heartbeat; every live worker looks for such stalled jobs every
-  ``heartbeat`` seconds and puts them back in the queue, so another worker finishes them,
-  skipping the items already stored.
+  procrastinate's heartbeat. Every ``heartbeat`` seconds, one live worker runs
+  :func:`retry_stalled_jobs` as a procrastinate periodic task (the way procrastinate's
+  "Retry stalled jobs" how-to does it; it has no built-in automatic retry) and puts such
+  jobs back in the queue, so another worker finishes them, skipping the items already
+  stored. The sweep is taken by a worker with a free slot, which is exactly when a job put
+  back could run.
 - :func:`watch_run` (``quorum eval run --queue``) follows a queued run from what is
   stored until it is finished, and on Ctrl-C takes the run's jobs that no worker has
   started off the queue.
+
+The queue's tables are created by procrastinate's own schema manager on first use
+(:func:`ensure_queue_schema`). Its ``apply_schema_async`` is a plain ``CREATE`` that fails
+on a second run and takes no lock, so the check that the tables are missing and the
+advisory lock that lets one process at a time create them stay here. Upgrading
+procrastinate across a schema change needs its migrations applied (``procrastinate schema``
+and the SQL under ``procrastinate/sql/migrations``): it ships no automatic migrator.
 """
 
 from __future__ import annotations
@@ -22,9 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +57,11 @@ log = logging.getLogger("quorum.worker")
 
 QUEUE = "quorum-benchmark"
 TASK_ITEMS = "quorum.benchmark_items"
+#: The workers' own upkeep (the stalled-job sweep), kept apart from the benchmark jobs.
+UPKEEP_QUEUE = "quorum-upkeep"
+TASK_RETRY_STALLED = "quorum.retry_stalled_jobs"
+#: Finished sweeps are deleted after this many hours (one is deferred every heartbeat).
+UPKEEP_KEPT_HOURS = 1
 #: Work items per job: small enough that several workers share a run and a killed
 #: worker's job costs little to ask again, large enough that the queue stays cheap.
 ITEMS_PER_JOB = 25
@@ -77,9 +93,18 @@ def conninfo(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def queue_app(url: str, services: Services | None = None, running: set[int] | None = None) -> App:
-    """The procrastinate app on ``url``; a worker passes ``services`` to run the jobs, and
-    ``running``, the ids of the jobs this process is running at the moment."""
+def queue_app(
+    url: str,
+    services: Services | None = None,
+    running: set[int] | None = None,
+    *,
+    sweep_every_s: float = 10.0,
+    stalled_after_s: float = 30.0,
+) -> App:
+    """The procrastinate app on ``url``. A worker passes ``services`` to run the jobs and
+    ``running``, the ids of the jobs this process is running at the moment; its app also
+    sweeps stalled jobs every ``sweep_every_s`` seconds (jobs of workers whose heartbeat is
+    ``stalled_after_s`` seconds old)."""
     app = App(connector=PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4))
     here = running if running is not None else set()
 
@@ -96,22 +121,48 @@ def queue_app(url: str, services: Services | None = None, running: set[int] | No
         finally:
             here.discard(job_id)
 
+    if services is not None:
+
+        @app.periodic(cron=sweep_cron(sweep_every_s), periodic_id="stalled-jobs")
+        @app.task(
+            name=TASK_RETRY_STALLED,
+            queue=UPKEEP_QUEUE,
+            queueing_lock=TASK_RETRY_STALLED,  # at most one sweep waits for a free slot
+            priority=1,  # taken before the benchmark jobs waiting with it
+            pass_context=True,
+        )
+        async def retry_stalled(context: JobContext, timestamp: int) -> None:
+            await retry_stalled_jobs(context.app, stalled_after_s, running_here=here)
+            await context.app.job_manager.delete_old_jobs(
+                nb_hours=UPKEEP_KEPT_HOURS, queue=UPKEEP_QUEUE
+            )
+
     return app
 
 
-def ensure_queue_schema(url: str) -> None:
-    """Create procrastinate's tables on first use (one process at a time)."""
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+def sweep_cron(every_s: float) -> str:
+    """A cron line (procrastinate's, with croniter's sixth field for seconds) firing about
+    every ``every_s`` seconds: whole seconds under a minute, whole minutes above."""
+    seconds = max(1, math.ceil(every_s))
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    return f"*/{min(59, round(seconds / 60))} * * * *"
+
+
+async def ensure_queue_schema(app: App, url: str) -> None:
+    """Create procrastinate's tables with its schema manager on first use, one process at
+    a time (``app`` is open)."""
+    async with await psycopg.AsyncConnection.connect(conninfo(url), autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         try:
-            found = conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()
+            found = await (
+                await conn.execute("SELECT to_regclass('procrastinate_jobs')")
+            ).fetchone()
             if found is None or found[0] is None:
                 log.info("creating the task queue's tables")
-                schema = App(connector=PsycopgConnector()).schema_manager.get_schema()
-                with conn.transaction():
-                    conn.execute(schema)
+                await app.schema_manager.apply_schema_async()
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
 # -- enqueueing ----------------------------------------------------------------------------
@@ -130,9 +181,9 @@ async def enqueue_run(services: Services, url: str, plan: RunPlan) -> QueuedRun:
         for batch in batches
     ]
     with _queue_errors(url):
-        await asyncio.to_thread(ensure_queue_schema, url)
         app = queue_app(url)
         async with app.open_async():
+            await ensure_queue_schema(app, url)
             withdrawn = await withdraw_jobs(app, run_id) if plan.resumed_from else 0
             ids = await app.configure_task(TASK_ITEMS).batch_defer_async(*jobs) if jobs else []
     log.info(
@@ -308,47 +359,40 @@ async def run_worker(
 
     litellm is imported and warmed up before the first job is taken when a configured
     member needs it (in a thread: its seconds of CPU must not hold up the heartbeat)."""
-    await asyncio.to_thread(ensure_queue_schema, url)
     await services.warm_up()
     running: set[int] = set()
-    app = queue_app(url, services, running)
+    app = queue_app(
+        url, services, running, sweep_every_s=heartbeat_s, stalled_after_s=stalled_after_s
+    )
     async with app.open_async():
-        sweeper = asyncio.create_task(
-            _retry_stalled_jobs(app, heartbeat_s, stalled_after_s, running_here=running)
+        await ensure_queue_schema(app, url)
+        await app.run_worker_async(
+            queues=[QUEUE, UPKEEP_QUEUE],
+            name=f"quorum-worker@{socket.gethostname()}",
+            concurrency=concurrency,
+            update_heartbeat_interval=heartbeat_s,
+            stalled_worker_timeout=stalled_after_s,
+            install_signal_handlers=True,
         )
-        try:
-            await app.run_worker_async(
-                queues=[QUEUE],
-                name=f"quorum-worker@{socket.gethostname()}",
-                concurrency=concurrency,
-                update_heartbeat_interval=heartbeat_s,
-                stalled_worker_timeout=stalled_after_s,
-                install_signal_handlers=True,
-            )
-        finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
 
 
-async def _retry_stalled_jobs(
-    app: App, every_s: float, stalled_after_s: float, *, running_here: set[int]
-) -> None:
-    """Put the jobs of workers whose heartbeat stopped back in the queue. Never this
-    process's own: it is alive (it is running this), even if its heartbeat is late."""
-    while True:
-        await asyncio.sleep(every_s)
+async def retry_stalled_jobs(
+    app: App, stalled_after_s: float, *, running_here: Collection[int]
+) -> list[int]:
+    """Put the benchmark jobs of workers whose heartbeat is ``stalled_after_s`` seconds old
+    back in the queue; returns their ids. Never this process's own (``running_here``): it
+    is alive (it is running this), even if its heartbeat is late after a long pause."""
+    retried: list[int] = []
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=QUEUE, seconds_since_heartbeat=stalled_after_s
+    )
+    for job in stalled:
+        if job.id is None or job.id in running_here:
+            continue
         try:
-            stalled = await app.job_manager.get_stalled_jobs(
-                queue=QUEUE, seconds_since_heartbeat=stalled_after_s
-            )
-            for job in stalled:
-                if job.id in running_here:
-                    continue
-                try:
-                    await app.job_manager.retry_job(job)
-                except ProcrastinateException:  # another worker retried it first
-                    continue
-                log.warning("job %s of a stalled worker is back in the queue", job.id)
-        except (ProcrastinateException, psycopg.Error) as exc:
-            log.warning("looking for stalled jobs failed: %s", exc)
+            await app.job_manager.retry_job(job)
+        except ProcrastinateException:  # another sweep retried it first
+            continue
+        log.warning("job %s of a stalled worker is back in the queue", job.id)
+        retried.append(job.id)
+    return retried

@@ -29,6 +29,8 @@ from bot.eval_runs.plan import BenchmarkRequest, RunPlan
 from bot.eval_runs.service import BenchmarkService
 from bot.eval_runs.task_queue import (
     ITEMS_PER_JOB,
+    TASK_ITEMS,
+    TASK_RETRY_STALLED,
     conninfo,
     enqueue_run,
     queue_app,
@@ -107,9 +109,13 @@ def queue_env(
     return env
 
 
+#: The benchmark jobs (the workers also run a stalled-job sweep through the queue).
+BENCHMARK_JOBS = f"procrastinate_jobs WHERE task_name = '{TASK_ITEMS}'"
+
+
 def _busy_workers(url: str) -> int:
-    """Workers holding a job right now."""
-    sql = "SELECT count(DISTINCT worker_id) FROM procrastinate_jobs WHERE status = 'doing'"
+    """Workers holding a benchmark job right now (not counting the stalled-job sweep)."""
+    sql = f"SELECT count(DISTINCT worker_id) FROM {BENCHMARK_JOBS} AND status = 'doing'"
     return int(_query(url, sql)[0][0])
 
 
@@ -219,12 +225,14 @@ def test_two_workers_one_killed_every_item_has_exactly_one_result(
     assert len(rows) == TOTAL
     assert len({(c, m, s) for c, m, s, _ in rows}) == TOTAL
     assert all(passed == (model == "good") for _, model, _, passed in rows)
-    statuses = _query(url, "SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
+    statuses = _query(url, f"SELECT status, count(*) FROM {BENCHMARK_JOBS} GROUP BY status")
     assert statuses == [("succeeded", batches)]
     # The killed worker's job ran again, and nothing stored at the kill was asked again:
     # a (case, model) pair is asked its 3 samples once, plus at most its samples that were
     # not stored when the worker died (asked by the dead worker, lost, and asked again).
-    assert _query(url, "SELECT max(attempts) FROM procrastinate_jobs")[0][0] >= 1
+    assert _query(url, f"SELECT max(attempts) FROM {BENCHMARK_JOBS}")[0][0] >= 1
+    sweeps = f"SELECT count(*) FROM procrastinate_jobs WHERE task_name = '{TASK_RETRY_STALLED}'"
+    assert _query(url, sweeps)[0][0] >= 1  # put back by the periodic sweep
     asked = Counter(
         (_CASE_ID.search(r.messages[-1]["content"]).group(1), r.model)  # type: ignore[union-attr]
         for r in fake_openai.requests
@@ -295,7 +303,7 @@ def test_ctrl_c_withdraws_the_queued_jobs_and_a_queued_resume_finishes_the_run(
             assert run.poll() is None, run.communicate()
             assert time.monotonic() < deadline, "the run was never queued"
             with contextlib.suppress(psycopg.Error):  # the queue's tables may not exist yet
-                if _query(url, "SELECT count(*) FROM procrastinate_jobs")[0][0] == BATCHES:
+                if _query(url, f"SELECT count(*) FROM {BENCHMARK_JOBS}")[0][0] == BATCHES:
                     break
             time.sleep(0.1)
         time.sleep(1)  # the bar is up: the interrupt reaches the waiting loop
@@ -309,7 +317,7 @@ def test_ctrl_c_withdraws_the_queued_jobs_and_a_queued_resume_finishes_the_run(
     assert f"Withdrew the {BATCHES} jobs of run 1 that no worker had started" in said
     assert "finish the run with: quorum eval run --resume 1 --queue" in said
     assert "Traceback" not in stderr
-    statuses = _query(url, "SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
+    statuses = _query(url, f"SELECT status, count(*) FROM {BENCHMARK_JOBS} GROUP BY status")
     assert statuses == [("cancelled", BATCHES)]
     assert _query(url, "SELECT status FROM eval_runs") == [("running",)]
     assert _query(url, "SELECT count(*) FROM eval_results") == [(0,)]
@@ -369,7 +377,7 @@ def test_watching_a_run_no_worker_takes_says_how_to_start_one_and_cancelling_wit
     assert notices[0].startswith("No worker has taken a job of run 1 in ")
     assert "Start one with `quorum worker`" in notices[0]
     assert notices[1].startswith(f"Withdrew the {BATCHES} jobs of run 1 ")
-    statuses = _query(url, "SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")
+    statuses = _query(url, f"SELECT status, count(*) FROM {BENCHMARK_JOBS} GROUP BY status")
     assert statuses == [("cancelled", BATCHES)]
 
 

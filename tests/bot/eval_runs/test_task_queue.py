@@ -1,5 +1,6 @@
 """The queue worker's own rules, without a broker: which stalled jobs go back to the
-queue, and that litellm's import never holds up the event loop (and so the heartbeat)."""
+queue, how often they are looked for, and that litellm's import never holds up the event
+loop (and so the heartbeat)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.eval_runs.task_queue import _retry_stalled_jobs
+import pytest
+
+from bot.eval_runs.task_queue import retry_stalled_jobs, sweep_cron
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -24,13 +27,10 @@ class _Job:
 class _JobManager:
     stalled: list[_Job]
     retried: list[int] = field(default_factory=list)
-    sweeps: int = 0
-    swept_twice: asyncio.Event = field(default_factory=asyncio.Event)
+    asked: list[dict[str, Any]] = field(default_factory=list)
 
-    async def get_stalled_jobs(self, **_: Any) -> list[_Job]:
-        self.sweeps += 1
-        if self.sweeps == 3:  # the second sweep has retried what it found
-            self.swept_twice.set()
+    async def get_stalled_jobs(self, **filters: Any) -> list[_Job]:
+        self.asked.append(filters)
         return self.stalled
 
     async def retry_job(self, job: _Job) -> None:
@@ -46,16 +46,31 @@ def test_a_worker_never_puts_its_own_running_jobs_back_in_the_queue() -> None:
     """After a long pause of this worker's event loop its own heartbeat is stale too; the
     jobs it is running are alive all the same and must not be run twice."""
 
-    async def sweep_twice() -> list[int]:
+    async def sweep_twice() -> tuple[list[int], _JobManager]:
         manager = _JobManager(stalled=[_Job(1), _Job(2)])
         app: Any = _App(manager)
-        sweeper = asyncio.create_task(_retry_stalled_jobs(app, 0.01, 3.0, running_here={1}))
-        await asyncio.wait_for(manager.swept_twice.wait(), 10)
-        sweeper.cancel()
-        return manager.retried
+        said = [await retry_stalled_jobs(app, 3.0, running_here={1}) for _ in range(2)]
+        assert said == [[2], [2]]
+        return manager.retried, manager
 
-    retried = asyncio.run(sweep_twice())
+    retried, manager = asyncio.run(sweep_twice())
     assert len(retried) >= 2 and set(retried) == {2}, retried
+    # only the benchmark queue's jobs, stalled by the worker's own measure
+    assert manager.asked[0] == {"queue": "quorum-benchmark", "seconds_since_heartbeat": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("every_s", "cron"),
+    [
+        (0.5, "* * * * * */1"),
+        (10.0, "* * * * * */10"),
+        (59.5, "*/1 * * * *"),
+        (300.0, "*/5 * * * *"),
+        (7200.0, "*/59 * * * *"),
+    ],
+)
+def test_stalled_jobs_are_looked_for_about_every_heartbeat(every_s: float, cron: str) -> None:
+    assert sweep_cron(every_s) == cron
 
 
 def test_litellm_is_imported_off_the_event_loop() -> None:
