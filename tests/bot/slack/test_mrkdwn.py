@@ -124,3 +124,131 @@ def test_truncate_marks_the_cut() -> None:
 def test_split_rejects_silly_limits(limit: int) -> None:
     with pytest.raises(ValueError):
         split_mrkdwn("x", limit)
+
+
+# -- Markdown as models write it, rendered by the parser ------------------------------------
+
+_EVIL = ["<!channel>", "<!here>", "<@U123>", "<http://evil.example|click>", "<#C1>", "&", ">"]
+_WORDS = st.sampled_from(["word", "Paris", "a < b", "x & y", "**", "_", "`", "|", *_EVIL])
+_URLS = st.sampled_from(
+    ["https://x.y/z", "http://evil.example", "https://a.b/?q=1&r=<2>", "mailto:a@b.c"]
+)
+
+
+@st.composite
+def _inline_md(draw: st.DrawFn) -> str:
+    words = draw(st.lists(_WORDS, min_size=1, max_size=4))
+    text = " ".join(words)
+    style = draw(st.sampled_from(["", "**", "*", "_", "~~", "`"]))
+    if style == "`":
+        text = text.replace("`", "'")
+    return f"{style}{text}{style}"
+
+
+@st.composite
+def _link_md(draw: st.DrawFn) -> tuple[str, str]:
+    label = draw(st.lists(_WORDS, min_size=1, max_size=3).map(" ".join))
+    label = label.replace("[", "").replace("]", "").replace("`", "")
+    url = draw(_URLS)
+    return f"[{label}]({url.replace('<', '%3C').replace('>', '%3E')})", url
+
+
+_CODE = st.lists(st.sampled_from(["if a < b && c > d:", "  **x** <!here>", "`y`", "中 👍"]))
+
+
+@st.composite
+def _markdown(draw: st.DrawFn) -> tuple[str, list[str], list[str]]:
+    """A Markdown answer, the bodies of its code blocks and the targets of its links."""
+    blocks: list[str] = []
+    codes: list[str] = []
+    urls: list[str] = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["h", "p", "ul", "ol", "quote", "code", "table", "hr"]))
+        if kind == "hr":
+            blocks.append("---")
+            continue
+        if kind == "code":
+            body = "\n".join(draw(_CODE)) or "x"
+            codes.append(body)
+            blocks.append(f"```python\n{body}\n```")
+            continue
+        line = " ".join(draw(st.lists(_inline_md(), min_size=1, max_size=4)))
+        if draw(st.booleans()):
+            link, url = draw(_link_md())
+            line += " " + link
+            urls.append(url)
+        if kind == "h":
+            blocks.append("#" * draw(st.integers(1, 6)) + " " + line)
+        elif kind == "p":
+            blocks.append(line)
+        elif kind in ("ul", "ol"):
+            marker = "-" if kind == "ul" else "1."
+            blocks.append(f"{marker} {line}\n{marker} {line}\n    {marker} nested {line}")
+        elif kind == "quote":
+            blocks.append(f"> {line}\n> more")
+        else:
+            blocks.append(f"| a | b |\n|---|--:|\n| {line.replace('|', '/')} | 1 |")
+    return "\n\n".join(blocks), codes, urls
+
+
+@settings(max_examples=200)
+@given(_markdown())
+def test_answers_never_ping_keep_code_verbatim_and_show_link_targets(
+    answer: tuple[str, list[str], list[str]],
+) -> None:
+    markdown, codes, urls = answer
+    out = to_mrkdwn(markdown)
+    # The only way to ping or link in mrkdwn starts with "<": it never comes out, so no
+    # <!channel>, <!here>, <@U…> or <http…|…> whatever the model wrote; links are shown
+    # as "label (url)" with the target in plain sight.
+    assert "<" not in out
+    assert not _ENTITY_OR_PLAIN.search(out), "every & starts an escape sequence"
+    for body in codes:  # code is kept line for line, only Slack's three escaped
+        assert escape(body.strip("\n")) in out
+    for url in urls:
+        assert escape(url) in out
+
+
+@given(st.text())
+@example("\ud83d\ude00 lone \ud800 [a](\udc00) ```\x00")
+@example("> " * 200 + "- " * 200 + "*" * 500)
+def test_conversion_and_splitting_never_raise(text: str) -> None:
+    out = to_mrkdwn(text)
+    assert "<" not in out
+    for piece in split_mrkdwn(out, 40):
+        assert utf16_len(piece) <= 40
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.sampled_from(["a", " ", "\n", "😀", "\ud83d\ude00", "&amp;", "`"]), max_size=300),
+    st.integers(min_value=16, max_value=64),
+)
+def test_splitting_never_breaks_a_surrogate_pair_nor_exceeds_the_limit(
+    parts: list[str], limit: int
+) -> None:
+    """Slack counts UTF-16 units: a piece is within the limit in UTF-16, and a surrogate
+    pair (as JSON-decoded text can hold) is never cut in two."""
+    text = "".join(parts)
+    for piece in split_mrkdwn(text, limit):
+        assert len(piece.encode("utf-16-le", "surrogatepass")) // 2 <= limit
+        assert not ("\ud800" <= piece[-1] <= "\udbff"), "a piece ends on a high surrogate"
+        assert not ("\udc00" <= piece[0] <= "\udfff"), "a piece starts on a low surrogate"
+
+
+def test_lists_quotes_tables_and_rules() -> None:
+    md = (
+        "1. first\n2. second\n   - nested\n\n> quoted **bold**\n\n"
+        "| Code | Meaning |\n|-----:|---|\n| 429 | Too many |\n\n---\n![chart](https://x/c.png)"
+    )
+    assert to_mrkdwn(md) == (
+        "1. first\n2. second\n\u2003\u2003◦ nested\n\n> quoted *bold*\n\n"
+        "```\nCode  Meaning\n────  ────────\n 429  Too many\n```\n\n──────────\n"
+        "chart (https://x/c.png)"
+    )
+
+
+def test_headings_are_one_bold_line_and_code_inside_markdown_stays_code() -> None:
+    assert to_mrkdwn("## **Use** `429`\ntext") == "*Use 429*\ntext"
+    assert to_mrkdwn("`**not bold**` and **bold**") == "`**not bold**` and *bold*"
+    assert to_mrkdwn("<https://x.y/a>") == "https://x.y/a"
