@@ -46,11 +46,11 @@ from evals.models.provider_calls import (
     int_or_none,
     kind_of_status,
     per_token,
-    retry_after,
     safe_line,
     secret_values,
     str_or_none,
 )
+from evals.models.retry_hints import wait_hint
 from evals.records import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
 litellm.suppress_debug_info = True
@@ -204,7 +204,7 @@ def _classify(exc: Exception, secrets: Iterable[str]) -> CallFailure:
         head = f"HTTP {status} {name}" if status is not None else name
     message = _provider_message(exc, secrets)
     detail = f"{head}: {message}" if message else head
-    return CallFailure(kind, retryable, detail, _retry_after(exc) if retryable else None)
+    return CallFailure(kind, retryable, detail, _wait_hint(exc, status) if retryable else None)
 
 
 def _provider_message(exc: Exception, secrets: Iterable[str]) -> str:
@@ -214,8 +214,14 @@ def _provider_message(exc: Exception, secrets: Iterable[str]) -> str:
     return safe_line(raw, secrets)
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _wait_hint(exc: Exception, status: int | None) -> float | None:
+    """The provider's wait hint: litellm keeps the refusing response's headers on the
+    exception (``litellm_response_headers``; the OpenAI SDK's on ``response``) and its
+    body in the message (``"AnthropicException - {...}"``; the SDK's parsed ``body``)."""
     headers: Any = getattr(exc, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-    return retry_after(headers)
+    body: Any = getattr(exc, "body", None)
+    if body is None:
+        body = str(getattr(exc, "message", None) or "")
+    return wait_hint(status, headers, body)

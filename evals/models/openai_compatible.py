@@ -49,11 +49,11 @@ from evals.models.provider_calls import (
     ask_with_retries,
     int_or_none,
     kind_of_status,
-    retry_after,
     safe_line,
     secret_values,
     str_or_none,
 )
+from evals.models.retry_hints import wait_hint
 from evals.records import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
 if TYPE_CHECKING:  # imported where a call is made: a process that plans calls, such as
@@ -298,7 +298,8 @@ def _http_failure(
     reason = safe_line(response.reason or "", secrets)
     head = f"HTTP {status} {reason}" if reason else f"HTTP {status}"
     detail = f"{head}: {message}" if message else head
-    return CallFailure(kind, retryable, detail, retry_after(headers) if retryable else None)
+    hint = wait_hint(status, headers, raw) if retryable else None
+    return CallFailure(kind, retryable, detail, hint)
 
 
 def _error_message(raw: bytes) -> str:

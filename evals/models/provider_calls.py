@@ -24,11 +24,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from evals.cases.redaction import OPAQUE_RUNS, scrub
 from evals.errors import new_reference
+from evals.models.retry_hints import wait_hint
 from evals.records import ErrorKind, ModelAnswer, PanelMember
 
 logger = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def per_token(value: object) -> float:
 
 def kind_of_status(status: int) -> tuple[ErrorKind, bool]:
     """An HTTP error status as an error kind, and whether it is worth another try."""
-    if status == 429:
+    if status in (429, 529):  # 529: Anthropic's "overloaded": slow down, as for a 429
         return ErrorKind.RATE_LIMITED, True
     if status in (401, 403):
         return ErrorKind.AUTH, False
@@ -272,20 +272,6 @@ def safe_line(raw: str, secrets: Iterable[str]) -> str:
 
 
 def retry_after(headers: Any) -> float | None:
-    """Seconds the provider asked us to wait (``retry-after-ms`` or ``Retry-After``)."""
-    if headers is None:
-        return None
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return max(float(millis) / 1000, 0.0)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            when = parsedate_to_datetime(str(value))
-            return max(when.timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, AttributeError):
-        return None
+    """Seconds the provider's headers asked us to wait (any shape
+    :func:`~evals.models.retry_hints.wait_hint` reads)."""
+    return wait_hint(None, headers)
