@@ -43,6 +43,7 @@ from evals.models.provider_calls import (
     RetryPolicy,
     ask_with_retries,
     elapsed_ms,
+    error_message,
     int_or_none,
     kind_of_status,
     per_token,
@@ -179,7 +180,9 @@ def _reply(response: Any) -> Reply:
 
 def _classify(exc: Exception, secrets: Iterable[str]) -> CallFailure:
     """Map a litellm / OpenAI SDK exception to an error kind, retryability and safe text."""
-    status = getattr(exc, "status_code", None)
+    status = getattr(exc, "provider_status_code", None)  # litellm says 500 for a 529
+    if not isinstance(status, int):
+        status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     name = type(exc).__name__
     if isinstance(exc, llm_errors.Timeout):
@@ -211,7 +214,7 @@ def _provider_message(exc: Exception, secrets: Iterable[str]) -> str:
     """The provider's own one-line explanation, scrubbed of secrets and shortened."""
     raw = str(getattr(exc, "message", None) or exc)
     raw = raw.split(" - ", 1)[1] if " - " in raw else raw  # drop litellm's class-name prefix
-    return safe_line(raw, secrets)
+    return safe_line(error_message(raw) or raw, secrets)
 
 
 def _wait_hint(exc: Exception, status: int | None) -> float | None:

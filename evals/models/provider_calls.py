@@ -18,6 +18,7 @@ HTTP). They share, from here:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
@@ -275,3 +276,34 @@ def retry_after(headers: Any) -> float | None:
     """Seconds the provider's headers asked us to wait (any shape
     :func:`~evals.models.retry_hints.wait_hint` reads)."""
     return wait_hint(None, headers)
+
+
+def error_message(raw: str | bytes) -> str:
+    """The provider's own explanation in an error body: ``{"error": {"message": ...}}``
+    (OpenAI; Anthropic's ``{"type": "error", "error": {...}}``; Google's, also wrapped in
+    a list), other servers' ``message`` / ``detail`` (vLLM, TGI); the JSON may follow a
+    prefix (litellm's ``"AnthropicException - {...}"``). Never a raw HTML page: ""."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    start = text.find("{")
+    bracket = text.find("[")
+    if 0 <= bracket < start or start < 0 <= bracket:
+        start = bracket
+    if start < 0:
+        return ""
+    try:
+        data, _ = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting
+        return ""
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            data = error
+        elif isinstance(error, str):
+            return error
+        for key in ("message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str):
+                return value
+    return ""
