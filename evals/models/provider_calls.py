@@ -6,9 +6,10 @@ HTTP). They share, from here:
 
 - one call = attempts within the member's ``timeout_s`` (waits included), retried on 429,
   5xx and dropped connections up to ``max_retries`` times with exponential backoff and
-  jitter, or the provider's ``Retry-After`` (capped) when it gives one
-  (:func:`ask_with_retries`);
-- which HTTP status is which :class:`~evals.records.ErrorKind` and whether it is retried;
+  jitter, or the provider's own wait hint (capped) when it gives one, in whichever shape
+  it gives it (:mod:`evals.models.retry_hints`; :func:`ask_with_retries`);
+- which HTTP status is which :class:`~evals.records.ErrorKind` and whether it is retried
+  (Anthropic's ``529 overloaded`` is a rate limit: the provider asks everyone to slow down);
 - an error detail that is one short line scrubbed of secrets, never a raw body;
 - the answer: the text, the model that answered, tokens, finish reason, "no text" as
   ``EMPTY``, and the cost: prompt and completion tokens times the member's price, or

@@ -10,7 +10,10 @@ retried, the provider's own wait hint, the provider's own words, and never the k
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -18,7 +21,7 @@ from evals.models.litellm_client import LiteLLMClient
 from evals.models.panel import ask_panel
 from evals.records import ChatMessage, ErrorKind
 from tests.fakes.anthropic_server import AnthropicFailure, FakeAnthropicServer
-from tests.fakes.gemini_server import FakeGeminiServer
+from tests.fakes.gemini_server import FakeGeminiServer, GeminiFailure
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.providers import RecordingRetry, Wire, WireClient
 
@@ -261,3 +264,91 @@ async def test_one_panel_over_all_three_wire_formats_at_once(
         "gemini/gemini",
     ]
     assert all(a.completion_tokens == 2 for a in run.answers) and run.quorum_met
+
+
+def post(url: str, body: object, headers: dict[str, str]) -> tuple[int, dict[str, str], object]:
+    """A plain synchronous POST (the fakes run in their own threads)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.load(error)
+
+
+def test_the_anthropic_fake_answers_and_fails_on_anthropics_wire(
+    fake_anthropic: FakeAnthropicServer,
+) -> None:
+    url, key = f"{fake_anthropic.base_url}/v1/messages", {"x-api-key": "sk-ant-test"}
+    version = {"anthropic-version": "2023-06-01", **key}
+    ask = {
+        "model": "claude",
+        "max_tokens": 64,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Capital of France?"}]}],
+    }
+    fake_anthropic.script("claude", "Paris.")
+    fake_anthropic.fail(
+        "claude",
+        AnthropicFailure.rate_limited(retry_after=7, reset_in=7),
+        AnthropicFailure.overloaded(),
+        AnthropicFailure.prompt_too_long(210_000, 200_000),
+    )
+
+    limited, overloaded, too_long, answered = (post(url, ask, version) for _ in range(4))
+    unversioned = post(url, ask, key)
+    no_max = post(url, {**ask, "max_tokens": None}, version)
+
+    status, headers, body = limited
+    assert status == 429 and headers["retry-after"] == "7"
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert headers["anthropic-ratelimit-requests-reset"].endswith("Z")
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert overloaded[0] == 529 and overloaded[2]["error"] == {
+        "type": "overloaded_error",
+        "message": "Overloaded",
+    }
+    assert too_long[0] == 400 and too_long[2]["error"]["type"] == "invalid_request_error"
+    assert too_long[2]["error"]["message"] == "prompt is too long: 210000 tokens > 200000 maximum"
+    assert answered[0] == 200 and answered[2]["content"] == [{"type": "text", "text": "Paris."}]
+    assert answered[2]["usage"] == {"input_tokens": 5, "output_tokens": 1}
+    assert answered[2]["stop_reason"] == "end_turn"
+    assert unversioned[0] == 400 and no_max[0] == 400
+    assert fake_anthropic.requests[0].messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+
+
+def test_the_gemini_fake_answers_and_fails_on_geminis_wire(fake_gemini: FakeGeminiServer) -> None:
+    url = f"{fake_gemini.base_url}/models/flash:generateContent"
+    ask = {
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [{"role": "user", "parts": [{"text": "Capital of France?"}]}],
+    }
+    fake_gemini.script("flash", "Paris.", resolved_model="flash-001")
+    fake_gemini.fail("flash", GeminiFailure.resource_exhausted(retry_delay=30))
+    fake_gemini.required_key = "AIza-test"
+
+    limited = post(url, ask, {"x-goog-api-key": "AIza-test"})
+    answered = post(url + "?key=AIza-test", ask, {})
+    refused = post(url, ask, {"x-goog-api-key": "AIza-wrong"})
+
+    status, headers, body = limited
+    assert status == 429 and "retry-after" not in {h.lower() for h in headers}
+    assert body["error"]["status"] == "RESOURCE_EXHAUSTED" and body["error"]["code"] == 429
+    [retry_info] = [
+        d for d in body["error"]["details"] if d["@type"].endswith("google.rpc.RetryInfo")
+    ]
+    assert retry_info["retryDelay"] == "30s"
+    assert answered[0] == 200
+    assert answered[2]["candidates"][0]["content"]["parts"] == [{"text": "Paris."}]
+    assert answered[2]["usageMetadata"]["candidatesTokenCount"] == 1
+    assert answered[2]["modelVersion"] == "flash-001"
+    assert refused[0] == 400 and "API key not valid" in refused[2]["error"]["message"]
+    assert fake_gemini.requests[0].messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
