@@ -28,7 +28,6 @@ pytest_plugins: list[str] = [
     "tests.fakes.openai_server",
     "tests.fakes.anthropic_server",
     "tests.fakes.gemini_server",
-    "tests.fakes.providers",
     "tests.fakes.slack_api",
 ]
 

@@ -1,27 +1,26 @@
 """The three wire formats behind one face, so that one test runs over all of them.
 
-``wire`` is a fixture parametrized over ``openai``, ``anthropic`` and ``gemini``: a started
-fake server of that format (port 0) and what a test needs to speak of it the same way
-whatever the format: a member on it, and its own failures by meaning (rate limited with a
-wait hint, overloaded, prompt too long, bad key, hang)::
+``wire_client`` (``tests/evals/conftest.py``) is a fixture parametrized over each wire format (``openai``,
+``anthropic``, ``gemini``) with each client that speaks it (litellm all three, the direct
+client OpenAI's): a started fake server of that format (port 0), the client, and what a
+test needs to speak of the provider the same way whatever its format: a member on it, and
+its own failures by meaning (rate limited with a wait hint, overloaded, prompt too long,
+bad key, hang)::
 
-    def test_something(wire: Wire) -> None:
-        wire.script("m", "Paris.")
-        wire.fail("m", wire.rate_limited(0.05))
-        answer = await LiteLLMClient().complete(wire.member("m"), QUESTION)
+    async def test_something(wire_client: WireClient) -> None:
+        on = wire_client
+        on.wire.script("m", "Paris.")
+        on.wire.fail("m", on.wire.rate_limited(0.05))
+        answer = await on.client.complete(on.wire.member("m"), QUESTION)
+        assert on.retry.hints == [0.05]  # the provider's own hint, read from its shape
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
-from evals.models.litellm_client import LiteLLMClient
-from evals.models.openai_compatible import OpenAICompatibleClient
 from evals.models.provider_calls import RetryPolicy
 from evals.protocols import ModelClient
 from evals.records import ErrorKind, PanelMember
@@ -30,7 +29,6 @@ from tests.fakes.gemini_server import FakeGeminiServer, GeminiFailure
 from tests.fakes.openai_server import Failure, FakeOpenAIServer, Messages, RecordedRequest
 from tests.fakes.wire_server import FakeProviderServer
 
-WIRES = ("openai", "anthropic", "gemini")
 _OPENAI_OVERLOADED = json.dumps(
     {
         "error": {
@@ -163,16 +161,6 @@ def start(name: str) -> FakeOpenAIServer | FakeProviderServer:
     return FakeOpenAIServer().start()
 
 
-@pytest.fixture(params=WIRES)
-def wire(request: pytest.FixtureRequest) -> Iterator[Wire]:
-    """A started fake provider of each wire format in turn, stopped after the test."""
-    server = start(request.param)
-    try:
-        yield Wire(request.param, server)
-    finally:
-        server.stop()
-
-
 class RecordingRetry(RetryPolicy):
     """Retries fast and records the wait hint each retry was given (None: no hint)."""
 
@@ -193,20 +181,3 @@ class WireClient:
     client: ModelClient
     retry: RecordingRetry
     client_name: str  # litellm | direct
-
-
-@pytest.fixture(params=WIRE_CLIENTS, ids=[f"{w}-{c}" for w, c in WIRE_CLIENTS])
-def wire_client(request: pytest.FixtureRequest) -> Iterator[WireClient]:
-    """Each wire format with each client that speaks it (see :data:`WIRE_CLIENTS`)."""
-    name, client_name = request.param
-    retry = RecordingRetry()
-    client: ModelClient = (
-        LiteLLMClient(retry=retry)
-        if client_name == "litellm"
-        else OpenAICompatibleClient(retry=retry)
-    )
-    server = start(name)
-    try:
-        yield WireClient(Wire(name, server), client, retry, client_name)
-    finally:
-        server.stop()
