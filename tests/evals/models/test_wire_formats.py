@@ -155,7 +155,7 @@ async def test_a_wrong_key_is_an_auth_error_and_no_key_reaches_the_detail_or_log
     assert limited.error is ErrorKind.RATE_LIMITED
     for text in (refused.error_detail, limited.error_detail, caplog.text):
         assert secret not in (text or "") and "Zq8uW3x9RtY2" not in (text or "")
-    assert "m" in caplog.text  # the failures were logged, safely
+    assert f"({on.wire.name}/m)" in caplog.text  # the failures were logged, safely
 
 
 async def test_a_slow_reasoning_model_is_waited_for_within_its_timeout(
