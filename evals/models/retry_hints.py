@@ -42,8 +42,16 @@ _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTAS_OPENAI = ("requests", "tokens")
 _QUOTAS_ANTHROPIC = ("requests", "tokens", "input-tokens", "output-tokens")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|μs|ns|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "μs": 1e-6}
-_UNIT_S["ns"] = 1e-9
+_UNIT_S = {
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "µs": 1e-6,  # micro sign
+    "μs": 1e-6,  # Greek mu
+    "ns": 1e-9,
+}
 _TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d*)?(?:h|ms|us|µs|μs|ns|m|s))+)", re.I)
 _MAX_TEXT = 64 * 1024  # a hint sits in the first lines of a body, never megabytes in
 
@@ -63,19 +71,16 @@ def wait_hint(
     """
     if status is not None and not _comes_back_later(status):
         return None
-    try:
-        fields = _lower_headers(headers)
-        moment = now or datetime.now(UTC)
-        for seconds in (
-            _retry_after_ms(fields),
-            _retry_after(fields, moment),
-            _quota_reset(fields, moment),
-            _body_hint(body),
-        ):
-            if seconds is not None:
-                return seconds
-    except Exception:  # a hint is advice: a server's nonsense must never break a call
-        return None
+    fields = _lower_headers(headers)
+    moment = now or datetime.now(UTC)
+    for seconds in (
+        _retry_after_ms(fields),
+        _retry_after(fields, moment),
+        _quota_reset(fields, moment),
+        _body_hint(body),
+    ):
+        if seconds is not None:
+            return seconds
     return None
 
 
