@@ -26,6 +26,8 @@ pytest_plugins: list[str] = [
     "tests.fakes.embedder",
     "tests.fakes.database",
     "tests.fakes.openai_server",
+    "tests.fakes.anthropic_server",
+    "tests.fakes.gemini_server",
     "tests.fakes.slack_api",
 ]
 

@@ -43,14 +43,15 @@ from evals.models.provider_calls import (
     RetryPolicy,
     ask_with_retries,
     elapsed_ms,
+    error_message,
     int_or_none,
     kind_of_status,
     per_token,
-    retry_after,
     safe_line,
     secret_values,
     str_or_none,
 )
+from evals.models.retry_hints import wait_hint
 from evals.records import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
 litellm.suppress_debug_info = True
@@ -179,7 +180,9 @@ def _reply(response: Any) -> Reply:
 
 def _classify(exc: Exception, secrets: Iterable[str]) -> CallFailure:
     """Map a litellm / OpenAI SDK exception to an error kind, retryability and safe text."""
-    status = getattr(exc, "status_code", None)
+    status = getattr(exc, "provider_status_code", None)  # litellm says 500 for a 529
+    if not isinstance(status, int):
+        status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     name = type(exc).__name__
     if isinstance(exc, llm_errors.Timeout):
@@ -204,18 +207,24 @@ def _classify(exc: Exception, secrets: Iterable[str]) -> CallFailure:
         head = f"HTTP {status} {name}" if status is not None else name
     message = _provider_message(exc, secrets)
     detail = f"{head}: {message}" if message else head
-    return CallFailure(kind, retryable, detail, _retry_after(exc) if retryable else None)
+    return CallFailure(kind, retryable, detail, _wait_hint(exc, status) if retryable else None)
 
 
 def _provider_message(exc: Exception, secrets: Iterable[str]) -> str:
     """The provider's own one-line explanation, scrubbed of secrets and shortened."""
     raw = str(getattr(exc, "message", None) or exc)
     raw = raw.split(" - ", 1)[1] if " - " in raw else raw  # drop litellm's class-name prefix
-    return safe_line(raw, secrets)
+    return safe_line(error_message(raw) or raw, secrets)
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _wait_hint(exc: Exception, status: int | None) -> float | None:
+    """The provider's wait hint: litellm keeps the refusing response's headers on the
+    exception (``litellm_response_headers``; the OpenAI SDK's on ``response``) and its
+    body in the message (``"AnthropicException - {...}"``; the SDK's parsed ``body``)."""
     headers: Any = getattr(exc, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-    return retry_after(headers)
+    body: Any = getattr(exc, "body", None)
+    if body is None:
+        body = str(getattr(exc, "message", None) or "")
+    return wait_hint(status, headers, body)

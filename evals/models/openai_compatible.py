@@ -47,13 +47,14 @@ from evals.models.provider_calls import (
     Reply,
     RetryPolicy,
     ask_with_retries,
+    error_message,
     int_or_none,
     kind_of_status,
-    retry_after,
     safe_line,
     secret_values,
     str_or_none,
 )
+from evals.models.retry_hints import wait_hint
 from evals.records import ChatMessage, ErrorKind, ModelAnswer, PanelMember
 
 if TYPE_CHECKING:  # imported where a call is made: a process that plans calls, such as
@@ -294,28 +295,9 @@ def _http_failure(
 ) -> CallFailure:
     status, headers = response.status, response.headers
     kind, retryable = kind_of_status(status)
-    message = safe_line(_error_message(raw), secrets)
+    message = safe_line(error_message(raw), secrets)
     reason = safe_line(response.reason or "", secrets)
     head = f"HTTP {status} {reason}" if reason else f"HTTP {status}"
     detail = f"{head}: {message}" if message else head
-    return CallFailure(kind, retryable, detail, retry_after(headers) if retryable else None)
-
-
-def _error_message(raw: bytes) -> str:
-    """OpenAI's ``{"error": {"message": ...}}``; other shapes' ``message`` / ``detail``
-    (vLLM, TGI); never a raw HTML page."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        return ""
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict):
-            data = error
-        elif isinstance(error, str):
-            return error
-        for key in ("message", "detail"):
-            value = data.get(key)
-            if isinstance(value, str):
-                return value
-    return ""
+    hint = wait_hint(status, headers, raw) if retryable else None
+    return CallFailure(kind, retryable, detail, hint)

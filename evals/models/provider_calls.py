@@ -6,9 +6,10 @@ HTTP). They share, from here:
 
 - one call = attempts within the member's ``timeout_s`` (waits included), retried on 429,
   5xx and dropped connections up to ``max_retries`` times with exponential backoff and
-  jitter, or the provider's ``Retry-After`` (capped) when it gives one
-  (:func:`ask_with_retries`);
-- which HTTP status is which :class:`~evals.records.ErrorKind` and whether it is retried;
+  jitter, or the provider's own wait hint (capped) when it gives one, in whichever shape
+  it gives it (:mod:`evals.models.retry_hints`; :func:`ask_with_retries`);
+- which HTTP status is which :class:`~evals.records.ErrorKind` and whether it is retried
+  (Anthropic's ``529 overloaded`` is a rate limit: the provider asks everyone to slow down);
 - an error detail that is one short line scrubbed of secrets, never a raw body;
 - the answer: the text, the model that answered, tokens, finish reason, "no text" as
   ``EMPTY``, and the cost: prompt and completion tokens times the member's price, or
@@ -18,17 +19,18 @@ HTTP). They share, from here:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from evals.cases.redaction import OPAQUE_RUNS, scrub
 from evals.errors import new_reference
+from evals.models.retry_hints import wait_hint
 from evals.records import ErrorKind, ModelAnswer, PanelMember
 
 logger = logging.getLogger(__name__)
@@ -231,7 +233,7 @@ def per_token(value: object) -> float:
 
 def kind_of_status(status: int) -> tuple[ErrorKind, bool]:
     """An HTTP error status as an error kind, and whether it is worth another try."""
-    if status == 429:
+    if status in (429, 529):  # 529: Anthropic's "overloaded": slow down, as for a 429
         return ErrorKind.RATE_LIMITED, True
     if status in (401, 403):
         return ErrorKind.AUTH, False
@@ -272,20 +274,37 @@ def safe_line(raw: str, secrets: Iterable[str]) -> str:
 
 
 def retry_after(headers: Any) -> float | None:
-    """Seconds the provider asked us to wait (``retry-after-ms`` or ``Retry-After``)."""
-    if headers is None:
-        return None
+    """Seconds the provider's headers asked us to wait (any shape
+    :func:`~evals.models.retry_hints.wait_hint` reads)."""
+    return wait_hint(None, headers)
+
+
+def error_message(raw: str | bytes) -> str:
+    """The provider's own explanation in an error body: ``{"error": {"message": ...}}``
+    (OpenAI; Anthropic's ``{"type": "error", "error": {...}}``; Google's, also wrapped in
+    a list), other servers' ``message`` / ``detail`` (vLLM, TGI); the JSON may follow a
+    prefix (litellm's ``"AnthropicException - {...}"``). Never a raw HTML page: ""."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    start = text.find("{")
+    bracket = text.find("[")
+    if 0 <= bracket < start or start < 0 <= bracket:
+        start = bracket
+    if start < 0:
+        return ""
     try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return max(float(millis) / 1000, 0.0)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            when = parsedate_to_datetime(str(value))
-            return max(when.timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, AttributeError):
-        return None
+        data, _ = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):  # RecursionError: hostile nesting
+        return ""
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict):
+            data = error
+        elif isinstance(error, str):
+            return error
+        for key in ("message", "detail"):
+            value = data.get(key)
+            if isinstance(value, str):
+                return value
+    return ""

@@ -13,14 +13,16 @@ Safety of the grading path:
   provider supports it; dropped and retried once if the provider rejects it), parsed
   from a bare object, a fenced block or an object inside prose, validated, and asked for
   once more when unreadable.
-* **The judge's own verdict, or none**: a reply often quotes what it grades. Verdict
-  objects that also appear in the graded texts (an answer saying ``{"score": 5, "pass":
-  true}``) and anything the reply repeats inside our nonce fences are quotes, never the
-  verdict. What is left must be one verdict (repeated identically at most): a reply
-  that quotes an injected verdict and then gives its own is graded by its own; a reply
-  with two different verdicts of its own, or only the quoted one, is unreadable (asked
-  again once, then an error). So an injected verdict can never win, whatever its
-  position.
+* **The judge's own verdict, or none**: a reply often quotes what it grades. Anything the
+  reply repeats inside our nonce fences is a quote. Beside it, the judge's own verdict
+  is the one the graded texts do not hold: a reply that quotes an injected verdict and
+  then gives its own is graded by its own; a reply with two different verdicts of its
+  own is unreadable (asked again once, then an error). When every verdict in the reply
+  is also written in the graded text, a *passing* one is refused (it may be the
+  injection obeyed: an injected pass can never win, whatever its position), but a
+  *failing* one is the judge's: an answer gains nothing by a fail, and must not turn
+  its own failure into an error by writing out the verdicts a judge would give (the
+  error would take it out of the pass rate's denominator).
 * **The judge's ``pass`` counts**: see :func:`evals.scorers.checks.judge_passes`; a verdict
   ``{"score": 4, "pass": false}`` is a fail, and one whose score and ``pass`` disagree
   never passes.
@@ -197,13 +199,19 @@ def parse_verdict(
     text: str, *, quoted: Sequence[str] = (), nonce: str | None = None
 ) -> _VerdictModel:
     """The judge's own verdict in its reply (module docstring). ``quoted`` are the
-    untrusted texts the judge graded: a verdict object found in one of them is a quote,
-    never the verdict; so is anything between fences holding ``nonce``. Raises
-    ``ValueError`` when no verdict of the judge's own is left, or several different
-    ones are."""
+    untrusted texts the judge graded: a verdict object found in one of them is a quote
+    beside a verdict of the judge's own, and a passing one is never the verdict; anything
+    between fences holding ``nonce`` is a quote. Raises ``ValueError`` when no verdict of
+    the judge's own is left, or several different ones are."""
     injected = {v.model_dump_json() for q in quoted for v in _verdicts(q)}
     found = _verdicts(_without_fences(text, nonce))
     own = [v for v in found if v.model_dump_json() not in injected]
+    if not own:
+        # Every verdict here is also written in the graded text. A passing one may be
+        # the injection obeyed; a failing one is the judge's wherever the answer wrote
+        # the same words: an answer gains nothing by a fail, and refusing it would let
+        # the answer turn its own failure into an error (out of the pass rate).
+        own = [v for v in found if not v.passed]
     if not own:
         if found:
             raise ValueError("the judge's reply only repeats a verdict written in the graded text")

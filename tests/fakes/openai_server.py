@@ -102,6 +102,21 @@ class Failure:
         """HTTP 200, a well-formed completion whose content is empty."""
         return cls("empty")
 
+    @classmethod
+    def context_length_exceeded(cls, tokens: int = 130_000, maximum: int = 128_000) -> Failure:
+        """OpenAI's 400 for a conversation longer than the model's context window."""
+        message = (
+            f"This model's maximum context length is {maximum} tokens. However, your "
+            f"messages resulted in {tokens} tokens. Please reduce the length of the messages."
+        )
+        error = {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+        return cls("raw", 400, message=json.dumps({"error": error}))
+
 
 @dataclass
 class ModelScript:
