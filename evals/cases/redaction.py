@@ -54,7 +54,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, final
 
 from evals.cases.assertions import TEXT_TYPES
 from evals.errors import ConfigError
@@ -740,3 +740,91 @@ def redact_case(case: EvalCase, patterns: Mapping[str, str] | None = None) -> Ev
             }
         )
     return case.model_copy(update=update)
+
+
+# --- the only way into storage -------------------------------------------------------------
+
+
+@final
+class _Seal:
+    """The proof that a :class:`RedactedCase` was made here: only this module holds the
+    one instance (ruff's banned-api rule, TID251, refuses to import it anywhere else)."""
+
+    __slots__ = ()
+
+
+_SEAL = _Seal()
+
+
+@final
+class RedactedCase:
+    """An eval case that went through redaction: the only form in which
+    :mod:`storage.case_repo` stores a case's content (``propose_case``, ``add_cases``;
+    ``edit_case`` redacts the edit itself).
+
+    Only this module makes one (:func:`redacted`, and :func:`unredacted_by_request` for
+    ``quorum cases import --no-redact``): the constructor demands a seal that no other
+    module may import, and checks it at run time. So a plain :class:`EvalCase` handed to
+    storage is a mypy error (``arg-type``), a hand-made ``RedactedCase`` a ``TypeError``.
+    The case inside is copied in and out (:attr:`case`), so it cannot be changed after
+    it was redacted."""
+
+    __slots__ = ("_case", "_waived")
+    _case: EvalCase
+    _waived: bool
+
+    def __init__(self, case: EvalCase, *, seal: _Seal, waived: bool = False) -> None:
+        if seal is not _SEAL:
+            raise TypeError(
+                "a RedactedCase comes only from evals.cases.redaction.redacted(case, patterns)"
+            )
+        object.__setattr__(self, "_case", case.model_copy(deep=True))
+        object.__setattr__(self, "_waived", waived)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a RedactedCase cannot be changed: redact the changed case again")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a RedactedCase cannot be changed: redact the changed case again")
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        raise TypeError("RedactedCase cannot be subclassed")
+
+    @property
+    def case(self) -> EvalCase:
+        """A copy of the redacted case (changing it changes nothing stored here)."""
+        return self._case.model_copy(deep=True)
+
+    @property
+    def id(self) -> str:
+        return self._case.id
+
+    @property
+    def waived(self) -> bool:
+        """True only for a case imported with ``--no-redact``: stored as written."""
+        return self._waived
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RedactedCase):
+            return NotImplemented
+        return (self._case, self._waived) == (other._case, other._waived)
+
+    def __hash__(self) -> int:
+        return hash((self._case.id, self._waived))
+
+    def __repr__(self) -> str:
+        return f"RedactedCase(id={self._case.id!r}, waived={self._waived})"
+
+
+def redacted(case: EvalCase, patterns: Mapping[str, str] | None = None) -> RedactedCase:
+    """``case`` redacted (:func:`redact_case`, with the configured ``cases.redact_patterns``),
+    ready to be stored."""
+    return RedactedCase(redact_case(case, patterns), seal=_SEAL)
+
+
+def unredacted_by_request(case: EvalCase) -> RedactedCase:
+    """``case`` as written, for ``quorum cases import --no-redact`` only: the operator vouches
+    for a file they wrote by hand (a case about an IP address, say, that redaction would
+    turn into ``<IP_1>``). The stored import event records it (``redaction: waived``).
+    This is the one way around redaction; nothing that comes from Slack reaches it."""
+    return RedactedCase(case, seal=_SEAL, waived=True)
