@@ -43,6 +43,17 @@ What is found (kind → examples):
 Ordinary text is left alone: years, dates, times, prices, version numbers, ordinary
 numbers and words (``tests/evals/cases/redaction_corpus.py`` holds a negative corpus).
 
+Why not detect-secrets or presidio (``python -m bench.redaction_libraries``): on the 91
+sensitive items and 30 ordinary texts of the corpus, detect-secrets 1.5 (default plugins)
+finds 23 of 91 (23 of the 60 secrets, no personal data by design; it reports a PEM key's
+header, not its body) with 1 false positive, presidio-analyzer 2.2's pattern recognisers
+27 of the 31 personal-data items but 13 of the secrets (40 of 91) with 7 false positives
+(dates, loopback and version-like addresses), and the two together 57 of 91 with 8; this
+module finds all 91 with none. The corpus was written with this module, so its 100% is
+the bar it was built to, yet the libraries' misses are real (``sk-proj-``/``sk-ant-``
+keys, Slack app tokens, ``ENCRYPTION_KEY=``, passwords told in prose, Slack
+mentions); presidio's NLP recognisers also need a spaCy model downloaded from the network.
+
 The same detectors keep secrets out of logs and provider error messages: :func:`scrub`
 replaces every finding with ``[redacted]`` (``bot.runtime.logs`` and ``evals.models.litellm_client``
 use it), so all three consumers share one pattern set.
