@@ -687,6 +687,12 @@ class RedactedCase:
     def __init_subclass__(cls, **kwargs: object) -> None:
         raise TypeError("RedactedCase cannot be subclassed")
 
+    def __copy__(self) -> RedactedCase:
+        return self  # it never changes
+
+    def __deepcopy__(self, memo: dict[int, object]) -> RedactedCase:
+        return self
+
     @property
     def case(self) -> EvalCase:
         """A copy of the redacted case (changing it changes nothing stored here)."""

@@ -8,6 +8,8 @@ holds cannot change afterwards.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from evals.cases import redaction
@@ -62,6 +64,7 @@ def test_what_it_holds_cannot_be_changed_after_redaction() -> None:
         stored._case = original
     with pytest.raises(AttributeError, match="cannot be changed"):
         del stored._case
+    assert copy.copy(stored) is stored and copy.deepcopy([stored])[0] is stored
 
 
 def test_unredacted_by_request_keeps_the_text_and_says_so() -> None:
