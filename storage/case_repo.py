@@ -3,9 +3,14 @@ list, import, and the active cases + dataset version the benchmark uses.
 
 Every function takes an open :class:`~sqlalchemy.orm.Session` (the caller owns the
 transaction, see :meth:`storage.db.Database.session`) and returns
-:class:`~evals.cases.schema.EvalCase` records, never ORM rows. Redaction happens before a
-case reaches this module (``bot.compare.case_intake``); the rules on versions, rotation and
-duplicates live in :mod:`evals.cases.sets`.
+:class:`~evals.cases.schema.EvalCase` records, never ORM rows. The rules on versions,
+rotation and duplicates live in :mod:`evals.cases.sets`.
+
+Nothing unredacted is stored, by construction: a case's content comes in only as a
+:class:`~evals.cases.redaction.RedactedCase` (:func:`propose_case`, :func:`add_cases`),
+which only :mod:`evals.cases.redaction` can make, or as a reviewer's edit, which
+:func:`edit_case` redacts before it is written. Every other function changes the status
+of cases already stored.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from evals.cases import sets as rules
 from evals.cases.assertions import Assertion
-from evals.cases.redaction import redact_case
+from evals.cases.redaction import RedactedCase, redacted
 from evals.cases.schema import (
     CaseInput,
     CaseSet,
@@ -132,9 +137,9 @@ def _fill_row(row: CaseRow, case: EvalCase) -> None:
     row.updated_at = case.updated_at
 
 
-def _new_row(case: EvalCase, source_run_id: int | None = None) -> CaseRow:
+def _new_row(case: RedactedCase, source_run_id: int | None = None) -> CaseRow:
     row = CaseRow(id=case.id, question="", source_run_id=source_run_id)
-    _fill_row(row, case)
+    _fill_row(row, case.case)
     return row
 
 
@@ -245,7 +250,7 @@ def _embedding(session: Session, row: CaseRow, embedder: Embedder) -> list[float
 
 def propose_case(
     session: Session,
-    case: EvalCase,
+    case: RedactedCase,
     embedder: Embedder,
     *,
     actor: str | None,
@@ -253,12 +258,12 @@ def propose_case(
     threshold: float = rules.DEFAULT_DUPLICATE_THRESHOLD,
     now: datetime | None = None,
 ) -> ProposeResult:
-    """Store ``case`` (already redacted) as a proposed case, or merge it into the case it
-    repeats: a live case from the same run, or a live case (proposed or active) whose
-    question is at least ``threshold`` similar. A merge counts the duplicate and keeps
-    the union of tags; an expected answer fills one that was missing."""
+    """Store ``case`` as a proposed case, or merge it into the case it repeats: a live
+    case from the same run, or a live case (proposed or active) whose question is at
+    least ``threshold`` similar. A merge counts the duplicate and keeps the union of
+    tags; an expected answer fills one that was missing."""
     at = _now(now)
-    proposal = case.model_copy(
+    proposal = case.case.model_copy(
         update={"status": CaseStatus.PROPOSED, "created_at": at, "updated_at": at}
     )
     same_run = _live_case_of_run(session, source_run_id)
@@ -279,7 +284,8 @@ def propose_case(
                 target = next(r for r in rows if r.id == match.case_id)
                 similarity = match.similarity
     if target is None:
-        row = _new_row(proposal, source_run_id)
+        row = CaseRow(id=proposal.id, question="", source_run_id=source_run_id)
+        _fill_row(row, proposal)  # ``case``'s redacted content, as proposed now
         row.embedding = [float(x) for x in embedder.embed([proposal.input.question])[0]]
         row.embedding_model = embedder.name
         if _insert_new(session, row):
@@ -418,18 +424,20 @@ def edit_case(
     row = _row(session, case_id)
     before = _to_case(row)
     result = rules.apply_edit(before, changes, now=at)
-    if result.case is not before:
-        result = replace(result, case=redact_case(result.case, redact_patterns))
+    if result.case is before:
+        return result
+    edited = redacted(result.case, redact_patterns)
+    result = replace(result, case=edited.case)
     changed = sorted(changes)
     if result.retired is not None:
         _fill_row(row, result.retired)
-        new_row = _new_row(result.case, row.source_run_id)
+        new_row = _new_row(edited, row.source_run_id)
         session.add(new_row)
         session.flush()
         _event(session, case_id, "retired", actor, at, reason="edited", new_version=new_row.id)
         _event(session, new_row.id, "versioned", actor, at, previous_id=case_id, fields=changed)
-    elif result.case is not before:
-        _fill_row(row, result.case)
+    else:
+        _fill_row(row, edited.case)
         _event(session, case_id, "edited", actor, at, fields=changed)
     return result
 
@@ -462,7 +470,7 @@ def rotate_cases(
 
 def add_cases(
     session: Session,
-    cases: Iterable[EvalCase],
+    cases: Iterable[RedactedCase],
     *,
     actor: str | None,
     action: str = "imported",
@@ -470,7 +478,8 @@ def add_cases(
     now: datetime | None = None,
 ) -> tuple[list[EvalCase], list[str]]:
     """Store new cases, all or nothing. Ids already in the database are an error listing
-    every one (or skipped with ``skip_existing``). Returns (added, skipped ids)."""
+    every one (or skipped with ``skip_existing``). Returns (added, skipped ids). A case
+    imported with ``--no-redact`` says so in its event (``redaction: waived``)."""
     at = _now(now)
     cases = list(cases)
     ids = [c.id for c in cases]
@@ -480,16 +489,14 @@ def add_cases(
             f"{len(existing)} case id(s) already exist: {', '.join(sorted(existing))}; "
             "nothing imported (use --skip-existing to import the others)"
         )
-    added = []
-    for case in cases:
-        if case.id in existing:
-            continue
+    added = [case for case in cases if case.id not in existing]
+    for case in added:
         session.add(_new_row(case))
-        added.append(case)
     session.flush()
     for case in added:
-        _event(session, case.id, action, actor, at)
-    return added, sorted(existing)
+        detail = {"redaction": "waived"} if case.waived else {}
+        _event(session, case.id, action, actor, at, **detail)
+    return [case.case for case in added], sorted(existing)
 
 
 def all_cases(

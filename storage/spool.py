@@ -34,15 +34,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from evals.cases.schema import FailureMode, Severity
 from evals.errors import DatabaseUnavailableError, QuorumError
 from storage import signals_repo
 from storage.db import Database
-from storage.records import CorrectionSource, SignalKind, SignalSource
 
 log = logging.getLogger(__name__)
 
-#: Applies one spooled payload inside a session. When the database is unreachable
+#: Applies one spooled payload inside a session. The spool knows no kinds of its own: its
+#: user names each kind's handler (the bot's are ``bot.compare.run_spool.BOT_HANDLERS``).
+#: Payloads carry ``at`` (ISO 8601, UTC), filled in by :meth:`Spool.append`. When the database is unreachable
 #: (DatabaseUnavailableError) the entry is kept; any other error rejects the entry.
 SpoolHandler = Callable[[Session, Mapping[str, Any]], object]
 
@@ -52,67 +52,6 @@ DEFER_S = 15 * 60
 
 class EntryNotReady(Exception):
     """Raised by a handler when what the entry refers to is not in the database yet."""
-
-
-def _at(payload: Mapping[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(payload["at"]))
-
-
-def _signal(session: Session, p: Mapping[str, Any]) -> object:
-    return signals_repo.record_signal(
-        session,
-        run_id=int(p["run_id"]),
-        answer_id=p.get("answer_id"),
-        user_id=str(p["user_id"]),
-        kind=SignalKind(p["kind"]),
-        source=SignalSource(p["source"]),
-        at=_at(p),
-    )
-
-
-def _retract(session: Session, p: Mapping[str, Any]) -> object:
-    return signals_repo.retract_signal(
-        session,
-        run_id=int(p["run_id"]),
-        answer_id=p.get("answer_id"),
-        user_id=str(p["user_id"]),
-        kind=SignalKind(p["kind"]),
-        at=_at(p),
-    )
-
-
-def _correction(session: Session, p: Mapping[str, Any]) -> object:
-    return signals_repo.record_correction(
-        session,
-        run_id=int(p["run_id"]),
-        answer_id=p.get("answer_id"),
-        user_id=str(p["user_id"]),
-        correct_answer=str(p["correct_answer"]),
-        failure_mode=FailureMode(p["failure_mode"]),
-        severity=Severity(p["severity"]),
-        source=CorrectionSource(p["source"]),
-        at=_at(p),
-    )
-
-
-def _vote(session: Session, p: Mapping[str, Any]) -> object:
-    return signals_repo.record_vote(
-        session,
-        run_id=int(p["run_id"]),
-        answer_id=int(p["answer_id"]),
-        user_id=str(p["user_id"]),
-        at=_at(p),
-    )
-
-
-#: Built-in kinds. Payload keys are the repository function's keyword arguments, with
-#: ``at`` (ISO 8601, UTC) always present: :meth:`Spool.append` fills it in.
-DEFAULT_HANDLERS: Mapping[str, SpoolHandler] = {
-    "signal": _signal,
-    "retract_signal": _retract,
-    "correction": _correction,
-    "vote": _vote,
-}
 
 
 @dataclass(frozen=True)
@@ -144,13 +83,13 @@ class Spool:
     def __init__(
         self,
         path: Path | str,
-        handlers: Mapping[str, SpoolHandler] | None = None,
+        handlers: Mapping[str, SpoolHandler],
         *,
         defer_s: float = DEFER_S,
     ):
         self.path = Path(path)
         self.defer_s = defer_s
-        self.handlers = dict(DEFAULT_HANDLERS if handlers is None else handlers)
+        self.handlers = dict(handlers)
         self.rejected_path = self.path.with_name(self.path.name + ".rejected")
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._replay_lock_path = self.path.with_name(self.path.name + ".replay-lock")

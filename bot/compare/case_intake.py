@@ -4,8 +4,8 @@ The stored run gives exactly what the panel was sent (the earlier thread message
 multi-turn context, the question, the system prompt and each member's options), each
 model's answer and the consensus; a correction gives the expected answer, its severity and
 its failure mode as a ``failure:`` tag (what went wrong is not the case's category, the
-kind of question, which a reviewer sets). Everything is redacted before it is stored; the production log keeps the
-original. A repeat (the same run flagged again, or the same question in other words)
+kind of question, which a reviewer sets). Everything is redacted before it is stored
+(storage takes nothing else); the production log keeps the original. A repeat (the same run flagged again, or the same question in other words)
 is merged into the existing case and counted. A new case can be announced in the
 configured review channel.
 
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot.messages.case_review import new_case_notice, notice_text
 from bot.runtime.config import QuorumConfig
 from bot.runtime.services import Services
-from evals.cases.redaction import redact_case
+from evals.cases.redaction import RedactedCase, redacted
 from evals.cases.schema import (
     CaseInput,
     CaseSource,
@@ -148,7 +148,7 @@ def build_case(
     source_link: str | None,
     policy: CasePolicy,
     answer_id: int | None = None,
-) -> EvalCase:
+) -> RedactedCase:
     """The proposed case for a signal on ``run``, redacted: the question and context
     are the messages the panel was sent; ``answer_id`` is the answer the signal was left
     on (None: the result message, i.e. the consensus answer)."""
@@ -195,7 +195,7 @@ def build_case(
         ),
         observed=observed,
     )
-    return redact_case(case, policy.redact_patterns)
+    return redacted(case, policy.redact_patterns)
 
 
 def _load(

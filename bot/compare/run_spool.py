@@ -32,7 +32,7 @@ from storage.records import (
     StoredPanelRun,
     VoteOutcome,
 )
-from storage.spool import DEFAULT_HANDLERS, EntryNotReady, Spool, SpoolEntry, SpoolHandler
+from storage.spool import EntryNotReady, Spool, SpoolEntry, SpoolHandler
 
 # -- (de)serialising a run for the spool -------------------------------------------------
 
@@ -250,8 +250,67 @@ def _stored_run(apply: Callable[[Session, Mapping[str, Any]], object]) -> SpoolH
     return handler
 
 
-BOT_HANDLERS = {
-    **DEFAULT_HANDLERS,
+def _legacy_signal(session: Session, p: Mapping[str, Any]) -> object:
+    return repo.record_signal(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=p.get("answer_id"),
+        user_id=str(p["user_id"]),
+        kind=SignalKind(p["kind"]),
+        source=SignalSource(p["source"]),
+        at=_at(p),
+    )
+
+
+def _legacy_retract(session: Session, p: Mapping[str, Any]) -> object:
+    return repo.retract_signal(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=p.get("answer_id"),
+        user_id=str(p["user_id"]),
+        kind=SignalKind(p["kind"]),
+        at=_at(p),
+    )
+
+
+def _legacy_correction(session: Session, p: Mapping[str, Any]) -> object:
+    return repo.record_correction(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=p.get("answer_id"),
+        user_id=str(p["user_id"]),
+        correct_answer=str(p["correct_answer"]),
+        failure_mode=FailureMode(p["failure_mode"]),
+        severity=Severity(p["severity"]),
+        source=CorrectionSource(p["source"]),
+        at=_at(p),
+    )
+
+
+def _legacy_vote(session: Session, p: Mapping[str, Any]) -> object:
+    return repo.record_vote(
+        session,
+        run_id=int(p["run_id"]),
+        answer_id=int(p["answer_id"]),
+        user_id=str(p["user_id"]),
+        at=_at(p),
+    )
+
+
+#: Kinds the bot spooled before 2026-11-30 (commit eb5168a), named by the repository
+#: function they call. Nothing writes them now; they stay so that a spool file left by
+#: that version (written while its database was down, then upgraded) still replays
+#: instead of being set aside as unknown.
+LEGACY_HANDLERS: Mapping[str, SpoolHandler] = {
+    "signal": _legacy_signal,
+    "retract_signal": _legacy_retract,
+    "correction": _legacy_correction,
+    "vote": _legacy_vote,
+}
+
+#: Every kind the bot spools, and the legacy kinds it still replays.
+BOT_HANDLERS: Mapping[str, SpoolHandler] = {
+    **LEGACY_HANDLERS,
     "panel_run": _spooled_run,
     "message_signal": _message_signal,
     "message_correction": _message_correction,

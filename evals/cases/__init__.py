@@ -16,14 +16,14 @@ from evals.lazy_exports import exported
 if TYPE_CHECKING:
     from evals.cases.assertions import Assertion, AssertionType
     from evals.cases.file_formats import CaseFormat, dump_cases, load_cases
-    from evals.cases.redaction import Redactor, redact_case, redact_text
+    from evals.cases.redaction import RedactedCase, Redactor, redact_case, redact_text, redacted
     from evals.cases.schema import CaseInput, CaseSet, CaseSource, CaseStatus, EvalCase
     from evals.cases.sets import CasePolicy, RotationPolicy, dataset_version
 
 _MODULES = {
     "assertions": ("Assertion", "AssertionType"),
     "file_formats": ("CaseFormat", "dump_cases", "load_cases"),
-    "redaction": ("Redactor", "redact_case", "redact_text"),
+    "redaction": ("RedactedCase", "Redactor", "redact_case", "redact_text", "redacted"),
     "schema": ("CaseInput", "CaseSet", "CaseSource", "CaseStatus", "EvalCase"),
     "sets": ("CasePolicy", "RotationPolicy", "dataset_version"),
 }
@@ -38,6 +38,7 @@ __all__ = [
     "CaseSource",
     "CaseStatus",
     "EvalCase",
+    "RedactedCase",
     "Redactor",
     "RotationPolicy",
     "dataset_version",
@@ -45,6 +46,7 @@ __all__ = [
     "load_cases",
     "redact_case",
     "redact_text",
+    "redacted",
 ]
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from bot.runtime.config import parse_config
 from bot.runtime.services import Services
 from bot.runtime.settings import Settings
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseStatus, EvalCase, FailureMode, Severity
 from evals.consensus.calibrator import Calibrator, LinearModel
 from evals.consensus.features import ANSWER_FEATURES, PANEL_FEATURES
@@ -293,12 +294,14 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
         case_repo.add_cases(
             s,
             [
-                EvalCase(
-                    id=f"prop-{i}",
-                    input=CaseInput(question=f"Proposed question {i}?"),
-                    status=CaseStatus.PROPOSED,
-                    created_at=at,
-                    updated_at=at,
+                redacted(
+                    EvalCase(
+                        id=f"prop-{i}",
+                        input=CaseInput(question=f"Proposed question {i}?"),
+                        status=CaseStatus.PROPOSED,
+                        created_at=at,
+                        updated_at=at,
+                    )
                 )
                 for i in range(2)
             ],

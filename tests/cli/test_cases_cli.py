@@ -18,6 +18,7 @@ import bot.cli.cases.review  # noqa: F401  (registers `quorum cases`)
 from bot.cli import app
 from evals.cases.assertions import Assertion, AssertionType
 from evals.cases.file_formats import CaseFormat, dump_cases
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.cases.sets import EMPTY_SET_VERSION
 from storage import case_repo
@@ -45,7 +46,7 @@ def quorum(*args: str) -> Result:
 
 def seed(db: Database, *cases: EvalCase) -> None:
     with db.session() as s:
-        case_repo.add_cases(s, cases, actor="test")
+        case_repo.add_cases(s, [redacted(c) for c in cases], actor="test")
 
 
 def case(case_id: str, question: str, **kw: object) -> EvalCase:

@@ -20,6 +20,7 @@ from bot.cli import app
 from bot.cli.edge import load_settings_and_config, out
 from bot.runtime.services import command_services
 from bot.schedule import jobs
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.models.litellm_client import LiteLLMClient
 from evals.records import ChatMessage, ModelAnswer, PanelMember
@@ -79,13 +80,15 @@ class Env:
 
     def add_cases(self, n: int = 4) -> None:
         cases = [
-            EvalCase(
-                id=f"case-{i}",
-                input=CaseInput(question=f"What is the capital of France? ({i})"),
-                must_include=["Paris"],
-                category="geo",
-                set=CaseSet.GOLDEN,
-                status=CaseStatus.ACTIVE,
+            redacted(
+                EvalCase(
+                    id=f"case-{i}",
+                    input=CaseInput(question=f"What is the capital of France? ({i})"),
+                    must_include=["Paris"],
+                    category="geo",
+                    set=CaseSet.GOLDEN,
+                    status=CaseStatus.ACTIVE,
+                )
             )
             for i in range(n)
         ]

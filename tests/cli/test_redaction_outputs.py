@@ -9,6 +9,7 @@ export formats.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -176,3 +177,124 @@ def test_imported_and_edited_cases_leak_nothing_anywhere(env: Database, tmp_path
         edited_case = case_repo.require_case(s, "leaky-00")
     assert edited_case.expected is not None and "<" in edited_case.expected
     _check_outputs(env, tmp_path)
+
+
+AWS_KEY = "AKIAZ7Q3XK4M2PLR9TWV"
+SLACK_TOKEN = "xoxb-20480413-99120443-Qm7Lr2Tx9Kp4Wz8Nc3Hv"
+EMAIL = "dana.okafor@corp-mail.example"
+CARD = "4539 1488 0343 6467"
+HOSTILE = (AWS_KEY, SLACK_TOKEN, EMAIL, CARD)
+
+
+def _hostile(lead: str) -> str:
+    return f"{lead} key {AWS_KEY}, token {SLACK_TOKEN}, mail {EMAIL}, card {CARD}."
+
+
+def _raw_cases(tmp_path: Path) -> str:
+    """The ``cases`` and ``case_events`` tables as the SQLite file holds them."""
+    conn = sqlite3.connect(str(tmp_path / "cli.db"))
+    try:
+        return "\n".join(
+            line
+            for line in conn.iterdump()
+            if line.startswith(("INSERT INTO cases", "INSERT INTO case_events"))
+        )
+    finally:
+        conn.close()
+
+
+def _kinds(text: str | None) -> list[str]:
+    return sorted(set(re.findall(r"<([A-Z_]+)_\d+>", text or "")))
+
+
+def test_import_and_edit_store_a_hostile_case_redacted(env: Database, tmp_path: Path) -> None:
+    """An AWS key, a Slack token, an email and a card number in the question and the
+    answers: `cases import` and `cases edit` store placeholders, never the values."""
+    case = EvalCase(
+        id="hostile",
+        input=CaseInput(question=_hostile("Why does the deploy fail?")),
+        expected=_hostile("Rotate them:"),
+        observed=ObservedRun(
+            answers=[ObservedAnswer(model="m", text=_hostile("Never paste"))],
+            consensus_model="m",
+            consensus_text=_hostile("Never paste"),
+        ),
+        created_at=T0,
+        updated_at=T0,
+    )
+    source = tmp_path / "hostile.yaml"
+    source.write_text(dump_cases([case], CaseFormat.YAML), encoding="utf-8")
+
+    dry = quorum("import", str(source), "--dry-run")
+    assert "nothing stored" in dry.stdout and _raw_cases(tmp_path) == ""
+    imported = quorum("import", str(source))
+    assert "Redacted personal data or secrets in 1 case(s)" in imported.stdout
+    with env.session() as s:
+        stored = case_repo.require_case(s, "hostile")
+    expected_kinds = ["API_KEY", "CARD", "EMAIL", "SLACK_TOKEN"]
+    assert _kinds(stored.input.question) == expected_kinds
+    assert _kinds(stored.expected) == expected_kinds
+    assert stored.observed is not None
+    assert _kinds(stored.observed.answers[0].text) == expected_kinds
+    assert _kinds(stored.observed.consensus_text) == expected_kinds
+    env.dispose()
+    assert [s for s in HOSTILE if s in _raw_cases(tmp_path)] == []
+
+    edited = quorum(
+        "edit",
+        "hostile",
+        "--question",
+        _hostile("Edited:"),
+        "--expected",
+        _hostile("Edited answer:"),
+        "--must-include",
+        AWS_KEY,
+        "--must-not-include",
+        CARD,
+    )
+    assert [s for s in HOSTILE if s in edited.output] == []
+    with env.session() as s:
+        stored = case_repo.require_case(s, "hostile")
+    assert _kinds(stored.input.question) == expected_kinds
+    assert _kinds(stored.expected) == expected_kinds
+    assert [_kinds(str(a.value)) for a in stored.assertions] == [["API_KEY"], ["CARD"]]
+    env.dispose()
+    assert [s for s in HOSTILE if s in _raw_cases(tmp_path)] == []
+
+
+def test_no_redact_stores_a_hand_written_file_as_written_and_says_so(
+    env: Database, tmp_path: Path
+) -> None:
+    """`--no-redact` is the one way around redaction (a hand-written case about an address
+    would otherwise lose its point); the audit trail records that it was used."""
+    case = EvalCase(
+        id="subnet",
+        input=CaseInput(question="Which subnet holds 192.168.10.7 with mask 255.255.255.0?"),
+        expected="192.168.10.0/24",
+        created_at=T0,
+        updated_at=T0,
+    )
+    source = tmp_path / "subnet.jsonl"
+    source.write_text(dump_cases([case], CaseFormat.JSONL), encoding="utf-8")
+    imported = quorum("import", str(source), "--no-redact")
+    assert "Imported 1 case(s)" in imported.stdout and "Redacted" not in imported.stdout
+    with env.session() as s:
+        stored = case_repo.require_case(s, "subnet")
+        (event,) = case_repo.case_events(s, "subnet")
+    assert stored.input.question == case.input.question and stored.expected == case.expected
+    assert event.action == "imported" and event.detail == {"redaction": "waived"}
+
+    # the same file imported normally is redacted, and its event says nothing more
+    quorum("import", str(source), "--skip-existing")  # the id is taken: skipped, not changed
+    renamed = tmp_path / "subnet-2.jsonl"
+    renamed.write_text(
+        dump_cases([case.model_copy(update={"id": "subnet-2"})], CaseFormat.JSONL),
+        encoding="utf-8",
+    )
+    quorum("import", str(renamed))
+    with env.session() as s:
+        redacted_copy = case_repo.require_case(s, "subnet-2")
+        (event,) = case_repo.case_events(s, "subnet-2")
+        unchanged = case_repo.require_case(s, "subnet")
+    assert redacted_copy.input.question == "Which subnet holds <IP_1> with mask <IP_2>?"
+    assert event.detail == {} and unchanged == stored

@@ -39,6 +39,7 @@ from bot.eval_runs.task_queue import (
 )
 from bot.runtime.services import Services, command_services
 from bot.schedule import jobs
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.runs.report import EvalReport, RunStatus
 from storage import case_repo
@@ -85,12 +86,14 @@ def queue_env(
             case_repo.add_cases(
                 s,
                 [
-                    EvalCase(
-                        id=f"geo-{i}",
-                        input=CaseInput(question=f"What is the capital of France? ({i})"),
-                        must_include=["Paris"],
-                        set=CaseSet.GOLDEN,
-                        status=CaseStatus.ACTIVE,
+                    redacted(
+                        EvalCase(
+                            id=f"geo-{i}",
+                            input=CaseInput(question=f"What is the capital of France? ({i})"),
+                            must_include=["Paris"],
+                            set=CaseSet.GOLDEN,
+                            status=CaseStatus.ACTIVE,
+                        )
                     )
                     for i in range(CASES)
                 ],

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from evals.cases.assertions import Assertion, AssertionType
+from evals.cases.redaction import RedactedCase, redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseSource, CaseStatus, EvalCase, Severity
 from evals.cases.sets import EMPTY_SET_VERSION, RotationPolicy
 from evals.errors import InputError
@@ -25,15 +26,17 @@ from tests.storage.factories import consensus_for, panel_run
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
-def new_case(case_id: str, question: str, **kw: object) -> EvalCase:
-    return EvalCase.model_validate(
-        {
-            "id": case_id,
-            "input": CaseInput(question=question),
-            "created_at": T0,
-            "updated_at": T0,
-            **kw,
-        }
+def new_case(case_id: str, question: str, **kw: object) -> RedactedCase:
+    return redacted(
+        EvalCase.model_validate(
+            {
+                "id": case_id,
+                "input": CaseInput(question=question),
+                "created_at": T0,
+                "updated_at": T0,
+                **kw,
+            }
+        )
     )
 
 

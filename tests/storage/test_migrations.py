@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, EvalCase
 from evals.errors import StorageError
 from evals.scorers.checks import ScorerSettings
@@ -262,7 +263,7 @@ def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> Non
             assertions=[{"type": "contains", "value": "x", "weight": 2}],
         )
         with db.session() as s:
-            case_repo.add_cases(s, [case], actor="t")
+            case_repo.add_cases(s, [redacted(case)], actor="t")
         with pytest.raises(Exception, match="weighted"):
             db.downgrade("0005_run_prompts")
         assert db.current_revision() == "0006_case_assertions"

@@ -1,4 +1,5 @@
-"""The spool: writes made while the database is down are kept on disk and replayed once."""
+"""The spool: writes made while the database is down are kept on disk and replayed once,
+through the handlers the bot registers (``bot.compare.run_spool.BOT_HANDLERS``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from bot.compare.run_spool import BOT_HANDLERS
 from evals.cases.schema import FailureMode, Severity
 from storage import repo
 from storage.db import Database
 from storage.records import RunOrigin, StoredPanelRun
 from storage.spool import EntryNotReady, Spool
+from storage.tables.panel_runs import VoteRow
 from tests.storage.factories import answer, consensus_for, panel_run
 
 
@@ -28,7 +32,7 @@ def down() -> Iterator[Database]:
 
 @pytest.fixture
 def spool(tmp_path: Path) -> Spool:
-    return Spool(tmp_path / "spool" / "writes.jsonl")
+    return Spool(tmp_path / "spool" / "writes.jsonl", BOT_HANDLERS)
 
 
 def _run(db: Database) -> StoredPanelRun:
@@ -59,7 +63,7 @@ def _correction(run: StoredPanelRun, text: str = "Lyon") -> dict[str, object]:
 
 def test_spooled_time_is_when_it_happened(sqlite_db: Database, spool: Spool) -> None:
     run = _run(sqlite_db)
-    spool.append("signal", {**_thumbs(run), "at": "2026-11-30T09:15:00+00:00"})
+    spool.append("run_signal", {**_thumbs(run), "at": "2026-11-30T09:15:00+00:00"})
     spooled_at = json.loads(spool.path.read_text())["payload"]["at"]
     assert spool.replay(sqlite_db).applied == 1
     with sqlite_db.session() as s:
@@ -71,7 +75,7 @@ def test_replay_applies_each_entry_once_even_when_repeated(
     sqlite_db: Database, spool: Spool
 ) -> None:
     run = _run(sqlite_db)
-    spool.append("correction", _correction(run))
+    spool.append("run_correction", _correction(run))
     copy = spool.path.read_text()
     assert spool.replay(sqlite_db).applied == 1
     # A crash after applying but before the spool was cleared leaves the entry behind.
@@ -86,11 +90,11 @@ def test_replay_while_still_down_keeps_everything_in_order(
     down: Database, spool: Spool, sqlite_db: Database
 ) -> None:
     run = _run(sqlite_db)
-    spool.append("correction", _correction(run, "first"))
-    spool.append("correction", _correction(run, "second"))
+    spool.append("run_correction", _correction(run, "first"))
+    spool.append("run_correction", _correction(run, "second"))
     report = spool.replay(down)
     assert (report.applied, report.remaining) == (0, 2)
-    spool.append("correction", _correction(run, "third"))
+    spool.append("run_correction", _correction(run, "third"))
     assert report.rejected == 0
     assert spool.replay(sqlite_db).applied == 3
     with sqlite_db.session() as s:
@@ -100,12 +104,12 @@ def test_replay_while_still_down_keeps_everything_in_order(
 
 def test_entries_that_can_never_apply_are_set_aside(sqlite_db: Database, spool: Spool) -> None:
     run = _run(sqlite_db)
-    spool.append("signal", {**_thumbs(run), "run_id": 4040})  # no such run: FK violation
-    spool.append("vote", {"run_id": run.id, "answer_id": 999999, "user_id": "U1"})
+    spool.append("run_signal", {**_thumbs(run), "run_id": 4040})  # no such run
+    spool.append("member_vote", {"run_id": run.id, "member": "nobody", "user_id": "U1"})
     with spool.path.open("a") as fh:
         fh.write('{"id": "x", "kind": "mystery", "payload": {}}\n')
         fh.write("not json at all\n")
-    spool.append("signal", _thumbs(run))
+    spool.append("run_signal", _thumbs(run))
     report = spool.replay(sqlite_db)
     assert (report.applied, report.rejected, report.remaining) == (1, 4, 0)
     assert spool.pending() == 0
@@ -118,7 +122,7 @@ def test_entries_that_can_never_apply_are_set_aside(sqlite_db: Database, spool: 
 
 def test_a_torn_last_line_is_ignored(sqlite_db: Database, spool: Spool) -> None:
     run = _run(sqlite_db)
-    spool.append("signal", _thumbs(run))
+    spool.append("run_signal", _thumbs(run))
     with spool.path.open("a") as fh:
         fh.write('{"id": "torn", "kind": "sig')
     assert spool.pending() == 1
@@ -127,7 +131,7 @@ def test_a_torn_last_line_is_ignored(sqlite_db: Database, spool: Spool) -> None:
 
 def test_only_one_replayer_at_a_time(sqlite_db: Database, spool: Spool) -> None:
     run = _run(sqlite_db)
-    spool.append("signal", _thumbs(run))
+    spool.append("run_signal", _thumbs(run))
     with open(spool._replay_lock_path, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         assert spool.replay(sqlite_db).skipped is True
@@ -174,3 +178,28 @@ def test_an_entry_whose_run_comes_later_waits_for_it_then_is_rejected_in_time(
     report = spool.replay(sqlite_db)
     assert (report.applied, report.rejected, report.remaining) == (0, 1, 0)
     assert "run-2 has not arrived" in spool.rejected_path.read_text()
+
+
+def test_a_spool_left_by_the_earlier_version_still_replays(
+    sqlite_db: Database, spool: Spool
+) -> None:
+    """Before 2026-11-30 the bot spooled ``signal``, ``retract_signal``, ``correction`` and
+    ``vote`` entries; a file holding them, upgraded, replays into the database."""
+    run = _run(sqlite_db)
+    alpha = next(a for a in run.panel_answers if a.member == "alpha")
+    spool.append("signal", {**_thumbs(run, "U1"), "answer_id": alpha.id})
+    spool.append("signal", _thumbs(run, "U3"))
+    spool.append("retract_signal", {"run_id": run.id, "user_id": "U3", "kind": "up"})
+    spool.append("correction", _correction(run, "Lyon, really"))
+    spool.append("vote", {"run_id": run.id, "answer_id": alpha.id, "user_id": "U4"})
+    report = spool.replay(sqlite_db)
+    assert (report.applied, report.rejected, report.remaining) == (5, 0, 0)
+    with sqlite_db.session() as s:
+        signals = repo.signals_for_run(s, run.id, include_retracted=True)
+        assert [(x.user_id, x.answer_id, x.retracted_at is None) for x in signals] == [
+            ("U1", alpha.id, True),
+            ("U3", None, False),
+        ]
+        assert [c.correct_answer for c in repo.corrections_for_run(s, run.id)] == ["Lyon, really"]
+        votes = s.scalars(select(VoteRow).where(VoteRow.run_id == run.id)).all()
+        assert [(v.answer_id, v.user_id) for v in votes] == [(alpha.id, "U4")]

@@ -78,7 +78,7 @@ def import_(
     document numbers) means nothing is stored.
     """
     from evals.cases.file_formats import format_for_path, load_cases
-    from evals.cases.redaction import Redactor, redact_case
+    from evals.cases.redaction import Redactor, redacted, unredacted_by_request
     from storage import case_repo
 
     chosen = format_for_path(path, fmt)
@@ -91,24 +91,24 @@ def import_(
         overrides["set"] = case_set
     if overrides:
         cases = [c.model_copy(update=overrides) for c in cases]
-    redacted = 0
     if redact:
         patterns = configured_policy().redact_patterns
         Redactor.with_patterns(patterns)  # fail early on a bad configured pattern
-        cleaned = [redact_case(c, patterns) for c in cases]
-        redacted = sum(1 for a, b in zip(cases, cleaned, strict=True) if a != b)
-        cases = cleaned
+        storable = [redacted(c, patterns) for c in cases]
+    else:
+        storable = [unredacted_by_request(c) for c in cases]
+    changed = sum(1 for a, b in zip(cases, storable, strict=True) if a != b.case)
     if dry_run:
         out.print(f"{path}: {len(cases)} valid case(s); nothing stored (--dry-run).")
         return
     with case_session() as session:
         added, skipped = case_repo.add_cases(
-            session, cases, actor=audit_actor(), skip_existing=skip_existing
+            session, storable, actor=audit_actor(), skip_existing=skip_existing
         )
         versions = versions_line(session, list(CaseSet))
     out.print(f"Imported {len(added)} case(s) from {path}.", highlight=False)
     if skipped:
         out.print(f"Skipped {len(skipped)} existing id(s): {', '.join(skipped)}")
-    if redacted:
-        out.print(f"Redacted personal data or secrets in {redacted} case(s).")
+    if changed:
+        out.print(f"Redacted personal data or secrets in {changed} case(s).")
     out.print(versions, highlight=False)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from bot.eval_runs.options import SetChoice
 from bot.eval_runs.plan import BenchmarkRequest
 from bot.eval_runs.service import BenchmarkService
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.errors import StorageError
 from evals.records import ChatMessage, ModelAnswer, PanelMember
@@ -27,12 +28,14 @@ def _add_cases(db: Database, n: int = 3) -> None:
         case_repo.add_cases(
             s,
             [
-                EvalCase(
-                    id=f"math-{i}",
-                    input=CaseInput(question=f"What is 6 x 7? ({i})"),
-                    must_include=["42"],
-                    status=CaseStatus.ACTIVE,
-                    set=CaseSet.GOLDEN,
+                redacted(
+                    EvalCase(
+                        id=f"math-{i}",
+                        input=CaseInput(question=f"What is 6 x 7? ({i})"),
+                        must_include=["42"],
+                        status=CaseStatus.ACTIVE,
+                        set=CaseSet.GOLDEN,
+                    )
                 )
                 for i in range(n)
             ],

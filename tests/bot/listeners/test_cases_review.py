@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from bot.compare.case_intake import propose_case_from_signal
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from storage import case_repo
 from storage.tables.cases import CaseRow
@@ -467,7 +468,7 @@ def _seed(
 ) -> None:
     case = EvalCase.model_validate({"id": case_id, "input": CaseInput(question=question), **kw})
     with bot.db.session() as s:
-        case_repo.add_cases(s, [case], actor="test")
+        case_repo.add_cases(s, [redacted(case)], actor="test")
 
 
 async def test_intake_goes_on_when_slack_calls_fail(bot_factory: Any) -> None:

@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from bot.runtime.config import parse_config
 from bot.schedule import jobs, scheduler
 from bot.schedule.cron import JobSchedule, build_schedules, plan_catch_up
+from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.errors import ConfigError
 from storage import case_repo, digest_queries, eval_repo, job_repo, signals_repo
@@ -236,12 +237,14 @@ async def test_scheduled_benchmark_runs_panel_and_shadow_once(sqlite_db: Databas
         case_repo.add_cases(
             s,
             [
-                EvalCase(
-                    id=f"math-{i}",
-                    input=CaseInput(question=f"What is 6 x 7? ({i})"),
-                    must_include=["42"],
-                    status=CaseStatus.ACTIVE,
-                    set=CaseSet.GOLDEN if i < 2 else CaseSet.ROTATING,
+                redacted(
+                    EvalCase(
+                        id=f"math-{i}",
+                        input=CaseInput(question=f"What is 6 x 7? ({i})"),
+                        must_include=["42"],
+                        status=CaseStatus.ACTIVE,
+                        set=CaseSet.GOLDEN if i < 2 else CaseSet.ROTATING,
+                    )
                 )
                 for i in range(3)
             ],

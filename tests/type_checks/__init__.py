@@ -1,0 +1,2 @@
+"""Modules mypy checks (pyproject: ``[tool.mypy] packages``) and no test runs: each
+proves a guarantee the type system gives."""
