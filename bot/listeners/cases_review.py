@@ -14,7 +14,6 @@ first; every other ``/compare`` text goes on to the compare listener.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 from bot.compare.case_intake import case_policy
 from bot.messages import case_review as cb
 from bot.runtime.services import Services
+from bot.slack import payload
 from evals.cases.schema import CaseSet, CaseStatus
 from evals.cases.sets import short_version
 from evals.errors import InputError, QuorumError, new_reference
@@ -36,6 +36,8 @@ from storage import case_repo
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+NO_CASE = "Sorry, I can't tell which case that button was for. Please open the list again."
 
 
 def is_cases_text(text: str) -> bool:
@@ -169,7 +171,14 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         if not await guard(body, client, respond):
             return
-        case_id, user, page = str(action["value"]), str(body["user"]["id"]), _page_of(body, action)
+        case_id, user, page = (
+            str(action.get("value") or ""),
+            body["user"]["id"],
+            _page_of(body, action),
+        )
+        if not case_id:
+            await respond(response_type="ephemeral", replace_original=False, text=NO_CASE)
+            return
 
         def apply(session: Session) -> dict[str, Any]:
             try:
@@ -236,7 +245,10 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         if not await guard(body, client, respond):
             return
-        case_id = str(action["value"])
+        case_id = str(action.get("value") or "")
+        if not case_id:
+            await respond(response_type="ephemeral", replace_original=False, text=NO_CASE)
+            return
         try:
             case = await _db(services, lambda s: case_repo.get_case(s, case_id))
         except Exception as exc:
@@ -275,9 +287,13 @@ def register(app: AsyncApp, services: Services) -> None:
         if status != "yes":
             await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: _refusal(status)[:150]})
             return
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        metadata = payload.metadata(view)
         case_id = str(metadata.get("case_id", ""))
-        values = (view.get("state") or {}).get("values") or {}
+        values = payload.state_values(view)
+        if not case_id or not cb.edit_is_complete(values):
+            log.warning("an incomplete case edit form came back; nothing changed")
+            await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: cb.INCOMPLETE_EDIT})
+            return
         patterns = case_policy(services.config).redact_patterns
 
         def apply(session: Session) -> dict[str, Any]:

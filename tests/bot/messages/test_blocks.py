@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -333,8 +335,10 @@ def test_manifest_matches_what_the_code_listens_to() -> None:
     assert {u.rsplit("/", 2)[-2] + "/" + u.rsplit("/", 1)[-1] for u in urls} == {"slack/events"}
 
 
-async def test_every_subscribed_event_is_handled(bot) -> None:  # type: ignore[no-untyped-def]
-    """Bolt answers 404 to events nobody listens to, and Slack then retries them."""
+async def test_every_subscribed_event_is_handled(bot, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An event nobody listens to is acknowledged with a "no listener" log line (Bolt
+    alone would answer 404, and Slack would retry it): none of the subscribed ones."""
+    caplog.set_level(logging.INFO)
 
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     channel_types = {"channels": "channel", "groups": "group", "im": "im", "mpim": "mpim"}
@@ -350,6 +354,11 @@ async def test_every_subscribed_event_is_handled(bot) -> None:  # type: ignore[n
         reply = await bot.event(event)
         assert reply.status == 200, f"{name} is subscribed but not handled"
     await bot.settle()
+    assert [r.getMessage() for r in caplog.records if "no listener" in r.getMessage()] == []
+    await bot.event({"type": "team_rename", "name": "x"})
+    assert [r.getMessage() for r in caplog.records if "no listener" in r.getMessage()] == [
+        "no listener for event team_rename; acknowledged and ignored"
+    ]
 
 
 @pytest.mark.parametrize("ms,expected", [(0, "0.0 s"), (1849, "1.8 s"), (12_000, "12.0 s")])
