@@ -111,6 +111,8 @@ class Surface(Protocol):
 
     async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None: ...
 
+    async def upload(self, content: str, filename: str, title: str) -> bool: ...
+
 
 @dataclass
 class ChannelSurface:
@@ -139,6 +141,18 @@ class ChannelSurface:
         ts = resp.get("ts")
         return str(ts) if ts else None
 
+    async def upload(self, content: str, filename: str, title: str) -> bool:
+        """A file in the thread (``files.uploadV2``: get an upload URL, send the bytes,
+        complete the upload into the channel and thread)."""
+        await self.client.files_upload_v2(
+            channel=self.channel_id or "",
+            thread_ts=self.thread_ts or self.ts,
+            content=content,
+            filename=filename,
+            title=title,
+        )
+        return True
+
 
 @dataclass
 class ResponseUrlSurface:
@@ -161,6 +175,9 @@ class ResponseUrlSurface:
 
     async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None:
         return None
+
+    async def upload(self, content: str, filename: str, title: str) -> bool:
+        return False
 
 
 async def open_surface(

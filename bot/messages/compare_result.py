@@ -124,11 +124,32 @@ def fit_blocks(
     return [*head, note, *tail]
 
 
+CONTINUED_NOTE = "_(continued in the thread)_"
+
+
 def answer_sections(
-    markdown: str, *, max_sections: int, max_chars: int | None = None
+    markdown: str,
+    *,
+    max_sections: int,
+    max_chars: int | None = None,
+    cut_note: str = CONTINUED_NOTE,
 ) -> list[JSON]:
-    """Model Markdown as mrkdwn sections, split safely; cut (and marked as continued in
-    the thread) past ``max_sections`` sections or ``max_chars`` characters."""
+    """Model Markdown as mrkdwn sections, split safely; cut past ``max_sections``
+    sections or ``max_chars`` characters, the last section then ending with
+    ``cut_note`` (by default: the rest is in the thread)."""
+    return cut_answer_sections(
+        markdown, max_sections=max_sections, max_chars=max_chars, cut_note=cut_note
+    )[0]
+
+
+def cut_answer_sections(
+    markdown: str,
+    *,
+    max_sections: int,
+    max_chars: int | None = None,
+    cut_note: str = CONTINUED_NOTE,
+) -> tuple[list[JSON], bool]:
+    """:func:`answer_sections`, and whether the answer was cut."""
     pieces = split_mrkdwn(to_mrkdwn(markdown)) or ["_(empty answer)_"]
     budget = max_chars if max_chars is not None else max_sections * SECTION_TEXT_LIMIT
     kept: list[str] = []
@@ -144,8 +165,9 @@ def answer_sections(
     if not kept:
         kept = [truncate(pieces[0], max(budget, 260) - 60)]
     if cut:
-        kept[-1] = truncate(kept[-1], SECTION_TEXT_LIMIT - 60) + "\n_(continued in the thread)_"
-    return as_dicts([section(p) for p in kept])
+        room = SECTION_TEXT_LIMIT - len(cut_note) - 2
+        kept[-1] = truncate(kept[-1], room) + "\n" + cut_note
+    return as_dicts([section(p) for p in kept]), cut
 
 
 # -- progress and result messages ------------------------------------------------------

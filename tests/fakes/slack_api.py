@@ -80,6 +80,8 @@ class StoredMessage:
     user: str = "UQUORUMBOT"
     updates: int = 0
     posted_at: float = field(default_factory=time.monotonic)
+    #: Files shared with the message (``files.completeUploadExternal``): id, name, title.
+    files: list[JSON] = field(default_factory=list)
 
     def as_json(self) -> JSON:
         out: JSON = {
@@ -92,6 +94,8 @@ class StoredMessage:
         }
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
+        if self.files:
+            out["files"] = self.files
         return out
 
 
@@ -112,6 +116,7 @@ class FakeSlackAPI:
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._uploads: dict[str, bytes] = {}
+        self._file_names: dict[str, str] = {}
         self._users: dict[str, JSON] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[JSON] = []
@@ -273,6 +278,11 @@ class FakeSlackAPI:
 
     def response_url_posts(self, name: str | None = None) -> list[JSON]:
         return [c.body for c in self.calls_to("response_url") if name in (None, c.body["_name"])]
+
+    def file_text(self, file_id: str) -> str:
+        """What was uploaded as file ``file_id``, as text."""
+        with self._lock:
+            return self._uploads[file_id].decode()
 
     def uploads(self) -> dict[str, bytes]:
         with self._lock:
@@ -572,17 +582,44 @@ class FakeSlackAPI:
         return {"ok": True}
 
     def _api_files_getUploadURLExternal(self, body: JSON) -> JSON:
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
         file_id = f"F{next(self._file_ids):08d}"
+        with self._lock:
+            self._file_names[file_id] = str(body["filename"])
         return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
 
     def _api_files_completeUploadExternal(self, body: JSON) -> JSON:
+        """Like Slack: the files must have been uploaded; with ``channel_id`` they are
+        shared there (in the thread ``thread_ts``) as a message carrying them."""
         files = body.get("files")
         if isinstance(files, str):
             files = json.loads(files)
-        listed = [
-            {"id": f.get("id"), "title": f.get("title", ""), "channels": [body.get("channel_id")]}
-            for f in files or []
-        ]
+        with self._lock:
+            if not files or any(f.get("id") not in self._uploads for f in files):
+                return {"ok": False, "error": "file_not_found"}
+            listed = [
+                {
+                    "id": f["id"],
+                    "name": self._file_names.get(f["id"], ""),
+                    "title": f.get("title", ""),
+                    "size": len(self._uploads[f["id"]]),
+                    "channels": [body["channel_id"]] if body.get("channel_id") else [],
+                }
+                for f in files
+            ]
+        channel = body.get("channel_id")
+        if channel:
+            thread_ts = body.get("thread_ts")
+            with self._lock:
+                ts = self._next_ts()
+                self._messages[(str(channel), ts)] = StoredMessage(
+                    channel=str(channel),
+                    ts=ts,
+                    text=str(body.get("initial_comment") or ""),
+                    thread_ts=str(thread_ts) if thread_ts else None,
+                    files=listed,
+                )
         return {"ok": True, "files": listed}
 
 
