@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.compare.run_spool import default_spool
 from bot.compare.run_store import RunStore
-from bot.listeners import cases_review, compare, corrections, digest, feedback
+from bot.listeners import cases_review, compare, corrections, digest, feedback, shortcuts
 from bot.runtime.services import Services
 
 
@@ -22,6 +22,7 @@ def register_all(app: AsyncApp, services: Services, store: RunStore | None = Non
     corrections.register(app, services, store)
     compare.register(app, services, store)
     feedback.register(app, services, store)
+    shortcuts.register(app, services, store)
 
     # Every other message event (channel chatter, edits, our own posts) is acknowledged
     # and ignored, so Slack never sees a 404 and never retries it.

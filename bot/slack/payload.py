@@ -107,6 +107,7 @@ INTERACTIVE: Mapping[str, Sequence[Field]] = {
     "view_submission": (
         *USER,
         need("view", "dict"),
+        need("view.id"),
         need("view.callback_id"),
         may("view.private_metadata"),
         may("view.state", "dict"),
@@ -148,6 +149,11 @@ def _get(body: Any, path: str) -> Any:
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 #: A response URL, or "" (as Socket Mode sends for some commands).
 _URL = re.compile(r"(?:https?://[^\s/?#]+(?:[/?#]\S*)?)?")
+
+
+def is_id(value: Any) -> bool:
+    """Whether ``value`` looks like a Slack id (a channel, a user, a timestamp)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 def _fits(value: Any, expect: Expect) -> bool:

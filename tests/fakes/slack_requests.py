@@ -335,6 +335,66 @@ def view_submission_payload(
     return payload
 
 
+def _person(user_id: str) -> JSON:
+    return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID}
+
+
+def message_shortcut_payload(
+    *,
+    callback_id: str,
+    message: JSON,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0GENERAL",
+    response_url: str = "https://hooks.slack.com/app/T0QUORUM/1/abc",
+    trigger_id: str | None = None,
+) -> JSON:
+    """A message shortcut (``message_action``) used on ``message`` (Slack's message
+    object: ``ts``, ``text``, ``user``, ``thread_ts``...)."""
+    return {
+        "type": "message_action",
+        "token": "deprecated-verification-token",
+        "action_ts": _ts(),
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "user": _person(user_id),
+        "channel": {"id": channel_id, "name": "general"},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+        "response_url": response_url,
+        "message_ts": message.get("ts"),
+        "message": {"type": "message", **message},
+    }
+
+
+def global_shortcut_payload(
+    *, callback_id: str, user_id: str = "U0ALICE", trigger_id: str | None = None
+) -> JSON:
+    """A global shortcut (from the shortcuts menu or the search bar)."""
+    return {
+        "type": "shortcut",
+        "token": "deprecated-verification-token",
+        "action_ts": _ts(),
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "user": _person(user_id),
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+    }
+
+
+def app_home_opened(user: str = "U0ALICE", tab: str = "home") -> JSON:
+    """The ``app_home_opened`` event (someone opened the app's Home or Messages tab)."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D0ALICE",
+        "tab": tab,
+        "event_ts": _ts(),
+    }
+
+
 # -- sending ---------------------------------------------------------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta

@@ -105,6 +105,10 @@ def _edit_values() -> dict[str, Any]:
 
 
 USER_PATHS = ("user", "user.id")
+#: Free text: any string there is something a person could have typed.
+FREE_TEXT = ("event.text", "message.text", "view.state.values.question.value.value")
+#: Optional: leaving these out (or null) is a request Slack does send.
+OPTIONAL = ("view.state.values.where.value.selected_conversation",)
 BUTTON_PATHS = (*USER_PATHS, "actions", "actions.0", "actions.0.action_id", "actions.0.value")
 KINDS = [
     Kind(
@@ -219,6 +223,63 @@ KINDS = [
 ]
 
 
+KINDS += [
+    Kind(
+        "shortcut quorum_ask_message",
+        lambda w: (
+            "interactive",
+            sr.message_shortcut_payload(
+                callback_id="quorum_ask_message",
+                message={"ts": w.result_ts, "text": "Is it Canberra?", "user": "U0BOB"},
+                response_url="RESPONSE_URL",
+            ),
+        ),
+        (
+            *USER_PATHS,
+            "callback_id",
+            "trigger_id",
+            "channel",
+            "channel.id",
+            "message",
+            "message.ts",
+            "message.text",
+        ),
+    ),
+    Kind(
+        "shortcut quorum_ask_global",
+        lambda w: ("interactive", sr.global_shortcut_payload(callback_id="quorum_ask_global")),
+        (*USER_PATHS, "callback_id", "trigger_id"),
+    ),
+    Kind(
+        "form quorum_ask_submit",
+        lambda w: (
+            "interactive",
+            sr.view_submission_payload(
+                callback_id="quorum_ask_submit",
+                values={
+                    "question": {"value": {"type": "plain_text_input", "value": "Canberra?"}},
+                    "where": {
+                        "value": {
+                            "type": "conversations_select",
+                            "selected_conversation": "C0GENERAL",
+                        }
+                    },
+                },
+            ),
+        ),
+        (
+            *USER_PATHS,
+            "view",
+            "view.id",
+            "view.state.values",
+            "view.state.values.question",
+            "view.state.values.question.value.value",
+            "view.state.values.where.value.selected_conversation",
+        ),
+    ),
+]
+
+
 def _mutated(body: Any, path: str, value: Any) -> Any:
     out = copy.deepcopy(body)
     *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
@@ -300,8 +361,8 @@ async def test_a_signed_malformed_payload_is_acknowledged_and_dropped_without_a_
                 else [
                     _mutated(body, path, v)
                     for v in ODD_VALUES
-                    # any string is a question someone could type
-                    if not (path.endswith("text") and isinstance(v, str))
+                    if not (path in FREE_TEXT and isinstance(v, str))
+                    and not (path in OPTIONAL and v in (MISSING, None))
                 ]
             )
             for number, variant in enumerate(variants):
