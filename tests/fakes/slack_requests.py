@@ -384,6 +384,42 @@ def global_shortcut_payload(
     }
 
 
+def home_action_payload(
+    *, action_id: str, value: str, block_id: str = "actions", user_id: str = "U0ALICE"
+) -> JSON:
+    """A button pressed on the App Home tab: the container is the view, and there is no
+    channel, message or response_url."""
+    view_id = uid("V")
+    return {
+        "type": "block_actions",
+        "user": _person(user_id),
+        "api_app_id": API_APP_ID,
+        "token": "deprecated-verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": uid("13345224609.738474920.") + "8ee",
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": "home",
+            "blocks": [],
+            "state": {"values": {}},
+        },
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "type": "button",
+                "action_ts": _ts(),
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+            }
+        ],
+    }
+
+
 def app_home_opened(user: str = "U0ALICE", tab: str = "home") -> JSON:
     """The ``app_home_opened`` event (someone opened the app's Home or Messages tab)."""
     return {

@@ -348,6 +348,8 @@ async def test_every_subscribed_event_is_handled(bot, caplog) -> None:  # type: 
             event["subtype"] = "message_changed"  # nothing to answer: only the ack matters
         elif kind == "app_mention":
             event = sr.app_mention("<@UQUORUMBOT> help")
+        elif kind == "app_home_opened":
+            event = sr.app_home_opened()
         else:
             event = sr.reaction("tada", item_ts="1.2", removed=kind == "reaction_removed")
         reply = await bot.event(event)

@@ -38,7 +38,7 @@ TABLES = (PanelRunRow, SignalRow, CorrectionRow, VoteRow, CaseRow)
 #: What a Slack id looks like (channels, users, DMs).
 SLACK_ID = re.compile(r"^[CDGUW][A-Z0-9]{2,}$")
 #: Web API methods that change what someone sees in Slack.
-WRITES = ("chat.postMessage", "chat.postEphemeral", "chat.update", "views.open")
+WRITES = ("chat.postMessage", "chat.postEphemeral", "chat.update", "views.open", "views.publish")
 
 
 @dataclass
@@ -108,7 +108,7 @@ USER_PATHS = ("user", "user.id")
 #: Free text: any string there is something a person could have typed.
 FREE_TEXT = ("event.text", "message.text", "view.state.values.question.value.value")
 #: Optional: leaving these out (or null) is a request Slack does send.
-OPTIONAL = ("view.state.values.where.value.selected_conversation",)
+OPTIONAL = ("view.state.values.where.value.selected_conversation", "event.tab")
 BUTTON_PATHS = (*USER_PATHS, "actions", "actions.0", "actions.0.action_id", "actions.0.value")
 KINDS = [
     Kind(
@@ -280,6 +280,31 @@ KINDS += [
 ]
 
 
+KINDS += [
+    Kind(
+        "event app_home_opened",
+        _event(lambda w: sr.app_home_opened()),
+        ("event", "event.type", "event.user", "event.tab"),
+    ),
+    Kind(
+        "button quorum_home_ask (on the Home tab)",
+        lambda w: (
+            "interactive",
+            sr.home_action_payload(action_id="quorum_home_ask", value="ask"),
+        ),
+        (*USER_PATHS, "trigger_id", "actions.0.action_id"),
+    ),
+    Kind(
+        "button cases_approve_golden (on the Home tab)",
+        lambda w: (
+            "interactive",
+            sr.home_action_payload(action_id="cases_approve_golden", value=w.case_id),
+        ),
+        (*USER_PATHS, "actions.0.value"),
+    ),
+]
+
+
 def _mutated(body: Any, path: str, value: Any) -> Any:
     out = copy.deepcopy(body)
     *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
@@ -376,7 +401,7 @@ async def test_a_signed_malformed_payload_is_acknowledged_and_dropped_without_a_
     assert _stored(bot) == before
     written = [c for c in bot.slack.calls[first_call:] if c.method in WRITES]
     wrong = [
-        (c.method, c.body.get("channel"), c.body.get("user"))
+        (c.method, c.body.get("channel"), c.body.get("user"), c.body.get("user_id"))
         for c in written
         if not all(SLACK_ID.match(str(c.body[f])) for f in ("channel", "user") if f in c.body)
     ]
