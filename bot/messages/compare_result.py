@@ -18,7 +18,10 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ContextActionsBlock,
     ContextBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
@@ -59,6 +62,11 @@ ACTION_DOWN = "quorum_down"
 ACTION_CORRECT = "quorum_correct"
 ACTION_FLAG = "quorum_flag"
 ACTION_BEST = "quorum_best_answer"
+#: Slack's own 👍/👎 (a ``feedback_buttons`` element); its value is ``up:…`` / ``down:…``
+#: followed by the run id or :data:`PENDING_RUN`. ``ACTION_UP`` / ``ACTION_DOWN`` stay
+#: for results posted before it.
+ACTION_FEEDBACK = "quorum_feedback"
+FEEDBACK_UP, FEEDBACK_DOWN = "up", "down"
 #: Feedback button value on a channel result: the run is found by the message the
 #: button sits on (the result is posted before the run is stored).
 PENDING_RUN = "by-message"
@@ -261,7 +269,7 @@ def result_blocks(view: ResultView, *, short: bool = False) -> list[JSON]:
         tail.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
     tail.append(context_block(context_line(run)).to_dict())
     tail.append(context_block(WHAT_IF_WRONG if consensus.text else IN_THE_THREAD).to_dict())
-    tail.append(feedback_actions(view.run_id).to_dict())
+    tail += as_dicts(feedback_actions(view.run_id))
     if consensus.text and short:
         blocks += answer_sections(consensus.text, max_sections=1, max_chars=SHORT_ANSWER_CHARS)
     elif consensus.text:
@@ -306,19 +314,39 @@ def context_line(run: PanelRun) -> str:
     return " · ".join(parts)
 
 
-def feedback_actions(run_id: int | None) -> ActionsBlock:
-    """👍 👎 ✏️ 🚩. The value is the run id, or :data:`PENDING_RUN` when the result was
-    posted before the run was stored (the listeners then find it by the message)."""
+def feedback_actions(run_id: int | None) -> list[Block]:
+    """✏️ Correct and 🚩 Flag as buttons, then Slack's own 👍/👎 (``feedback_buttons`` in
+    a ``context_actions`` block). The value is the run id, or :data:`PENDING_RUN` when the
+    result was posted before the run was stored (the listeners then find it by the
+    message)."""
     value = PENDING_RUN if run_id is None else str(run_id)
-    return ActionsBlock(
-        block_id="feedback",
-        elements=[
-            ButtonElement(text="👍", action_id=ACTION_UP, value=value),
-            ButtonElement(text="👎", action_id=ACTION_DOWN, value=value),
-            ButtonElement(text="✏️ Correct", action_id=ACTION_CORRECT, value=value),
-            ButtonElement(text="🚩 Flag", action_id=ACTION_FLAG, value=value, style="danger"),
-        ],
-    )
+    return [
+        ActionsBlock(
+            block_id="feedback",
+            elements=[
+                ButtonElement(text="✏️ Correct", action_id=ACTION_CORRECT, value=value),
+                ButtonElement(text="🚩 Flag", action_id=ACTION_FLAG, value=value, style="danger"),
+            ],
+        ),
+        ContextActionsBlock(
+            block_id="thumbs",
+            elements=[
+                FeedbackButtonsElement(
+                    action_id=ACTION_FEEDBACK,
+                    positive_button=FeedbackButtonObject(
+                        text="👍",
+                        value=f"{FEEDBACK_UP}:{value}",
+                        accessibility_label="Good answer",
+                    ),
+                    negative_button=FeedbackButtonObject(
+                        text="👎",
+                        value=f"{FEEDBACK_DOWN}:{value}",
+                        accessibility_label="Bad answer",
+                    ),
+                )
+            ],
+        ),
+    ]
 
 
 def result_text(view: ResultView) -> str:

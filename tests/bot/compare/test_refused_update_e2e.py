@@ -39,7 +39,7 @@ async def test_a_17k_character_answer_never_makes_a_message_slack_would_refuse(
     assert sizes and max(sizes) <= MESSAGE_CAP
     (result,) = bot.results()
     assert "Paris" in block_text(result.blocks)
-    assert action_ids(result.blocks)[:2] == ["quorum_up", "quorum_down"]
+    assert action_ids(result.blocks)[-1] == "quorum_feedback"
     # Nothing of any answer is lost: the thread holds each member's whole answer.
     thread = "".join(block_text(m.blocks) for m in bot.slack.thread(bot.channel, result.ts))
     assert all(f"That is all from {name}." in thread for name in answers)
@@ -81,10 +81,9 @@ async def test_a_refused_result_update_still_stores_the_run_and_shows_a_shorter_
     assert "likely right*" in block_text([sections[1]])
     assert "Answer from *" in shown and "Consensus answer from" not in shown
     assert action_ids(result.blocks) == [
-        "quorum_up",
-        "quorum_down",
         "quorum_correct",
         "quorum_flag",
+        "quorum_feedback",
     ]
     thread = bot.slack.thread(bot.channel, result.ts)
     assert len(thread) == 3 and all("Paris" in block_text(m.blocks) for m in thread)

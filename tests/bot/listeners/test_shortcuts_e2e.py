@@ -64,7 +64,7 @@ async def test_a_message_shortcut_asks_the_panel_about_that_message(bot: Bot) ->
     text = block_text(result.blocks)
     assert "<@U0ALICE> asked:" in text and "What is the capital of France &amp; why?" in text
     assert "3 of 3 models agree" in text and "Paris" in text
-    assert action_ids(result.blocks)[:2] == ["quorum_up", "quorum_down"]
+    assert action_ids(result.blocks)[-1] == "quorum_feedback"
     assert len(bot.slack.thread(bot.channel, result.ts)) == 3
     assert _asked(bot)[-1] == "What is the capital of France & why?"  # unescaped for models
     (run,) = bot.rows(PanelRunRow)

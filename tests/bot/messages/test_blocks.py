@@ -214,7 +214,7 @@ def test_the_short_result_slack_gets_when_it_refuses_the_full_one_reads_the_same
     assert len(texts[4]) <= compare_result.SHORT_ANSWER_CHARS
     assert "⚠️ *d* timed out · ref `Q-0000D00D`" in texts
     assert "Wrong? Press 👎, or *✏️ Correct*" in texts[-1] and "in the thread" in texts[-1]
-    assert action_ids(short) == ["quorum_up", "quorum_down", "quorum_correct", "quorum_flag"]
+    assert action_ids(short) == ["quorum_correct", "quorum_flag", "quorum_feedback"]
     assert not any("Consensus answer from" in t for t in texts)
     # the same words as the full result, block for block, but the answer
     full = _sections(compare_result.result_blocks(view))
@@ -277,7 +277,7 @@ def test_a_very_long_answer_is_split_into_sections_and_kept_under_50_blocks() ->
     _valid(out)
     assert len(out) <= 50
     assert "continued in the thread" in block_text(out)
-    assert action_ids(out) == ["quorum_up", "quorum_down", "quorum_correct", "quorum_flag"]
+    assert action_ids(out) == ["quorum_correct", "quorum_flag", "quorum_feedback"]
     sections = [b for b in out if b["type"] == "section"]
     assert all(len(b["text"]["text"]) <= 3000 for b in sections)
 

@@ -154,6 +154,11 @@ KINDS = [
         for a in ("quorum_up", "quorum_down", "quorum_flag")
     ],
     Kind(
+        "feedback_buttons quorum_feedback",
+        _button("quorum_feedback", lambda w: "down:by-message"),
+        (*BUTTON_PATHS, "container"),
+    ),
+    Kind(
         "button quorum_correct",
         _button("quorum_correct", lambda w: str(w.run_id)),
         (*BUTTON_PATHS, "trigger_id"),
