@@ -44,6 +44,46 @@ class ResultSurface(Protocol):
 
     async def upload(self, content: str, filename: str, title: str) -> bool: ...
 
+    async def stream(self, chunks: Sequence[str], blocks_: Sequence[JSON]) -> str | None: ...
+
+
+#: Characters of Markdown per ``chat.appendStream`` call.
+STREAM_CHUNK_CHARS = 2_000
+
+
+def stream_chunks(head: str, text: str, size: int = STREAM_CHUNK_CHARS) -> list[str]:
+    """``head`` then ``text`` in pieces of at most ``size`` characters, cut at a line
+    break or a space where one is near."""
+    chunks, rest = [head], text
+    while rest:
+        if len(rest) <= size:
+            chunks.append(rest)
+            break
+        cut = max(rest.rfind("\n", 0, size), rest.rfind(" ", 0, size))
+        cut = cut + 1 if cut > size // 2 else size
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    return chunks
+
+
+async def stream_answer(
+    surface: ResultSurface,
+    answer: ModelAnswer,
+    run_id: int | None,
+    *,
+    agreement: float | None,
+    is_consensus: bool,
+    agrees: bool | None,
+) -> str | None:
+    """A member's answer as a streamed thread reply (chat streaming), its *Best answer*
+    button at the foot; None when the workspace does not stream. Raises a Slack failure
+    once the stream has started."""
+    head = compare_result.member_markdown_head(
+        answer, agreement=agreement, is_consensus=is_consensus, agrees=agrees
+    )
+    foot = [compare_result.best_answer_block(run_id, answer.member)] if run_id is not None else []
+    return await surface.stream(stream_chunks(head, answer.text), foot)
+
 
 def cut_note(member: str, chars: int) -> str:
     """What the last thread part of an answer too long for Slack says, and where the
@@ -218,6 +258,30 @@ async def post_member_replies(
             agrees=answer.member in agreeing if consensus.model else None,
         )
         parts = messages.parts
+        streamed: str | None = None
+        if answer.ok and len(parts) == 1:
+            # Slack's chat streaming where the workspace has it; the reply otherwise.
+            try:
+                streamed = await stream_answer(
+                    surface,
+                    answer,
+                    run_id,
+                    agreement=consensus.agreement.get(answer.member),
+                    is_consensus=answer.member == consensus.model,
+                    agrees=answer.member in agreeing if consensus.model else None,
+                )
+            except SLACK_FAILURES as exc:
+                log.warning(
+                    "streaming %s's answer failed (%s); posting it instead",
+                    answer.member,
+                    _why(exc),
+                )
+        if streamed is not None:
+            posted[answer.member] = streamed
+            answer_id = answer_ids.get(answer.member)
+            if answer_id is not None:
+                await store.set_answer_message(answer_id, streamed)
+            continue
         try:
             first = await surface.reply(parts[0], compare_result.member_text(answer))
             for part in parts[1:]:

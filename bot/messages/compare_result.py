@@ -373,16 +373,7 @@ def member_blocks(
 ) -> list[JSON]:
     """One member's full answer in the thread; ``agrees``: whether it is in the consensus
     answer's cluster (None: no consensus to agree with)."""
-    head = [f"*{escape(answer.member)}*"]
-    if is_consensus:
-        head.append("the answer shown above")
-    elif agrees is True and answer.ok:
-        head.append("agrees with the answer above")
-    elif agrees is False and answer.ok:
-        head.append("differs from the answer above")
-    head += [seconds(answer.latency_ms), dollars(answer.cost_usd)]
-    if agreement is not None:
-        head.append(f"agreement {agreement:.2f}")
+    head = [f"*{escape(answer.member)}*", *_member_facts(answer, agreement, is_consensus, agrees)]
     blocks = as_dicts([context_block(" · ".join(head))])
     if answer.ok:
         blocks.extend(answer_sections(answer.text, max_sections=MAX_BLOCKS - 3))
@@ -402,6 +393,49 @@ def member_blocks(
     else:
         blocks.append(section(failure_line(answer)).to_dict())
     return fit_blocks(blocks)
+
+
+def _member_facts(
+    answer: ModelAnswer, agreement: float | None, is_consensus: bool, agrees: bool | None
+) -> list[str]:
+    facts = []
+    if is_consensus:
+        facts.append("the answer shown above")
+    elif agrees is True and answer.ok:
+        facts.append("agrees with the answer above")
+    elif agrees is False and answer.ok:
+        facts.append("differs from the answer above")
+    facts += [seconds(answer.latency_ms), dollars(answer.cost_usd)]
+    if agreement is not None:
+        facts.append(f"agreement {agreement:.2f}")
+    return facts
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]<>#|])")
+
+
+def member_markdown_head(
+    answer: ModelAnswer, *, agreement: float | None, is_consensus: bool, agrees: bool | None
+) -> str:
+    """The first line of a member's streamed thread reply (Markdown, as chat streaming
+    takes it): the same facts as :func:`member_blocks`' header."""
+    name = _MARKDOWN_SPECIAL.sub(r"\\\1", answer.member)
+    facts = _member_facts(answer, agreement, is_consensus, agrees)
+    return f"**{name}** · " + " · ".join(facts) + "\n\n"
+
+
+def best_answer_block(run_id: int, member: str) -> JSON:
+    out: JSON = ActionsBlock(
+        block_id=f"best:{run_id}",
+        elements=[
+            ButtonElement(
+                text="⭐ Best answer",
+                action_id=ACTION_BEST,
+                value=json.dumps({"run": run_id, "member": member}),
+            )
+        ],
+    ).to_dict()
+    return out
 
 
 def failures_reply_blocks(run: PanelRun) -> list[JSON]:
