@@ -40,6 +40,7 @@ from bot.messages import (
 from bot.messages.case_review import SetVersion, new_case_notice, review_blocks
 from bot.messages.digest import digest_blocks
 from bot.schedule.jobs import chart_for
+from bot.slack.mrkdwn import to_mrkdwn
 from evals.cases.schema import (
     CaseInput,
     CaseSet,
@@ -539,6 +540,41 @@ def cut_answer() -> Panel:
     )
 
 
+def thread_streamed() -> Panel:
+    """The thread where the workspace has chat streaming: each answer arrives as it is
+    streamed (Markdown), the *Best answer* button at its foot once it is complete."""
+    run = _run(
+        _ok("gpt-4.1-mini", A429, 1800, 0.00041),
+        _ok("claude-haiku", B429, 2100, 0.00033),
+        _ok("llama-local", D503, 3100, None),
+    )
+    agreement = {"gpt-4.1-mini": 0.91, "claude-haiku": 0.88, "llama-local": 0.31}
+    agrees = {"gpt-4.1-mini": True, "claude-haiku": True, "llama-local": False}
+    replies = []
+    for answer in run.answers:
+        markdown = (
+            compare_result.member_markdown_head(
+                answer,
+                agreement=agreement[answer.member],
+                is_consensus=answer.member == "gpt-4.1-mini",
+                agrees=agrees[answer.member],
+            )
+            + answer.text
+        )
+        shown = compare_result.section(to_mrkdwn(markdown)).to_dict()
+        replies.append(Message([shown, compare_result.best_answer_block(42, answer.member)]))
+    parent = Message(
+        [compare_result.section(f"<@{ASKER}> asked:\n> {QUESTION}").to_dict()],
+        replies=replies,
+    )
+    return Panel(
+        "Thread answers streamed (chat streaming)",
+        [parent],
+        "(result message shortened; Slack shows each answer growing as it streams, drawn "
+        "here once complete)",
+    )
+
+
 def result_moved() -> Panel:
     link = "https://slack.com/archives/C0GENERAL/p1764000000000200"
     note = compare_result.section(moved_text(link)).to_dict()
@@ -562,6 +598,7 @@ GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
     ("ask-modal", ask_modal_panel),
     ("cut-answer", cut_answer),
     ("result-moved", result_moved),
+    ("thread-streamed", thread_streamed),
 )
 
 
