@@ -388,14 +388,17 @@ INCOMPLETE_EDIT = "Sorry, this form came back incomplete. Please close it and pr
 
 
 def edit_is_complete(state_values: Mapping[str, Any]) -> bool:
-    """Whether a submitted Edit modal carries every input, each as the modal made it
-    (Slack always sends them all): a form that does not is refused whole, never half
-    applied, and a missing input is never taken as "clear it"."""
+    """Whether a submitted Edit modal carries every text input, each as the modal made
+    it (Slack always sends them all): a form that does not is refused whole, never half
+    applied, and a missing input is never taken as "clear it". The severity select, when
+    sent, must hold a severity (left out, the severity is unchanged)."""
     texts = [b for b in EDIT_BLOCKS if b != BLOCK_SEVERITY]
     for block_id in texts:
         element = _value(state_values, block_id)
         if "value" not in element or not isinstance(element["value"], str | None):
             return False
+    if BLOCK_SEVERITY not in state_values:
+        return True
     option = _value(state_values, BLOCK_SEVERITY).get("selected_option")
     value = option.get("value") if isinstance(option, dict) else None
     return value in {s.value for s in Severity}
