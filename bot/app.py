@@ -11,10 +11,13 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.response import BoltResponse
 
 from bot.compare.run_store import RunStore
 from bot.listeners import register_all
 from bot.runtime.services import Services
+from bot.slack import payload
 from bot.slack.client import build_client
 from evals.errors import new_reference
 
@@ -32,13 +35,22 @@ def build_app(services: Services, store: RunStore | None = None) -> AsyncApp:
         process_before_response=False,
         # Socket Mode requests are not signed; Bolt skips verification for them itself.
         request_verification_enabled=True,
+        # A request no listener takes comes to on_error, which acknowledges it.
+        raise_error_for_unhandled_request=True,
     )
 
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:
+        if isinstance(error, BoltUnhandledRequestError):
+            # Nothing of Quorum's listens to it (an event of a kind it ignores, a
+            # button of an older message): say so briefly, and do not make Slack retry.
+            log.info("no listener for %s; acknowledged and ignored", payload.kind_of(body))
+            return BoltResponse(status=200, body="")
         ref = new_reference()
-        kind = body.get("type") or (body.get("event") or {}).get("type") or "request"
-        log.error("unhandled error in a %s listener [%s]", kind, ref, exc_info=error)
+        log.error(
+            "unhandled error in a %s listener [%s]", payload.kind_of(body), ref, exc_info=error
+        )
+        return None
 
     register_all(app, services, store)
     return app

@@ -12,10 +12,15 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.internals import parse_body
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.app import build_app
 from bot.compare.run_spool import default_spool
 from bot.runtime.services import Services
+from bot.slack import payload
 from bot.slack.background_tasks import drain
 from bot.slack.request_guard import check_request, log_rejection
 
@@ -47,6 +52,19 @@ async def health(services: Services) -> tuple[bool, dict[str, Any]]:
     return db_ok, body
 
 
+def malformed(body: Any) -> bool:
+    """True (and one short log line) for a signed payload that lacks a field Quorum's
+    listeners read, or has one of the wrong type (see :mod:`bot.slack.payload`). It is
+    acknowledged, so Slack does not retry it, and no listener sees it. Checked before
+    Bolt builds its request, which itself fails on some of these."""
+    found = payload.problems(body)
+    if found:
+        log.warning(
+            "ignored a malformed %s from Slack: %s", payload.kind_of(body), "; ".join(found[:5])
+        )
+    return bool(found)
+
+
 def build_web_app(services: Services, app: AsyncApp | None = None) -> web.Application:
     bolt = app or build_app(services)
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -59,6 +77,9 @@ def build_web_app(services: Services, app: AsyncApp | None = None) -> web.Applic
         if refusal is not None:
             log_rejection(refusal, request.remote)
             return web.json_response({"ok": False, "error": refusal.reason}, status=refusal.status)
+        raw = await request.text()
+        if malformed(parse_body(raw, request.headers.get("Content-Type"))):
+            return web.Response(status=200, text="")
         bolt_request = await to_bolt_request(request)
         bolt_response = await bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
@@ -130,13 +151,24 @@ async def serve_http(services: Services, port: int) -> None:
         await server.stop()
 
 
+class CheckedSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, acknowledging malformed payloads before Bolt sees them
+    (as the HTTP endpoint does)."""
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        if malformed(req.payload):
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        await super().handle(client, req)  # type: ignore[arg-type]
+
+
 def build_socket_mode_handler(
     services: Services, app: AsyncApp | None = None
 ) -> AsyncSocketModeHandler:
     token = services.settings.slack_app_token
     if token is None:
         raise ValueError("Socket Mode needs SLACK_APP_TOKEN (an xapp-... app-level token)")
-    return AsyncSocketModeHandler(app or build_app(services), token.get_secret_value())
+    return CheckedSocketModeHandler(app or build_app(services), token.get_secret_value())
 
 
 async def serve_socket_mode(services: Services) -> None:

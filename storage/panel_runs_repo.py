@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -233,6 +234,49 @@ def get_run(session: Session, run_id: int) -> StoredPanelRun | None:
         return None
     answers = session.scalars(select(AnswerRow).where(AnswerRow.run_id == run_id)).all()
     return _stored_run(row, answers)
+
+
+@dataclass(frozen=True)
+class AskedRun:
+    """A question someone asked, as their App Home lists it."""
+
+    id: int
+    question: str
+    created_at: datetime
+    status: ConsensusStatus
+    confidence: float
+    channel_id: str | None
+    message_ts: str | None
+
+
+def runs_asked_by(session: Session, requester: str, *, limit: int = 5) -> list[AskedRun]:
+    """``requester``'s latest questions (any origin), newest first."""
+    rows = session.execute(
+        select(
+            PanelRunRow.id,
+            PanelRunRow.question,
+            PanelRunRow.created_at,
+            PanelRunRow.status,
+            PanelRunRow.confidence,
+            PanelRunRow.channel_id,
+            PanelRunRow.message_ts,
+        )
+        .where(PanelRunRow.requester == requester)
+        .order_by(PanelRunRow.created_at.desc(), PanelRunRow.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        AskedRun(
+            id=r.id,
+            question=r.question,
+            created_at=r.created_at,
+            status=ConsensusStatus(r.status),
+            confidence=r.confidence,
+            channel_id=r.channel_id,
+            message_ts=r.message_ts,
+        )
+        for r in rows
+    ]
 
 
 def get_run_by_delivery(session: Session, delivery_key: str) -> StoredPanelRun | None:

@@ -27,10 +27,20 @@ from typing import Any
 
 from PIL import Image, ImageChops
 
-from bot.messages import commands, compare_result, correction_modal, result_text
+from bot.compare.delivery import member_messages
+from bot.compare.flow import moved_text
+from bot.messages import (
+    app_home,
+    ask_modal,
+    commands,
+    compare_result,
+    correction_modal,
+    result_text,
+)
 from bot.messages.case_review import SetVersion, new_case_notice, review_blocks
 from bot.messages.digest import digest_blocks
 from bot.schedule.jobs import chart_for
+from bot.slack.mrkdwn import to_mrkdwn
 from evals.cases.schema import (
     CaseInput,
     CaseSet,
@@ -277,7 +287,9 @@ def correct_modal_panel() -> Panel:
     )
 
 
-def review_list() -> Panel:
+def _cases() -> tuple[list[EvalCase], list[SetVersion]]:
+    """Two proposed cases and the sets' versions (the review list and the Home tab)."""
+
     def case(
         i: str, q: str, answers: dict[str, str], panel: str, flagged: str, **kw: Any
     ) -> EvalCase:
@@ -324,6 +336,11 @@ def review_list() -> Panel:
         SetVersion(CaseSet.GOLDEN, 48, "9f2c4e1a77b0" + "0" * 52),
         SetVersion(CaseSet.ROTATING, 112, "03be5d9910aa" + "0" * 52),
     ]
+    return cases, versions
+
+
+def review_list() -> Panel:
+    cases, versions = _cases()
     out = review_blocks(cases, total=2, page=1, versions=versions)
     notice = Message(new_case_notice(cases[0]), time="9:40 AM")
     return Panel(
@@ -425,6 +442,148 @@ def digest() -> Panel:
     return Panel("Weekly digest", [Message(digest_blocks(built, chart_attached=True), image=chart)])
 
 
+def home_tab() -> Panel:
+    """The App Home tab of a reviewer, with made-up numbers."""
+    models = [
+        app_home.ModelVerdict(
+            "gpt-4.1-mini",
+            eval_passed=41,
+            eval_n=48,
+            eval_at=T0 - timedelta(days=1),
+            thumbs_up=37,
+            thumbs_down=4,
+            answers=212,
+            mean_cost_usd=0.00041,
+        ),
+        app_home.ModelVerdict(
+            "claude-haiku",
+            eval_passed=38,
+            eval_n=48,
+            eval_at=T0 - timedelta(days=1),
+            thumbs_up=29,
+            thumbs_down=6,
+            answers=209,
+            mean_cost_usd=0.00033,
+        ),
+        app_home.ModelVerdict(
+            "llama-local",
+            eval_passed=27,
+            eval_n=48,
+            eval_at=T0 - timedelta(days=1),
+            thumbs_up=9,
+            thumbs_down=7,
+            answers=198,
+            mean_cost_usd=None,
+        ),
+        app_home.ModelVerdict("gemini-flash", role="shadow", answers=57, mean_cost_usd=0.00002),
+    ]
+    questions = [
+        app_home.RecentQuestion(
+            101,
+            QUESTION,
+            T0 - timedelta(hours=2),
+            0.86,
+            True,
+            "https://slack.com/archives/C0GENERAL/p1764000000000100",
+        ),
+        app_home.RecentQuestion(
+            97,
+            "When was the first version of Linux released?",
+            T0 - timedelta(days=1),
+            0.0,
+            False,
+            "https://slack.com/archives/C0GENERAL/p1763900000000100",
+        ),
+    ]
+    jobs = [
+        app_home.NextJob("Next benchmark", datetime(2026, 11, 30, 6, tzinfo=UTC)),
+        app_home.NextJob("Next digest", datetime(2026, 11, 30, 8, tzinfo=UTC)),
+    ]
+    cases, versions = _cases()
+    data = app_home.HomeData(
+        user_id=ASKER,
+        models=models,
+        window_days=30,
+        questions=questions,
+        next_jobs=jobs,
+        review=review_blocks(cases, total=len(cases), page=1, versions=versions),
+        review_total=len(cases),
+    )
+    return Panel(
+        "App Home tab (a reviewer's)",
+        [Message(app_home.home_blocks(data))],
+        "(drawn in a message frame; Slack shows these blocks as the app's Home tab, and "
+        "the dates in the reader's own time zone)",
+    )
+
+
+def ask_modal_panel() -> Panel:
+    return Panel("⚡ Ask the panel (global shortcut)", [Modal(ask_modal.ask_modal())])
+
+
+def cut_answer() -> Panel:
+    """The last thread part of an answer too long for Slack, and where the rest is."""
+    sentence = "Retry with exponential backoff, full jitter and a cap; honour Retry-After. "
+    answer = _ok("llama-local", sentence * 2100, 48000, None)
+    parts = member_messages(42, answer, agreement=0.81, is_consensus=False, agrees=True).parts
+    last = parts[-1]
+    shown = [last[0], {**last[-2]}, last[-1]]
+    text = shown[1]["text"]["text"]
+    shown[1] = {**shown[1], "text": {**shown[1]["text"], "text": "…" + text[-420:]}}
+    file_note = compare_result.context_block(
+        "📄 *llama-local-answer.md* · llama-local's whole answer (157,500 characters)"
+    ).to_dict()
+    return Panel(
+        "A cut answer: the last thread part, then the whole answer as a file",
+        [Message(shown), Message([file_note], text="")],
+        "(the part's text shortened here; the file message is drawn as Slack lists a file)",
+    )
+
+
+def thread_streamed() -> Panel:
+    """The thread where the workspace has chat streaming: each answer arrives as it is
+    streamed (Markdown), the *Best answer* button at its foot once it is complete."""
+    run = _run(
+        _ok("gpt-4.1-mini", A429, 1800, 0.00041),
+        _ok("claude-haiku", B429, 2100, 0.00033),
+        _ok("llama-local", D503, 3100, None),
+    )
+    agreement = {"gpt-4.1-mini": 0.91, "claude-haiku": 0.88, "llama-local": 0.31}
+    agrees = {"gpt-4.1-mini": True, "claude-haiku": True, "llama-local": False}
+    replies = []
+    for answer in run.answers:
+        markdown = (
+            compare_result.member_markdown_head(
+                answer,
+                agreement=agreement[answer.member],
+                is_consensus=answer.member == "gpt-4.1-mini",
+                agrees=agrees[answer.member],
+            )
+            + answer.text
+        )
+        shown = compare_result.section(to_mrkdwn(markdown)).to_dict()
+        replies.append(Message([shown, compare_result.best_answer_block(42, answer.member)]))
+    parent = Message(
+        [compare_result.section(f"<@{ASKER}> asked:\n> {QUESTION}").to_dict()],
+        replies=replies,
+    )
+    return Panel(
+        "Thread answers streamed (chat streaming)",
+        [parent],
+        "(result message shortened; Slack shows each answer growing as it streams, drawn "
+        "here once complete)",
+    )
+
+
+def result_moved() -> Panel:
+    link = "https://slack.com/archives/C0GENERAL/p1764000000000200"
+    note = compare_result.section(moved_text(link)).to_dict()
+    return Panel(
+        "Slack refused to update the result: the asker is told where it is",
+        [Message([note], ephemeral=True)],
+    )
+
+
 GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
     ("result-high", result_high),
     ("result-low", result_low),
@@ -435,6 +594,11 @@ GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
     ("correction-modal", correct_modal_panel),
     ("review-list", review_list),
     ("digest", digest),
+    ("app-home", home_tab),
+    ("ask-modal", ask_modal_panel),
+    ("cut-answer", cut_answer),
+    ("result-moved", result_moved),
+    ("thread-streamed", thread_streamed),
 )
 
 

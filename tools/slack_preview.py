@@ -74,6 +74,9 @@ def _control(inner: str) -> str:
         return f'<span class="mention">@{_text(name)}</span>'
     if target.startswith("#"):
         return f'<span class="mention">#{_text(label or target[1:])}</span>'
+    if target.startswith("!date^"):
+        # Slack shows the date in the reader's time zone; the fallback is close enough.
+        return _text(label or target.split("^")[1])
     if target.startswith("!"):
         return f'<span class="mention">@{_text(label or target[1:].split("^")[0])}</span>'
     return f'<a href="#">{_text(label or target)}</a>'

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.messages import commands
-from bot.slack.errors import is_not_in_channel, not_in_channel_text
+from bot.slack.errors import is_not_in_channel, not_in_channel_text, slack_error_code
 from evals.records import ChatMessage
 
 log = logging.getLogger("bot.compare.flow")
@@ -111,6 +111,35 @@ class Surface(Protocol):
 
     async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None: ...
 
+    async def upload(self, content: str, filename: str, title: str) -> bool: ...
+
+    async def stream(self, chunks: Sequence[str], blocks_: Sequence[JSON]) -> str | None: ...
+
+
+class StreamSupport:
+    """Whether a workspace lets Quorum stream thread replies (``chat.startStream``):
+    after Slack refuses a start, the workspace (``where``: the Web API's URL and the team)
+    is not asked again for :data:`STREAM_RETRY_S` seconds. A cache of this process only:
+    any process may ask."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._refused: dict[str, float] = {}
+
+    def available(self, where: str) -> bool:
+        at = self._refused.get(where)
+        return at is None or self._clock() - at > STREAM_RETRY_S
+
+    def refused(self, where: str, why: str | None) -> None:
+        if where not in self._refused:
+            log.info("chat streaming unavailable (%s); posting thread replies instead", why)
+        self._refused[where] = self._clock()
+
+
+#: Seconds before a workspace that refused chat streaming is asked again.
+STREAM_RETRY_S = 3600.0
+STREAMS = StreamSupport()
+
 
 @dataclass
 class ChannelSurface:
@@ -121,6 +150,10 @@ class ChannelSurface:
     ts: str | None
     thread_ts: str | None = None
     can_update: bool = True
+    #: Who asked, in which workspace: chat streaming in a channel names its recipient.
+    recipient_user_id: str | None = None
+    team_id: str | None = None
+    streams: StreamSupport = field(default_factory=lambda: STREAMS)
 
     async def update(self, blocks_: Sequence[JSON], text: str) -> None:
         await self.client.chat_update(
@@ -138,6 +171,47 @@ class ChannelSurface:
         )
         ts = resp.get("ts")
         return str(ts) if ts else None
+
+    async def upload(self, content: str, filename: str, title: str) -> bool:
+        """A file in the thread (``files.uploadV2``: get an upload URL, send the bytes,
+        complete the upload into the channel and thread)."""
+        await self.client.files_upload_v2(
+            channel=self.channel_id or "",
+            thread_ts=self.thread_ts or self.ts,
+            content=content,
+            filename=filename,
+            title=title,
+        )
+        return True
+
+    async def stream(self, chunks: Sequence[str], blocks_: Sequence[JSON]) -> str | None:
+        """A thread reply streamed with Slack's chat streaming (``chat.startStream``,
+        ``appendStream``, ``stopStream`` with ``blocks_`` at its foot); its ts. None when
+        the workspace does not stream (the caller posts the reply instead). Raises when
+        Slack fails after the stream started."""
+        where = f"{self.client.base_url}|{self.team_id}"
+        if not chunks or not self.streams.available(where):
+            return None
+        channel = self.channel_id or ""
+        try:
+            started = await self.client.chat_startStream(
+                channel=channel,
+                thread_ts=self.thread_ts or self.ts or "",
+                markdown_text=chunks[0],
+                recipient_user_id=self.recipient_user_id,
+                recipient_team_id=self.team_id,
+            )
+        except SlackApiError as exc:
+            self.streams.refused(where, slack_error_code(exc))
+            return None
+        ts = started.get("ts")
+        if not ts:
+            self.streams.refused(where, "no ts")
+            return None
+        for chunk in chunks[1:]:
+            await self.client.chat_appendStream(channel=channel, ts=str(ts), markdown_text=chunk)
+        await self.client.chat_stopStream(channel=channel, ts=str(ts), blocks=list(blocks_))
+        return str(ts)
 
 
 @dataclass
@@ -162,6 +236,12 @@ class ResponseUrlSurface:
     async def reply(self, blocks_: Sequence[JSON], text: str) -> str | None:
         return None
 
+    async def upload(self, content: str, filename: str, title: str) -> bool:
+        return False
+
+    async def stream(self, chunks: Sequence[str], blocks_: Sequence[JSON]) -> str | None:
+        return None
+
 
 async def open_surface(
     client: AsyncWebClient, req: CompareRequest, first: Sequence[JSON], text: str
@@ -176,7 +256,14 @@ async def open_surface(
             unfurl_links=False,
             unfurl_media=False,
         )
-        return ChannelSurface(client, str(resp["channel"]), str(resp["ts"]), req.thread_ts)
+        return ChannelSurface(
+            client,
+            str(resp["channel"]),
+            str(resp["ts"]),
+            req.thread_ts,
+            recipient_user_id=req.user_id,
+            team_id=req.team_id,
+        )
     except SlackApiError as exc:
         if not is_not_in_channel(exc):
             raise
@@ -195,4 +282,10 @@ async def open_surface(
     resp = await client.chat_postMessage(
         channel=req.user_id, blocks=list(first), text=notice, unfurl_links=False
     )
-    return ChannelSurface(client, str(resp["channel"]), str(resp["ts"]))
+    return ChannelSurface(
+        client,
+        str(resp["channel"]),
+        str(resp["ts"]),
+        recipient_user_id=req.user_id,
+        team_id=req.team_id,
+    )

@@ -25,7 +25,7 @@ from typing import TypeVar
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.compare.delivery import post_member_replies, show_result
+from bot.compare.delivery import Shown, post_member_replies, show_result
 from bot.compare.destination import (
     CompareRequest,
     MessageThrottle,
@@ -148,7 +148,7 @@ async def run_compare(
             delivery_key=req.delivery_key,
         )
 
-    shown_in_full = True
+    shown = Shown(in_full=True)
     if surface.ts is not None:
         # The run is stored while the result is shown (the user is waiting), and whatever
         # Slack does with the result. Its buttons find the run by the message they sit
@@ -158,7 +158,7 @@ async def run_compare(
         )
         saving = asyncio.create_task(save())
         try:
-            shown_in_full = await show_result(surface, view)
+            shown = await show_result(surface, view)
         except Exception:
             pending = await saving
             if isinstance(pending, PendingRun):
@@ -180,8 +180,10 @@ async def run_compare(
         await surface.update(compare_result.result_blocks(view), compare_result.result_text(view))
     run_id = saved if isinstance(saved, int) else None
     replies: dict[str, str] = {}
-    if services.config.slack.show_thread_answers or not shown_in_full:
+    if services.config.slack.show_thread_answers or not shown.in_full:
         replies = await post_member_replies(surface, store, run, consensus, run_id)
+    if shown.moved_to is not None and surface.channel_id is not None:
+        await tell_where_the_result_is(client, req, surface.channel_id, shown.moved_to)
     if isinstance(saved, PendingRun):
         await store.spool_run(saved, replies)
     if services.shadow and run_id is not None:
@@ -209,6 +211,35 @@ async def tell_user(client: AsyncWebClient, req: CompareRequest, text: str) -> N
         )
     except Exception:
         log.warning("could not tell %s: %s", req.user_id, text, exc_info=True)
+
+
+def moved_text(link: str | None) -> str:
+    where = f"<{link}|in the thread>" if link else "in the thread of the message above"
+    return (
+        "Slack would not update the message with your answer, so the panel's result and "
+        f"each model's full answer are {where}."
+    )
+
+
+async def tell_where_the_result_is(
+    client: AsyncWebClient, req: CompareRequest, channel_id: str, ts: str
+) -> None:
+    """The result went to the thread because Slack refused to update the message: tell
+    the asker, privately, with a link to it (never raises)."""
+    link: str | None = None
+    try:
+        resp = await client.chat_getPermalink(channel=channel_id, message_ts=ts)
+        link = str(resp["permalink"]) if resp.get("permalink") else None
+    except Exception:
+        log.info("no permalink for %s/%s", channel_id, ts, exc_info=True)
+    text = moved_text(link)
+    try:
+        await client.chat_postEphemeral(
+            channel=channel_id, user=req.user_id, text=text, thread_ts=req.thread_ts
+        )
+    except Exception:
+        log.info("could not tell %s privately in %s; trying otherwise", req.user_id, channel_id)
+        await tell_user(client, req, text)
 
 
 async def run_compare_safely(

@@ -14,7 +14,6 @@ first; every other ``/compare`` text goes on to the compare listener.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 from bot.compare.case_intake import case_policy
 from bot.messages import case_review as cb
 from bot.runtime.services import Services
+from bot.slack import payload
 from evals.cases.schema import CaseSet, CaseStatus
 from evals.cases.sets import short_version
 from evals.errors import InputError, QuorumError, new_reference
@@ -36,6 +36,10 @@ from storage import case_repo
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: Republish a reviewer's Home tab (user, review page, note) after a change made there.
+RefreshHome = Callable[[AsyncWebClient, str, int, str | None], Awaitable[None]]
+
+NO_CASE = "Sorry, I can't tell which case that button was for. Please open the list again."
 
 
 def is_cases_text(text: str) -> bool:
@@ -122,7 +126,16 @@ def _friendly(exc: Exception) -> str:
     return f"Something went wrong on our side (ref {ref})."
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def on_home(body: dict[str, Any]) -> bool:
+    """Whether the button was pressed outside a message: on the App Home tab, which
+    sends no response_url (so the list cannot be redrawn in place; the Home tab is)."""
+    return not body.get("response_url")
+
+
+def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None = None) -> None:
+    """``refresh_home``: how the Home tab is redrawn after a change made on it (the same
+    review list is shown there)."""
+
     async def cases_command(body: dict[str, Any]) -> bool:
         return is_cases_text(str(body.get("text") or ""))
 
@@ -142,21 +155,44 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await respond(response_type="ephemeral", **message)
 
+    async def tell(
+        body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, text: str
+    ) -> None:
+        """A private note: next to the list, or (from the Home tab) as a direct message."""
+        if body.get("response_url"):
+            await respond(response_type="ephemeral", replace_original=False, text=text)
+        else:
+            await client.chat_postMessage(channel=body["user"]["id"], text=text)
+
     async def guard(body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond) -> bool:
         status = await reviewer_status(services, client, str(body["user"]["id"]))
         if status != "yes":
-            await respond(response_type="ephemeral", replace_original=False, text=_refusal(status))
+            await tell(body, client, respond, _refusal(status))
             return False
         return True
 
-    async def redraw(respond: AsyncRespond, build: Callable[[Session], dict[str, Any]]) -> None:
-        """Replace the review list with what ``build`` makes, or say what went wrong."""
+    async def redraw(
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        page: int,
+        change: Callable[[Session], str | None],
+    ) -> None:
+        """Apply ``change`` (it returns the note saying what changed) and redraw the list
+        where it is shown: in place, or on the Home tab."""
+        user = body["user"]["id"]
         try:
-            message = await _db(services, build)
+            if refresh_home is not None and on_home(body):
+                note = await _db(services, change)
+            else:
+                message = await _db(services, lambda s: review_message(s, page, change(s)))
         except Exception as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=_friendly(exc))
+            await tell(body, client, respond, _friendly(exc))
             return
-        await respond(response_type="ephemeral", replace_original=True, **message)
+        if refresh_home is not None and on_home(body):
+            await refresh_home(client, user, page, note)
+        else:
+            await respond(response_type="ephemeral", replace_original=True, **message)
 
     async def decide(
         ack: AsyncAck,
@@ -169,9 +205,16 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         if not await guard(body, client, respond):
             return
-        case_id, user, page = str(action["value"]), str(body["user"]["id"]), _page_of(body, action)
+        case_id, user, page = (
+            str(action.get("value") or ""),
+            body["user"]["id"],
+            _page_of(body, action),
+        )
+        if not case_id:
+            await tell(body, client, respond, NO_CASE)
+            return
 
-        def apply(session: Session) -> dict[str, Any]:
+        def apply(session: Session) -> str:
             try:
                 if verdict is None:
                     case_repo.reject_case(session, case_id, actor=user)
@@ -186,9 +229,9 @@ def register(app: AsyncApp, services: Services) -> None:
                     )
             except InputError as exc:
                 note = f"⚠️ {exc.user_message}"
-            return review_message(session, page, note)
+            return note
 
-        await redraw(respond, apply)
+        await redraw(body, client, respond, page, apply)
 
     def verdict_handler(verdict: CaseSet | None) -> Callable[..., Awaitable[None]]:
         async def handler(
@@ -220,7 +263,7 @@ def register(app: AsyncApp, services: Services) -> None:
             page = int(str(action.get("value")))
         except ValueError:
             page = 1
-        await redraw(respond, lambda s: review_message(s, page))
+        await redraw(body, client, respond, page, lambda s: None)
 
     app.action(f"{cb.ACTION_PAGE}_prev")(on_page)
     app.action(f"{cb.ACTION_PAGE}_next")(on_page)
@@ -236,23 +279,23 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack()
         if not await guard(body, client, respond):
             return
-        case_id = str(action["value"])
+        case_id = str(action.get("value") or "")
+        if not case_id:
+            await tell(body, client, respond, NO_CASE)
+            return
         try:
             case = await _db(services, lambda s: case_repo.get_case(s, case_id))
         except Exception as exc:
-            await respond(response_type="ephemeral", replace_original=False, text=_friendly(exc))
+            await tell(body, client, respond, _friendly(exc))
             return
         if case is None:
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=f"Case `{case_id}` no longer exists.",
-            )
+            await tell(body, client, respond, f"Case `{case_id}` no longer exists.")
             return
         metadata = {
             "case_id": case_id,
             "page": _page_of(body, action),
             "response_url": body.get("response_url"),
+            "home": on_home(body),
         }
         try:
             await client.views_open(
@@ -260,10 +303,11 @@ def register(app: AsyncApp, services: Services) -> None:
             )
         except SlackApiError as exc:
             log.info("could not open the case editor: %s", exc.response.get("error"))
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text="Sorry, Slack would not open the editor. Please press Edit again.",
+            await tell(
+                body,
+                client,
+                respond,
+                "Sorry, Slack would not open the editor. Please press Edit again.",
             )
 
     @app.view(cb.EDIT_CALLBACK)
@@ -275,32 +319,42 @@ def register(app: AsyncApp, services: Services) -> None:
         if status != "yes":
             await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: _refusal(status)[:150]})
             return
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        metadata = payload.metadata(view)
         case_id = str(metadata.get("case_id", ""))
-        values = (view.get("state") or {}).get("values") or {}
+        values = payload.state_values(view)
+        if not case_id or not cb.edit_is_complete(values):
+            log.warning("an incomplete case edit form came back; nothing changed")
+            await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: cb.INCOMPLETE_EDIT})
+            return
         patterns = case_policy(services.config).redact_patterns
 
-        def apply(session: Session) -> dict[str, Any]:
+        def apply(session: Session) -> str:
             changes = cb.edit_changes(values, case_repo.require_case(session, case_id))
             result = case_repo.edit_case(
                 session, case_id, changes, actor=user, redact_patterns=patterns
             )
             if result.new_version:
-                note = (
+                return (
                     f"✏️ `{case_id}` is golden, so the edit made a new version `{result.case.id}` "
                     f"(the old one is retired). Golden set version "
                     f"`{short_version(case_repo.dataset_version(session, CaseSet.GOLDEN))}`."
                 )
-            else:
-                note = f"✏️ Saved your changes to `{case_id}`."
-            return review_message(session, int(metadata.get("page") or 1), note)
+            return f"✏️ Saved your changes to `{case_id}`."
 
+        raw_page = metadata.get("page")
+        page = raw_page if isinstance(raw_page, int) else 1
         try:
-            message = await _db(services, apply)
+            if refresh_home is not None and metadata.get("home") is True:
+                note = await _db(services, apply)
+            else:
+                message = await _db(services, lambda s: review_message(s, page, apply(s)))
         except Exception as exc:
             await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: _friendly(exc)[:150]})
             return
         await ack()
+        if refresh_home is not None and metadata.get("home") is True:
+            await refresh_home(client, user, page, note)
+            return
         url = metadata.get("response_url")
         if url:
             try:

@@ -6,12 +6,12 @@ badly), thank the person privately and hand the correction to case intake.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.compare.run_spool import RunNotFoundError, Spooled, parse_run_id
@@ -20,7 +20,8 @@ from bot.listeners._shared import ephemeral, propose_case_later
 from bot.listeners.compare import unescape_slack
 from bot.messages import compare_result, correction_modal
 from bot.runtime.services import Services
-from bot.slack.errors import friendly
+from bot.slack import payload
+from bot.slack.errors import friendly, slack_error_code
 from evals.cases.schema import FailureMode, Severity
 from evals.errors import StorageError
 from storage.records import CorrectionRecord, CorrectionSource
@@ -36,6 +37,7 @@ THANKS = (
 )
 THANKS_LATER = "Thanks for the correction ✏️. It's saved and will count shortly."
 NOT_FOUND = "Sorry, I can't find that question anymore."
+FORM_REFUSED = "Sorry, Slack would not open the form. Please press *✏️ Correct* again."
 
 
 def correction_text(message_text: str) -> str | None:
@@ -45,12 +47,7 @@ def correction_text(message_text: str) -> str | None:
 
 
 def _selected(values: dict[str, Any], block_id: str) -> str | None:
-    element = (values.get(block_id) or {}).get(correction_modal.CORRECTION_INPUT_ACTION) or {}
-    option = element.get("selected_option")
-    if option:
-        return str(option.get("value"))
-    value = element.get("value")
-    return str(value) if value is not None else None
+    return payload.input_text(values, block_id, correction_modal.CORRECTION_INPUT_ACTION)
 
 
 def register(app: AsyncApp, services: Services, store: RunStore) -> None:
@@ -91,6 +88,10 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
                 trigger_id=body["trigger_id"],
                 view=correction_modal.correction_modal(metadata, original=original),
             )
+        except SlackApiError as exc:
+            # An expired trigger (the click was more than 3 s ago) or a refusal: Slack's word.
+            log.info("Slack would not open the correction form: %s", slack_error_code(exc))
+            await ephemeral(client, channel, user, FORM_REFUSED)
         except Exception as exc:
             await ephemeral(client, channel, user, friendly(exc, action="opening the form"))
 
@@ -98,7 +99,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
     async def on_submit(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
-        values = (view.get("state") or {}).get("values") or {}
+        values = payload.state_values(view)
         text = (_selected(values, correction_modal.CORRECTION_ANSWER_BLOCK) or "").strip()
         mode = _selected(values, correction_modal.CORRECTION_MODE_BLOCK)
         severity = (
@@ -122,11 +123,8 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             return
         await ack()
         user = str(body["user"]["id"])
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            meta = {}
-        channel = meta.get("channel")
+        meta = payload.metadata(view)
+        channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None
         run_id = parse_run_id(meta["run_id"]) if meta.get("run_id") is not None else None
         if meta.get("run_id") is not None and run_id is None:
             await ephemeral(client, channel, user, NOT_FOUND)

@@ -79,7 +79,15 @@ def register(app: AsyncApp, services: Services) -> None:
         """The review list, to the reviewer who clicked (its buttons are the cases
         listeners')."""
         await ack()
-        user_id = str((body.get("user") or {}).get("id") or "")
+        user_id = str(body["user"]["id"])
+
+        async def tell(**message: Any) -> None:
+            # From a message: privately, in place; from the Home tab (no response_url): a DM.
+            if body.get("response_url"):
+                await respond(response_type="ephemeral", replace_original=False, **message)
+            else:
+                await client.chat_postMessage(channel=user_id, **message)
+
         status = await reviewer_status(services, client, user_id)
         if status != "yes":
             text = (
@@ -87,7 +95,7 @@ def register(app: AsyncApp, services: Services) -> None:
                 if status == "none configured"
                 else case_review.REFUSAL_TEXT
             )
-            await respond(response_type="ephemeral", replace_original=False, text=text)
+            await tell(text=text)
             return
 
         def page_one() -> dict[str, Any]:
@@ -99,10 +107,6 @@ def register(app: AsyncApp, services: Services) -> None:
         except Exception:
             ref = new_reference()
             log.error("opening the review list failed [%s]", ref, exc_info=True)
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=f"Sorry, the review list could not be opened (ref {ref}).",
-            )
+            await tell(text=f"Sorry, the review list could not be opened (ref {ref}).")
             return
-        await respond(response_type="ephemeral", replace_original=False, **message)
+        await tell(**message)

@@ -39,6 +39,10 @@ BUTTONS: dict[str, SignalKind] = {
     compare_result.ACTION_DOWN: SignalKind.DOWN,
     compare_result.ACTION_FLAG: SignalKind.FLAG,
 }
+FEEDBACK_SIDES: dict[str, SignalKind] = {
+    compare_result.FEEDBACK_UP: SignalKind.UP,
+    compare_result.FEEDBACK_DOWN: SignalKind.DOWN,
+}
 EMOJI = {SignalKind.UP: "👍", SignalKind.DOWN: "👎", SignalKind.FLAG: "🚩"}
 OPPOSITE = {SignalKind.UP: SignalKind.DOWN, SignalKind.DOWN: SignalKind.UP}
 #: Signals that make a conversation a candidate eval case.
@@ -124,7 +128,27 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        kind = BUTTONS[str(action["action_id"])]
+        await give(body, BUTTONS[str(action["action_id"])], str(action.get("value", "")), client)
+
+    @app.action(compare_result.ACTION_FEEDBACK)
+    async def on_feedback(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """Slack's own 👍/👎: one current vote per person and run, the last click wins
+        (Slack sends no "un-click"; the opposite signal is replaced)."""
+        await ack()
+        side, _, value = str(action.get("value", "")).partition(":")
+        kind = FEEDBACK_SIDES.get(side)
+        if kind is None:
+            log.info("a feedback button with an unknown value: %r", side[:20])
+            channel = (body.get("channel") or {}).get("id")
+            await ephemeral(client, channel, body["user"]["id"], NOT_FOUND)
+            return
+        await give(body, kind, value, client)
+
+    async def give(
+        body: dict[str, Any], kind: SignalKind, value: str, client: AsyncWebClient
+    ) -> None:
         user = str(body["user"]["id"])
         channel = str(
             (body.get("channel") or {}).get("id")
@@ -132,9 +156,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             or ""
         )
         try:
-            stored, run_id, answer_id = await record_button(
-                body, str(action.get("value", "")), kind, user, channel
-            )
+            stored, run_id, answer_id = await record_button(body, value, kind, user, channel)
         except RunNotFoundError as exc:
             log.info("a %s button on a run that does not exist: %s", kind.value, exc)
             await ephemeral(client, channel, user, NOT_FOUND)

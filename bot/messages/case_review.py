@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 
 from bot.messages.compare_result import modal
 from bot.slack.mrkdwn import SECTION_TEXT_LIMIT, escape, truncate
+from bot.slack.payload import input_element
 from evals.cases.assertions import AssertionType
 from evals.cases.schema import CaseSet, EvalCase, Severity
 from evals.cases.sets import phrases, short_version, with_phrases
@@ -371,8 +372,36 @@ def edit_modal(case: EvalCase, metadata: Mapping[str, Any]) -> JSON:
     )
 
 
-def _value(values: Mapping[str, Any], block_id: str) -> Any:
-    return (values.get(block_id) or {}).get(INPUT) or {}
+def _value(values: Mapping[str, Any], block_id: str) -> JSON:
+    return input_element(values, block_id, INPUT)
+
+
+EDIT_BLOCKS = (
+    BLOCK_EXPECTED,
+    BLOCK_MUST_INCLUDE,
+    BLOCK_MUST_NOT,
+    BLOCK_CATEGORY,
+    BLOCK_SEVERITY,
+    BLOCK_TAGS,
+)
+INCOMPLETE_EDIT = "Sorry, this form came back incomplete. Please close it and press Edit again."
+
+
+def edit_is_complete(state_values: Mapping[str, Any]) -> bool:
+    """Whether a submitted Edit modal carries every text input, each as the modal made
+    it (Slack always sends them all): a form that does not is refused whole, never half
+    applied, and a missing input is never taken as "clear it". The severity select, when
+    sent, must hold a severity (left out, the severity is unchanged)."""
+    texts = [b for b in EDIT_BLOCKS if b != BLOCK_SEVERITY]
+    for block_id in texts:
+        element = _value(state_values, block_id)
+        if "value" not in element or not isinstance(element["value"], str | None):
+            return False
+    if BLOCK_SEVERITY not in state_values:
+        return True
+    option = _value(state_values, BLOCK_SEVERITY).get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value in {s.value for s in Severity}
 
 
 def edit_changes(state_values: Mapping[str, Any], case: EvalCase) -> dict[str, Any]:
@@ -381,15 +410,16 @@ def edit_changes(state_values: Mapping[str, Any], case: EvalCase) -> dict[str, A
     assertions; its other assertions are kept."""
 
     def text(block_id: str) -> str:
-        return str(_value(state_values, block_id).get("value") or "").strip()
+        value = _value(state_values, block_id).get("value")
+        return value.strip() if isinstance(value, str) else ""
 
     def items(block_id: str, sep: str) -> list[str]:
         return [p.strip() for p in text(block_id).split(sep) if p.strip()]
 
     def selected(block_id: str) -> str | None:
-        option = _value(state_values, block_id).get("selected_option") or {}
-        value = option.get("value")
-        return str(value) if value else None
+        option = _value(state_values, block_id).get("selected_option")
+        value = option.get("value") if isinstance(option, dict) else None
+        return value if isinstance(value, str) and value else None
 
     category = text(BLOCK_CATEGORY) or selected(BLOCK_CATEGORY)
     changes: dict[str, Any] = {

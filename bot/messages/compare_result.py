@@ -18,7 +18,10 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ContextActionsBlock,
     ContextBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
     MarkdownTextObject,
     PlainTextObject,
     SectionBlock,
@@ -59,6 +62,11 @@ ACTION_DOWN = "quorum_down"
 ACTION_CORRECT = "quorum_correct"
 ACTION_FLAG = "quorum_flag"
 ACTION_BEST = "quorum_best_answer"
+#: Slack's own 👍/👎 (a ``feedback_buttons`` element); its value is ``up:…`` / ``down:…``
+#: followed by the run id or :data:`PENDING_RUN`. ``ACTION_UP`` / ``ACTION_DOWN`` stay
+#: for results posted before it.
+ACTION_FEEDBACK = "quorum_feedback"
+FEEDBACK_UP, FEEDBACK_DOWN = "up", "down"
 #: Feedback button value on a channel result: the run is found by the message the
 #: button sits on (the result is posted before the run is stored).
 PENDING_RUN = "by-message"
@@ -124,11 +132,32 @@ def fit_blocks(
     return [*head, note, *tail]
 
 
+CONTINUED_NOTE = "_(continued in the thread)_"
+
+
 def answer_sections(
-    markdown: str, *, max_sections: int, max_chars: int | None = None
+    markdown: str,
+    *,
+    max_sections: int,
+    max_chars: int | None = None,
+    cut_note: str = CONTINUED_NOTE,
 ) -> list[JSON]:
-    """Model Markdown as mrkdwn sections, split safely; cut (and marked as continued in
-    the thread) past ``max_sections`` sections or ``max_chars`` characters."""
+    """Model Markdown as mrkdwn sections, split safely; cut past ``max_sections``
+    sections or ``max_chars`` characters, the last section then ending with
+    ``cut_note`` (by default: the rest is in the thread)."""
+    return cut_answer_sections(
+        markdown, max_sections=max_sections, max_chars=max_chars, cut_note=cut_note
+    )[0]
+
+
+def cut_answer_sections(
+    markdown: str,
+    *,
+    max_sections: int,
+    max_chars: int | None = None,
+    cut_note: str = CONTINUED_NOTE,
+) -> tuple[list[JSON], bool]:
+    """:func:`answer_sections`, and whether the answer was cut."""
     pieces = split_mrkdwn(to_mrkdwn(markdown)) or ["_(empty answer)_"]
     budget = max_chars if max_chars is not None else max_sections * SECTION_TEXT_LIMIT
     kept: list[str] = []
@@ -144,8 +173,9 @@ def answer_sections(
     if not kept:
         kept = [truncate(pieces[0], max(budget, 260) - 60)]
     if cut:
-        kept[-1] = truncate(kept[-1], SECTION_TEXT_LIMIT - 60) + "\n_(continued in the thread)_"
-    return as_dicts([section(p) for p in kept])
+        room = SECTION_TEXT_LIMIT - len(cut_note) - 2
+        kept[-1] = truncate(kept[-1], room) + "\n" + cut_note
+    return as_dicts([section(p) for p in kept]), cut
 
 
 # -- progress and result messages ------------------------------------------------------
@@ -239,7 +269,7 @@ def result_blocks(view: ResultView, *, short: bool = False) -> list[JSON]:
         tail.append(section("\n".join(failure_line(a) for a in failures)).to_dict())
     tail.append(context_block(context_line(run)).to_dict())
     tail.append(context_block(WHAT_IF_WRONG if consensus.text else IN_THE_THREAD).to_dict())
-    tail.append(feedback_actions(view.run_id).to_dict())
+    tail += as_dicts(feedback_actions(view.run_id))
     if consensus.text and short:
         blocks += answer_sections(consensus.text, max_sections=1, max_chars=SHORT_ANSWER_CHARS)
     elif consensus.text:
@@ -284,19 +314,39 @@ def context_line(run: PanelRun) -> str:
     return " · ".join(parts)
 
 
-def feedback_actions(run_id: int | None) -> ActionsBlock:
-    """👍 👎 ✏️ 🚩. The value is the run id, or :data:`PENDING_RUN` when the result was
-    posted before the run was stored (the listeners then find it by the message)."""
+def feedback_actions(run_id: int | None) -> list[Block]:
+    """✏️ Correct and 🚩 Flag as buttons, then Slack's own 👍/👎 (``feedback_buttons`` in
+    a ``context_actions`` block). The value is the run id, or :data:`PENDING_RUN` when the
+    result was posted before the run was stored (the listeners then find it by the
+    message)."""
     value = PENDING_RUN if run_id is None else str(run_id)
-    return ActionsBlock(
-        block_id="feedback",
-        elements=[
-            ButtonElement(text="👍", action_id=ACTION_UP, value=value),
-            ButtonElement(text="👎", action_id=ACTION_DOWN, value=value),
-            ButtonElement(text="✏️ Correct", action_id=ACTION_CORRECT, value=value),
-            ButtonElement(text="🚩 Flag", action_id=ACTION_FLAG, value=value, style="danger"),
-        ],
-    )
+    return [
+        ActionsBlock(
+            block_id="feedback",
+            elements=[
+                ButtonElement(text="✏️ Correct", action_id=ACTION_CORRECT, value=value),
+                ButtonElement(text="🚩 Flag", action_id=ACTION_FLAG, value=value, style="danger"),
+            ],
+        ),
+        ContextActionsBlock(
+            block_id="thumbs",
+            elements=[
+                FeedbackButtonsElement(
+                    action_id=ACTION_FEEDBACK,
+                    positive_button=FeedbackButtonObject(
+                        text="👍",
+                        value=f"{FEEDBACK_UP}:{value}",
+                        accessibility_label="Good answer",
+                    ),
+                    negative_button=FeedbackButtonObject(
+                        text="👎",
+                        value=f"{FEEDBACK_DOWN}:{value}",
+                        accessibility_label="Bad answer",
+                    ),
+                )
+            ],
+        ),
+    ]
 
 
 def result_text(view: ResultView) -> str:
@@ -323,16 +373,7 @@ def member_blocks(
 ) -> list[JSON]:
     """One member's full answer in the thread; ``agrees``: whether it is in the consensus
     answer's cluster (None: no consensus to agree with)."""
-    head = [f"*{escape(answer.member)}*"]
-    if is_consensus:
-        head.append("the answer shown above")
-    elif agrees is True and answer.ok:
-        head.append("agrees with the answer above")
-    elif agrees is False and answer.ok:
-        head.append("differs from the answer above")
-    head += [seconds(answer.latency_ms), dollars(answer.cost_usd)]
-    if agreement is not None:
-        head.append(f"agreement {agreement:.2f}")
+    head = [f"*{escape(answer.member)}*", *_member_facts(answer, agreement, is_consensus, agrees)]
     blocks = as_dicts([context_block(" · ".join(head))])
     if answer.ok:
         blocks.extend(answer_sections(answer.text, max_sections=MAX_BLOCKS - 3))
@@ -352,6 +393,49 @@ def member_blocks(
     else:
         blocks.append(section(failure_line(answer)).to_dict())
     return fit_blocks(blocks)
+
+
+def _member_facts(
+    answer: ModelAnswer, agreement: float | None, is_consensus: bool, agrees: bool | None
+) -> list[str]:
+    facts = []
+    if is_consensus:
+        facts.append("the answer shown above")
+    elif agrees is True and answer.ok:
+        facts.append("agrees with the answer above")
+    elif agrees is False and answer.ok:
+        facts.append("differs from the answer above")
+    facts += [seconds(answer.latency_ms), dollars(answer.cost_usd)]
+    if agreement is not None:
+        facts.append(f"agreement {agreement:.2f}")
+    return facts
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_~\[\]<>#|])")
+
+
+def member_markdown_head(
+    answer: ModelAnswer, *, agreement: float | None, is_consensus: bool, agrees: bool | None
+) -> str:
+    """The first line of a member's streamed thread reply (Markdown, as chat streaming
+    takes it): the same facts as :func:`member_blocks`' header."""
+    name = _MARKDOWN_SPECIAL.sub(r"\\\1", answer.member)
+    facts = _member_facts(answer, agreement, is_consensus, agrees)
+    return f"**{name}** · " + " · ".join(facts) + "\n\n"
+
+
+def best_answer_block(run_id: int, member: str) -> JSON:
+    out: JSON = ActionsBlock(
+        block_id=f"best:{run_id}",
+        elements=[
+            ButtonElement(
+                text="⭐ Best answer",
+                action_id=ACTION_BEST,
+                value=json.dumps({"run": run_id, "member": member}),
+            )
+        ],
+    ).to_dict()
+    return out
 
 
 def failures_reply_blocks(run: PanelRun) -> list[JSON]:

@@ -169,12 +169,20 @@ def block_text(blocks: list[dict[str, Any]]) -> str:
 
 
 def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
+    """The action ids of every button and feedback button, in order."""
     return [
         el["action_id"]
         for b in blocks
-        if b.get("type") == "actions"
+        if b.get("type") in ("actions", "context_actions")
         for el in b.get("elements", [])
     ]
+
+
+def feedback_values(blocks: list[dict[str, Any]]) -> tuple[str, str]:
+    """The values Slack sends back for the result's native 👍 and 👎."""
+    (element,) = [el for b in blocks if b.get("type") == "context_actions" for el in b["elements"]]
+    assert element["type"] == "feedback_buttons"
+    return element["positive_button"]["value"], element["negative_button"]["value"]
 
 
 @pytest.fixture

@@ -16,6 +16,11 @@ more than ``max_block_chars`` characters of text with ``msg_blocks_too_long`` (S
 been seen refusing about 13,000), and blocks that are not a list of objects with a
 ``type`` with ``invalid_blocks``; set ``max_block_chars = None`` to accept anything.
 
+Chat streaming (``chat.startStream`` / ``appendStream`` / ``stopStream``) answers like
+a workspace without it (``feature_not_enabled``) unless ``streaming = True``; then a
+stream is a thread reply whose text grows with each append, and a stream in a channel
+must name its recipient (user and team) as Slack requires.
+
 ``response_url(name)`` gives a URL that records what is posted to it, like the
 ``response_url`` Slack puts in slash commands and interactions. ``/ws`` is a minimal
 Socket Mode endpoint: ``apps.connections.open`` returns it; ``send_socket_envelope``
@@ -80,6 +85,10 @@ class StoredMessage:
     user: str = "UQUORUMBOT"
     updates: int = 0
     posted_at: float = field(default_factory=time.monotonic)
+    #: Files shared with the message (``files.completeUploadExternal``): id, name, title.
+    files: list[JSON] = field(default_factory=list)
+    #: "streaming" while a chat stream is open, "stopped" after ``chat.stopStream``.
+    stream: str | None = None
 
     def as_json(self) -> JSON:
         out: JSON = {
@@ -92,6 +101,8 @@ class StoredMessage:
         }
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
+        if self.files:
+            out["files"] = self.files
         return out
 
 
@@ -102,6 +113,8 @@ class FakeSlackAPI:
     team_id = "T0QUORUM"
     #: Text characters Slack accepts in one message's blocks (None: no limit).
     max_block_chars: int | None = 13_000
+    #: Whether the workspace has chat streaming (``chat.startStream``...).
+    streaming: bool = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,6 +125,7 @@ class FakeSlackAPI:
         self._ts = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._uploads: dict[str, bytes] = {}
+        self._file_names: dict[str, str] = {}
         self._users: dict[str, JSON] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[JSON] = []
@@ -273,6 +287,11 @@ class FakeSlackAPI:
 
     def response_url_posts(self, name: str | None = None) -> list[JSON]:
         return [c.body for c in self.calls_to("response_url") if name in (None, c.body["_name"])]
+
+    def file_text(self, file_id: str) -> str:
+        """What was uploaded as file ``file_id``, as text."""
+        with self._lock:
+            return self._uploads[file_id].decode()
 
     def uploads(self) -> dict[str, bytes]:
         with self._lock:
@@ -501,6 +520,54 @@ class FakeSlackAPI:
             msg.updates += 1
             return {"ok": True, "channel": msg.channel, "ts": msg.ts, "text": msg.text}
 
+    def _api_chat_startStream(self, body: JSON) -> JSON:
+        if not self.streaming:
+            return {"ok": False, "error": "feature_not_enabled"}
+        channel, thread_ts = str(body.get("channel") or ""), body.get("thread_ts")
+        if not channel or not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not channel.startswith("D") and not (
+            body.get("recipient_user_id") and body.get("recipient_team_id")
+        ):
+            return {"ok": False, "error": "missing_recipient_user_id"}
+        with self._lock:
+            ts = self._next_ts()
+            self._messages[(channel, ts)] = StoredMessage(
+                channel, ts, str(body.get("markdown_text") or ""), thread_ts=str(thread_ts)
+            )
+            self._messages[(channel, ts)].stream = "streaming"
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _streaming_message(self, body: JSON) -> StoredMessage | JSON:
+        msg = self._messages.get((str(body.get("channel", "")), str(body.get("ts", ""))))
+        if msg is None:
+            return {"ok": False, "error": "message_not_found"}
+        if msg.stream != "streaming":
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        return msg
+
+    def _api_chat_appendStream(self, body: JSON) -> JSON:
+        with self._lock:
+            msg = self._streaming_message(body)
+            if not isinstance(msg, StoredMessage):
+                return msg
+            msg.text += str(body.get("markdown_text") or "")
+            msg.updates += 1
+            return {"ok": True, "channel": msg.channel, "ts": msg.ts}
+
+    def _api_chat_stopStream(self, body: JSON) -> JSON:
+        refused = self._refuse_blocks(body)
+        if refused is not None:
+            return refused
+        with self._lock:
+            msg = self._streaming_message(body)
+            if not isinstance(msg, StoredMessage):
+                return msg
+            msg.text += str(body.get("markdown_text") or "")
+            msg.blocks = list(body.get("blocks") or [])
+            msg.stream = "stopped"
+            return {"ok": True, "channel": msg.channel, "ts": msg.ts, "message": msg.as_json()}
+
     def _api_chat_delete(self, body: JSON) -> JSON:
         key = (str(body.get("channel", "")), str(body.get("ts", "")))
         with self._lock:
@@ -572,17 +639,44 @@ class FakeSlackAPI:
         return {"ok": True}
 
     def _api_files_getUploadURLExternal(self, body: JSON) -> JSON:
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
         file_id = f"F{next(self._file_ids):08d}"
+        with self._lock:
+            self._file_names[file_id] = str(body["filename"])
         return {"ok": True, "upload_url": f"{self.base}/upload/{file_id}", "file_id": file_id}
 
     def _api_files_completeUploadExternal(self, body: JSON) -> JSON:
+        """Like Slack: the files must have been uploaded; with ``channel_id`` they are
+        shared there (in the thread ``thread_ts``) as a message carrying them."""
         files = body.get("files")
         if isinstance(files, str):
             files = json.loads(files)
-        listed = [
-            {"id": f.get("id"), "title": f.get("title", ""), "channels": [body.get("channel_id")]}
-            for f in files or []
-        ]
+        with self._lock:
+            if not files or any(f.get("id") not in self._uploads for f in files):
+                return {"ok": False, "error": "file_not_found"}
+            listed = [
+                {
+                    "id": f["id"],
+                    "name": self._file_names.get(f["id"], ""),
+                    "title": f.get("title", ""),
+                    "size": len(self._uploads[f["id"]]),
+                    "channels": [body["channel_id"]] if body.get("channel_id") else [],
+                }
+                for f in files
+            ]
+        channel = body.get("channel_id")
+        if channel:
+            thread_ts = body.get("thread_ts")
+            with self._lock:
+                ts = self._next_ts()
+                self._messages[(str(channel), ts)] = StoredMessage(
+                    channel=str(channel),
+                    ts=ts,
+                    text=str(body.get("initial_comment") or ""),
+                    thread_ts=str(thread_ts) if thread_ts else None,
+                    files=listed,
+                )
         return {"ok": True, "files": listed}
 
 

@@ -67,7 +67,8 @@ def sign_body(
     )
 
 
-def _uid(prefix: str) -> str:
+def uid(prefix: str) -> str:
+    """A fresh id (event ids, trigger ids...)."""
     return f"{prefix}{next(_counter):08d}"
 
 
@@ -75,7 +76,13 @@ def _uid(prefix: str) -> str:
 
 
 def slash_command(
-    secret: str,
+    secret: str, text: str, *, timestamp: int | None = None, **kw: Any
+) -> SignedRequest:
+    """``/compare text`` as Slack sends it (see :func:`slash_command_form` for the fields)."""
+    return form_command(secret, slash_command_form(text, **kw), timestamp=timestamp)
+
+
+def slash_command_form(
     text: str,
     *,
     user_id: str = "U0ALICE",
@@ -85,9 +92,8 @@ def slash_command(
     command: str = "/compare",
     response_url: str = "https://hooks.slack.com/commands/T0QUORUM/1/abc",
     trigger_id: str | None = None,
-    timestamp: int | None = None,
-) -> SignedRequest:
-    form = {
+) -> dict[str, str]:
+    return {
         "token": "deprecated-verification-token",
         "team_id": TEAM_ID,
         "team_domain": "quorum-test",
@@ -100,26 +106,33 @@ def slash_command(
         "api_app_id": API_APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id or _uid("13345224609.738474920.") + "8ee",
+        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
     }
-    return sign_body(
-        secret, urlencode(form), "application/x-www-form-urlencoded", timestamp=timestamp
-    )
 
 
 # -- Events API ------------------------------------------------------------------------
 
 
 def event_envelope(
-    secret: str, event: JSON, *, event_id: str | None = None, timestamp: int | None = None
+    secret: str, event: Any, *, event_id: str | None = None, timestamp: int | None = None
 ) -> SignedRequest:
-    envelope = {
+    return signed_json(secret, envelope(event, event_id=event_id), timestamp=timestamp)
+
+
+def signed_json(secret: str, body: Any, timestamp: int | None = None) -> SignedRequest:
+    """Any JSON body (an Events API envelope, shaped right or not), signed."""
+    return sign_body(secret, json.dumps(body), "application/json", timestamp=timestamp)
+
+
+def envelope(event: Any, *, event_id: str | None = None) -> JSON:
+    """The Events API envelope around ``event``."""
+    return {
         "token": "deprecated-verification-token",
         "team_id": TEAM_ID,
         "api_app_id": API_APP_ID,
         "event": event,
         "type": "event_callback",
-        "event_id": event_id or _uid("Ev"),
+        "event_id": event_id or uid("Ev"),
         "event_time": int(time.time()),
         "authorizations": [
             {
@@ -131,9 +144,8 @@ def event_envelope(
             }
         ],
         "is_ext_shared_channel": False,
-        "event_context": _uid("4-eyJldCI6ImFwcF9tZW50aW9uIn0-"),
+        "event_context": uid("4-eyJldCI6ImFwcF9tZW50aW9uIn0-"),
     }
-    return sign_body(secret, json.dumps(envelope), "application/json", timestamp=timestamp)
 
 
 def _ts() -> str:
@@ -209,13 +221,25 @@ def reaction(
 # -- interactivity ---------------------------------------------------------------------
 
 
-def _interactive(secret: str, payload: JSON, timestamp: int | None) -> SignedRequest:
+def interactive(secret: str, payload: Any, timestamp: int | None = None) -> SignedRequest:
+    """Any interactivity payload (shaped right or not), form-encoded and signed."""
     body = urlencode({"payload": json.dumps(payload)})
     return sign_body(secret, body, "application/x-www-form-urlencoded", timestamp=timestamp)
 
 
-def block_action(
-    secret: str,
+def form_command(secret: str, form: dict[str, str], timestamp: int | None = None) -> SignedRequest:
+    """A slash command from its raw form fields (shaped right or not), signed."""
+    return sign_body(
+        secret, urlencode(form), "application/x-www-form-urlencoded", timestamp=timestamp
+    )
+
+
+def block_action(secret: str, *, timestamp: int | None = None, **kw: Any) -> SignedRequest:
+    """A button click as Slack sends it (see :func:`block_action_payload`)."""
+    return interactive(secret, block_action_payload(**kw), timestamp)
+
+
+def block_action_payload(
     *,
     action_id: str,
     value: str,
@@ -226,8 +250,7 @@ def block_action(
     thread_ts: str | None = None,
     response_url: str = "https://hooks.slack.com/actions/T0QUORUM/1/abc",
     trigger_id: str | None = None,
-    timestamp: int | None = None,
-) -> SignedRequest:
+) -> JSON:
     msg: JSON = {"type": "message", "ts": message_ts, "user": "UQUORUMBOT", "text": ""}
     if thread_ts:
         msg["thread_ts"] = thread_ts
@@ -247,7 +270,7 @@ def block_action(
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": trigger_id or _uid("13345224609.738474920.") + "8ee",
+        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
         "team": {"id": TEAM_ID, "domain": "quorum-test"},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -266,18 +289,21 @@ def block_action(
             }
         ],
     }
-    return _interactive(secret, payload, timestamp)
+    return payload
 
 
-def view_submission(
-    secret: str,
+def view_submission(secret: str, *, timestamp: int | None = None, **kw: Any) -> SignedRequest:
+    """A modal submitted, as Slack sends it (see :func:`view_submission_payload`)."""
+    return interactive(secret, view_submission_payload(**kw), timestamp)
+
+
+def view_submission_payload(
     *,
     callback_id: str,
     values: JSON,
     private_metadata: str = "",
     user_id: str = "U0ALICE",
-    timestamp: int | None = None,
-) -> SignedRequest:
+) -> JSON:
     """``values`` is Slack's ``view.state.values``: {block_id: {action_id: {...}}}."""
     payload: JSON = {
         "type": "view_submission",
@@ -290,9 +316,9 @@ def view_submission(
         },
         "api_app_id": API_APP_ID,
         "token": "deprecated-verification-token",
-        "trigger_id": _uid("13345224609.738474920.") + "8ee",
+        "trigger_id": uid("13345224609.738474920.") + "8ee",
         "view": {
-            "id": _uid("V"),
+            "id": uid("V"),
             "team_id": TEAM_ID,
             "type": "modal",
             "callback_id": callback_id,
@@ -306,7 +332,103 @@ def view_submission(
         "is_enterprise_install": False,
         "enterprise": None,
     }
-    return _interactive(secret, payload, timestamp)
+    return payload
+
+
+def _person(user_id: str) -> JSON:
+    return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID}
+
+
+def message_shortcut_payload(
+    *,
+    callback_id: str,
+    message: JSON,
+    user_id: str = "U0ALICE",
+    channel_id: str = "C0GENERAL",
+    response_url: str = "https://hooks.slack.com/app/T0QUORUM/1/abc",
+    trigger_id: str | None = None,
+) -> JSON:
+    """A message shortcut (``message_action``) used on ``message`` (Slack's message
+    object: ``ts``, ``text``, ``user``, ``thread_ts``...)."""
+    return {
+        "type": "message_action",
+        "token": "deprecated-verification-token",
+        "action_ts": _ts(),
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "user": _person(user_id),
+        "channel": {"id": channel_id, "name": "general"},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+        "response_url": response_url,
+        "message_ts": message.get("ts"),
+        "message": {"type": "message", **message},
+    }
+
+
+def global_shortcut_payload(
+    *, callback_id: str, user_id: str = "U0ALICE", trigger_id: str | None = None
+) -> JSON:
+    """A global shortcut (from the shortcuts menu or the search bar)."""
+    return {
+        "type": "shortcut",
+        "token": "deprecated-verification-token",
+        "action_ts": _ts(),
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "user": _person(user_id),
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+    }
+
+
+def home_action_payload(
+    *, action_id: str, value: str, block_id: str = "actions", user_id: str = "U0ALICE"
+) -> JSON:
+    """A button pressed on the App Home tab: the container is the view, and there is no
+    channel, message or response_url."""
+    view_id = uid("V")
+    return {
+        "type": "block_actions",
+        "user": _person(user_id),
+        "api_app_id": API_APP_ID,
+        "token": "deprecated-verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": uid("13345224609.738474920.") + "8ee",
+        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "type": "home",
+            "blocks": [],
+            "state": {"values": {}},
+        },
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "type": "button",
+                "action_ts": _ts(),
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+            }
+        ],
+    }
+
+
+def app_home_opened(user: str = "U0ALICE", tab: str = "home") -> JSON:
+    """The ``app_home_opened`` event (someone opened the app's Home or Messages tab)."""
+    return {
+        "type": "app_home_opened",
+        "user": user,
+        "channel": "D0ALICE",
+        "tab": tab,
+        "event_ts": _ts(),
+    }
 
 
 # -- sending ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from storage.tables.panel_runs import AnswerRow, DeliveryRow, PanelRunRow
-from tests.bot.conftest import Bot, action_ids, block_text
+from tests.bot.conftest import Bot, action_ids, block_text, feedback_values
 from tests.fakes import slack_requests as sr
 from tests.fakes.openai_server import Failure
 
@@ -45,10 +45,9 @@ async def test_compare_posts_progress_then_the_result_with_thread_replies(bot: B
     assert "Answer from *alpha*, agreed by *beta*, *gamma*" in text
     assert "Models: alpha, beta, gamma" in text and "total" in text
     assert action_ids(result.blocks) == [
-        "quorum_up",
-        "quorum_down",
         "quorum_correct",
         "quorum_flag",
+        "quorum_feedback",
     ]
 
     replies = bot.slack.thread(bot.channel, result.ts)
@@ -65,7 +64,8 @@ async def test_compare_posts_progress_then_the_result_with_thread_replies(bot: B
     assert {a.member for a in answers} == {"alpha", "beta", "gamma"}
     assert {a.message_ts for a in answers} == {r.ts for r in replies}
     # the result is shown before the run is stored: its buttons find the run by message
-    assert {e["value"] for e in result.blocks[-1]["elements"]} == {"by-message"}
+    assert {e["value"] for e in result.blocks[-2]["elements"]} == {"by-message"}
+    assert feedback_values(result.blocks) == ("up:by-message", "down:by-message")
     best = json.loads(replies[0].blocks[-1]["elements"][0]["value"])
     assert best == {"run": run.id, "member": "alpha"}
 

@@ -24,10 +24,9 @@ async def test_answer_is_delivered_and_writes_are_spooled_then_replayed(
     (result,) = bot.results()
     assert "Paris" in block_text(result.blocks)
     assert action_ids(result.blocks) == [
-        "quorum_up",
-        "quorum_down",
         "quorum_correct",
         "quorum_flag",
+        "quorum_feedback",
     ]
     assert len(bot.slack.thread(bot.channel, result.ts)) == 3
     assert "Q-" not in block_text(result.blocks)

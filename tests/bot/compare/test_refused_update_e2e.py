@@ -39,7 +39,7 @@ async def test_a_17k_character_answer_never_makes_a_message_slack_would_refuse(
     assert sizes and max(sizes) <= MESSAGE_CAP
     (result,) = bot.results()
     assert "Paris" in block_text(result.blocks)
-    assert action_ids(result.blocks)[:2] == ["quorum_up", "quorum_down"]
+    assert action_ids(result.blocks)[-1] == "quorum_feedback"
     # Nothing of any answer is lost: the thread holds each member's whole answer.
     thread = "".join(block_text(m.blocks) for m in bot.slack.thread(bot.channel, result.ts))
     assert all(f"That is all from {name}." in thread for name in answers)
@@ -81,13 +81,96 @@ async def test_a_refused_result_update_still_stores_the_run_and_shows_a_shorter_
     assert "likely right*" in block_text([sections[1]])
     assert "Answer from *" in shown and "Consensus answer from" not in shown
     assert action_ids(result.blocks) == [
-        "quorum_up",
-        "quorum_down",
         "quorum_correct",
         "quorum_flag",
+        "quorum_feedback",
     ]
     thread = bot.slack.thread(bot.channel, result.ts)
     assert len(thread) == 3 and all("Paris" in block_text(m.blocks) for m in thread)
     assert run.message_ts == result.ts
     assert not [n for n in bot.ephemerals() if "went wrong" in n.get("text", "")]
     assert not [p for p in bot.slack.response_url_posts() if "went wrong" in p.get("text", "")]
+
+
+@pytest.mark.parametrize("upload_works", [True, False], ids=["uploaded", "upload-refused"])
+async def test_an_answer_too_long_for_the_thread_says_it_was_cut_and_where_the_rest_is(
+    bot: Bot, upload_works: bool
+) -> None:
+    """The probe's 155,000-character answer: the thread shows what it can, its last part
+    says the answer was cut and where the whole of it is (a file in the thread, or,
+    when Slack refuses the file, the stored run)."""
+    huge = _long_answer("alpha", 155_000)
+    bot.models.script("alpha", huge)
+    bot.models.script("beta", "Paris is the capital of France.")
+    bot.models.script("gamma", "Paris is the capital of France.")
+    if not upload_works:
+        bot.slack.fail("files.getUploadURLExternal", error="not_allowed_token_type")
+    await bot.command("Tell me everything about the capital of France.")
+    await bot.settle(wait_s=60)
+
+    (result,) = bot.results()
+    thread = bot.slack.thread(bot.channel, result.ts)
+    heads = ("*alpha* · ", "*alpha* (continued")
+    alpha = [m for m in thread if m.blocks and block_text(m.blocks[:1]).startswith(heads)]
+    assert 2 <= len(alpha) <= 5  # MAX_PARTS
+    last = block_text(alpha[-1].blocks)
+    assert "✂️ _Cut here: alpha's answer is 155,000 characters" in last
+    assert "`alpha-answer.md` below" in last
+    # every part is one Slack accepts, and each shows a real piece of the answer
+    assert all(block_chars(m.blocks) <= MESSAGE_CAP for m in alpha)
+    shown = sum(block_chars(m.blocks) for m in alpha)
+    assert shown > 30_000
+    (run,) = bot.rows(PanelRunRow)
+    assert {a.member: a.text for a in bot.rows(AnswerRow)}["alpha"] == huge
+    files = [f for m in thread for f in m.files]
+    if upload_works:
+        (file,) = files
+        assert file["name"] == "alpha-answer.md"
+        assert file["title"] == "alpha's whole answer (155,000 characters)"
+        assert bot.slack.file_text(file["id"]) == huge
+        # the file comes right after the answer's last part
+        assert thread.index(alpha[-1]) + 1 == next(i for i, m in enumerate(thread) if m.files)
+    else:
+        assert files == []
+        notes = [m for m in thread if "would not take the file" in m.text]
+        (note,) = notes
+        assert f"kept in full with run #{run.id}" in block_text(note.blocks)
+    # the other members' short answers are there as usual
+    assert sum(1 for m in thread if "Paris is the capital of France." in block_text(m.blocks)) == 2
+
+
+async def test_when_slack_refuses_every_update_the_asker_is_told_privately_where_the_answers_are(
+    bot: Bot,
+) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        bot.models.script(name, "Paris is the capital of France.", latency=0.05)
+    bot.slack.fail("chat.update", error="cant_update_message", times=None)
+    await bot.command("Capital of France?")
+    await bot.settle()
+
+    (run,) = bot.rows(PanelRunRow)
+    (message,) = bot.results()
+    assert "Asking the panel" in message.text  # Slack never let it change
+    thread = bot.slack.thread(bot.channel, message.ts)
+    moved, *members = thread
+    assert "3 of 3 models agree" in block_text(moved.blocks) and "Paris" in moved.text
+    assert len(members) == 3 and all("Paris" in block_text(m.blocks) for m in members)
+    (note,) = [n for n in bot.ephemerals() if "would not update" in n["text"]]
+    assert note["channel"] == bot.channel and note["user"] == "U0ALICE"
+    link = f"https://quorum-test.slack.com/archives/{bot.channel}/p{moved.ts.replace('.', '')}"
+    assert note["text"] == (
+        "Slack would not update the message with your answer, so the panel's result and "
+        f"each model's full answer are <{link}|in the thread>."
+    )
+    assert run.message_ts == message.ts
+
+
+async def test_a_short_result_in_place_needs_no_private_note(bot: Bot) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        bot.models.script(name, "Paris is the capital of France.", latency=0.05)
+    bot.slack.fail("chat.update", error="msg_blocks_too_long")
+    await bot.command("Capital of France?")
+    await bot.settle()
+    (result,) = bot.results()
+    assert "3 of 3 models agree" in block_text(result.blocks)
+    assert [n for n in bot.ephemerals() if "would not update" in n["text"]] == []

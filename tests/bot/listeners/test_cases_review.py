@@ -574,6 +574,8 @@ async def test_no_corpus_secret_reaches_a_case_the_review_notice_or_the_editor(
         "expected": {"value": {"type": "plain_text_input", "value": "\n".join(texts[:half])}},
         "must_include": {"value": {"type": "plain_text_input", "value": "\n".join(texts[half:])}},
         "must_not_include": {"value": {"type": "plain_text_input", "value": texts[0]}},
+        "category": {"value": {"type": "plain_text_input", "value": None}},
+        "severity": {"value": {"type": "static_select", "selected_option": {"value": "high"}}},
         "tags": {"value": {"type": "plain_text_input", "value": "leaky"}},
     }
     reply = await bot.submit(

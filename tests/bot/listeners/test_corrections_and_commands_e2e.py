@@ -40,7 +40,7 @@ async def test_correct_opens_the_modal_and_submitting_stores_the_correction(
 ) -> None:
     result = await ask(bot)
     (run,) = bot.rows(PanelRunRow)
-    value = result.blocks[-1]["elements"][2]["value"]
+    value = result.blocks[-2]["elements"][0]["value"]
     await bot.action(
         action_id="quorum_correct", value=value, message_ts=result.ts, trigger_id="T123"
     )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from storage.tables.panel_runs import AnswerRow, PanelRunRow, SignalRow, VoteRow
-from tests.bot.conftest import Bot, ask
+from tests.bot.conftest import SECRET, Bot, ask, feedback_values
 from tests.fakes import slack_requests as sr
 
 
@@ -90,7 +90,8 @@ async def test_buttons_record_signals_and_thank_privately(
 ) -> None:
     result = await ask(bot)
     (run,) = bot.rows(PanelRunRow)
-    value = result.blocks[-1]["elements"][0]["value"]  # what Slack sends back
+    value = result.blocks[-2]["elements"][0]["value"]  # what Slack sends back
+    # the 👍/👎 buttons of results posted before Slack's own feedback buttons still work
     await bot.action(action_id="quorum_up", value=value, message_ts=result.ts)
     await bot.settle()
     assert _active(bot) == [("U0ALICE", "up", None)]
@@ -111,6 +112,50 @@ async def test_buttons_record_signals_and_thank_privately(
     await bot.action(action_id="quorum_up", value=str(run.id), message_ts="0", user_id="U0EVE")
     await bot.settle()
     assert ("U0EVE", "up", None) in _active(bot)
+
+
+async def test_slacks_own_feedback_buttons_keep_one_vote_each_and_the_last_click_wins(
+    bot: Bot, intake: list[dict[str, Any]]
+) -> None:
+    result = await ask(bot)
+    (run,) = bot.rows(PanelRunRow)
+    up, down = feedback_values(result.blocks)
+
+    async def click(value: str, user: str = "U0ALICE") -> None:
+        payload = sr.block_action_payload(
+            action_id="quorum_feedback",
+            value=value,
+            block_id="thumbs",
+            message_ts=result.ts,
+            user_id=user,
+            response_url=bot.slack.response_url("fb"),
+        )
+        payload["actions"][0]["type"] = "feedback_buttons"  # as Slack sends it
+        reply = await bot.send(sr.interactive(SECRET, payload))
+        assert reply.status == 200
+        await bot.settle()
+
+    await click(up)
+    assert _active(bot) == [("U0ALICE", "up", None)]
+    assert bot.ephemerals()[-1]["text"].startswith("Thanks, noted 👍")
+    # Slack sends no "un-click": each click is the person's current vote
+    for value in (down, up, down):
+        await click(value)
+    assert _active(bot) == [("U0ALICE", "down", None)]
+    assert {s.source for s in bot.rows(SignalRow)} == {"button"}
+    await click(up, user="U0BOB")
+    assert _active(bot) == [("U0ALICE", "down", None), ("U0BOB", "up", None)]
+    # 👎 is handed to case intake, once per change
+    assert [c["kind"] for c in intake] == ["down", "down"]
+    assert all(c["run_id"] == run.id for c in intake)
+    # reactions keep working next to the buttons
+    await bot.event(sr.reaction("+1", item_ts=result.ts, user="U0CAROL"))
+    await bot.settle()
+    assert ("U0CAROL", "up", None) in _active(bot)
+    # a value that is not ours gets a polite note and stores nothing
+    await click("sideways:by-message", user="U0DAN")
+    assert not [s for s in bot.rows(SignalRow) if s.user_id == "U0DAN"]
+    assert bot.ephemerals()[-1]["text"] == "Sorry, I can't find that question anymore."
 
 
 async def test_best_answer_votes_move_and_count_once(bot: Bot) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -213,7 +214,7 @@ def test_the_short_result_slack_gets_when_it_refuses_the_full_one_reads_the_same
     assert len(texts[4]) <= compare_result.SHORT_ANSWER_CHARS
     assert "⚠️ *d* timed out · ref `Q-0000D00D`" in texts
     assert "Wrong? Press 👎, or *✏️ Correct*" in texts[-1] and "in the thread" in texts[-1]
-    assert action_ids(short) == ["quorum_up", "quorum_down", "quorum_correct", "quorum_flag"]
+    assert action_ids(short) == ["quorum_correct", "quorum_flag", "quorum_feedback"]
     assert not any("Consensus answer from" in t for t in texts)
     # the same words as the full result, block for block, but the answer
     full = _sections(compare_result.result_blocks(view))
@@ -276,7 +277,7 @@ def test_a_very_long_answer_is_split_into_sections_and_kept_under_50_blocks() ->
     _valid(out)
     assert len(out) <= 50
     assert "continued in the thread" in block_text(out)
-    assert action_ids(out) == ["quorum_up", "quorum_down", "quorum_correct", "quorum_flag"]
+    assert action_ids(out) == ["quorum_correct", "quorum_flag", "quorum_feedback"]
     sections = [b for b in out if b["type"] == "section"]
     assert all(len(b["text"]["text"]) <= 3000 for b in sections)
 
@@ -333,8 +334,10 @@ def test_manifest_matches_what_the_code_listens_to() -> None:
     assert {u.rsplit("/", 2)[-2] + "/" + u.rsplit("/", 1)[-1] for u in urls} == {"slack/events"}
 
 
-async def test_every_subscribed_event_is_handled(bot) -> None:  # type: ignore[no-untyped-def]
-    """Bolt answers 404 to events nobody listens to, and Slack then retries them."""
+async def test_every_subscribed_event_is_handled(bot, caplog) -> None:  # type: ignore[no-untyped-def]
+    """An event nobody listens to is acknowledged with a "no listener" log line (Bolt
+    alone would answer 404, and Slack would retry it): none of the subscribed ones."""
+    caplog.set_level(logging.INFO)
 
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     channel_types = {"channels": "channel", "groups": "group", "im": "im", "mpim": "mpim"}
@@ -345,11 +348,18 @@ async def test_every_subscribed_event_is_handled(bot) -> None:  # type: ignore[n
             event["subtype"] = "message_changed"  # nothing to answer: only the ack matters
         elif kind == "app_mention":
             event = sr.app_mention("<@UQUORUMBOT> help")
+        elif kind == "app_home_opened":
+            event = sr.app_home_opened()
         else:
             event = sr.reaction("tada", item_ts="1.2", removed=kind == "reaction_removed")
         reply = await bot.event(event)
         assert reply.status == 200, f"{name} is subscribed but not handled"
     await bot.settle()
+    assert [r.getMessage() for r in caplog.records if "no listener" in r.getMessage()] == []
+    await bot.event({"type": "team_rename", "name": "x"})
+    assert [r.getMessage() for r in caplog.records if "no listener" in r.getMessage()] == [
+        "no listener for event team_rename; acknowledged and ignored"
+    ]
 
 
 @pytest.mark.parametrize("ms,expected", [(0, "0.0 s"), (1849, "1.8 s"), (12_000, "12.0 s")])

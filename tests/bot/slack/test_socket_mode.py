@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from bot.runtime.services import Services
 from bot.server import build_socket_mode_handler
 from tests.bot.conftest import Bot, block_text
+from tests.fakes import slack_requests as sr
 
 
 async def _wait(predicate: Any, wait_s: float = 5.0) -> None:
@@ -33,7 +35,7 @@ def _command_payload(text: str) -> dict[str, Any]:
         "text": text,
         "api_app_id": "A0QUORUM",
         "response_url": "",
-        "trigger_id": f"trig-{text}",
+        "trigger_id": sr.uid("13345224609.738474920."),
     }
 
 
@@ -82,3 +84,30 @@ async def test_socket_mode_handles_a_slash_command(bot: Bot) -> None:
         assert "Paris" in block_text(result.blocks)
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+async def test_socket_mode_acknowledges_a_malformed_event_without_a_traceback(
+    bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe's ``app_mention`` without ``channel``, over Socket Mode this time."""
+    bot.services.settings.slack_app_token = SecretStr("xapp-1-test")
+    handler = build_socket_mode_handler(bot.services)
+    event = sr.app_mention("<@UQUORUMBOT> Capital of France?")
+    del event["channel"]
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    try:
+        await _wait(lambda: bot.slack.socket_clients() == 1)
+        with caplog.at_level(logging.INFO):
+            bot.slack.send_socket_envelope(
+                {"envelope_id": "env-bad", "type": "events_api", "payload": sr.envelope(event)}
+            )
+            await _wait(
+                lambda: any(a.get("envelope_id") == "env-bad" for a in bot.slack.socket_acks)
+            )
+            await bot.settle()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    assert any("event.channel missing" in r.getMessage() for r in caplog.records)
+    assert bot.models.calls() == 0
+    assert [c.method for c in bot.slack.calls if c.method.startswith("chat.")] == []
