@@ -137,7 +137,7 @@ async def test_every_slack_path_that_stores_a_case_stores_it_redacted(
     result = next(m for m in bot.results() if m.ts == corrected_ts)
     await bot.action(
         action_id="quorum_correct",
-        value=result.blocks[-1]["elements"][2]["value"],
+        value=result.blocks[-2]["elements"][0]["value"],
         message_ts=corrected_ts,
         trigger_id="T1",
     )
