@@ -5,8 +5,10 @@
 Both columns see the same answer texts of the dev panels (default: both dev files,
 all panels; --limit keeps the first N panels of each file for a quicker run):
 
-- plain encode: ``SentenceTransformer.encode(texts, batch_size=64)`` of every answer
-  text, whole (the model silently cuts each at 256 word pieces);
+- plain encode: the embedder's own encoder (for the bundled all-MiniLM-L6-v2, the
+  torch-only :mod:`evals.embedding.bert_encoder`, the same vectors as
+  sentence-transformers) on every answer text, whole, in batches of 64 (the model
+  silently cuts each at 256 word pieces);
 - quorum consensus: what the command does: chunk every answer (nothing is cut),
   embed all chunks in large batches (``evals.embedding.chunking.embed_chunks``), then build each
   panel's consensus from those vectors with the shipped calibrator.
@@ -60,7 +62,7 @@ def main() -> None:
     plain.load()
     model = plain._model  # the raw model, for the plain baseline only
     start = time.perf_counter()
-    model.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    model.encode(texts, 64)  # the encoder behind the embedder: unit vectors, whole texts
     plain_s = time.perf_counter() - start
 
     embedder = SentenceTransformerEmbedder(cache_size=0)
