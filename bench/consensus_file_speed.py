@@ -5,8 +5,10 @@
 Both columns see the same answer texts of the dev panels (default: both dev files,
 all panels; --limit keeps the first N panels of each file for a quicker run):
 
-- plain encode: ``SentenceTransformer.encode(texts, batch_size=64)`` of every answer
-  text, whole (the model silently cuts each at 256 word pieces);
+- plain encode: the embedder's own encoder (for the bundled all-MiniLM-L6-v2, the
+  torch-only :mod:`evals.embedding.bert_encoder`, the same vectors as
+  sentence-transformers) on every answer text, whole, in batches of 64 (the model
+  silently cuts each at 256 word pieces);
 - quorum consensus: what the command does: chunk every answer (nothing is cut),
   embed all chunks in large batches (``evals.embedding.chunking.embed_chunks``), then build each
   panel's consensus from those vectors with the shipped calibrator.
@@ -32,10 +34,11 @@ from rich.table import Table
 
 from evals.consensus.calibrator import default_calibrator
 from evals.consensus.decision import build_consensus
-from evals.consensus.recorded_panels import parse_recorded_line
+from evals.consensus.recorded_panels import RecordId, parse_recorded_line
 from evals.embedding.chunking import embed_chunks
 from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 from evals.jsonl import jsonl_lines
+from evals.records import ModelAnswer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -49,7 +52,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="first N panels of each file")
     args = parser.parse_args()
     console = Console()
-    panels = []
+    panels: list[tuple[RecordId, str, list[ModelAnswer]]] = []
     for path in args.data:
         lines = [ln for ln in jsonl_lines(path.read_text(encoding="utf-8")) if ln.strip()]
         panels.extend(parse_recorded_line(ln) for ln in lines[: args.limit or None])
@@ -58,9 +61,9 @@ def main() -> None:
 
     plain = SentenceTransformerEmbedder(cache_size=0)
     plain.load()
-    model = plain._model  # the raw model, for the plain baseline only
+    model = plain._encoder()  # the raw encoder, for the plain baseline only
     start = time.perf_counter()
-    model.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    model.encode(texts, 64)  # the encoder behind the embedder: unit vectors, whole texts
     plain_s = time.perf_counter() - start
 
     embedder = SentenceTransformerEmbedder(cache_size=0)

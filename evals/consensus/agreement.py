@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from evals.consensus.final_answer import AnswerKind, FinalAnswer, expected_kind, extract_final
+from evals.consensus.answer_span import AnswerSpan, answer_span, same_entity, strip_heading_echo
+from evals.consensus.final_answer import (
+    AnswerKind,
+    FinalAnswer,
+    expected_kind,
+    extract_final,
+    same_final,
+)
 from evals.consensus.wording import (
     conflicts,
     content_words,
@@ -72,6 +79,7 @@ class PanelAnalysis:
     finals: tuple[FinalAnswer | None, ...] = ()  # the final answer each one states
     expected: AnswerKind | None = None  # the kind of final answer the question asks for
     similarity: FloatArray | None = None  # plain chunked embedding similarity, before rules
+    spans: tuple[AnswerSpan, ...] = ()  # what each answer's first claim names
 
     @property
     def size(self) -> int:
@@ -172,8 +180,12 @@ def analyse_panel(
         extract_final(t, q_text) if ok else None for t, ok in zip(texts, informative, strict=True)
     )
 
-    facts = [key_facts(t, q_text) for t in texts]
-    vocab = [content_words(t, q_text) for t in texts]
+    bodies = [strip_heading_echo(t, q_text) for t in texts]
+    facts = [key_facts(t, q_text) for t in bodies]
+    vocab = [content_words(t, q_text) for t in bodies]
+    # The span is relative to the question: without one, the thing an answer is about
+    # ("The Eiffel Tower was completed in 1901") cannot be told from what it answers.
+    spans = [answer_span(t, q_text) for t in bodies] if q_text else []
     short = [len(words(t)) <= SHORT_ANSWER_WORDS for t in texts]
     n = len(members)
 
@@ -209,6 +221,8 @@ def analyse_panel(
                     _conflicts(i, j),
                     vocab[i],
                     vocab[j],
+                    (spans[i], spans[j]) if spans else None,
+                    facts[i].stance * facts[j].stance < 0,
                 )
             agreement[i, j] = agreement[j, i] = sim
 
@@ -234,6 +248,7 @@ def analyse_panel(
         finals=finals,
         expected=expected,
         similarity=similarity,
+        spans=tuple(spans),
     )
 
 
@@ -245,6 +260,8 @@ def _pair_agreement(
     contradicted: int,
     words_a: frozenset[str] = frozenset(),
     words_b: frozenset[str] = frozenset(),
+    spans: tuple[AnswerSpan, AnswerSpan] | None = None,
+    stance_clash: bool = False,
 ) -> float:
     """How much two informative answers agree, in [0, 1].
 
@@ -255,9 +272,16 @@ def _pair_agreement(
     cannot be confirmed to agree (capped at :data:`UNCONFIRMED_CAP`).
     """
     if final_a and final_b and final_a.kind == final_b.kind:
-        return 1.0 if final_a.value == final_b.value else 0.0
+        return 1.0 if same_final(final_a, final_b) else 0.0
     if expected in _STATED_KINDS and (final_a is None) != (final_b is None):
         return min(sim, UNCONFIRMED_CAP)
+    lexical = overlap(words_a, words_b)
+    entity = same_entity(*spans) if spans else None
+    if spans and entity is not False:
+        lexical = max(lexical, overlap(spans[0].content, spans[1].content))
+    if entity:
+        # Both first claims name the same thing: details that differ later are extra.
+        contradicted = min(contradicted, 1 if stance_clash else 0)
     if LEXICAL_WEIGHT:
-        sim = (1 - LEXICAL_WEIGHT) * sim + LEXICAL_WEIGHT * overlap(words_a, words_b)
+        sim = (1 - LEXICAL_WEIGHT) * sim + LEXICAL_WEIGHT * lexical
     return sim * CONFLICT_FACTOR**contradicted

@@ -53,6 +53,8 @@ PANEL_FEATURES: tuple[str, ...] = (
     "evidence_margin",
     "contested",
     "pick_denies_contested",
+    "panel_reliability",
+    "reliability_logit",
 )
 #: The confidence model may not lower confidence for a better-scored or better-supported pick.
 MONOTONE_PANEL_FEATURES: frozenset[str] = frozenset(
@@ -153,6 +155,15 @@ def panel_features(
     share = analysis.cluster_share(pick) if analysis.informative[pick] else 0.0
     decisive = bool(analysis.finals) and analysis.finals[pick] is not None
     row = answer_rows[pick] if answer_rows else {}
+    # How reliable the panel's members are on record (mean log-odds against an unknown
+    # member): agreement among weak members is weaker evidence (they share mistakes), so
+    # the confidence model gets the pick's score scaled by it as a feature of its own.
+    records = (
+        []
+        if not answer_rows
+        else [float(answer_rows[i].get("reliability", 0.0)) for i in informative_idx]
+    )
+    panel_reliability = sum(records) / len(records) if records else 0.0
     return {
         "pick_logit": pick_logit,
         "margin": margin,
@@ -166,6 +177,8 @@ def panel_features(
         if row.get("support_contested", 0.0) or row.get("denies_contested", 0.0)
         else 0.0,
         "pick_denies_contested": float(row.get("denies_contested", 0.0)),
+        "panel_reliability": panel_reliability,
+        "reliability_logit": panel_reliability * pick_logit,
     }
 
 

@@ -34,7 +34,7 @@ the key-fact rules judge those.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -47,10 +47,23 @@ class AnswerKind(StrEnum):
 
 @dataclass(frozen=True)
 class FinalAnswer:
-    """What an answer commits to: its kind and a normalised value."""
+    """What an answer commits to: its kind and a normalised value.
+
+    ``mentions`` are the other values of that kind a short answer names besides its
+    first ("built between 1994 and 1998"): another answer whose value is among them
+    gives the same answer with less detail (see :func:`same_final`). Worked and marked
+    answers commit to one value and mention none.
+    """
 
     kind: AnswerKind
     value: str
+    mentions: frozenset[str] = field(default=frozenset(), compare=False)
+
+
+def same_final(a: FinalAnswer, b: FinalAnswer) -> bool:
+    """Two final answers of one kind agree: the same value, or one answer's value is
+    among the values the other (short) answer names ("1998" / "between 1994 and 1998")."""
+    return a.value == b.value or a.value in b.mentions or b.value in a.mentions
 
 
 _OPTION_LINE = re.compile(r"^\s*\(?([A-J])[).:]\s+\S", re.MULTILINE)
@@ -71,10 +84,18 @@ _NUMERIC_QUESTION = re.compile(
     r"|\bwhat(?:['’]s|\s+(?:is|was|will|are|were|would))\s+(?:[\w'’,-]+\s+){0,5}?"
     r"(?:total|average|sum|difference|cost|number|amount|percentage|percent|speed|weight|"
     r"price|value|profit|area|volume|distance|change|rate|score|grade|age|length|height|"
-    r"depth|count|maximum|minimum|most|least|chance|probability|bill)\b"
+    r"depth|count|maximum|minimum|chance|probability|bill)\b"
     r"|\bwhat\s+is\s+[\d(]",
     re.IGNORECASE,
 )
+# "What is the most common blood type?" asks for a thing; "What is the most sticks he can
+# make?" in a word problem (numbers in it) asks for a quantity.
+_SUPERLATIVE_QUESTION = re.compile(
+    r"\bwhat(?:['’]s|\s+(?:is|was|are|were|will|would))\s+the\s+(?:\w+\s+)?(?:most|least)\b",
+    re.IGNORECASE,
+)
+#: A question with at least this many numbers in it is a word problem.
+WORD_PROBLEM_NUMBERS = 2
 _YEAR_QUESTION = re.compile(
     r"^\s*(?:when|(?:in\s+)?(?:what|which)\s+year)\b|\bwhat\s+year\b|\bin\s+which\s+year\b",
     re.IGNORECASE,
@@ -114,6 +135,8 @@ def expected_kind(question: str) -> AnswerKind | None:
     if _YEAR_QUESTION.search(question):
         return AnswerKind.YEAR
     if _NUMERIC_QUESTION.search(question):
+        return AnswerKind.NUMBER
+    if _SUPERLATIVE_QUESTION.search(question) and len(_numbers(question)) >= WORD_PROBLEM_NUMBERS:
         return AnswerKind.NUMBER
     if _POLAR_QUESTION.match(question):
         return AnswerKind.YESNO
@@ -192,34 +215,41 @@ def _letter(text: str, options: frozenset[str]) -> str | None:
     return None
 
 
-def _number(text: str, question: str) -> str | None:
+def _number(text: str, question: str) -> FinalAnswer | None:
+    def committed(value: str) -> FinalAnswer:
+        return FinalAnswer(AnswerKind.NUMBER, value)
+
     boxed = _BOXED.findall(text)
     if boxed:
         numbers = _numbers(boxed[-1])
         if numbers:
-            return numbers[-1]
+            return committed(numbers[-1])
     for pattern in _MARKED_NUMBER:
         marked = [m.group(1) for m in pattern.finditer(text)]
         for candidate in reversed(marked):
             numbers = _numbers(candidate)
             if numbers:
-                return numbers[0]
+                return committed(numbers[0])
     numbers = _numbers(text)
     sentences = len([s for s in _SENTENCE.split(text.strip()) if s.strip()])
     if numbers and sentences >= WORKED_SENTENCES:
-        return numbers[-1]
+        return committed(numbers[-1])
+    return _first_fresh_number(text, question)
+
+
+def _first_fresh_number(text: str, question: str) -> FinalAnswer | None:
     in_order = _numbers_in_order(text)
     in_question = set(_numbers(question))
     fresh = [n for n in in_order if n not in in_question]
-    return fresh[0] if fresh else (in_order[0] if in_order else None)
+    if fresh:
+        return FinalAnswer(AnswerKind.NUMBER, fresh[0], frozenset(fresh[1:]))
+    return FinalAnswer(AnswerKind.NUMBER, in_order[0]) if in_order else None
 
 
-def _year(text: str, question: str) -> str | None:
+def _year(text: str, question: str) -> FinalAnswer | None:
     in_question = set(_YEAR.findall(question))
-    for match in _YEAR.finditer(text):
-        if match.group(1) not in in_question:
-            return str(match.group(1))
-    return None
+    years = [str(y) for y in _YEAR.findall(text) if y not in in_question]
+    return FinalAnswer(AnswerKind.YEAR, years[0], frozenset(years[1:])) if years else None
 
 
 def extract_final(text: str, question: str) -> FinalAnswer | None:
@@ -231,9 +261,9 @@ def extract_final(text: str, question: str) -> FinalAnswer | None:
     if kind is AnswerKind.LETTER:
         value = _letter(text, question_options(question))
     elif kind is AnswerKind.NUMBER:
-        value = _number(text, question)
+        return _number(text, question)
     elif kind is AnswerKind.YEAR:
-        value = _year(text, question)
+        return _year(text, question)
     else:
         match = _YES_NO.match(text.strip().lstrip("*_#> "))
         value = str(match.group(1)).lower() if match else None

@@ -16,12 +16,16 @@ _SHORT_ANSWER_WORDS = 30
 
 _NAME_ONLY_WORDS = 3
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d[\d,]*(?:\.\d+)?")
+# Letters of any script: "Sinéad" is one word, not "Sin" and "ad".
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-])*|\d[\d,]*(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+|\n+)\s*[\"'(\[]*([A-Za-z][\w'’\-]*)")
-# "Paris is the capital…": a capitalised subject of a copula is a name even at a sentence
-# start, so "Paris is…" and "Berlin is…" disagree.
-_NAMED_SUBJECT = re.compile(r"\s+(?:is|was|are|were|has|had|remains|became)\b")
+# (An initial's stop, "J. R. R. Tolkien", ends no sentence.)
+_SENTENCE_START = re.compile(r"(?:^|(?<![\s.][^\W\d_])[.!?]\s+|\n+)\s*[\"'(\[]*([^\W\d_][\w'’\-]*)")
+# "Paris is the capital…", "Obama signed…": a capitalised subject of a copula or a verb
+# in the past is a name even at a sentence start, so "Paris is…" and "Berlin is…" disagree.
+_NAMED_SUBJECT = re.compile(
+    r"\s+(?:is|was|are|were|has|had|remains|became|wrote|won|sang|sings|made|led|\w{2,}ed)\b"
+)
 
 _NUMBER_WORDS = {
     "zero": 0,

@@ -90,3 +90,42 @@ def test_the_panel_weight_is_the_prior_for_an_unknown_member(tmp_path: Path) -> 
             newcomers, FakeEmbedder(), calibrator, question=q, weights={favourite: 4.0}
         )
         assert result.model == favourite
+
+
+def unanimous_panels(path: Path, *, panels: int = 400, seed: int = 5) -> Path:
+    """Two kinds of panel, every answer in both agreeing: 'strong' members who are right
+    together 90% of the time, and 'weak' members who share a misconception and are right
+    together only 30% of the time (TruthfulQA-like)."""
+    rng = random.Random(seed)
+    lines = []
+    for k in range(panels):
+        kind, accuracy = ("strong", 0.9) if k % 2 else ("weak", 0.3)
+        right = rng.random() < accuracy
+        value = 100 + k if right else 900 + k
+        answers = [
+            {"model": f"{kind}{m}", "text": f"There are {value} widgets.", "correct": right}
+            for m in range(3)
+        ]
+        question = QUESTION.format(k=k)
+        lines.append(json.dumps({"id": k, "question": question, "answers": answers}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_agreement_among_weak_members_is_calibrated_as_weaker_evidence(tmp_path: Path) -> None:
+    data = unanimous_panels(tmp_path / "unanimous.jsonl")
+    calibrator = fit_from_labelled_files([data], FakeEmbedder(), folds=3).calibrator
+
+    def confidence(kind: str) -> float:
+        answers = [
+            ModelAnswer(member=f"{kind}{m}", model=f"{kind}{m}", text="There are 5 widgets.")
+            for m in range(3)
+        ]
+        result = build_consensus(
+            answers, FakeEmbedder(), calibrator, question=QUESTION.format(k=10_000)
+        )
+        assert result.support == 3
+        return result.confidence
+
+    assert abs(confidence("strong") - 0.9) < 0.1
+    assert abs(confidence("weak") - 0.3) < 0.15

@@ -1,0 +1,74 @@
+"""Short-answer (NQ-style) panels with the real all-MiniLM-L6-v2 model and the shipped
+calibrator: the same entity or value inside different sentences is one answer, and the
+one clustering says so everywhere (pick, "N of M agree", dissent, agreement)."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals.consensus.calibrator import default_calibrator
+from evals.consensus.decision import build_consensus
+from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
+from evals.records import ModelAnswer
+
+pytestmark = pytest.mark.slow
+
+
+def ans(member: str, text: str) -> ModelAnswer:
+    return ModelAnswer(member=member, model=member, text=text)
+
+
+@pytest.mark.parametrize(
+    ("question", "same", "different"),
+    [
+        (
+            "who was president when the affordable care act was signed",
+            [
+                "It was Obama.",
+                "Barack Obama, the 44th president, signed it into law in March 2010.",
+                "President Obama signed the Affordable Care Act on March 23, 2010. It was "
+                "the largest change to American health care since Medicare in 1965.",
+            ],
+            "George W. Bush was president when it was signed.",
+        ),
+        (
+            "who was president when the panama canal was built",
+            [
+                "Theodore Roosevelt was president when the Panama Canal was completed in 1914.",
+                "The Panama Canal was built during the presidency of Theodore Roosevelt, who "
+                "was in office from 1901-1909.",
+            ],
+            "Woodrow Wilson was president when the canal opened.",
+        ),
+        (
+            "when did the angel of the north get built",
+            [
+                "The Angel of the North statue was completed in 1998.",
+                "The Angel of the North was built between 1994 and 1998.",
+            ],
+            "It was built in 2004.",
+        ),
+        (
+            "when did the cubs win a world series",
+            [
+                "Cubs World Series: The Chicago Cubs won the World Series in 2016.",
+                "The Chicago Cubs won the World Series in 2016, ending a 108-year drought.",
+            ],
+            "The Cubs last won the World Series in 1945.",
+        ),
+    ],
+)
+def test_the_same_answer_in_other_words_is_one_cluster_and_the_other_dissents(
+    real_embedder: SentenceTransformerEmbedder, question: str, same: list[str], different: str
+) -> None:
+    answers = [ans(f"model-{i}", text) for i, text in enumerate(same)] + [ans("other", different)]
+    result = build_consensus(answers, real_embedder, default_calibrator(), question=question)
+    assert result.model != "other"
+    assert result.support == len(same)
+    assert result.dissenters == ("other",)
+    assert sorted(result.clusters, key=len) == [
+        ("other",),
+        tuple(f"model-{i}" for i in range(len(same))),
+    ]
+    assert result.agreement["other"] < 0.5
+    assert all(result.agreement[f"model-{i}"] >= 0.5 for i in range(len(same)))
