@@ -5,6 +5,7 @@ README's quick start prints what it says, and the README stays short."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import re
 import subprocess
@@ -51,7 +52,12 @@ def _first_column(section: str) -> set[str]:
 
 def _table(section: str) -> list[dict[str, str]]:
     """The first Markdown table of ``section`` as rows keyed by header."""
-    lines = [line for line in section.splitlines() if line.startswith("|")]
+    lines = list(
+        itertools.takewhile(
+            lambda line: line.startswith("|"),
+            itertools.dropwhile(lambda line: not line.startswith("|"), section.splitlines()),
+        )
+    )
     cells = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
     header, rows = cells[0], cells[2:]
     return [dict(zip(header, row, strict=True)) for row in rows]
