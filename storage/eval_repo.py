@@ -114,6 +114,9 @@ def _row(run_id: int, result: SampleResult, created_at: datetime) -> dict[str, A
         "latency_ms": result.latency_ms,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
+        "error_kind": result.error_kind,
+        "throttled": result.throttled,
+        "throttle_wait_ms": result.throttle_wait_ms,
         "created_at": created_at,
     }
 
@@ -147,6 +150,9 @@ def _to_result(row: EvalResultRow) -> SampleResult:
             "latency_ms": row.latency_ms,
             "prompt_tokens": row.prompt_tokens,
             "completion_tokens": row.completion_tokens,
+            "error_kind": row.error_kind,
+            "throttled": row.throttled,
+            "throttle_wait_ms": row.throttle_wait_ms,
         }
     )
 
