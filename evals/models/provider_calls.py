@@ -113,7 +113,9 @@ async def ask_with_retries(
     deadline (an eval run), a refusal (rate limited) is never final: the call waits for
     the provider's hint and asks again until the deadline, and neither the refusals nor the
     waits count against ``max_retries`` or ``timeout_s`` (then the failure is a
-    :attr:`ErrorKind.DEADLINE`)."""
+    :attr:`ErrorKind.DEADLINE`). Outside one (a person waiting), refusals are asked again
+    within ``timeout_s`` without counting against ``max_retries``: past it, the member
+    was rate limited."""
     mode = call_mode()
     limits = call_limits()
     started = time.perf_counter()
@@ -136,7 +138,8 @@ async def ask_with_retries(
                 max_wait=max(end - waited_from, 0.0),
             )
             waited = time.perf_counter() - waited_from
-            _note_wait(member, mode, limits, waited)
+            if permit is None or permit.limited:
+                _note_wait(member, mode, limits, waited)
             if patient_end is not None:
                 own_end += waited  # waiting on limits is not the member's slowness
             if permit is None:
@@ -161,6 +164,10 @@ async def ask_with_retries(
                 limits.limiter.settle(permit)
             failure = timed_out(member, retryable=False)
             break
+        except BaseException:  # cancelled (the panel's deadline, Ctrl-C): no answer to learn from
+            if permit is not None and limits is not None:
+                limits.limiter.release(permit)
+            raise
         if isinstance(outcome, Reply):
             if permit is not None and limits is not None:
                 limits.limiter.settle(permit, used_tokens=_used_tokens(outcome))
@@ -183,10 +190,12 @@ async def ask_with_retries(
                 await asyncio.sleep(delay)
                 own_end += delay
             continue
+        if refused and limits is not None:
+            # A refusal is not an error of the member's: asked again, after the pause the
+            # limiter keeps for the provider's hint, for as long as its time allows.
+            continue
         if not failure.retryable or tries > member.max_retries:
             break
-        if refused and limits is not None:
-            continue  # the limiter pauses this member for the provider's hint
         delay = policy.delay(tries - 1, failure.retry_after_s)
         if time.perf_counter() + delay >= own_end:
             break  # no time left for another try: report what happened

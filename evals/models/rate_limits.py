@@ -61,8 +61,15 @@ WINDOW_S = 10.0
 REACTION_S = 1.0
 #: The slowest learned pace: one request a minute.
 MIN_RATE = 1 / 60
-#: A refusal with no hint pauses the member this long.
+#: Answers the accepted rate needs before it is trusted over the rate requests were sent.
+MIN_ANSWERS = 5
+#: Slow start: a member's calls in flight before any refusal start at this many and grow
+#: by one per answer (doubling each round trip), so a run's first burst finds the limit
+#: with a few refusals rather than with the whole concurrency.
+FIRST_WINDOW = 4
+#: A refusal with no hint pauses the member this long; with one, at least MIN_PAUSE_S.
 DEFAULT_PAUSE_S = 1.0
+MIN_PAUSE_S = 0.05
 #: The longest pause a provider's hint can impose (a daily quota is not waited out).
 MAX_PAUSE_S = 3600.0
 #: Tokens assumed for the answer when a member sets no ``max_tokens``.
@@ -226,7 +233,11 @@ class Learned:
     base_rate: float = 0.0
     decreased_at: float = -math.inf
     accepted: deque[float] = field(default_factory=deque)
+    sent: deque[float] = field(default_factory=deque)
     bucket: TokenBucket | None = None
+    in_flight: int = 0
+    #: Slow start's cap on calls in flight; None once the provider has refused one.
+    window: float | None = FIRST_WINDOW
 
     def pace(self, now: float) -> TokenBucket | None:
         if self.rate is None or self.bucket is None:
@@ -237,17 +248,31 @@ class Learned:
         self.bucket.rate = self.rate
         return self.bucket
 
+    def recently_sent(self, now: float) -> int:
+        return sum(1 for t in self.sent if t >= now - WINDOW_S)
+
     def measured(self, now: float) -> float:
-        while self.accepted and self.accepted[0] < now - WINDOW_S:
-            self.accepted.popleft()
+        """Requests a second the provider accepted lately. Before it has answered a few
+        (a run's first burst, refused before any answer is back), half the rate they
+        were sent at: the provider took some of them, it did not take all."""
         window = min(WINDOW_S, max(1.0, now - self.first_seen))
-        return sum(1 for t in self.accepted if t >= now - window) / window
+        for times in (self.accepted, self.sent):
+            while times and times[0] < now - WINDOW_S:
+                times.popleft()
+        accepted = sum(1 for t in self.accepted if t >= now - window)
+        if accepted >= MIN_ANSWERS:
+            return accepted / window
+        sent = sum(1 for t in self.sent if t >= now - window)
+        return max(accepted, sent / 2) / window
 
     def refused(self, now: float, retry_after: float | None, *, adapt: bool) -> None:
         pause = DEFAULT_PAUSE_S if retry_after is None else min(retry_after, MAX_PAUSE_S)
-        self.paused_until = max(self.paused_until, now + max(pause, 0.0))
+        self.paused_until = max(self.paused_until, now + max(pause, MIN_PAUSE_S))
+        self.window = None  # the limit is found: the pace rules from here
         if not adapt or now - self.decreased_at < REACTION_S:
             return  # an echo of the overload already answered
+        if self.rate is None and self.recently_sent(now) < MIN_ANSWERS:
+            return  # too few calls of its own to blame: someone else used the limit
         current = self.pace(now)
         measured = self.measured(now)
         if current is None:
@@ -285,6 +310,9 @@ class Permit:
     member: str
     tokens: float
     token_buckets: tuple[tuple[str, str], ...]
+    #: Whether a limit (configured, or learned from a refusal) applied: only then is the
+    #: wait for it a wait on rate limits (not slow start's first round trips).
+    limited: bool = True
 
 
 class RateLimiter:
@@ -344,7 +372,8 @@ class RateLimiter:
                 raise
         self.stats.setdefault(member.name, MemberStats()).requests += 1
         tpm = tuple(k for k in keys if k[0].endswith("tpm"))
-        return Permit(member.name, tokens, tpm)
+        limited = bool(keys) or learned.window is None or not self._adaptive
+        return Permit(member.name, tokens, tpm, limited)
 
     def settle(
         self,
@@ -362,11 +391,19 @@ class RateLimiter:
             for key in permit.token_buckets:
                 self._buckets[key].give(permit.tokens - used)
         learned = self._learned[permit.member]
+        learned.in_flight -= 1
         if refused:
             self.stats.setdefault(permit.member, MemberStats()).throttled += 1
             learned.refused(now, retry_after, adapt=self._adaptive)
         else:
             learned.accepted.append(now)
+            if learned.window is not None:
+                learned.window += 1
+        self.pump()
+
+    def release(self, permit: Permit) -> None:
+        """The call was abandoned (cancelled) before the provider answered."""
+        self._learned[permit.member].in_flight -= 1
         self.pump()
 
     def waited(self, member: str, seconds: float) -> None:
@@ -398,6 +435,9 @@ class RateLimiter:
             pace = learned.pace(now)
             if pace is not None:
                 waits.append((("pace", waiter.member), pace.wait(1.0, now)))
+            window = learned.window if self._adaptive else None
+            if window is not None and learned.in_flight >= window:
+                continue  # slow start: wait for an answer (settle pumps again)
             blocked = [(k, w) for k, w in waits if w > 1e-9 or k in held]
             if blocked:
                 held.update(k for k, _ in blocked)
@@ -409,6 +449,8 @@ class RateLimiter:
                 self._buckets[key].take(amount)
             if pace is not None:
                 pace.take(1.0)
+            learned.sent.append(now)
+            learned.in_flight += 1
             waiter.future.set_result(None)
         self._waiters = [w for w in self._waiters if not w.future.done()]
         self._schedule(wake, now)
@@ -427,6 +469,7 @@ class RateLimiter:
         if waiter.future.done() and not waiter.future.cancelled():
             for key, amount in waiter.needs:  # granted as it gave up: give it back
                 self._buckets[key].give(amount)
+            self._learned[waiter.member].in_flight -= 1
         else:
             waiter.future.cancel()
         self.pump()

@@ -47,7 +47,7 @@ async def settle() -> None:
 
 async def test_rpm_lets_half_a_second_of_requests_through_then_one_per_interval() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
+    limiter = RateLimiter(clock=clock, adaptive=False)  # the configured limit alone
     fast = member("fast", rpm=240)  # 4 a second, at most half a second's worth at once
     granted = [asyncio.create_task(limiter.acquire(fast, 0)) for _ in range(5)]
     await settle()
@@ -83,12 +83,13 @@ async def test_a_refusal_gives_back_its_tokens() -> None:
     permit = await limiter.acquire(big, 100)
     assert permit is not None
     limiter.settle(permit, refused=True, retry_after=0.0)
+    clock.t += 0.1  # the shortest pause after a refusal
     assert await limiter.acquire(big, 100, max_wait=0) is not None
 
 
 async def test_interactive_calls_go_before_background_calls_on_the_same_limit() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
+    limiter = RateLimiter(clock=clock, adaptive=False)
     shared = member("shared", rpm=60)
     assert await limiter.acquire(shared, 0) is not None  # the bucket is empty now
     order: list[str] = []
@@ -139,6 +140,22 @@ async def test_share_splits_a_configured_limit_between_worker_processes() -> Non
     ]
 
 
+async def test_slow_start_grows_a_members_calls_in_flight_with_its_answers() -> None:
+    limiter = RateLimiter(clock=FakeClock())
+    model = member("model")
+    permits = [await limiter.acquire(model, 0, max_wait=0) for _ in range(4)]
+    assert all(p is not None for p in permits)
+    fifth = asyncio.create_task(limiter.acquire(model, 0))
+    await settle()
+    assert not fifth.done()  # four in flight and no answer yet
+    first = permits[0]
+    assert first is not None
+    limiter.settle(first)  # an answer: one fewer in flight, and room for one more
+    await settle()
+    assert fifth.done()
+    assert await limiter.acquire(model, 0, max_wait=0) is not None
+
+
 async def accept(limiter: RateLimiter, who: PanelMember) -> Permit:
     permit = await limiter.acquire(who, 0, max_wait=0)
     assert permit is not None
@@ -154,33 +171,21 @@ async def test_aimd_paces_a_refused_member_just_under_what_the_provider_accepted
         await accept(limiter, model)
         clock.t += 0.2
     assert limiter.learned_rate("model") is None  # no refusal: no pace
-    permit = await limiter.acquire(model, 0)
-    assert permit is not None
-    limiter.settle(permit, refused=True, retry_after=0.5)
-    assert limiter.learned_rate("model") == pytest.approx(5 * DECREASE, rel=0.05)
+    first, second = await limiter.acquire(model, 0), await limiter.acquire(model, 0)
+    assert first is not None and second is not None
+    limiter.settle(first, refused=True, retry_after=0.5)
+    paced = limiter.learned_rate("model")
+    assert paced == pytest.approx(5 * DECREASE, rel=0.05)  # multiplicative decrease
     # paused for the provider's hint: not even a person goes first
     assert await limiter.acquire(model, 0, Priority.INTERACTIVE, max_wait=0) is None
-    clock.t += 10
-    assert limiter.learned_rate("model") == pytest.approx(
-        5 * DECREASE * (1 + 10 * INCREASE_PER_S), rel=0.05
-    )
-    # an echo of the same overload a moment later does not cut the pace again
-    permit = await limiter.acquire(model, 0, max_wait=0)
-    assert permit is not None
-    limiter.settle(permit, refused=True, retry_after=0.0)
-    first_cut = limiter.learned_rate("model")
-    permit = await limiter.acquire(model, 0, max_wait=1)
-    assert permit is None or permit.member == "model"
     clock.t += 0.1
-    limiter.settle(await accept_after_pause(limiter, model, clock), refused=True)
-    assert limiter.learned_rate("model") == pytest.approx(first_cut, rel=0.05)
-
-
-async def accept_after_pause(limiter: RateLimiter, who: PanelMember, clock: FakeClock) -> Permit:
-    clock.t += 0.5
-    permit = await limiter.acquire(who, 0, max_wait=0)
-    assert permit is not None
-    return permit
+    limiter.settle(second, refused=True, retry_after=0.5)  # the same overload's echo
+    assert limiter.learned_rate("model") == pytest.approx(paced, rel=0.01)
+    clock.t += 10  # additive increase while nothing is refused
+    assert limiter.learned_rate("model") == pytest.approx(
+        5 * DECREASE * (1 + 10.1 * INCREASE_PER_S), rel=0.02
+    )
+    assert limiter.stats["model"].throttled == 2
 
 
 async def test_a_limit_nobody_can_wait_for_gives_none_in_time() -> None:
