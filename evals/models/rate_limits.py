@@ -32,7 +32,9 @@ variables, so that the clients underneath need not know about any of this.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -301,6 +303,8 @@ class _Waiter:
     member: str
     needs: list[tuple[tuple[str, str], float]]
     future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+    granted: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,9 +319,25 @@ class Permit:
     limited: bool = True
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class RateLimiter:
     """See the module docstring. ``share`` scales every configured limit (a process that
-    is one of N eval workers gets 1/N); ``clock`` is monotonic seconds."""
+    is one of N eval workers gets 1/N); ``clock`` is monotonic seconds.
+
+    One per process, shared by every event loop in it (the bot's, a scheduled job's in
+    its own thread): its state is guarded by a lock, and a waiter is woken on its own
+    loop."""
 
     def __init__(
         self,
@@ -333,12 +353,13 @@ class RateLimiter:
         self._share = share
         self._adaptive = adaptive
         self._clock = clock
+        self._lock = threading.RLock()
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._keys: dict[str, tuple[tuple[str, str], ...]] = {}
         self._learned: dict[str, Learned] = {}
         self._waiters: list[_Waiter] = []
         self._seq = count()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
         self.stats: dict[str, MemberStats] = {}
 
     # -- asking --------------------------------------------------------------------
@@ -351,16 +372,18 @@ class RateLimiter:
         max_wait: float | None = None,
     ) -> Permit | None:
         """Wait for ``member``'s turn; None when it would not come within ``max_wait`` s."""
-        keys = self._keys_of(member)
-        now = self._clock()
-        learned = self._learned.setdefault(member.name, Learned(first_seen=now))
-        if learned.first_seen > now:
-            learned.first_seen = now
-        needs = [(k, tokens if k[0].endswith("tpm") else 1.0) for k in keys]
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(priority, next(self._seq), member.name, needs, loop.create_future())
-        self._waiters.append(waiter)
-        self.pump()
+        with self._lock:
+            keys = self._keys_of(member)
+            now = self._clock()
+            learned = self._learned.setdefault(member.name, Learned(first_seen=now))
+            learned.first_seen = min(learned.first_seen, now)
+            needs = [(k, tokens if k[0].endswith("tpm") else 1.0) for k in keys]
+            waiter = _Waiter(
+                priority, next(self._seq), member.name, needs, loop.create_future(), loop
+            )
+            self._waiters.append(waiter)
+            self.pump()
         if not waiter.future.done():
             try:
                 await asyncio.wait_for(asyncio.shield(waiter.future), max_wait)
@@ -370,9 +393,10 @@ class RateLimiter:
             except asyncio.CancelledError:
                 self._drop(waiter)
                 raise
-        self.stats.setdefault(member.name, MemberStats()).requests += 1
+        with self._lock:
+            self.stats.setdefault(member.name, MemberStats()).requests += 1
+            limited = bool(keys) or learned.window is None or not self._adaptive
         tpm = tuple(k for k in keys if k[0].endswith("tpm"))
-        limited = bool(keys) or learned.window is None or not self._adaptive
         return Permit(member.name, tokens, tpm, limited)
 
     def settle(
@@ -385,94 +409,121 @@ class RateLimiter:
     ) -> None:
         """The provider answered: correct the token estimate with its usage (a refusal
         used none), and learn from a refusal."""
-        now = self._clock()
-        used = 0 if refused else used_tokens
-        if used is not None:
-            for key in permit.token_buckets:
-                self._buckets[key].give(permit.tokens - used)
-        learned = self._learned[permit.member]
-        learned.in_flight -= 1
-        if refused:
-            self.stats.setdefault(permit.member, MemberStats()).throttled += 1
-            learned.refused(now, retry_after, adapt=self._adaptive)
-        else:
-            learned.accepted.append(now)
-            if learned.window is not None:
-                learned.window += 1
-        self.pump()
+        with self._lock:
+            now = self._clock()
+            used = 0 if refused else used_tokens
+            if used is not None:
+                for key in permit.token_buckets:
+                    self._buckets[key].give(permit.tokens - used)
+            learned = self._learned[permit.member]
+            learned.in_flight -= 1
+            if refused:
+                self.stats.setdefault(permit.member, MemberStats()).throttled += 1
+                learned.refused(now, retry_after, adapt=self._adaptive)
+            else:
+                learned.accepted.append(now)
+                if learned.window is not None:
+                    learned.window += 1
+            self.pump()
 
     def release(self, permit: Permit) -> None:
         """The call was abandoned (cancelled) before the provider answered."""
-        self._learned[permit.member].in_flight -= 1
-        self.pump()
+        with self._lock:
+            self._learned[permit.member].in_flight -= 1
+            self.pump()
 
     def waited(self, member: str, seconds: float) -> None:
-        self.stats.setdefault(member, MemberStats()).waited_s += seconds
+        with self._lock:
+            self.stats.setdefault(member, MemberStats()).waited_s += seconds
 
     def learned_rate(self, member: str) -> float | None:
         """The pace learned for ``member`` (requests a second), None while there is none."""
-        learned = self._learned.get(member)
-        if learned is None or learned.pace(self._clock()) is None:
-            return None
-        return learned.rate
+        with self._lock:
+            learned = self._learned.get(member)
+            if learned is None or learned.pace(self._clock()) is None:
+                return None
+            return learned.rate
 
     # -- scheduling ----------------------------------------------------------------
     def pump(self) -> None:
         """Grant every waiter whose buckets allow it, in priority then arrival order; a
         waiter that must wait holds its buckets against everyone after it."""
-        now = self._clock()
-        held: set[tuple[str, str]] = set()
-        wake = math.inf
-        for waiter in sorted(self._waiters, key=lambda w: (w.priority, w.seq)):
-            if waiter.future.done():
-                continue
-            learned = self._learned[waiter.member]
-            waits: list[tuple[tuple[str, str], float]] = [
-                (key, self._buckets[key].wait(amount, now)) for key, amount in waiter.needs
+        with self._lock:
+            now = self._clock()
+            here = _running_loop()
+            held: set[tuple[str, str]] = set()
+            wake = math.inf
+            for waiter in sorted(self._waiters, key=lambda w: (w.priority, w.seq)):
+                if waiter.granted or waiter.future.done() or waiter.loop.is_closed():
+                    continue
+                learned = self._learned[waiter.member]
+                waits = [
+                    (key, self._buckets[key].wait(amount, now)) for key, amount in waiter.needs
+                ]
+                waits.append((("gate", waiter.member), learned.paused_until - now))
+                pace = learned.pace(now)
+                if pace is not None:
+                    waits.append((("pace", waiter.member), pace.wait(1.0, now)))
+                window = learned.window if self._adaptive else None
+                if window is not None and learned.in_flight >= window:
+                    continue  # slow start: wait for an answer (settle pumps again)
+                blocked = [(k, w) for k, w in waits if w > 1e-9 or k in held]
+                if blocked:
+                    held.update(k for k, _ in blocked)
+                    longest = max(w for _, w in blocked)
+                    if longest > 1e-9:
+                        wake = min(wake, now + longest)
+                    continue
+                for key, amount in waiter.needs:
+                    self._buckets[key].take(amount)
+                if pace is not None:
+                    pace.take(1.0)
+                learned.sent.append(now)
+                learned.in_flight += 1
+                waiter.granted = True
+                self._wake(waiter, here)
+            self._waiters = [
+                w for w in self._waiters if not (w.granted or w.future.done() or w.loop.is_closed())
             ]
-            gate = ("gate", waiter.member)
-            waits.append((gate, learned.paused_until - now))
-            pace = learned.pace(now)
-            if pace is not None:
-                waits.append((("pace", waiter.member), pace.wait(1.0, now)))
-            window = learned.window if self._adaptive else None
-            if window is not None and learned.in_flight >= window:
-                continue  # slow start: wait for an answer (settle pumps again)
-            blocked = [(k, w) for k, w in waits if w > 1e-9 or k in held]
-            if blocked:
-                held.update(k for k, _ in blocked)
-                longest = max(w for _, w in blocked)
-                if longest > 1e-9:
-                    wake = min(wake, now + longest)
-                continue
-            for key, amount in waiter.needs:
-                self._buckets[key].take(amount)
-            if pace is not None:
-                pace.take(1.0)
-            learned.sent.append(now)
-            learned.in_flight += 1
-            waiter.future.set_result(None)
-        self._waiters = [w for w in self._waiters if not w.future.done()]
-        self._schedule(wake, now)
+            if wake < math.inf:
+                for loop in {w.loop for w in self._waiters}:
+                    self._arm(loop, wake, here)
 
-    def _schedule(self, wake: float, now: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._waiters and wake < math.inf:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(max(wake - now, 0.001), self.pump)
+    def _wake(self, waiter: _Waiter, here: asyncio.AbstractEventLoop | None) -> None:
+        if waiter.loop is here:
+            _resolve(waiter.future)
+            return
+        with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+            waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
+
+    def _arm(
+        self, loop: asyncio.AbstractEventLoop, wake: float, here: asyncio.AbstractEventLoop | None
+    ) -> None:
+        """Pump again at ``wake`` on ``loop`` (from its own thread)."""
+        if loop is not here:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._arm, loop, wake, loop)
+            return
+        with self._lock:
+            for ended in [known for known in self._timers if known.is_closed()]:
+                del self._timers[ended]
+            timer = self._timers.pop(loop, None)
+            if timer is not None:
+                timer.cancel()
+            delay = max(wake - self._clock(), 0.001)
+            self._timers[loop] = loop.call_later(delay, self.pump)
 
     def _drop(self, waiter: _Waiter) -> None:
-        if waiter in self._waiters:
-            self._waiters.remove(waiter)
-        if waiter.future.done() and not waiter.future.cancelled():
-            for key, amount in waiter.needs:  # granted as it gave up: give it back
-                self._buckets[key].give(amount)
-            self._learned[waiter.member].in_flight -= 1
-        else:
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            if waiter.granted:  # granted as it gave up: give it back
+                for key, amount in waiter.needs:
+                    self._buckets[key].give(amount)
+                self._learned[waiter.member].in_flight -= 1
+            waiter.granted = True  # never granted (again)
             waiter.future.cancel()
-        self.pump()
+            self.pump()
 
     def know(self, member: PanelMember) -> None:
         """Read ``member``'s own ``rpm`` / ``tpm`` (before a client strips them)."""

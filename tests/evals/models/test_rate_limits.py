@@ -4,6 +4,8 @@ clock), and both model clients paced by it against a rate-limited fake provider.
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,6 +156,27 @@ async def test_slow_start_grows_a_members_calls_in_flight_with_its_answers() -> 
     await settle()
     assert fifth.done()
     assert await limiter.acquire(model, 0, max_wait=0) is not None
+
+
+async def test_one_limiter_serves_event_loops_in_several_threads() -> None:
+    """The bot's loop and a scheduled job's (its own loop, in its own thread) share one
+    process's limit: waiters on both are paced by it and woken on their own loop."""
+    limiter = RateLimiter(adaptive=False)
+    shared = member("shared", rpm=1200)  # 20 a second, 10 at once
+
+    async def take(n: int) -> float:
+        started = time.perf_counter()
+        for permit in await asyncio.gather(*(limiter.acquire(shared, 0) for _ in range(n))):
+            assert permit is not None
+        return time.perf_counter() - started
+
+    job: list[float] = []
+    thread = threading.Thread(target=lambda: job.append(asyncio.run(take(10))))
+    thread.start()
+    here = await take(10)
+    await asyncio.to_thread(thread.join, 10)
+    # 20 permits at 20 a second with 10 at once: the second ten take half a second
+    assert max(here, *job) == pytest.approx(0.5, abs=0.3)
 
 
 async def accept(limiter: RateLimiter, who: PanelMember) -> Permit:
