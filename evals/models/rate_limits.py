@@ -18,7 +18,9 @@ the eval runner, the judge, the shadow run), attempt by attempt
   (additive increase), so the pace settles just under the real limit.
 - **People first.** Waiting calls are served by :class:`Priority` (interactive before
   background), then in arrival order, bucket by bucket: a benchmark waits behind a person
-  only where they share a limit.
+  only where they share a limit. A person's call waits for a provider's pause and for
+  configured limits, never for a learned pace or slow start (it takes the pace's next
+  slot from the background calls instead).
 
 Why not a library: ``aiolimiter`` (a well-kept leaky bucket) has neither priorities, nor a
 way to give back an estimate, nor a rate that can change at run time, nor an injectable
@@ -462,9 +464,13 @@ class RateLimiter:
                 ]
                 waits.append((("gate", waiter.member), learned.paused_until - now))
                 pace = learned.pace(now)
-                if pace is not None:
+                # A person's call waits for the provider's own pause and for configured
+                # limits, never for a learned pace or slow start: those tame a stream of
+                # background calls, which the person's call then delays by one slot.
+                person = waiter.priority is Priority.INTERACTIVE
+                if pace is not None and not person:
                     waits.append((("pace", waiter.member), pace.wait(1.0, now)))
-                window = learned.window if self._adaptive else None
+                window = learned.window if self._adaptive and not person else None
                 if window is not None and learned.in_flight >= window:
                     continue  # slow start: wait for an answer (settle pumps again)
                 blocked = [(k, w) for k, w in waits if w > 1e-9 or k in held]

@@ -312,10 +312,16 @@ def to_markdown(report: EvalReport, previous: EvalReport | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def limits_mattered(summaries: Sequence[ModelSummary]) -> bool:
+    """Whether a report shows what rate limits cost: a request was refused, a second
+    was waited, or a sample errored."""
+    return any(s.throttled or s.throttle_wait_s >= 1 or s.errors for s in summaries)
+
+
 def rate_limit_lines(summaries: Sequence[ModelSummary]) -> list[str]:
     """What rate limits cost each model and which kinds of errors there were, when it
     mattered (nothing when no request was refused and no sample errored)."""
-    if not any(s.throttled or s.throttle_wait_s >= 1 or s.errors for s in summaries):
+    if not limits_mattered(summaries):
         return []
     lines = [
         "",

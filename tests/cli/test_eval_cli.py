@@ -478,6 +478,11 @@ def test_a_rate_limited_provider_loses_no_sample_and_the_json_says_what_it_cost(
     assert sum(r.throttled for r in stored.results) == env.server.refused()
     md = env.invoke("eval", "report", "1")
     assert "## Rate limits and errors" in md.stdout
+    page = env.tmp / "limits.html"
+    env.invoke("eval", "report", "1", "--format", "html", "-o", str(page))
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Rate limits and errors</h2>" in html
+    assert f'<td data-v="{models["good"]["throttled"]}">' in html
 
 
 def test_the_deadline_ends_the_wait_and_the_report_says_which_kind_of_error(

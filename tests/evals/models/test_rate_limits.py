@@ -211,6 +211,23 @@ async def test_aimd_paces_a_refused_member_just_under_what_the_provider_accepted
     assert limiter.stats["model"].throttled == 2
 
 
+async def test_a_person_waits_for_the_providers_pause_but_not_for_a_learned_pace() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    model = member("model")
+    for _ in range(50):
+        await accept(limiter, model)
+        clock.t += 0.2
+    refused = await limiter.acquire(model, 0)
+    assert refused is not None
+    limiter.settle(refused, refused=True, retry_after=0.5)
+    assert await limiter.acquire(model, 0, Priority.INTERACTIVE, max_wait=0) is None  # paused
+    clock.t += 0.5  # the pause is over: the learned pace has one slot, a benchmark takes it
+    assert await limiter.acquire(model, 0, Priority.BACKGROUND, max_wait=0) is not None
+    assert await limiter.acquire(model, 0, Priority.BACKGROUND, max_wait=0) is None
+    assert await limiter.acquire(model, 0, Priority.INTERACTIVE, max_wait=0) is not None
+
+
 async def test_a_limit_nobody_can_wait_for_gives_none_in_time() -> None:
     limiter = RateLimiter()
     slow = member("slow", rpm=1)
