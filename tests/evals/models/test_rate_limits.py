@@ -28,6 +28,7 @@ from evals.records import ChatMessage, ErrorKind, PanelMember
 from tests.fakes.openai_server import FakeOpenAIServer
 
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
+BACKGROUND = Priority.BACKGROUND
 
 
 class FakeClock:
@@ -145,9 +146,9 @@ async def test_share_splits_a_configured_limit_between_worker_processes() -> Non
 async def test_slow_start_grows_a_members_calls_in_flight_with_its_answers() -> None:
     limiter = RateLimiter(clock=FakeClock())
     model = member("model")
-    permits = [await limiter.acquire(model, 0, max_wait=0) for _ in range(4)]
+    permits = [await limiter.acquire(model, 0, BACKGROUND, max_wait=0) for _ in range(4)]
     assert all(p is not None for p in permits)
-    fifth = asyncio.create_task(limiter.acquire(model, 0))
+    fifth = asyncio.create_task(limiter.acquire(model, 0, BACKGROUND))
     await settle()
     assert not fifth.done()  # four in flight and no answer yet
     first = permits[0]
@@ -155,7 +156,9 @@ async def test_slow_start_grows_a_members_calls_in_flight_with_its_answers() -> 
     limiter.settle(first)  # an answer: one fewer in flight, and room for one more
     await settle()
     assert fifth.done()
-    assert await limiter.acquire(model, 0, max_wait=0) is not None
+    assert await limiter.acquire(model, 0, BACKGROUND, max_wait=0) is not None
+    # a person's call never waits for slow start
+    assert all([await limiter.acquire(model, 0, max_wait=0) for _ in range(8)])
 
 
 async def test_one_limiter_serves_event_loops_in_several_threads() -> None:
