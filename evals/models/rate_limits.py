@@ -46,10 +46,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from evals.protocols import ModelClient
 from evals.records import ChatMessage, ModelAnswer, PanelMember
+
+if TYPE_CHECKING:  # for annotations only: numpy (evals.protocols) is not needed to pace calls
+    from evals.protocols import ModelClient
 
 #: Seconds of requests a configured request bucket holds (its burst).
 REQUEST_BURST_S = 0.5
@@ -119,6 +121,7 @@ class CallLimits:
     estimated_tokens: int
 
 
+#: Frozen, so a shared default is safe (ruff's B039 cannot tell).
 _MODE: ContextVar[CallMode] = ContextVar("quorum_call_mode", default=CallMode())  # noqa: B039
 _LIMITS: ContextVar[CallLimits | None] = ContextVar("quorum_call_limits", default=None)
 
