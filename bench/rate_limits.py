@@ -328,7 +328,11 @@ async def people_first(work: Path, server: Provider, args: argparse.Namespace) -
     server.reset()
     answered, idle = await ask_questions(model_client(config), config, args.questions, args.every)
     median = statistics.median(idle)
-    rows.append(AskRow("idle provider", args.questions, answered, idle, [max(0.0, w - median) for w in idle]))
+    rows.append(
+        AskRow(
+            "idle provider", args.questions, answered, idle, [max(0.0, w - median) for w in idle]
+        )
+    )
 
     # (a) the same process: the bot running a benchmark itself, one limiter for both
     server.reset()
