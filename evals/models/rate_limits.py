@@ -536,7 +536,8 @@ class RateLimiter:
 
     def know(self, member: PanelMember) -> None:
         """Read ``member``'s own ``rpm`` / ``tpm`` (before a client strips them)."""
-        self._keys_of(member)
+        with self._lock:
+            self._keys_of(member)
 
     def _keys_of(self, member: PanelMember) -> tuple[tuple[str, str], ...]:
         keys = self._keys.get(member.name)
