@@ -22,6 +22,8 @@ class ErrorKind(StrEnum):
     BAD_REQUEST = "bad_request"
     PROVIDER_ERROR = "provider_error"
     EMPTY = "empty"
+    #: An eval run's deadline passed while the provider was still refusing (rate limits).
+    DEADLINE = "deadline"
 
 
 #: Plain words for each error kind, safe to show a user.
@@ -32,6 +34,7 @@ ERROR_KIND_TEXT: Mapping[ErrorKind, str] = {
     ErrorKind.BAD_REQUEST: "rejected the request as invalid",
     ErrorKind.PROVIDER_ERROR: "had a provider error",
     ErrorKind.EMPTY: "returned an empty answer",
+    ErrorKind.DEADLINE: "was still rate limited when the run's deadline passed",
 }
 
 

@@ -5,7 +5,7 @@ the same dataset version."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,6 +114,9 @@ def _row(run_id: int, result: SampleResult, created_at: datetime) -> dict[str, A
         "latency_ms": result.latency_ms,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
+        "error_kind": result.error_kind,
+        "throttled": result.throttled,
+        "throttle_wait_ms": result.throttle_wait_ms,
         "created_at": created_at,
     }
 
@@ -147,6 +150,9 @@ def _to_result(row: EvalResultRow) -> SampleResult:
             "latency_ms": row.latency_ms,
             "prompt_tokens": row.prompt_tokens,
             "completion_tokens": row.completion_tokens,
+            "error_kind": row.error_kind,
+            "throttled": row.throttled,
+            "throttle_wait_ms": row.throttle_wait_ms,
         }
     )
 
@@ -176,6 +182,9 @@ class StoredProgress:
     stored: int  # samples stored
     errors: int  # of them, samples that errored
     cost_usd: float  # model and judge calls of the stored samples
+    #: By model, the stored samples' refused requests and milliseconds waited on limits
+    #: (models never throttled left out).
+    limits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def run_progress(session: Session, run_id: int) -> StoredProgress:
@@ -188,7 +197,19 @@ def run_progress(session: Session, run_id: int) -> StoredProgress:
             + func.coalesce(func.sum(EvalResultRow.judge_cost_usd), 0.0),
         ).where(EvalResultRow.run_id == run_id)
     ).one()
-    return StoredProgress(RunStatus(status), int(stored), int(errors), float(cost or 0.0))
+    throttled = session.execute(
+        select(
+            EvalResultRow.model,
+            func.sum(EvalResultRow.throttled),
+            func.sum(EvalResultRow.throttle_wait_ms),
+        )
+        .where(EvalResultRow.run_id == run_id)
+        .where((EvalResultRow.throttled > 0) | (EvalResultRow.throttle_wait_ms > 0))
+        .group_by(EvalResultRow.model)
+        .order_by(EvalResultRow.model)
+    ).all()
+    limits = {model: (int(n or 0), int(ms or 0)) for model, n, ms in throttled}
+    return StoredProgress(RunStatus(status), int(stored), int(errors), float(cost or 0.0), limits)
 
 
 def resumable_results(session: Session, run_id: int) -> list[SampleResult]:

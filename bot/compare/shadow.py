@@ -17,6 +17,7 @@ from bot.runtime.services import Services
 from evals.consensus.agreement import analyse_panel
 from evals.errors import new_reference
 from evals.models.panel import ask_panel
+from evals.models.rate_limits import background
 from evals.records import ChatMessage, Consensus, ModelAnswer
 from storage.panel_runs_repo import add_shadow_answers
 
@@ -59,15 +60,16 @@ async def run_shadow(
     if not services.shadow:
         return
     try:
-        run = await ask_panel(
-            question,
-            services.shadow,
-            services.client,
-            system_prompt=services.config.consensus.system_prompt,
-            context=context,
-            quorum=1,
-            clock=services.clock,
-        )
+        with background():  # nobody waits for these: they go after any person's calls
+            run = await ask_panel(
+                question,
+                services.shadow,
+                services.client,
+                system_prompt=services.config.consensus.system_prompt,
+                context=context,
+                quorum=1,
+                clock=services.clock,
+            )
         agreement: dict[str, float] = {}
         if consensus.text:
             agreement = await asyncio.to_thread(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from bot.eval_runs.members import build_judge, select_members
-from bot.eval_runs.options import SetChoice
+from bot.eval_runs.options import DEFAULT_DEADLINE, SetChoice
 from bot.eval_runs.record import git_commit
 from bot.runtime.services import Services
 from evals.cases.schema import CaseSet, EvalCase
@@ -48,6 +49,8 @@ class BenchmarkRequest:
     per_model: int | None = None
     max_cost: float | None = None
     use_judge: bool = True
+    #: How long from the start the run may wait on rate limits (see DEFAULT_DEADLINE).
+    deadline: timedelta = DEFAULT_DEADLINE
 
 
 @dataclass(frozen=True, order=True)
@@ -140,6 +143,7 @@ def new_plan(services: Services, session: Session, request: BenchmarkRequest) ->
         dataset_version=dataset_version(cases, chosen),
         git_commit=git_commit(),
         filters=filters,
+        deadline=datetime.now(UTC) + request.deadline,  # the real clock: providers keep it
     )
     embedder = services.embedder if needs_similarity else None
     record = plan_record(
@@ -161,8 +165,10 @@ def resume_plan(
     concurrency: int = 8,
     per_model: int | None = None,
     max_cost: float | None = None,
+    deadline: timedelta = DEFAULT_DEADLINE,
 ) -> RunPlan:
-    """Plan the rest of an interrupted or partial run: same cases, models, settings."""
+    """Plan the rest of an interrupted or partial run: same cases, models, settings;
+    ``deadline`` from now."""
     record, status, snapshot = eval_repo.load_record(session, run_id)
     if status in (RunStatus.COMPLETE, RunStatus.INVALID):
         raise InputError(
@@ -216,6 +222,7 @@ def resume_plan(
         dataset_version=record.dataset_version,
         git_commit=git_commit(),
         filters=dict(record.filters),
+        deadline=datetime.now(UTC) + deadline,
     )
     return RunPlan(
         cases,

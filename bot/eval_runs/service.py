@@ -22,7 +22,9 @@ The steps are separate so work can be spread out:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
+from bot.eval_runs.options import DEFAULT_DEADLINE
 from bot.eval_runs.plan import (
     BenchmarkRequest,
     RunPlan,
@@ -56,8 +58,9 @@ class BenchmarkService:
         concurrency: int = 8,
         per_model: int | None = None,
         max_cost: float | None = None,
+        deadline: timedelta = DEFAULT_DEADLINE,
     ) -> RunPlan:
-        """The rest of an interrupted or partial run."""
+        """The rest of an interrupted or partial run (``deadline`` from now)."""
         with self.services.db.session() as session:
             return resume_plan(
                 self.services,
@@ -66,6 +69,7 @@ class BenchmarkService:
                 concurrency=concurrency,
                 per_model=per_model,
                 max_cost=max_cost,
+                deadline=deadline,
             )
 
     def start(self, plan: RunPlan) -> int:
@@ -117,6 +121,7 @@ class BenchmarkService:
                     run_config=plan.config,
                     judge_prompt_hash=plan.judge.prompt_hash if plan.judge else None,
                     use_embedder=plan.embedder is not None,
+                    limit_share=1 / workers,
                 )
                 async with ProcessPool(
                     spec, workers, on_orphan=writer.put, on_notice=on_notice

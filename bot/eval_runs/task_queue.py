@@ -49,7 +49,7 @@ from bot.eval_runs.service import BenchmarkService
 from bot.runtime.services import Services
 from evals.errors import ConfigError, DatabaseUnavailableError, InputError
 from evals.runs.report import EvalReport, RunStatus
-from evals.runs.runner import Progress, ProgressCallback
+from evals.runs.runner import LimitWait, Progress, ProgressCallback
 from storage import eval_repo
 from storage.db import normalize_url, safe_url
 
@@ -312,7 +312,8 @@ def _progress(stored: eval_repo.StoredProgress, total: int, first: int, started:
     elapsed = time.monotonic() - started
     fresh = stored.stored - first
     eta = elapsed / fresh * max(total - stored.stored, 0) if fresh > 0 else None
-    return Progress(stored.stored, total, stored.errors, stored.cost_usd, elapsed, eta)
+    limits = {m: LimitWait(n, ms / 1000) for m, (n, ms) in stored.limits.items()}
+    return Progress(stored.stored, total, stored.errors, stored.cost_usd, elapsed, eta, limits)
 
 
 def _no_worker_notice(run_id: int, waited: float) -> str:

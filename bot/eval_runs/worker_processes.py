@@ -78,6 +78,8 @@ class WorkerSpec:
     judge_prompt_hash: str | None  # None: no judge
     use_embedder: bool
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: The share of every configured rate limit each worker may use (1 / workers).
+    limit_share: float = 1.0
 
 
 class WorkerFailed(RuntimeError):
@@ -384,7 +386,7 @@ async def _serve(inbox: Connection, results: Connection, spec: WorkerSpec) -> No
             loop.call_soon_threadsafe(messages.put_nowait, ("stop",))
 
     threading.Thread(target=read, name="quorum-worker-inbox", daemon=True).start()
-    client = model_client()
+    client = model_client(spec.config, share=spec.limit_share)
     judge = None
     if spec.judge_prompt_hash is not None:
         judge = build_judge(spec.config, client, spec.members)

@@ -9,16 +9,30 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
+from bot.runtime.config import QuorumConfig
 from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 from evals.models.openai_compatible import OpenAICompatibleClient
 from evals.models.provider_calls import RetryPolicy
+from evals.models.rate_limits import LimitedClient, RateLimiter
 from evals.protocols import ModelClient
 from evals.records import ChatMessage, ModelAnswer, PanelMember
 
 
-def model_client() -> ProviderClient:
-    """The client every model call goes through."""
-    return ProviderClient()
+def model_client(config: QuorumConfig | None = None, *, share: float = 1.0) -> LimitedClient:
+    """The client every model call goes through: the providers' clients under the
+    process's rate limiter (``config``'s shared limits; ``share`` of every configured
+    limit for one of several worker processes)."""
+    return limited(ProviderClient(), config, share=share)
+
+
+def limited(
+    client: ModelClient, config: QuorumConfig | None = None, *, share: float = 1.0
+) -> LimitedClient:
+    """``client`` under a rate limiter of its own (as it is, if it already has one)."""
+    if isinstance(client, LimitedClient):
+        return client
+    shared = config.shared_limits() if config is not None else ()
+    return LimitedClient(client, RateLimiter(shared, share=share))
 
 
 def litellm_client(retry: RetryPolicy | None = None) -> ModelClient:

@@ -11,6 +11,16 @@ reused as is::
         weight: 1.0
         timeout: 30
 
+Rate limits: a member's own ``rpm`` / ``tpm`` go in its ``litellm_params`` (as in a
+litellm proxy); a limit several members share (one provider key) is a ``rate_limits``
+entry naming them::
+
+    rate_limits:
+      - name: openai-main
+        members: [fast, smart, judge]
+        rpm: 3500
+        tpm: 2000000
+
 A typo or an unknown key fails with the file, the key and what was expected; an
 ``os.environ/NAME`` reference to a variable that is not set is named.
 """
@@ -26,10 +36,19 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from evals.cases.sets import CasePolicy
 from evals.errors import ConfigError, InputError
+from evals.models.rate_limits import SharedLimit
 from evals.records import PanelMember
 from evals.user_files import read_text
 
@@ -106,6 +125,14 @@ class ModelEntry(_Strict):
                 f"unknown key(s) {', '.join(unknown)}; expected some of: "
                 + ", ".join(sorted(KNOWN_LITELLM_PARAMS))
             )
+        for key, unit in (("rpm", "requests"), ("tpm", "tokens")):
+            limit = value.get(key)
+            if limit is not None and (
+                isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0
+            ):
+                raise ValueError(
+                    f"`{key}` must be a positive number of {unit} a minute (got {limit!r})"
+                )
         return value
 
 
@@ -166,6 +193,21 @@ class SlackConfig(_Strict):
     show_thread_answers: bool = True
 
 
+class RateLimitConfig(_Strict):
+    """A limit several members share: one provider key's requests / tokens a minute."""
+
+    name: str = Field(min_length=1)
+    members: list[str] = Field(min_length=1)
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> RateLimitConfig:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError("give `rpm` (requests a minute), `tpm` (tokens a minute) or both")
+        return self
+
+
 class QuorumConfig(_Strict):
     panel: list[ModelEntry] = Field(min_length=1)
     judge: JudgeConfig | None = None
@@ -175,6 +217,7 @@ class QuorumConfig(_Strict):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
     cases: CasePolicy = Field(default_factory=CasePolicy)
+    rate_limits: list[RateLimitConfig] = Field(default_factory=list)
     source: Literal["file", "inline"] = "inline"
 
     @field_validator("panel")
@@ -186,10 +229,42 @@ class QuorumConfig(_Strict):
             raise ValueError(f"model_name must be unique; repeated: {', '.join(dupes)}")
         return value
 
+    @field_validator("rate_limits")
+    @classmethod
+    def _limits_name_members(
+        cls, value: list[RateLimitConfig], info: ValidationInfo
+    ) -> list[RateLimitConfig]:
+        entries = [*info.data.get("panel", ()), *info.data.get("shadow", ())]
+        names = [m.model_name for m in entries]
+        judge = info.data.get("judge")
+        if judge is not None:
+            names.append(judge.model_name)
+        labels = [limit.name for limit in value]
+        repeated = sorted({n for n in labels if labels.count(n) > 1})
+        if repeated:
+            raise ValueError(f"each name once; repeated: {', '.join(repeated)}")
+        for limit in value:
+            unknown = [m for m in limit.members if m not in names]
+            if unknown and names:
+                raise ValueError(
+                    f"{limit.name} names no model called {', '.join(unknown)}; "
+                    f"the models are: {', '.join(names)}"
+                )
+        return value
+
+    def shared_limits(self) -> list[SharedLimit]:
+        """The ``rate_limits`` entries, for :class:`~evals.models.rate_limits.RateLimiter`."""
+        return [
+            SharedLimit(limit.name, frozenset(limit.members), limit.rpm, limit.tpm)
+            for limit in self.rate_limits
+        ]
+
     def config_hash(self) -> str:
         """SHA-256 of the canonical config, as written (secrets stay as env references)."""
+        # No rate_limits: the same hash as before they existed.
+        exclude = {"source"} | (set() if self.rate_limits else {"rate_limits"})
         canonical = json.dumps(
-            self.model_dump(mode="json", exclude={"source"}), sort_keys=True, separators=(",", ":")
+            self.model_dump(mode="json", exclude=exclude), sort_keys=True, separators=(",", ":")
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -9,11 +9,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from bot.runtime.adapters import NoModelCalls, ProviderClient, model_client, sentence_embedder
+from bot.runtime.adapters import (
+    NoModelCalls,
+    ProviderClient,
+    limited,
+    model_client,
+    sentence_embedder,
+)
 from bot.runtime.config import QuorumConfig
 from bot.runtime.db_guard import DbGuard
 from bot.runtime.settings import Settings
 from evals.consensus.calibrator import Calibrator, default_calibrator, load_calibrator
+from evals.models.rate_limits import LimitedClient
 from evals.protocols import Clock, Embedder, ModelClient, SystemClock
 from evals.records import PanelMember
 from storage.db import Database
@@ -49,10 +56,11 @@ class Services:
     async def warm_up(self) -> None:
         """Do the slow first-call work (litellm's import, for the members that need it)
         before a user waits."""
-        if isinstance(self.client, ProviderClient):
-            await self.client.warm_up([*self.members, *self.shadow])
+        client = self.client.inner if isinstance(self.client, LimitedClient) else self.client
+        if isinstance(client, ProviderClient):
+            await client.warm_up([*self.members, *self.shadow])
             return
-        warm_up = getattr(self.client, "warm_up", None)
+        warm_up = getattr(client, "warm_up", None)
         if warm_up is not None:
             await warm_up()
 
@@ -96,7 +104,7 @@ def build_services(
         config=config,
         members=members,
         shadow=shadow,
-        client=model_client(),
+        client=model_client(config),
         embedder=embedder,
         calibrator=calibrator,
         db=db,
@@ -121,8 +129,16 @@ def command_services(
         config=config,
         members=config.panel_members(secrets=calls_models),
         shadow=config.shadow_members(secrets=calls_models),
-        client=client or (ProviderClient() if calls_models else NoModelCalls()),
+        client=_command_client(client, config, calls_models=calls_models),
         embedder=sentence_embedder(settings.quorum_embedding_model),
         calibrator=build_calibrator(settings, config),
         db=Database(settings.database_url),
     )
+
+
+def _command_client(
+    client: ModelClient | None, config: QuorumConfig, *, calls_models: bool
+) -> ModelClient:
+    if client is None and not calls_models:
+        return NoModelCalls()
+    return limited(client or ProviderClient(), config)

@@ -7,7 +7,9 @@ HTTP). They share, from here:
 - one call = attempts within the member's ``timeout_s`` (waits included), retried on 429,
   5xx and dropped connections up to ``max_retries`` times with exponential backoff and
   jitter, or the provider's own wait hint (capped) when it gives one, in whichever shape
-  it gives it (:mod:`evals.models.retry_hints`; :func:`ask_with_retries`);
+  it gives it (:mod:`evals.models.retry_hints`; :func:`ask_with_retries`); each attempt
+  paced by the process's rate limiter, and in an eval run a rate-limited call asked again
+  until the run's deadline (:mod:`evals.models.rate_limits`);
 - which HTTP status is which :class:`~evals.records.ErrorKind` and whether it is retried
   (Anthropic's ``529 overloaded`` is a rate limit: the provider asks everyone to slow down);
 - an error detail that is one short line scrubbed of secrets, never a raw body;
@@ -26,10 +28,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from evals.cases.redaction import OPAQUE_RUNS, scrub
 from evals.errors import new_reference
+from evals.models.rate_limits import CallLimits, CallMode, call_limits, call_mode
 from evals.models.retry_hints import wait_hint
 from evals.records import ErrorKind, ModelAnswer, PanelMember
 
@@ -102,12 +106,53 @@ async def ask_with_retries(
     price_of: PriceOf,
 ) -> ModelAnswer:
     """Run ``attempt`` until it gives a reply, a failure not worth retrying, or the
-    member's time or retries run out. Never raises for a provider's failure."""
+    member's time or retries run out. Never raises for a provider's failure.
+
+    Under a :class:`~evals.models.rate_limits.LimitedClient` each try waits for the
+    member's turn first. Inside :func:`~evals.models.rate_limits.background` with a
+    deadline (an eval run), a refusal (rate limited) is never final: the call waits for
+    the provider's hint and asks again until the deadline, and neither the refusals nor the
+    waits count against ``max_retries`` or ``timeout_s`` (then the failure is a
+    :attr:`ErrorKind.DEADLINE`). Outside one (a person waiting), refusals are asked again
+    within ``timeout_s`` without counting against ``max_retries``: past it, the member
+    was rate limited."""
+    mode = call_mode()
+    limits = call_limits()
     started = time.perf_counter()
-    deadline = started + member.timeout_s
-    tries = 0
+    own_end = started + member.timeout_s  # the member's own time: its tries and backoff
+    patient_end = _perf_deadline(mode.deadline)
+    tries = refusals = 0
+    failure: CallFailure | None = None
     while True:
-        remaining = deadline - time.perf_counter()
+        if patient_end is not None and time.perf_counter() >= patient_end:
+            failure = _past_deadline(refusals)
+            break
+        permit = None
+        if limits is not None:
+            waited_from = time.perf_counter()
+            end = patient_end if patient_end is not None else own_end
+            permit = await limits.limiter.acquire(
+                member,
+                limits.estimated_tokens,
+                mode.priority,
+                max_wait=max(end - waited_from, 0.0),
+            )
+            waited = time.perf_counter() - waited_from
+            if permit is None or permit.limited:
+                _note_wait(member, mode, limits, waited)
+            if patient_end is not None:
+                own_end += waited  # waiting on limits is not the member's slowness
+            if permit is None:
+                if patient_end is not None:
+                    failure = _past_deadline(refusals)
+                elif failure is None:
+                    failure = CallFailure(
+                        ErrorKind.RATE_LIMITED,
+                        True,
+                        "held back by its rate limit past the answer's time budget",
+                    )
+                break
+        remaining = own_end - time.perf_counter()
         if remaining <= 0:
             failure = timed_out(member, retryable=False)
             break
@@ -115,17 +160,44 @@ async def ask_with_retries(
         try:
             outcome = await asyncio.wait_for(attempt(), timeout=remaining)
         except TimeoutError:
+            if permit is not None and limits is not None:
+                limits.limiter.settle(permit)
             failure = timed_out(member, retryable=False)
             break
+        except BaseException:  # cancelled (the panel's deadline, Ctrl-C): no answer to learn from
+            if permit is not None and limits is not None:
+                limits.limiter.release(permit)
+            raise
         if isinstance(outcome, Reply):
+            if permit is not None and limits is not None:
+                limits.limiter.settle(permit, used_tokens=_used_tokens(outcome))
             return answer(member, outcome, elapsed_ms(started), price_of)
         failure = outcome
+        refused = failure.kind is ErrorKind.RATE_LIMITED
+        if permit is not None and limits is not None:
+            limits.limiter.settle(permit, refused=refused, retry_after=failure.retry_after_s)
+        if refused:
+            refusals += 1
+            if mode.log is not None:
+                mode.log.throttled += 1
         if failure.kind is ErrorKind.TIMEOUT:
             failure = timed_out(member, retryable=failure.retryable)
+        if refused and patient_end is not None:
+            logger.debug("Panel member %s: refused (%d), asking again", member.name, refusals)
+            if limits is None:  # no limiter to pause us: back off here
+                delay = policy.delay(min(refusals - 1, 16), failure.retry_after_s)
+                delay = min(delay, max(patient_end - time.perf_counter(), 0.0))
+                await asyncio.sleep(delay)
+                own_end += delay
+            continue
+        if refused and limits is not None:
+            # A refusal is not an error of the member's: asked again, after the pause the
+            # limiter keeps for the provider's hint, for as long as its time allows.
+            continue
         if not failure.retryable or tries > member.max_retries:
             break
         delay = policy.delay(tries - 1, failure.retry_after_s)
-        if time.perf_counter() + delay >= deadline:
+        if time.perf_counter() + delay >= own_end:
             break  # no time left for another try: report what happened
         logger.info(
             "Panel member %s: %s, retry %d of %d in %.2f s",
@@ -155,6 +227,35 @@ async def ask_with_retries(
         error_detail=detail,
         reference=reference,
     )
+
+
+def _perf_deadline(deadline: datetime | None) -> float | None:
+    """A wall-clock deadline on :func:`time.perf_counter`'s scale."""
+    if deadline is None:
+        return None
+    return time.perf_counter() + (deadline - datetime.now(UTC)).total_seconds()
+
+
+def _past_deadline(refusals: int) -> CallFailure:
+    if refusals:
+        detail = f"still rate limited when the run's deadline passed ({refusals} refusals)"
+    else:
+        detail = "waited for its rate limit until the run's deadline passed"
+    return CallFailure(ErrorKind.DEADLINE, False, detail)
+
+
+def _used_tokens(reply: Reply) -> int | None:
+    if reply.prompt_tokens is None or reply.completion_tokens is None:
+        return None
+    return reply.prompt_tokens + reply.completion_tokens
+
+
+def _note_wait(member: PanelMember, mode: CallMode, limits: CallLimits, seconds: float) -> None:
+    if seconds <= 0:
+        return
+    limits.limiter.waited(member.name, seconds)
+    if mode.log is not None:
+        mode.log.waited_s += seconds
 
 
 def answer(member: PanelMember, reply: Reply, latency_ms: int, price_of: PriceOf) -> ModelAnswer:

@@ -79,6 +79,13 @@ class SampleResult:
     latency_ms: int = 0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    #: For a model error: its :class:`~evals.records.ErrorKind` value (``deadline``,
+    #: ``auth``, ``bad_request``, ...), so a report can say which kind of failure it was.
+    error_kind: str | None = None
+    #: Requests the provider refused (rate limits) while this sample was asked and
+    #: judged, and the time it waited on limits: the refusals cost time, not the sample.
+    throttled: int = 0
+    throttle_wait_ms: int = 0
 
     @property
     def key(self) -> SampleKey:
@@ -105,6 +112,9 @@ class SampleResult:
             "latency_ms": self.latency_ms,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "error_kind": self.error_kind,
+            "throttled": self.throttled,
+            "throttle_wait_ms": self.throttle_wait_ms,
         }
 
     @classmethod
@@ -126,6 +136,9 @@ class SampleResult:
             latency_ms=int(data.get("latency_ms") or 0),
             prompt_tokens=data.get("prompt_tokens"),
             completion_tokens=data.get("completion_tokens"),
+            error_kind=data.get("error_kind"),
+            throttled=int(data.get("throttled") or 0),
+            throttle_wait_ms=int(data.get("throttle_wait_ms") or 0),
         )
 
 
@@ -264,6 +277,11 @@ class ModelSummary:
     prompt_tokens: int
     completion_tokens: int
     valid: bool  # error rate within the run's policy
+    #: Errors by kind (``deadline``, ``auth``, ..., ``judge``): which failures they were.
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    #: Requests the provider refused (rate limits) and the time samples waited on limits.
+    throttled: int = 0
+    throttle_wait_s: float = 0.0
 
     @property
     def error_rate(self) -> float:
@@ -339,9 +357,22 @@ def summarize(report: EvalReport) -> list[ModelSummary]:
                 prompt_tokens=sum(r.prompt_tokens or 0 for r in rows),
                 completion_tokens=sum(r.completion_tokens or 0 for r in rows),
                 valid=(errors / len(rows) if rows else 0.0) <= report.record.max_error_rate,
+                error_kinds=error_kinds(rows),
+                throttled=sum(r.throttled for r in rows),
+                throttle_wait_s=sum(r.throttle_wait_ms for r in rows) / 1000,
             )
         )
     return out
+
+
+def error_kinds(rows: Sequence[SampleResult]) -> dict[str, int]:
+    """How many of ``rows`` errored, by kind (a judge failure is ``judge``)."""
+    kinds: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r.error:
+            kind = "judge" if r.error_source == "judge" else (r.error_kind or "model")
+            kinds[kind] += 1
+    return dict(sorted(kinds.items()))
 
 
 def comparisons(report: EvalReport, *, seed: int = 0) -> list[stats.PairedComparison]:

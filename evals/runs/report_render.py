@@ -124,6 +124,9 @@ def summary_dict(summary: ModelSummary) -> dict[str, Any]:
         "latency_p95_ms": summary.latency_p95_ms,
         "prompt_tokens": summary.prompt_tokens,
         "completion_tokens": summary.completion_tokens,
+        "error_kinds": summary.error_kinds,
+        "throttled": summary.throttled,
+        "throttle_wait_s": round(summary.throttle_wait_s, 3),
     }
 
 
@@ -289,6 +292,7 @@ def to_markdown(report: EvalReport, previous: EvalReport | None = None) -> str:
     if previous is not None:
         lines += ["", *regression_lines(previous, report)]
     lines += ["", *_breakdown_md("category", summaries), "", *_breakdown_md("severity", summaries)]
+    lines += rate_limit_lines(summaries)
     modes = [(s.model, m, n) for s in summaries for m, n in s.failure_modes.items()]
     if modes:
         lines += ["", "## Failure modes (judge)", ""]
@@ -306,6 +310,34 @@ def to_markdown(report: EvalReport, previous: EvalReport | None = None) -> str:
     lines += ["", "## Reproducibility record", ""]
     lines += [f"- **{key}**: {_md_cell(value, 2000)}" for key, value in record_lines(report)]
     return "\n".join(lines) + "\n"
+
+
+def limits_mattered(summaries: Sequence[ModelSummary]) -> bool:
+    """Whether a report shows what rate limits cost: a request was refused, a second
+    was waited, or a sample errored."""
+    return any(s.throttled or s.throttle_wait_s >= 1 or s.errors for s in summaries)
+
+
+def rate_limit_lines(summaries: Sequence[ModelSummary]) -> list[str]:
+    """What rate limits cost each model and which kinds of errors there were, when it
+    mattered (nothing when no request was refused and no sample errored)."""
+    if not limits_mattered(summaries):
+        return []
+    lines = [
+        "",
+        "## Rate limits and errors",
+        "",
+        "A refused request is asked again (until the run's deadline): it costs time, not a sample.",
+        "",
+        "| Model | Requests refused | Waited on limits | Errors by kind |",
+        "|---|---|---|---|",
+    ]
+    for s in summaries:
+        kinds = ", ".join(f"{kind} × {n}" for kind, n in s.error_kinds.items()) or "none"
+        lines.append(
+            f"| {s.model} | {s.throttled} | {s.throttle_wait_s:.1f} s | {_md_cell(kinds)} |"
+        )
+    return lines
 
 
 def _breakdown_md(kind: str, summaries: Sequence[ModelSummary]) -> list[str]:

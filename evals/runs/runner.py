@@ -5,8 +5,11 @@ as it finishes so an interrupted run can be resumed). ``on_result`` is awaited a
 a sample is scored; a callback that stores without awaiting anything cannot lose a paid
 answer to a cancellation (Ctrl-C).
 
-* Concurrency: one global cap plus a cap per model. Rate-limit backoff lives in the
-  model client.
+* Concurrency: one global cap plus a cap per model. Rate limits live in the model client
+  (:mod:`evals.models.rate_limits`): every call here is background work, after any
+  person's, and a rate-limited sample waits and is asked again until ``deadline``; a
+  sample not started by then does not run (status ``partial``, resumable), one still
+  refused then is a ``deadline`` error.
 * Budget: with ``max_cost`` set, no new call starts once the money spent plus the
   expected cost of the calls in flight reaches the budget; calls in flight finish and are
   kept. The report's status is then ``partial`` and says why.
@@ -24,12 +27,13 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import metadata
 
 from evals.cases.schema import EvalCase
+from evals.models.rate_limits import background
 from evals.protocols import Clock, Embedder, ModelClient, SystemClock
 from evals.records import ERROR_KIND_TEXT, ChatMessage, ModelAnswer, PanelMember
 from evals.runs.report import (
@@ -66,6 +70,8 @@ class RunConfig:
     dataset_version: str = ""
     git_commit: str | None = None
     filters: dict[str, object] = field(default_factory=dict)
+    #: UTC; None: no deadline (a rate-limited sample is asked again for as long as it takes)
+    deadline: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -77,6 +83,14 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class LimitWait:
+    """What rate limits cost one model so far: refused requests, seconds waited."""
+
+    throttled: int = 0
+    waited_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Progress:
     done: int  # samples finished, including ones resumed from before
     total: int
@@ -84,6 +98,18 @@ class Progress:
     cost_usd: float
     elapsed_s: float
     eta_s: float | None
+    #: By model, for the samples finished in this run (empty: nothing was throttled).
+    limits: Mapping[str, LimitWait] = field(default_factory=dict)
+
+
+def limit_waits(results: Iterable[SampleResult]) -> dict[str, LimitWait]:
+    """What rate limits cost each model over ``results`` (models never throttled left out)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for r in results:
+        if r.throttled or r.throttle_wait_ms:
+            n, ms = counts.get(r.model, (0, 0))
+            counts[r.model] = (n + r.throttled, ms + r.throttle_wait_ms)
+    return {m: LimitWait(n, ms / 1000) for m, (n, ms) in sorted(counts.items())}
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -217,7 +243,8 @@ async def run_eval(
         m.name: asyncio.Semaphore(config.per_model_concurrency or config.concurrency)
         for m in members
     }
-    skipped = 0
+    skipped = late = 0
+    waits: dict[str, tuple[int, int]] = {}
 
     async def run_here(case: EvalCase, member: PanelMember, sample: int) -> SampleResult:
         return await run_sample(case, member, sample, client, config, judge, embedder)
@@ -232,11 +259,19 @@ async def run_eval(
         elapsed = time.monotonic() - t0
         remaining = total - finished - skipped
         eta = elapsed / fresh * remaining if fresh else None
-        on_progress(Progress(finished, total, errors, budget.spent, elapsed, eta))
+        limits = {m: LimitWait(n, ms / 1000) for m, (n, ms) in sorted(waits.items())}
+        on_progress(Progress(finished, total, errors, budget.spent, elapsed, eta, limits))
+
+    def past_deadline() -> bool:
+        return config.deadline is not None and clock.now() >= config.deadline
 
     async def one(case: EvalCase, member: PanelMember, sample: int) -> None:
-        nonlocal errors, skipped
+        nonlocal errors, skipped, late
         async with per_model[member.name], global_cap:
+            if past_deadline():
+                skipped += 1
+                late += 1
+                return
             if not budget.try_start():
                 skipped += 1
                 return
@@ -249,6 +284,9 @@ async def run_eval(
         done[result.key] = result
         if result.error:
             errors += 1
+        if result.throttled or result.throttle_wait_ms:
+            n, ms = waits.get(result.model, (0, 0))
+            waits[result.model] = (n + result.throttled, ms + result.throttle_wait_ms)
         if on_result is not None:
             await on_result(result)
         report_progress()
@@ -271,6 +309,7 @@ async def run_eval(
         + (resumed_from.total_latency_ms if resumed_from else 0),
         total=total,
         skipped=skipped,
+        late=late,
     )
 
 
@@ -287,12 +326,14 @@ def assemble_report(
     latency_ms: int,
     total: int,
     skipped: int,
+    late: int = 0,
 ) -> EvalReport:
     """The report of a run from its sample results (the ones just run, or every one
     stored for it): status, the completed reproducibility record, the results in order.
-    ``skipped``: samples of the ``total`` that did not run."""
+    ``skipped``: samples of the ``total`` that did not run, ``late`` of them because the
+    run's deadline had passed."""
     results = tuple(sorted(samples, key=lambda r: (r.sample, r.case_id, r.model)))
-    status, reason = _status(results, total, skipped, config)
+    status, reason = _status(results, total, skipped, late, config)
     resolved: dict[str, str] = {}
     for r in results:
         if r.resolved_model and r.model not in resolved:
@@ -365,7 +406,7 @@ def plan_record(
 
 
 def _status(
-    results: Sequence[SampleResult], total: int, skipped: int, config: RunConfig
+    results: Sequence[SampleResult], total: int, skipped: int, late: int, config: RunConfig
 ) -> tuple[RunStatus, str]:
     rate = error_rate(results)
     if results and rate > config.max_error_rate:
@@ -373,6 +414,13 @@ def _status(
             RunStatus.INVALID,
             f"{rate:.0%} of samples errored (more than the {config.max_error_rate:.0%} "
             "allowed); pass rates are not trustworthy",
+        )
+    if late:
+        when = config.deadline.isoformat(timespec="seconds") if config.deadline else "?"
+        return (
+            RunStatus.PARTIAL,
+            f"the run's deadline ({when}) passed after {len(results)} of {total} samples; "
+            f"{skipped} samples did not run (resume to finish)",
         )
     if skipped and config.max_cost is None:
         return (
@@ -403,7 +451,24 @@ async def run_sample(
     judge: Judge | None,
     embedder: Embedder | None,
 ) -> SampleResult:
-    """Ask ``member`` (as :func:`member_for` made it) ``case`` once and score the answer."""
+    """Ask ``member`` (as :func:`member_for` made it) ``case`` once and score the answer.
+
+    The calls (the model's and the judge's) are background work, patient with rate limits
+    until the run's deadline; what the limits cost is kept on the result."""
+    with background(config.deadline) as log:
+        result = await _ask_and_score(case, member, sample, client, config, judge, embedder)
+    return replace(result, throttled=log.throttled, throttle_wait_ms=round(log.waited_s * 1000))
+
+
+async def _ask_and_score(
+    case: EvalCase,
+    member: PanelMember,
+    sample: int,
+    client: ModelClient,
+    config: RunConfig,
+    judge: Judge | None,
+    embedder: Embedder | None,
+) -> SampleResult:
     answer = await client.complete(member, build_messages(case, config.system_prompt))
     base = SampleResult(
         case_id=case.id,
@@ -417,7 +482,8 @@ async def run_sample(
         completion_tokens=answer.completion_tokens,
     )
     if not answer.ok:
-        return replace(base, error=_error_text(answer), error_source="model")
+        kind = answer.error.value if answer.error else None
+        return replace(base, error=_error_text(answer), error_source="model", error_kind=kind)
     scored = await score_answer(case, answer.text, config.scorers, embedder=embedder, judge=judge)
     if scored.error is not None:
         return replace(base, checks=scored.checks, error=scored.error, error_source="judge")

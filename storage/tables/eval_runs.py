@@ -75,4 +75,7 @@ class EvalResultRow(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    error_kind: Mapped[str | None] = mapped_column(String(32))  # a model error's ErrorKind
+    throttled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    throttle_wait_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime]

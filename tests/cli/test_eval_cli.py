@@ -18,12 +18,14 @@ import bot.cli.eval.commands  # noqa: F401  (registers the commands)
 import bot.cli.eval.commands as eval_cli
 from bot.cli import app
 from bot.cli.edge import load_settings_and_config, out
+from bot.cli.eval.output import limits_text
 from bot.runtime.services import command_services
 from bot.schedule import jobs
 from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.models.litellm_client import LiteLLMClient
 from evals.records import ChatMessage, ModelAnswer, PanelMember
+from evals.runs.runner import LimitWait, Progress
 from storage import case_repo, eval_repo
 from storage.db import Database
 from storage.tables.jobs import JobStatus
@@ -455,3 +457,52 @@ def test_queue_refuses_what_it_cannot_honour_before_anything_runs(
             assert eval_repo.list_runs(s) == []
     finally:
         db.dispose()
+
+
+def test_a_rate_limited_provider_loses_no_sample_and_the_json_says_what_it_cost(
+    env: Env,
+) -> None:
+    env.server.rate_limit(rpm=1200, burst_s=0.1)  # 20 a second per model; Quorum not told
+    result = env.invoke("eval", "run", "--no-judge", "--samples", "2", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "complete"
+    models = {m["model"]: m for m in summary["models"]}
+    assert {m: s["errors"] for m, s in models.items()} == {"good": 0, "bad": 0}
+    assert env.server.refused() > 0
+    for name in ("good", "bad"):
+        assert models[name]["throttled"] == env.server.refused(name)
+        assert models[name]["error_kinds"] == {}
+    assert sum(m["throttle_wait_s"] for m in models.values()) > 0
+    stored = env.report(1)  # what limits cost is stored with each sample
+    assert sum(r.throttled for r in stored.results) == env.server.refused()
+    md = env.invoke("eval", "report", "1")
+    assert "## Rate limits and errors" in md.stdout
+    page = env.tmp / "limits.html"
+    env.invoke("eval", "report", "1", "--format", "html", "-o", str(page))
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Rate limits and errors</h2>" in html
+    assert f'<td data-v="{models["good"]["throttled"]}">' in html
+
+
+def test_the_deadline_ends_the_wait_and_the_report_says_which_kind_of_error(
+    env: Env,
+) -> None:
+    env.server.rate_limit("good", rpm=1, burst_s=0)  # one answer, then a minute's wait
+    result = env.invoke("eval", "run", "--no-judge", "--samples", "1", "--deadline", "1s", "--json")
+    assert result.exit_code == 3, result.output  # not complete: CI must not pass it
+    summary = json.loads(result.stdout)
+    models = {m["model"]: m for m in summary["models"]}
+    assert models["bad"]["errors"] == 0
+    assert models["good"]["error_kinds"] == {"deadline": models["good"]["errors"]}
+    assert models["good"]["errors"] >= 1
+    assert models["good"]["throttled"] >= 1
+    bad = env.invoke("eval", "run", "--deadline", "soon")
+    assert bad.exit_code == 2 and "--deadline: 'soon' is not a duration" in flat(bad.output)
+
+
+def test_the_progress_line_names_each_throttled_model() -> None:
+    quiet = Progress(3, 10, 0, 0.0, 1.0, 2.0)
+    assert limits_text(quiet) == ""
+    busy = Progress(3, 10, 0, 0.0, 1.0, 2.0, {"alpha": LimitWait(12, 34.2), "beta": LimitWait(0)})
+    assert limits_text(busy) == "rate limited: alpha 12× 34s"

@@ -13,6 +13,8 @@ after ``openai/``)::
     server.fail("fast", Failure.rate_limited(retry_after=0.01), Failure.server_error())
     server.fail("slow", Failure.hang())          # never answers; the client must time out
     server.required_key = "sk-test"              # other keys (or none) get a 401
+    server.rate_limit(rpm=300)                   # each model: 300 requests a minute, then 429
+    server.refused("fast")                       # requests "fast" refused over its limit
     server.calls("fast")                         # how many requests reached "fast"
     server.requests                              # every request: model, messages, headers
 
@@ -27,9 +29,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +135,19 @@ class ModelScript:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """A per-model request limit as OpenAI enforces it: ``rpm`` a minute, spread evenly
+    (GCRA), with at most ``burst_s`` seconds' worth at once."""
+
+    rpm: float
+    burst_s: float = 1.0
+
+    @property
+    def interval(self) -> float:
+        return 60.0 / self.rpm
+
+
+@dataclass(frozen=True)
 class RecordedRequest:
     path: str
     model: str
@@ -164,6 +180,9 @@ class FakeOpenAIServer:
         self.max_in_flight = 0  # the most chat requests being handled at one moment
         #: When set, a request without ``Authorization: Bearer <it>`` gets a 401.
         self.required_key: str | None = None
+        self._limits: dict[str | None, RateLimit] = {}
+        self._due: dict[str, float] = {}  # GCRA: each model's theoretical arrival time
+        self._refused: Counter[str] = Counter()
 
     # -- scripting -----------------------------------------------------------------
     def script(
@@ -194,11 +213,28 @@ class FakeOpenAIServer:
         with self._lock:
             self._scripts[model].failures.extend(failures)
 
+    def rate_limit(self, model: str | None = None, *, rpm: float, burst_s: float = 1.0) -> None:
+        """Limit ``model`` (None: every model, each on its own) to ``rpm`` requests a
+        minute; a request over it gets OpenAI's 429 (``retry-after``, ``retry-after-ms``,
+        ``x-ratelimit-*`` headers; error type ``requests``, code ``rate_limit_exceeded``)."""
+        if rpm <= 0 or burst_s < 0:
+            raise ValueError("rpm must be positive and burst_s not negative")
+        with self._lock:
+            self._limits[model] = RateLimit(rpm, burst_s)
+
+    def refused(self, model: str | None = None) -> int:
+        """Requests refused over a :meth:`rate_limit` (for ``model``, or in all)."""
+        with self._lock:
+            return self._refused[model] if model is not None else sum(self._refused.values())
+
     def reset(self) -> None:
-        """Forget every script and recorded request."""
+        """Forget every script, recorded request and rate limit."""
         with self._lock:
             self._scripts.clear()
             self._requests.clear()
+            self._limits.clear()
+            self._due.clear()
+            self._refused.clear()
             self.max_in_flight = 0
 
     # -- assertions ----------------------------------------------------------------
@@ -326,6 +362,9 @@ class FakeOpenAIServer:
             required = self.required_key
         if required is not None and request.headers.get("Authorization") != f"Bearer {required}":
             return _error(401, "invalid_api_key", "Incorrect API key provided")
+        refusal = self._over_limit(model)
+        if refusal is not None:
+            return refusal
         with self._lock:
             script = self._scripts.get(model, self.default)
             failure = script.failures.popleft() if script.failures else None
@@ -338,6 +377,43 @@ class FakeOpenAIServer:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _over_limit(self, model: str) -> web.Response | None:
+        """OpenAI's 429 when ``model`` is over its rate limit; None (and the request
+        counted) otherwise."""
+        with self._lock:
+            limit = self._limits.get(model) or self._limits.get(None)
+            if limit is None:
+                return None
+            now = time.monotonic()
+            due = max(self._due.get(model, now), now)
+            wait = due - now - limit.burst_s
+            if wait <= 0:
+                self._due[model] = due + limit.interval
+                return None
+            self._refused[model] += 1
+        rpm = f"{limit.rpm:g}"
+        headers = {
+            "retry-after": str(max(1, math.ceil(wait))),
+            "retry-after-ms": str(max(1, math.ceil(wait * 1000))),
+            "x-ratelimit-limit-requests": rpm,
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{max(1, math.ceil(wait * 1000))}ms",
+        }
+        message = (
+            f"Rate limit reached for {model} in organization org-fake on requests per min "
+            f"(RPM): Limit {rpm}, Used {rpm}, Requested 1. "
+            f"Please try again in {math.ceil(wait * 1000)}ms."
+        )
+        body = {
+            "error": {
+                "message": message,
+                "type": "requests",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            }
+        }
+        return web.json_response(body, status=429, headers=headers)
 
     async def _respond(
         self,
@@ -440,11 +516,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--reply", default="", help="the text every model answers")
     parser.add_argument("--resolved-model", default=None, help="the model version reported")
+    parser.add_argument("--rpm", type=float, default=None, help="each model's rate limit")
     args = parser.parse_args(argv)
     server = FakeOpenAIServer(port=args.port)
     server.default = ModelScript(
         reply=args.reply, latency=args.latency, resolved_model=args.resolved_model
     )
+    if args.rpm is not None:
+        server.rate_limit(rpm=args.rpm)
     with server:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
@@ -466,6 +545,7 @@ __all__: Sequence[str] = (
     "Failure",
     "FakeOpenAIServer",
     "ModelScript",
+    "RateLimit",
     "RecordedRequest",
     "fake_openai",
 )

@@ -131,6 +131,30 @@ def test_resume_keeps_paid_samples_and_replaces_errored_ones(db: Database) -> No
     assert next(r for r in rows if r.key == ("c2", "fast", 0)).passed is True
 
 
+def test_samples_keep_their_error_kind_and_what_rate_limits_cost(db: Database) -> None:
+    run_id = store(db, record(), {})
+    late = sample(
+        "c1",
+        "fast",
+        None,
+        error="fast was still rate limited when the run's deadline passed",
+        error_source="model",
+        error_kind="deadline",
+        throttled=7,
+        throttle_wait_ms=61_500,
+    )
+    with db.session() as s:
+        eval_repo.save_results(s, run_id, [late, sample("c2", "fast", True, throttled=2)])
+        eval_repo.save_result(s, run_id, sample("c1", "slow", True))
+    with db.session() as s:
+        stored = {r.key: r for r in eval_repo.results(s, run_id)}
+        progress = eval_repo.run_progress(s, run_id)
+    assert stored[("c1", "fast", 0)] == late
+    assert stored[("c1", "slow", 0)].throttled == 0
+    # what `eval run --queue` shows while workers run it: by model, only the throttled
+    assert progress.limits == {"fast": (9, 61_500)}
+
+
 def test_previous_run_is_the_latest_finished_one_on_the_same_dataset(db: Database) -> None:
     first = store(db, record(started=T0), {("c1", "fast"): True})
     second = store(db, record(started=T0 + timedelta(days=7)), {("c1", "fast"): True})

@@ -36,7 +36,12 @@ import typer
 from bot.cli.edge import edge, err, load_settings_and_config, out
 from bot.cli.eval.head_start import WorkerOptions, split_names, start_workers
 from bot.cli.root import app
-from bot.eval_runs.options import ITEMS_PER_WORKER, SetChoice
+from bot.eval_runs.options import (
+    DEFAULT_DEADLINE,
+    ITEMS_PER_WORKER,
+    SetChoice,
+    parse_duration,
+)
 from bot.runtime.gc_pause import start_up
 from evals.errors import ConfigError, InputError
 from evals.user_files import write_text
@@ -151,6 +156,15 @@ def run_cmd(
     resume: Annotated[
         int | None, typer.Option("--resume", help="Finish an interrupted or partial run.")
     ] = None,
+    deadline: Annotated[
+        str | None,
+        typer.Option(
+            "--deadline",
+            help="How long the run may wait on providers' rate limits (default 6h; e.g. "
+            "90m): a sample still refused then is a deadline error, one not started is left "
+            "for --resume.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     no_judge: Annotated[bool, typer.Option("--no-judge", help="Rule scorers only.")] = False,
     fail_under: Annotated[
@@ -164,6 +178,7 @@ def run_cmd(
     threshold = _rate(fail_under)
     if max_cost is not None and max_cost <= 0:
         raise InputError("--max-cost must be a positive amount in USD")
+    patience = parse_duration(deadline) if deadline is not None else DEFAULT_DEADLINE
     model_names = split_names([models] if models else [])
     # Long-lived from here to the plan: see bot.runtime.gc_pause.
     with start_up():
@@ -196,7 +211,11 @@ def run_cmd(
             service = BenchmarkService(services)
             if resume is not None:
                 plan = service.resume(
-                    resume, concurrency=concurrency, per_model=per_model, max_cost=max_cost
+                    resume,
+                    concurrency=concurrency,
+                    per_model=per_model,
+                    max_cost=max_cost,
+                    deadline=patience,
                 )
             else:
                 plan = service.plan(
@@ -210,6 +229,7 @@ def run_cmd(
                         per_model=per_model,
                         max_cost=max_cost,
                         use_judge=not no_judge,
+                        deadline=patience,
                     )
                 )
             run_id = service.start(plan)

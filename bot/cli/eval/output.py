@@ -45,20 +45,39 @@ def _progress_bar(total: int, *, show: bool) -> tuple[Progress, ProgressCallback
         TextColumn("ETA {task.fields[eta]}"),
         TextColumn("{task.fields[cost]}"),
         TextColumn("{task.fields[errors]} errors"),
+        TextColumn("{task.fields[limits]}"),
         console=err,
         disable=not show,
         transient=False,
     )
-    task = bar.add_task("eval", total=total, eta="–", cost="$0", errors=0)
+    task = bar.add_task("eval", total=total, eta="–", cost="$0", errors=0, limits="")
 
     def on_progress(p: RunProgress) -> None:
         eta = "–" if p.eta_s is None else f"{int(p.eta_s // 60)}:{int(p.eta_s % 60):02d}"
-        bar.update(task, completed=p.done, eta=eta, cost=money.usd(p.cost_usd), errors=p.errors)
+        bar.update(
+            task,
+            completed=p.done,
+            eta=eta,
+            cost=money.usd(p.cost_usd),
+            errors=p.errors,
+            limits=escape(limits_text(p)),
+        )
 
     def on_notice(text: str) -> None:
         bar.console.print(f"[yellow]{escape(text)}[/yellow]")
 
     return bar, on_progress, on_notice
+
+
+def limits_text(progress: RunProgress) -> str:
+    """What rate limits cost so far, per model: ``rate limited: alpha 12× 34s, beta 3× 2s``
+    (empty while no request was refused or waited)."""
+    parts = [
+        f"{model} {wait.throttled}× {wait.waited_s:.0f}s"
+        for model, wait in progress.limits.items()
+        if wait.throttled or wait.waited_s >= 0.5
+    ]
+    return "rate limited: " + ", ".join(parts) if parts else ""
 
 
 async def run_with_bar(

@@ -119,3 +119,78 @@ def test_config_hash_is_stable_and_never_contains_resolved_secrets() -> None:
     changed = parse_config({**MINIMAL, "consensus": {"quorum": 3}})
     assert changed.config_hash() != a.config_hash()
     assert "os.environ/TEST_KEY" in a.model_dump_json()
+
+
+def _with_params(**params: object) -> dict[str, object]:
+    entry = dict(MINIMAL["panel"][0])
+    entry["litellm_params"] = {**entry["litellm_params"], **params}  # type: ignore[dict-item]
+    return {"panel": [entry]}
+
+
+def test_member_and_shared_rate_limits_are_read_where_users_put_them() -> None:
+    config = parse_config(
+        {
+            **_with_params(rpm=300, tpm=90000),
+            "judge": {"model_name": "judge"},
+            "rate_limits": [{"name": "openai-main", "members": ["fast", "judge"], "tpm": 2e6}],
+        }
+    )
+    member = config.panel_members({"TEST_KEY": "sk"})[0]
+    assert (member.params["rpm"], member.params["tpm"]) == (300, 90000)
+    [shared] = config.shared_limits()
+    assert (shared.name, shared.members, shared.rpm, shared.tpm) == (
+        "openai-main",
+        frozenset({"fast", "judge"}),
+        None,
+        2e6,
+    )
+    # no rate_limits: the config's hash is what it was before they existed
+    assert (
+        parse_config(MINIMAL).config_hash()
+        == parse_config({**MINIMAL, "rate_limits": []}).config_hash()
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            _with_params(rpm="lots"),
+            "`panel.0.litellm_params`: `rpm` must be a positive number of requests a minute "
+            "(got 'lots')",
+        ),
+        (
+            _with_params(tpm=0),
+            "`tpm` must be a positive number of tokens a minute (got 0)",
+        ),
+        (
+            {**MINIMAL, "rate_limits": [{"name": "key", "members": ["fast", "slow"], "rpm": 5}]},
+            "`rate_limits`: key names no model called slow; the models are: fast",
+        ),
+        (
+            {**MINIMAL, "rate_limits": [{"name": "key", "members": ["fast"]}]},
+            "`rate_limits.0`: give `rpm` (requests a minute), `tpm` (tokens a minute) or both",
+        ),
+        (
+            {**MINIMAL, "rate_limits": [{"name": "key", "members": ["fast"], "rpm": -5}]},
+            "`rate_limits.0.rpm`: Input should be greater than 0",
+        ),
+        (
+            {
+                **MINIMAL,
+                "rate_limits": [
+                    {"name": "key", "members": ["fast"], "rpm": 5},
+                    {"name": "key", "members": ["fast"], "tpm": 5},
+                ],
+            },
+            "`rate_limits`: each name once; repeated: key",
+        ),
+        (
+            {**MINIMAL, "rate_limits": [{"name": "key", "members": ["fast"], "rps": 5}]},
+            "unknown key `rate_limits.0.rps` in rate_limits.0; expected one of: members, name, "
+            "rpm, tpm",
+        ),
+    ],
+)
+def test_rate_limit_mistakes_get_a_clear_message(data: object, expected: str) -> None:
+    assert expected in _error(data)

@@ -1,0 +1,469 @@
+"""Rate limits: an eval run at a provider's real limit loses no sample, and people first.
+
+One fake OpenAI-compatible provider (tests/fakes/openai_server.py, in a process of its
+own) allows each model ``--rpm`` requests a minute (default 300, spread evenly with at
+most one second's worth at once, as OpenAI enforces it); over it, OpenAI's 429 with
+``retry-after``, ``retry-after-ms``, ``x-ratelimit-*`` headers and an error body of type
+``requests``, code ``rate_limit_exceeded``. Every answer takes ``--latency`` seconds.
+
+Part 1, a real ``quorum eval run --set golden --samples 1 --no-judge --json`` (a process
+of its own, as a user starts it) over ``--cases`` cases × 3 models, at the default
+concurrency and at ``--concurrency 64``, with the limit unknown to Quorum and with it
+configured as ``rpm`` in each member's ``litellm_params``. Reported: samples lost (an
+error, or no result; target 0), wall time against the time the limit allows (calls ÷
+rpm; target ≤ 1.15×), and requests the provider refused per request it answered
+(target ≤ 15%).
+
+Part 2, people first: ``--questions`` /compare-style questions (the whole panel asked
+at once, as the bot asks it, through the client the bot builds), one every
+``--every`` seconds, first against the idle provider, then while an eval run of the
+same cases saturates it on the same key, (a) in the same process (the bot without a
+worker: the limiter's priority) and (b) as a `quorum eval run` of its own (what a
+`quorum worker` is). Reported: questions every member answered (target: all) and the
+p95 of each question's extra wait over the idle median (target ≤ 2 s).
+
+Bounded: every process has a timeout (``--timeout``, default 300 s a run). Run from the
+repository root::
+
+    python -m bench.rate_limits                     # 200 cases, about 6 minutes
+    python -m bench.rate_limits --cases 50 --questions 8   # a quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from bot.runtime.adapters import model_client
+from bot.runtime.config import QuorumConfig, parse_config
+from evals.cases.assertions import Assertion, AssertionType
+from evals.cases.file_formats import CaseFormat, dump_cases
+from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
+from evals.models.panel import ask_panel
+from evals.protocols import ModelClient
+from evals.runs.runner import RunConfig, run_eval
+from tests.fakes.openai_server import FakeOpenAIServer, ModelScript
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = 3
+REPLY = "The capital of France is Paris."
+TARGET_LOST, TARGET_WALL, TARGET_REFUSED, TARGET_P95_S = 0, 1.15, 0.15, 2.0
+
+
+# ---------------------------------------------------------------- the provider
+
+
+class Provider:
+    """The rate-limited fake provider in a process of its own (``spawn``): nothing this
+    script does delays it. Asked over a pipe what it saw."""
+
+    def __init__(self, rpm: float, latency_s: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, theirs = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_serve, args=(theirs, rpm, latency_s), name="fake-provider", daemon=True
+        )
+        self._process.start()
+        theirs.close()
+        self.base_url: str = self._ask("base_url")
+
+    def _ask(self, what: str) -> Any:
+        self._conn.send(what)
+        return self._conn.recv()
+
+    def reset(self) -> None:
+        self._ask("reset")
+
+    def counts(self) -> tuple[int, int]:
+        """(requests received, requests refused over the limit)."""
+        calls, refused = self._ask("counts")
+        return int(calls), int(refused)
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self._conn.send("stop")
+        self._process.join(10)
+        self._conn.close()
+
+
+def _serve(conn: Connection, rpm: float, latency_s: float) -> None:
+    with FakeOpenAIServer() as server:
+        server.default = ModelScript(reply=REPLY, latency=latency_s)
+        server.rate_limit(rpm=rpm)
+        while (what := conn.recv()) != "stop":
+            if what == "reset":
+                server.reset()
+                server.rate_limit(rpm=rpm)
+                conn.send(None)
+            elif what == "counts":
+                conn.send((server.calls(), server.refused()))
+            else:
+                conn.send(getattr(server, what))
+
+
+@contextmanager
+def provider(rpm: float, latency_s: float) -> Iterator[Provider]:
+    started = Provider(rpm, latency_s)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+# ---------------------------------------------------------------- Quorum's side
+
+
+def cases(n: int) -> list[EvalCase]:
+    return [
+        EvalCase(
+            id=f"bench-{i:05d}",
+            input=CaseInput(question=f"What is the capital of France? (variant {i})"),
+            assertions=[Assertion(type=AssertionType.ICONTAINS, value="Paris")],
+            set=CaseSet.GOLDEN,
+            status=CaseStatus.ACTIVE,
+        )
+        for i in range(n)
+    ]
+
+
+def config_data(base_url: str, rpm: float | None) -> dict[str, Any]:
+    panel = []
+    for i in range(MODELS):
+        params: dict[str, Any] = {
+            "model": f"openai/model-{i}",
+            "api_base": base_url,
+            "api_key": "os.environ/BENCH_PROVIDER_KEY",
+        }
+        if rpm is not None:
+            params["rpm"] = rpm
+        panel.append({"model_name": f"model-{i}", "litellm_params": params, "timeout": 30})
+    return {"panel": panel}
+
+
+def quorum_env(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{work / 'quorum.db'}",
+        QUORUM_CONFIG=str(work / "quorum.yaml"),
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        BENCH_PROVIDER_KEY="sk-bench",
+        PYTHONPATH=str(ROOT),
+        COLUMNS="160",
+    )
+    return env
+
+
+def prepare(work: Path, n_cases: int, base_url: str) -> None:
+    """The cases, imported once into a database every run starts from a copy of."""
+    (work / "cases.yaml").write_text(dump_cases(cases(n_cases), CaseFormat.PROMPTFOO))
+    (work / "quorum.yaml").write_text(yaml.safe_dump(config_data(base_url, None)))
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "cases",
+            "import",
+            "cases.yaml",
+            "--format",
+            "promptfoo",
+            "--set",
+            "golden",
+            "--status",
+            "active",
+            "--no-redact",
+        ],
+        env=quorum_env(work),
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if imported.returncode != 0:
+        raise SystemExit(f"quorum cases import failed:\n{imported.stdout}{imported.stderr}")
+    shutil.copy(work / "quorum.db", work / "imported.db")
+
+
+def eval_command(concurrency: int | None) -> list[str]:
+    command = [sys.executable, "-m", "bot.cli", "eval", "run", "--set", "golden"]
+    command += ["--samples", "1", "--no-judge", "--json"]
+    return command + (["--concurrency", str(concurrency)] if concurrency else [])
+
+
+# ---------------------------------------------------------------- part 1: eval runs
+
+
+@dataclass
+class EvalRow:
+    label: str
+    calls: int  # samples the run should answer
+    lost: int  # samples with an error, or with no result
+    wall_s: float  # the run's own, as stored (the process's start-up and exit left out)
+    ideal_s: float
+    received: int
+    refused: int
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_s / self.ideal_s
+
+    @property
+    def refused_share(self) -> float:
+        answered = self.received - self.refused
+        return self.refused / answered if answered else float("inf")
+
+
+def run_eval_process(
+    work: Path, server: Provider, args: argparse.Namespace, rpm: float | None, conc: int | None
+) -> EvalRow:
+    shutil.copy(work / "imported.db", work / "quorum.db")
+    (work / "quorum.yaml").write_text(yaml.safe_dump(config_data(server.base_url, rpm)))
+    label = ("rpm configured" if rpm else "limit unknown") + (
+        f", --concurrency {conc}" if conc else ", default concurrency (8)"
+    )
+    calls = args.cases * MODELS
+    ideal = args.cases / args.rpm * 60  # each model: its calls at its limit
+    server.reset()
+    started = time.perf_counter()
+    note = ""
+    try:
+        done = subprocess.run(
+            eval_command(conc),
+            env=quorum_env(work),
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=args.timeout,
+        )
+        wall = time.perf_counter() - started
+        summary = json.loads(done.stdout) if done.stdout.strip().startswith("{") else None
+    except subprocess.TimeoutExpired:
+        wall, summary, note = time.perf_counter() - started, None, "timed out"
+    received, refused = server.counts()
+    if summary is None:
+        lost = calls
+        note = note or f"exit {done.returncode}: {done.stderr[-300:]}"
+    else:
+        ran = sum(m["samples"] for m in summary["models"])
+        lost = sum(m["errors"] for m in summary["models"]) + (calls - ran)
+        note = f"process {wall:.1f} s"
+        wall = run_wall_s(work) or wall
+    return EvalRow(label, calls, lost, wall, ideal, received, refused, note)
+
+
+def run_wall_s(work: Path) -> float | None:
+    """The stored run's own wall time (its record's ``total_latency_ms``)."""
+    with sqlite3.connect(work / "quorum.db") as db:
+        row = db.execute("SELECT record FROM eval_runs ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    latency = json.loads(row[0]).get("total_latency_ms")
+    return latency / 1000 if isinstance(latency, int | float) else None
+
+
+# ---------------------------------------------------------------- part 2: people first
+
+
+@dataclass
+class AskRow:
+    label: str
+    asked: int
+    answered: int  # questions every member answered
+    walls: list[float]
+    extra: list[float]  # each question's wall minus the idle median
+    background: str = ""
+
+    @property
+    def p95_extra(self) -> float:
+        ordered = sorted(self.extra)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+async def ask_questions(
+    client: ModelClient, config: QuorumConfig, n: int, every_s: float
+) -> tuple[int, list[float]]:
+    """``n`` questions to the whole panel, one every ``every_s`` s; (answered by every
+    member, each question's wall time)."""
+    members = config.panel_members({"BENCH_PROVIDER_KEY": "sk-bench"})
+
+    async def one(i: int) -> tuple[bool, float]:
+        await asyncio.sleep(i * every_s)
+        started = time.perf_counter()
+        run = await ask_panel(f"Interactive question {i}: capital of France?", members, client)
+        return all(a.ok for a in run.answers), time.perf_counter() - started
+
+    outcomes = await asyncio.gather(*(one(i) for i in range(n)))
+    return sum(ok for ok, _ in outcomes), [wall for _, wall in outcomes]
+
+
+async def people_first(work: Path, server: Provider, args: argparse.Namespace) -> list[AskRow]:
+    config = parse_config(config_data(server.base_url, None))
+    members = config.panel_members({"BENCH_PROVIDER_KEY": "sk-bench"})
+    rows: list[AskRow] = []
+
+    server.reset()
+    answered, idle = await ask_questions(model_client(config), config, args.questions, args.every)
+    median = statistics.median(idle)
+    rows.append(
+        AskRow(
+            "idle provider", args.questions, answered, idle, [max(0.0, w - median) for w in idle]
+        )
+    )
+
+    # (a) the same process: the bot running a benchmark itself, one limiter for both
+    server.reset()
+    client = model_client(config)
+    run = asyncio.create_task(run_eval(cases(args.cases), members, client, RunConfig(samples=1)))
+    await asyncio.sleep(args.warm)  # the benchmark saturates the provider first
+    answered, walls = await ask_questions(client, config, args.questions, args.every)
+    calls, refused = server.counts()
+    run.cancel()
+    with suppress(asyncio.CancelledError):
+        await run
+    rows.append(
+        AskRow(
+            "benchmark in the same process",
+            args.questions,
+            answered,
+            walls,
+            [max(0.0, w - median) for w in walls],
+            f"{refused} of {calls} requests refused",
+        )
+    )
+
+    # (b) the benchmark as a process of its own (a `quorum worker`), the provider shared
+    shutil.copy(work / "imported.db", work / "quorum.db")
+    (work / "quorum.yaml").write_text(yaml.safe_dump(config_data(server.base_url, None)))
+    server.reset()
+    process = await asyncio.create_subprocess_exec(
+        *eval_command(None),
+        env=quorum_env(work),
+        cwd=work,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.sleep(args.warm + 3)  # its start-up, then saturation
+        client = model_client(config)
+        answered, walls = await ask_questions(client, config, args.questions, args.every)
+        calls, refused = server.counts()
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+    rows.append(
+        AskRow(
+            "benchmark in another process",
+            args.questions,
+            answered,
+            walls,
+            [max(0.0, w - median) for w in walls],
+            f"{refused} of {calls} requests refused",
+        )
+    )
+    return rows
+
+
+# ---------------------------------------------------------------- output
+
+
+def eval_table(rows: Sequence[EvalRow], args: argparse.Namespace) -> Table:
+    table = Table(
+        title=f"quorum eval run: {args.cases} cases × {MODELS} models × 1 sample, provider "
+        f"limit {args.rpm:g} rpm per model, answers in {args.latency * 1000:.0f} ms"
+    )
+    for head in ("run", "samples lost", "wall", "ideal", "wall/ideal", "refused/answered"):
+        table.add_column(head, justify="left" if head == "run" else "right")
+    for r in rows:
+        answered = r.received - r.refused
+        table.add_row(
+            r.label + (f" ({r.note})" if r.note else ""),
+            f"{r.lost} of {r.calls}" + (" ✓" if r.lost <= TARGET_LOST else " ✗"),
+            f"{r.wall_s:.1f} s",
+            f"{r.ideal_s:.1f} s",
+            f"{r.ratio:.2f}×" + (" ✓" if r.ratio <= TARGET_WALL else " ✗"),
+            f"{r.refused} / {answered} = {r.refused_share:.1%}"
+            + (" ✓" if r.refused_share <= TARGET_REFUSED else " ✗"),
+        )
+    return table
+
+
+def ask_table(rows: Sequence[AskRow], args: argparse.Namespace) -> Table:
+    table = Table(
+        title=f"{args.questions} /compare-style questions ({MODELS} members each, one every "
+        f"{args.every:g} s) on the same key"
+    )
+    for head in ("while", "all answered", "median wall", "p95 extra wait", "provider"):
+        table.add_column(head, justify="left" if head in ("while", "provider") else "right")
+    for r in rows:
+        all_ok = r.answered == r.asked
+        table.add_row(
+            r.label,
+            f"{r.answered}/{r.asked}" + (" ✓" if all_ok else " ✗"),
+            f"{statistics.median(r.walls):.2f} s",
+            f"{r.p95_extra:.2f} s" + (" ✓" if r.p95_extra <= TARGET_P95_S else " ✗"),
+            r.background,
+        )
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--rpm", type=float, default=300.0, help="the provider's limit")
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between questions")
+    parser.add_argument("--warm", type=float, default=5.0, help="saturation before asking")
+    parser.add_argument("--timeout", type=float, default=300.0, help="per eval run, seconds")
+    parser.add_argument("--skip-eval", action="store_true")
+    parser.add_argument("--skip-people", action="store_true")
+    args = parser.parse_args(argv)
+    console = Console(width=160)
+    with (
+        tempfile.TemporaryDirectory(prefix="quorum-bench-limits-") as tmp,
+        provider(args.rpm, args.latency) as server,
+    ):
+        work = Path(tmp)
+        prepare(work, args.cases, server.base_url)
+        if not args.skip_eval:
+            rows = []
+            for rpm in (None, args.rpm):
+                for conc in (None, 64):
+                    rows.append(run_eval_process(work, server, args, rpm, conc))
+                    console.print(f"  done: {rows[-1].label}", style="dim")
+            console.print(eval_table(rows, args))
+        if not args.skip_people:
+            console.print(ask_table(asyncio.run(people_first(work, server, args)), args))
+
+
+if __name__ == "__main__":
+    main()
