@@ -36,7 +36,7 @@ class NoActiveCases(InputError):
 
 
 @dataclass(frozen=True)
-class BenchmarkRequest:
+class EvalRunRequest:
     """What a caller asks for: `quorum eval run`'s options, or the scheduled benchmark's
     fixed ones."""
 
@@ -112,7 +112,7 @@ def _chosen(case_set: str) -> CaseSet | None:
     return None if case_set == SetChoice.ALL.value else CaseSet(case_set)
 
 
-def new_plan(services: Services, session: Session, request: BenchmarkRequest) -> RunPlan:
+def new_plan(services: Services, session: Session, request: EvalRunRequest) -> RunPlan:
     """Plan a new run of the active cases."""
     chosen = _chosen(request.case_set.value)
     cases = case_repo.active_cases(session, chosen, request.categories, request.tags)

@@ -1,4 +1,4 @@
-"""The benchmark service: plan a run, store it, execute its work items, finish it.
+"""The eval-run service: plan a run, store it, execute its work items, finish it.
 
 `quorum eval run`, the scheduled benchmark and any worker call this one service over
 :class:`~bot.runtime.services.Services`; what differs between them is only who decides the
@@ -6,17 +6,17 @@ request and who watches the progress.
 
 The steps are separate so work can be spread out:
 
-- :meth:`BenchmarkService.plan` / :meth:`BenchmarkService.resume` decide a
-  :class:`~bot.eval_runs.plan.RunPlan`; :meth:`BenchmarkService.start` stores the run
+- :meth:`EvalRunService.plan` / :meth:`EvalRunService.resume` decide a
+  :class:`~bot.eval_runs.plan.RunPlan`; :meth:`EvalRunService.start` stores the run
   (once; starting a started plan does nothing).
-- :meth:`BenchmarkService.execute_items` runs any batch of the plan's work items and
+- :meth:`EvalRunService.execute_items` runs any batch of the plan's work items and
   records each sample as it is scored (in batches, from a writer thread: see
   :mod:`bot.eval_runs.writer`). Recording is idempotent per item: a sample stored again
   under the same (case, model, sample) replaces the earlier row.
-- :meth:`BenchmarkService.finish` builds the report from every stored sample and
+- :meth:`EvalRunService.finish` builds the report from every stored sample and
   records the run's status.
 
-:meth:`BenchmarkService.run` does all of it in this process.
+:meth:`EvalRunService.run` does all of it in this process.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from bot.eval_runs.options import DEFAULT_DEADLINE
 from bot.eval_runs.plan import (
-    BenchmarkRequest,
+    EvalRunRequest,
     RunPlan,
     WorkItem,
     new_plan,
@@ -40,13 +40,13 @@ from evals.runs.runner import ProgressCallback, SampleExecutor, assemble_report,
 from storage import eval_repo
 
 
-class BenchmarkService:
+class EvalRunService:
     def __init__(self, services: Services) -> None:
         self.services = services
 
     # -- planning ---------------------------------------------------------------------
 
-    def plan(self, request: BenchmarkRequest) -> RunPlan:
+    def plan(self, request: EvalRunRequest) -> RunPlan:
         """A new run of the active cases; raises InputError when there are none."""
         with self.services.db.session() as session:
             return new_plan(self.services, session, request)

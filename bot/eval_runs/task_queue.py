@@ -45,7 +45,7 @@ from procrastinate.exceptions import ProcrastinateException
 from procrastinate.types import JSONDict
 
 from bot.eval_runs.plan import RunPlan, WorkItem
-from bot.eval_runs.service import BenchmarkService
+from bot.eval_runs.service import EvalRunService
 from bot.runtime.services import Services
 from evals.errors import ConfigError, DatabaseUnavailableError, InputError
 from evals.runs.report import EvalReport, RunStatus
@@ -172,7 +172,7 @@ async def enqueue_run(services: Services, url: str, plan: RunPlan) -> QueuedRun:
     """Store ``plan`` as a running eval run and defer its pending items as jobs for the
     workers. A resumed run's jobs that no worker has started yet are withdrawn first, so
     no item waits in the queue twice."""
-    service = BenchmarkService(services)
+    service = EvalRunService(services)
     run_id = service.start(plan)
     items = plan.pending_items()
     batches = [items[i : i + ITEMS_PER_JOB] for i in range(0, len(items), ITEMS_PER_JOB)]
@@ -250,7 +250,7 @@ async def watch_run(
                     if not unfinished:
                         # The last job may have finished the run since the read above.
                         if _read_progress(services, run_id).status is RunStatus.RUNNING:
-                            BenchmarkService(services).finish(plan)
+                            EvalRunService(services).finish(plan)
                         break
                     waited = time.monotonic() - started
                     if (
@@ -330,7 +330,7 @@ def _no_worker_notice(run_id: int, waited: float) -> str:
 async def run_items(services: Services, run_id: int, items: Sequence[WorkItem]) -> None:
     """One job: the batch's items that have no kept result yet, then the run's outcome
     if this job stored its last item."""
-    service = BenchmarkService(services)
+    service = EvalRunService(services)
     try:
         plan = service.resume(run_id, concurrency=JOB_CONCURRENCY)
     except InputError as exc:  # finished already (a job delivered twice), or gone

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.eval_runs.options import SetChoice
-from bot.eval_runs.plan import BenchmarkRequest, NoActiveCases
-from bot.eval_runs.service import BenchmarkService
+from bot.eval_runs.plan import EvalRunRequest, NoActiveCases
+from bot.eval_runs.service import EvalRunService
 from bot.messages.digest import digest_blocks, digest_text
 from bot.messages.digest_chart import chart_png
 from bot.runtime.services import Services
@@ -281,11 +281,11 @@ BENCHMARK_CONCURRENCY = 8
 
 async def benchmark_job(services: Services, *, period: str) -> str:
     """The panel and the shadow candidates on every active case (golden and rotating),
-    stored as an eval run like `quorum eval run --set all`: the same benchmark service.
+    stored as an eval run like `quorum eval run --set all`: the same eval-run service.
     With a task queue configured (``QUORUM_TASK_QUEUE``) the run is only planned and
     queued here; `quorum worker` processes run it."""
-    service = BenchmarkService(services)
-    request = BenchmarkRequest(
+    service = EvalRunService(services)
+    request = EvalRunRequest(
         case_set=SetChoice.ALL,
         samples=BENCHMARK_SAMPLES,
         concurrency=BENCHMARK_CONCURRENCY,

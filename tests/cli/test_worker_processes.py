@@ -25,8 +25,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.cli.edge import load_settings_and_config
-from bot.eval_runs.plan import BenchmarkRequest, RunPlan
-from bot.eval_runs.service import BenchmarkService
+from bot.eval_runs.plan import EvalRunRequest, RunPlan
+from bot.eval_runs.service import EvalRunService
 from bot.eval_runs.task_queue import (
     ITEMS_PER_JOB,
     TASK_ITEMS,
@@ -339,7 +339,7 @@ def test_ctrl_c_withdraws_the_queued_jobs_and_a_queued_resume_finishes_the_run(
 def _queued_plan(queue_env: dict[str, str]) -> tuple[Services, RunPlan]:
     settings, config = load_settings_and_config()
     services = command_services(settings, config)
-    return services, BenchmarkService(services).plan(BenchmarkRequest(use_judge=False))
+    return services, EvalRunService(services).plan(EvalRunRequest(use_judge=False))
 
 
 @pytest.mark.postgres

@@ -186,8 +186,8 @@ def run_cmd(
         options = WorkerOptions(queue, workers, tuple(model_names), use_judge=not no_judge)
         start_workers(config, options)
         from bot.cli.eval.output import exit_code, print_outcome, queue_with_bar, run_with_bar
-        from bot.eval_runs.plan import BenchmarkRequest
-        from bot.eval_runs.service import BenchmarkService
+        from bot.eval_runs.plan import EvalRunRequest
+        from bot.eval_runs.service import EvalRunService
         from bot.eval_runs.worker_processes import default_workers
         from bot.runtime.services import command_services
         from storage import eval_repo
@@ -208,7 +208,7 @@ def run_cmd(
     try:
         with start_up():
             services.db.prepare_schema()
-            service = BenchmarkService(services)
+            service = EvalRunService(services)
             if resume is not None:
                 plan = service.resume(
                     resume,
@@ -219,7 +219,7 @@ def run_cmd(
                 )
             else:
                 plan = service.plan(
-                    BenchmarkRequest(
+                    EvalRunRequest(
                         case_set=case_set,
                         categories=split_names(category),
                         tags=split_names(tag),

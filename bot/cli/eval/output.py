@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.cli.edge import Exit, err, out
 from bot.eval_runs.plan import RunPlan
-from bot.eval_runs.service import BenchmarkService
+from bot.eval_runs.service import EvalRunService
 from bot.runtime.services import Services
 from evals import money
 from evals.cases.sets import short_version
@@ -81,7 +81,7 @@ def limits_text(progress: RunProgress) -> str:
 
 
 async def run_with_bar(
-    service: BenchmarkService, plan: RunPlan, workers: int, *, show: bool
+    service: EvalRunService, plan: RunPlan, workers: int, *, show: bool
 ) -> EvalReport:
     """The run, in this process (or its ``workers``), with a progress bar."""
     bar, on_progress, on_notice = _progress_bar(plan.total, show=show)

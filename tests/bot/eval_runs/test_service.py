@@ -1,4 +1,4 @@
-"""The benchmark service's seam for spreading work: a plan lists its work items, any
+"""The eval-run service's seam for spreading work: a plan lists its work items, any
 batch of them can be executed (here, or by another process over the same database),
 recording is idempotent per item, and finishing builds the run from what was stored."""
 
@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.eval_runs.options import SetChoice
-from bot.eval_runs.plan import BenchmarkRequest
-from bot.eval_runs.service import BenchmarkService
+from bot.eval_runs.plan import EvalRunRequest
+from bot.eval_runs.service import EvalRunService
 from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.errors import StorageError
@@ -54,8 +54,8 @@ async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
     _add_cases(sqlite_db)
     client = ScriptedClient({"beta": "It is 43."})
     services = make_services(sqlite_db, client=client, now=BENCHMARK_FIRE)
-    service = BenchmarkService(services)
-    plan = service.plan(BenchmarkRequest(case_set=SetChoice.GOLDEN, samples=2, use_judge=False))
+    service = EvalRunService(services)
+    plan = service.plan(EvalRunRequest(case_set=SetChoice.GOLDEN, samples=2, use_judge=False))
     run_id = service.start(plan)
     assert service.start(plan) == run_id  # starting twice stores one run
     items = plan.pending_items()
@@ -70,7 +70,7 @@ async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
     )
 
     # Another process plans the same run from the database: only the rest is pending.
-    other = BenchmarkService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
+    other = EvalRunService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
     resumed = other.resume(run_id)
     assert resumed.pending_items() == items[10:]
     await other.execute_items(resumed, resumed.pending_items())
@@ -100,8 +100,8 @@ async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
 async def test_finishing_with_items_left_says_the_run_is_partial(sqlite_db: Database) -> None:
     _add_cases(sqlite_db, n=1)
     services = make_services(sqlite_db, client=ScriptedClient(), now=BENCHMARK_FIRE)
-    service = BenchmarkService(services)
-    plan = service.plan(BenchmarkRequest(samples=1, use_judge=False))
+    service = EvalRunService(services)
+    plan = service.plan(EvalRunRequest(samples=1, use_judge=False))
     await service.execute_items(plan, plan.pending_items()[:2])
     report = service.finish(plan)
     assert report.status is RunStatus.PARTIAL
@@ -135,8 +135,8 @@ async def test_a_cancelled_run_has_stored_every_answer_it_received(sqlite_db: Da
     Ctrl-C does) still leaves every received answer stored, so a resume never pays twice."""
     _add_cases(sqlite_db, n=5)
     client = _AnswersThenHangs(answered=7, asked=10)
-    service = BenchmarkService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
-    plan = service.plan(BenchmarkRequest(samples=1, use_judge=False, concurrency=10))
+    service = EvalRunService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
+    plan = service.plan(EvalRunRequest(samples=1, use_judge=False, concurrency=10))
     run = asyncio.create_task(service.execute_items(plan))
     await client.all_asked.wait()
     run.cancel()
@@ -150,8 +150,8 @@ async def test_a_failed_write_stops_the_run_instead_of_losing_results(
     sqlite_db: Database,
 ) -> None:
     _add_cases(sqlite_db, n=1)
-    service = BenchmarkService(make_services(sqlite_db, now=BENCHMARK_FIRE))
-    plan = service.plan(BenchmarkRequest(samples=1, use_judge=False))
+    service = EvalRunService(make_services(sqlite_db, now=BENCHMARK_FIRE))
+    plan = service.plan(EvalRunRequest(samples=1, use_judge=False))
     service.start(plan)
     with sqlite_db.session() as s:  # someone deletes the run while it runs
         s.execute(text("DELETE FROM eval_runs"))
