@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from evals.consensus.wording import content_words, key_facts, words
+from evals.word_lists import word_list
 
 #: A heading that opens an answer ("Panama Canal President: Theodore Roosevelt ...") is
 #: dropped when at least this share of its words are the question's own words.
@@ -41,66 +42,9 @@ _SENTENCE_END = re.compile(
     r"[\"')\]]*(?=\s+[\"'(\[]*[A-Z0-9])|\n"
 )
 #: Titles and honorifics: "President Obama" and "Barack Obama" name the same person.
-TITLES = frozenset(
-    {
-        "president",
-        "king",
-        "queen",
-        "prince",
-        "princess",
-        "sir",
-        "dame",
-        "lord",
-        "lady",
-        "dr",
-        "doctor",
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "saint",
-        "st",
-        "pope",
-        "emperor",
-        "empress",
-        "general",
-        "captain",
-        "senator",
-        "governor",
-        "professor",
-        "prof",
-        "rev",
-        "reverend",
-        "sultan",
-        "tsar",
-        "czar",
-        "the",
-    }
-)
+TITLES = word_list("titles")
 #: Months and days date a claim; they are not the thing it names.
-CALENDAR = frozenset(
-    [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ]
-)
+CALENDAR = word_list("calendar")
 
 
 @dataclass(frozen=True)
