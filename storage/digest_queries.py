@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from evals.cases.schema import CaseStatus
@@ -37,6 +37,7 @@ from evals.digest.week_data import (
     ReviewItem,
     ShadowWeek,
 )
+from evals.records import ErrorKind
 from evals.runs.report import RunStatus
 from storage import case_repo
 from storage.labels_repo import production_labels
@@ -109,7 +110,47 @@ def _eval_samples(
     return by_model_run, dict(kept), run_ids
 
 
-def _result(samples: Sequence[tuple[str, bool, str | None]]) -> EvalResult:
+@dataclass(frozen=True)
+class _LimitCost:
+    """What rate limits cost one model in one run, over all its samples (scored or not)."""
+
+    throttled: int = 0
+    wait_ms: int = 0
+    lost_to_deadline: int = 0
+
+    def __add__(self, other: _LimitCost) -> _LimitCost:
+        return _LimitCost(
+            self.throttled + other.throttled,
+            self.wait_ms + other.wait_ms,
+            self.lost_to_deadline + other.lost_to_deadline,
+        )
+
+
+def _limit_costs(session: Session, run_ids: Sequence[int]) -> dict[tuple[str, int], _LimitCost]:
+    """(model, run id) -> its samples' refusals, waiting and samples lost to the deadline."""
+    if not run_ids:
+        return {}
+    lost = case((EvalResultRow.error_kind == ErrorKind.DEADLINE.value, 1), else_=0)
+    rows = session.execute(
+        select(
+            EvalResultRow.model,
+            EvalResultRow.run_id,
+            func.sum(EvalResultRow.throttled),
+            func.sum(EvalResultRow.throttle_wait_ms),
+            func.sum(lost),
+        )
+        .where(EvalResultRow.run_id.in_(run_ids))
+        .group_by(EvalResultRow.model, EvalResultRow.run_id)
+    ).all()
+    return {
+        (model, run_id): _LimitCost(int(throttled or 0), int(wait or 0), int(deadline or 0))
+        for model, run_id, throttled, wait, deadline in rows
+    }
+
+
+def _result(
+    samples: Sequence[tuple[str, bool, str | None]], limits: _LimitCost = _LimitCost()
+) -> EvalResult:
     per_case: dict[str, list[bool]] = defaultdict(list)
     modes: dict[str, int] = defaultdict(int)
     for case_id, passed, mode in samples:
@@ -121,6 +162,9 @@ def _result(samples: Sequence[tuple[str, bool, str | None]]) -> EvalResult:
         n=len(samples),
         per_case={c: sum(v) / len(v) for c, v in per_case.items()},
         failure_modes=dict(modes),
+        throttled=limits.throttled,
+        throttle_wait_s=limits.wait_ms / 1000,
+        lost_to_deadline=limits.lost_to_deadline,
     )
 
 
@@ -134,13 +178,15 @@ def eval_results(
     from the latest such run that included it; otherwise from all of them.
     """
     by_model_run, _, run_ids = _eval_samples(session, start, end)
+    costs = _limit_costs(session, run_ids)
     order = {run_id: i for i, run_id in enumerate(run_ids)}  # 0 = latest
     out: dict[str, EvalResult] = {}
     for model, per_run in by_model_run.items():
         chosen = sorted(per_run, key=order.__getitem__)
         if latest_only:
             chosen = chosen[:1]
-        out[model] = _result([s for run_id in chosen for s in per_run[run_id]])
+        spent = sum((costs.get((model, run_id), _LimitCost()) for run_id in chosen), _LimitCost())
+        out[model] = _result([s for run_id in chosen for s in per_run[run_id]], spent)
     return out
 
 
@@ -148,10 +194,14 @@ def eval_runs(session: Session, start: datetime, end: datetime) -> dict[str, lis
     """Per model, its results in each eval run started in the window that included it
     (the same runs as :func:`eval_results`), oldest first."""
     by_model_run, started, run_ids = _eval_samples(session, start, end)
+    costs = _limit_costs(session, run_ids)
     oldest_first = list(reversed(run_ids))
     return {
         model: [
-            DatedEvalResult(started[run_id], _result(per_run[run_id]))
+            DatedEvalResult(
+                started[run_id],
+                _result(per_run[run_id], costs.get((model, run_id), _LimitCost())),
+            )
             for run_id in oldest_first
             if run_id in per_run
         ]

@@ -81,9 +81,12 @@ def model_text(line: ModelLine, timezone: str = "UTC") -> str:
     if line.eval is not None:
         rate = line.eval.rate
         drop = line.eval.week_drop_text(timezone)
+        limits = line.eval.limits_text
         parts.append(
             f"eval {pct(rate.rate)} ({pct(rate.low)}–{pct(rate.high)}) on "
-            f"{line.eval.size_text}; {line.eval.change_text}" + (f"; {drop}" if drop else "")
+            f"{line.eval.size_text}; {line.eval.change_text}"
+            + (f"; {drop}" if drop else "")
+            + (f"; {limits}" if limits else "")
         )
     else:
         parts.append("no eval results this week")

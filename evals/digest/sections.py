@@ -9,7 +9,7 @@ no Slack; every section copes with missing data and says so instead of crashing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +46,18 @@ MAX_DISAGREEMENTS = 3
 MIN_VOTES = 5
 #: Expected calibration error bands for the plain verdict.
 ECE_GOOD, ECE_FAIR = 0.05, 0.10
+#: Waiting on rate limits for this long (summed over a model's samples) is worth a line.
+LIMITS_WAIT_WORTH_SAYING_S = 60.0
+
+
+def _duration(seconds: float) -> str:
+    """ "45 s", "3 min", "2 h 5 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 # -- output --------------------------------------------------------------------------------
@@ -74,6 +86,26 @@ class EvalLine:
     cases: int = 0  # cases behind ``rate`` (``rate.n`` counts samples)
     #: The largest real fall since an earlier run this week (None: none, or no such run).
     week_drop: WeekDrop | None = None
+    throttled: int = 0  # requests the provider refused with a rate limit
+    throttle_wait_s: float = 0.0
+    lost_to_deadline: int = 0
+
+    @property
+    def limits_text(self) -> str:
+        """What rate limits cost this model's run, when it mattered (a sample lost to the
+        deadline, or a minute or more of waiting): "the provider refused 57 requests; its
+        samples waited 3 min on rate limits; 2 samples lost at the deadline", else ""."""
+        if not self.lost_to_deadline and self.throttle_wait_s < LIMITS_WAIT_WORTH_SAYING_S:
+            return ""
+        parts = [f"the provider refused {self.throttled} requests"] if self.throttled else []
+        if self.throttle_wait_s >= LIMITS_WAIT_WORTH_SAYING_S:
+            parts.append(f"its samples waited {_duration(self.throttle_wait_s)} on rate limits")
+        if self.lost_to_deadline:
+            parts.append(
+                f"{self.lost_to_deadline} sample{'s' if self.lost_to_deadline != 1 else ''} "
+                "lost at the deadline, not in the pass rate"
+            )
+        return "; ".join(parts)
 
     @property
     def size_text(self) -> str:
@@ -353,11 +385,19 @@ def _eval_line(week: ModelWeek) -> EvalLine | None:
     drop = _week_drop(now, week.eval_earlier)
     before = week.eval_before
     if before is None or before.n == 0:
-        return EvalLine(rate, None, 0, None, None, cases, drop)
-    cmp = stats.compare_paired("now", now.per_case, "before", before.per_case)
-    if cmp.n == 0:
-        return EvalLine(rate, 0.0, 0, True, None, cases, drop)
-    return EvalLine(rate, cmp.diff, cmp.n, not cmp.significant, cmp.p_value, cases, drop)
+        line = EvalLine(rate, None, 0, None, None, cases, drop)
+    else:
+        cmp = stats.compare_paired("now", now.per_case, "before", before.per_case)
+        if cmp.n == 0:
+            line = EvalLine(rate, 0.0, 0, True, None, cases, drop)
+        else:
+            line = EvalLine(rate, cmp.diff, cmp.n, not cmp.significant, cmp.p_value, cases, drop)
+    return replace(
+        line,
+        throttled=now.throttled,
+        throttle_wait_s=now.throttle_wait_s,
+        lost_to_deadline=now.lost_to_deadline,
+    )
 
 
 def _thumbs_change(week: ModelWeek) -> float | None:

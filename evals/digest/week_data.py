@@ -18,6 +18,9 @@ class EvalResult:
     n: int  # scored samples
     per_case: Mapping[str, float]  # case id -> pass rate over its samples (0..1)
     failure_modes: Mapping[str, int] = field(default_factory=dict)
+    throttled: int = 0  # requests the provider refused with a rate limit, all samples
+    throttle_wait_s: float = 0.0  # time its samples waited on rate limits
+    lost_to_deadline: int = 0  # samples still rate limited at the run's deadline (unscored)
 
 
 @dataclass(frozen=True)

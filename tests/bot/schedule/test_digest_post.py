@@ -12,6 +12,7 @@ import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import func, select
 
 from bot.compare.shadow import run_shadow
 from bot.listeners import digest as digest_listener
@@ -28,6 +29,7 @@ from storage.db import Database
 from storage.panel_runs_repo import get_run, save_panel_run
 from storage.records import AnswerRole, RunOrigin, SignalKind, SignalSource
 from storage.signals_repo import record_signal
+from storage.tables.eval_runs import EvalResultRow, EvalRunRow
 from storage.tables.jobs import JobStatus
 from tests.bot.digest_seed import (
     BENCHMARK_FIRE,
@@ -138,6 +140,44 @@ async def test_digest_is_posted_once_with_its_chart(
     assert not again.ran and again.existing is not None
     assert again.existing.status is JobStatus.DONE
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_the_digest_says_what_rate_limits_cost_a_model_when_it_mattered(
+    sqlite_db: Database, fake_slack: FakeSlackAPI
+) -> None:
+    services = make_services(sqlite_db, slack_url=fake_slack.url)
+    seed_production(sqlite_db)
+    seed_evals(sqlite_db)
+    # beta's latest run: its samples were refused 57 times and waited 3 minutes in all,
+    # and 2 more samples were still rate limited at the run's deadline (never scored).
+    with sqlite_db.session() as s:
+        latest = s.scalar(select(func.max(EvalRunRow.id)))
+        rows = s.scalars(
+            select(EvalResultRow).where(
+                EvalResultRow.run_id == latest, EvalResultRow.model == "beta"
+            )
+        ).all()
+        for i, row in enumerate(rows):
+            row.throttled = 3 if i < 19 else 0
+            row.throttle_wait_ms = 9_000 if i < 20 else 0
+        for case in ("c98", "c99"):
+            s.add(
+                EvalResultRow(
+                    run_id=latest, case_id=case, model="beta", sample=0, text="",
+                    passed=None, checks=[], verdict=None, failure_mode=None,
+                    error_kind="deadline", throttled=0, throttle_wait_ms=0,
+                    latency_ms=0, created_at=BENCHMARK_FIRE,
+                )
+            )  # fmt: skip
+
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    text = posted_text(fake_slack)
+    assert (
+        "the provider refused 57 requests; its samples waited 3 min on rate limits; "
+        "2 samples lost at the deadline, not in the pass rate"
+    ) in text
+    # A model whose run was not slowed says nothing about limits.
+    assert text.count("rate limits") == 1
 
 
 async def test_force_posts_again(sqlite_db: Database, fake_slack: FakeSlackAPI) -> None:

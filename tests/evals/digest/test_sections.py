@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evals import stats
 from evals.digest.preference import PreferencePick
-from evals.digest.sections import ShadowLine, build_digest, recommendation, reliability
+from evals.digest.sections import (
+    EvalLine,
+    ShadowLine,
+    build_digest,
+    recommendation,
+    reliability,
+)
 from evals.digest.week_data import (
     DatedEvalResult,
     DigestData,
@@ -405,3 +413,17 @@ def test_the_latest_run_is_compared_with_every_earlier_run_of_the_week() -> None
     digest = build_digest(data(models=[week]))
     assert "since this week's run of Tue 17 Nov" in digest.decisions[0]
     assert digest.regressions == ()  # nothing that passed on Wednesday fails now
+
+
+def test_rate_limits_are_said_only_when_they_mattered() -> None:
+    line = EvalLine(stats.Rate.of(18, 20), None, 0, None, None, 20)
+    assert replace(line, throttled=4, throttle_wait_s=12.0).limits_text == ""
+    assert replace(line, throttled=40, throttle_wait_s=75.0).limits_text == (
+        "the provider refused 40 requests; its samples waited 75 s on rate limits"
+    )
+    assert replace(line, throttle_wait_s=7_500.0).limits_text == (
+        "its samples waited 2 h 5 min on rate limits"
+    )
+    assert replace(line, lost_to_deadline=1).limits_text == (
+        "1 sample lost at the deadline, not in the pass rate"
+    )
