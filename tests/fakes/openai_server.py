@@ -151,23 +151,7 @@ class FakeOpenAIServer(LoopbackServer[Failure]):
         self._due: dict[str, float] = {}  # GCRA: each model's theoretical arrival time
         self._refused: Counter[str] = Counter()
 
-    # -- scripting -----------------------------------------------------------------
-    def script(
-        self,
-        model: str,
-        reply: Reply | None = None,
-        *,
-        latency: float | None = None,
-        resolved_model: str | None = None,
-        finish_reason: str | None = None,
-    ) -> ModelScript[Failure]:
-        """Set (or update) what ``model`` answers. Returns its script."""
-        s = super().script(model, reply, latency=latency, resolved_model=resolved_model)
-        if finish_reason is not None:
-            with self._lock:
-                s.finish_reason = finish_reason
-        return s
-
+    # -- scripting (beside the shared script() and fail()) -----------------------------
     def rate_limit(self, model: str | None = None, *, rpm: float, burst_s: float = 1.0) -> None:
         """Limit ``model`` (None: every model, each on its own) to ``rpm`` requests a
         minute; a request over it gets OpenAI's 429 (``retry-after``, ``retry-after-ms``,

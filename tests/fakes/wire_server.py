@@ -112,9 +112,12 @@ class LoopbackServer(Generic[F]):
         *,
         latency: float | None = None,
         resolved_model: str | None = None,
+        finish_reason: str | None = None,
     ) -> ModelScript[F]:
         """Set (or update) what ``model`` answers; ``latency``: seconds before each
-        answer (a slow reasoning model). Returns its script."""
+        answer (a slow reasoning model); ``finish_reason``: OpenAI's, which only the
+        OpenAI fake reports (the others always end their answers normally). Returns
+        its script."""
         with self._lock:
             s = self._scripts.setdefault(model, ModelScript(reply=f"Answer from {model}."))
             if reply is not None:
@@ -123,6 +126,8 @@ class LoopbackServer(Generic[F]):
                 s.latency = latency
             if resolved_model is not None:
                 s.resolved_model = resolved_model
+            if finish_reason is not None:
+                s.finish_reason = finish_reason
             return s
 
     def fail(self, model: str, *failures: F) -> None:
