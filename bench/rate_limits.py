@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import os
 import shutil
 import sqlite3
 import statistics
@@ -43,10 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +51,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from bench._support import Provider, import_cases, provider, quorum_env
 from bot.runtime.adapters import model_client
 from bot.runtime.config import QuorumConfig, parse_config
 from evals.cases.assertions import Assertion, AssertionType
@@ -62,72 +60,9 @@ from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.models.panel import ask_panel
 from evals.protocols import ModelClient
 from evals.runs.runner import RunConfig, run_eval
-from tests.fakes.openai_server import FakeOpenAIServer, ModelScript
 
-ROOT = Path(__file__).resolve().parents[1]
 MODELS = 3
-REPLY = "The capital of France is Paris."
 TARGET_LOST, TARGET_WALL, TARGET_REFUSED, TARGET_P95_S = 0, 1.15, 0.15, 2.0
-
-
-# ---------------------------------------------------------------- the provider
-
-
-class Provider:
-    """The rate-limited fake provider in a process of its own (``spawn``): nothing this
-    script does delays it. Asked over a pipe what it saw."""
-
-    def __init__(self, rpm: float, latency_s: float) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, theirs = ctx.Pipe()
-        self._process = ctx.Process(
-            target=_serve, args=(theirs, rpm, latency_s), name="fake-provider", daemon=True
-        )
-        self._process.start()
-        theirs.close()
-        self.base_url: str = self._ask("base_url")
-
-    def _ask(self, what: str) -> Any:
-        self._conn.send(what)
-        return self._conn.recv()
-
-    def reset(self) -> None:
-        self._ask("reset")
-
-    def counts(self) -> tuple[int, int]:
-        """(requests received, requests refused over the limit)."""
-        calls, refused = self._ask("counts")
-        return int(calls), int(refused)
-
-    def close(self) -> None:
-        with suppress(OSError):
-            self._conn.send("stop")
-        self._process.join(10)
-        self._conn.close()
-
-
-def _serve(conn: Connection, rpm: float, latency_s: float) -> None:
-    with FakeOpenAIServer() as server:
-        server.default = ModelScript(reply=REPLY, latency=latency_s)
-        server.rate_limit(rpm=rpm)
-        while (what := conn.recv()) != "stop":
-            if what == "reset":
-                server.reset()
-                server.rate_limit(rpm=rpm)
-                conn.send(None)
-            elif what == "counts":
-                conn.send((server.calls(), server.refused()))
-            else:
-                conn.send(getattr(server, what))
-
-
-@contextmanager
-def provider(rpm: float, latency_s: float) -> Iterator[Provider]:
-    started = Provider(rpm, latency_s)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 # ---------------------------------------------------------------- Quorum's side
@@ -160,51 +95,11 @@ def config_data(base_url: str, rpm: float | None) -> dict[str, Any]:
     return {"panel": panel}
 
 
-def quorum_env(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
-    env.update(
-        DATABASE_URL=f"sqlite:///{work / 'quorum.db'}",
-        QUORUM_CONFIG=str(work / "quorum.yaml"),
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        BENCH_PROVIDER_KEY="sk-bench",
-        PYTHONPATH=str(ROOT),
-        COLUMNS="160",
-    )
-    return env
-
-
 def prepare(work: Path, n_cases: int, base_url: str) -> None:
     """The cases, imported once into a database every run starts from a copy of."""
     (work / "cases.yaml").write_text(dump_cases(cases(n_cases), CaseFormat.PROMPTFOO))
     (work / "quorum.yaml").write_text(yaml.safe_dump(config_data(base_url, None)))
-    imported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "cases",
-            "import",
-            "cases.yaml",
-            "--format",
-            "promptfoo",
-            "--set",
-            "golden",
-            "--status",
-            "active",
-            "--no-redact",
-        ],
-        env=quorum_env(work),
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if imported.returncode != 0:
-        raise SystemExit(f"quorum cases import failed:\n{imported.stdout}{imported.stderr}")
-    shutil.copy(work / "quorum.db", work / "imported.db")
+    import_cases(work, timeout_s=120)
 
 
 def eval_command(concurrency: int | None) -> list[str]:
@@ -450,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     console = Console(width=160)
     with (
         tempfile.TemporaryDirectory(prefix="quorum-bench-limits-") as tmp,
-        provider(args.rpm, args.latency) as server,
+        provider(args.latency, args.rpm) as server,
     ):
         work = Path(tmp)
         prepare(work, args.cases, server.base_url)

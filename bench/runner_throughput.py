@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -40,28 +39,23 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from bench._support import ROOT, Provider, import_cases, provider, quorum_env
 from evals.cases.assertions import Assertion, AssertionType
 from evals.cases.file_formats import CaseFormat, dump_cases
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
-from tests.fakes.openai_server import FakeOpenAIServer, ModelScript
 
-ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "bench" / "node"
 PROMPTFOO = NODE_DIR / "node_modules" / ".bin" / "promptfoo"
 PROMPTFOO_VERSION = "0.120.0"
 TARGET_IDEAL, TARGET_PROMPTFOO = 1.3, 0.6
-REPLY = "The capital of France is Paris."
 GROW_SIZES = (2_700, 8_100, 30_000)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -206,82 +200,6 @@ def _cases(n: int) -> list[EvalCase]:
     ]
 
 
-class Provider:
-    """The fake provider (tests/fakes/openai_server.py) in a process of its own, started
-    with ``spawn``: neither its work nor this process's sampling of the measured tree
-    (a few ms of Python every 50 ms) slows the other down, so every call takes the
-    same 200 ms whoever is measured. It is no descendant of a measured process, so its
-    CPU is never counted. Asked over a pipe how many calls it saw."""
-
-    def __init__(self, latency_s: float) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, theirs = ctx.Pipe()
-        self._process = ctx.Process(
-            target=_serve_provider, args=(theirs, latency_s), name="fake-provider", daemon=True
-        )
-        self._process.start()
-        theirs.close()
-        self.base_url: str = self._ask("base_url")
-
-    def _ask(self, what: str) -> Any:
-        self._conn.send(what)
-        return self._conn.recv()
-
-    def reset(self) -> None:
-        self._ask("reset")
-
-    def calls(self) -> int:
-        return int(self._ask("calls"))
-
-    @property
-    def max_in_flight(self) -> int:
-        return int(self._ask("max_in_flight"))
-
-    def close(self) -> None:
-        with suppress(OSError):
-            self._conn.send("stop")
-        self._process.join(10)
-        self._conn.close()
-
-
-def _serve_provider(conn: Connection, latency_s: float) -> None:
-    with FakeOpenAIServer() as server:
-        server.default = ModelScript(reply=REPLY, latency=latency_s)
-        while (what := conn.recv()) != "stop":
-            if what == "reset":
-                server.reset()
-                conn.send(None)
-            elif what == "calls":
-                conn.send(server.calls())
-            else:
-                conn.send(getattr(server, what))
-
-
-@contextmanager
-def _server(latency_s: float) -> Iterator[Provider]:
-    provider = Provider(latency_s)
-    try:
-        yield provider
-    finally:
-        provider.close()
-
-
-def _quorum_env(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "QUORUM_"))}
-    env.update(
-        DATABASE_URL=f"sqlite:///{work / 'quorum.db'}",
-        QUORUM_CONFIG=str(work / "quorum.yaml"),
-        LITELLM_LOCAL_MODEL_COST_MAP="True",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        BENCH_PROVIDER_KEY="sk-bench",
-        PYTHONPATH=str(ROOT),
-        COLUMNS="160",
-    )
-    return env
-
-
 def _prepare(work: Path, cases: list[EvalCase], base_url: str, models: int) -> None:
     """The test file both tools read, Quorum's config and database, promptfoo's config."""
     (work / "cases.yaml").write_text(dump_cases(cases, CaseFormat.PROMPTFOO))
@@ -299,30 +217,7 @@ def _prepare(work: Path, cases: list[EvalCase], base_url: str, models: int) -> N
         for i in range(models)
     ]
     (work / "quorum.yaml").write_text(yaml.safe_dump({"panel": panel}))
-    imported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "cases",
-            "import",
-            "cases.yaml",
-            "--format",
-            "promptfoo",
-            "--set",
-            "golden",
-            "--status",
-            "active",
-            "--no-redact",
-        ],
-        env=_quorum_env(work),
-        cwd=work,
-        capture_output=True,
-        text=True,
-    )
-    if imported.returncode != 0:
-        raise SystemExit(f"quorum cases import failed:\n{imported.stdout}{imported.stderr}")
-    shutil.copy(work / "quorum.db", work / "imported.db")
+    import_cases(work)
     providers = [
         {
             "id": f"openai:chat:model-{i}",
@@ -390,7 +285,7 @@ def _run_quorum(
         command += ["--workers", str(workers)]
         label += f" --workers {workers}"
     server.reset()
-    m = _measure(command, env=_quorum_env(work), cwd=work)
+    m = _measure(command, env=quorum_env(work), cwd=work)
     note = "" if m.exit_code == 0 else f"exit {m.exit_code}: {m.tail[-300:]}"
     return Row(label, calls, server.calls(), server.max_in_flight, m, note)
 
@@ -505,7 +400,7 @@ def main() -> None:
         console.print(f"[yellow]{skip}[/]")
     load = os.getloadavg()
     per_case = args.models * args.samples
-    with _server(args.latency_ms / 1000) as server:
+    with provider(args.latency_ms / 1000) as server:
         for size in sizes:
             n_cases = math.ceil(size / per_case)
             calls = n_cases * per_case

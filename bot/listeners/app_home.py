@@ -25,9 +25,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
-from bot.listeners._shared import ephemeral
 from bot.listeners.cases_review import review_message, reviewer_status
-from bot.messages import app_home, ask_modal
+from bot.listeners.shortcuts import open_ask_form
+from bot.messages import app_home
 from bot.runtime.services import Services
 from bot.schedule.cron import JOB_BENCHMARK, JOB_DIGEST, build_schedules
 from bot.slack.errors import slack_error_code
@@ -193,11 +193,4 @@ def register(app: AsyncApp, services: Services, publisher: HomePublisher) -> Non
     @app.action(app_home.ACTION_HOME_ASK)
     async def on_home_ask(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        try:
-            await client.views_open(
-                trigger_id=body["trigger_id"],
-                view=ask_modal.ask_modal(services.config.limits.max_question_chars),
-            )
-        except SlackApiError as exc:
-            log.info("Slack would not open the ask form: %s", slack_error_code(exc))
-            await ephemeral(client, None, body["user"]["id"], ask_modal.FORM_REFUSED)
+        await open_ask_form(services, client, body)

@@ -38,6 +38,19 @@ def message_question(message: dict[str, Any], bot_user_id: str | None) -> str:
     return unescape_slack(strip_mention(text, bot_user_id)).strip()
 
 
+async def open_ask_form(services: Services, client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """Open the "Ask the panel" modal for whoever pressed a shortcut or button (``body``,
+    Slack's payload: its trigger and user); when Slack will not open it, say so privately."""
+    try:
+        await client.views_open(
+            trigger_id=body["trigger_id"],
+            view=ask_modal.ask_modal(services.config.limits.max_question_chars),
+        )
+    except SlackApiError as exc:
+        log.info("Slack would not open the ask form: %s", slack_error_code(exc))
+        await ephemeral(client, None, body["user"]["id"], ask_modal.FORM_REFUSED)
+
+
 def register(app: AsyncApp, services: Services, store: RunStore) -> None:
     @app.shortcut(ask_modal.MESSAGE_SHORTCUT)
     async def on_message_shortcut(
@@ -78,14 +91,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
-        try:
-            await client.views_open(
-                trigger_id=body["trigger_id"],
-                view=ask_modal.ask_modal(services.config.limits.max_question_chars),
-            )
-        except SlackApiError as exc:
-            log.info("Slack would not open the ask form: %s", slack_error_code(exc))
-            await ephemeral(client, None, body["user"]["id"], ask_modal.FORM_REFUSED)
+        await open_ask_form(services, client, body)
 
     @app.view(ask_modal.ASK_CALLBACK)
     async def on_ask_submit(

@@ -51,16 +51,18 @@ COMMAND = (
     may("team_id"),
 )
 ENVELOPE = (need("event", "dict"), need("event.type"), may("team_id"))
+#: The fields of an event about a message someone wrote (a mention, a message).
+WRITTEN = (
+    need("event_id"),
+    need("event.user"),
+    need("event.channel"),
+    need("event.ts"),
+    may("event.text"),
+    may("event.thread_ts"),
+)
 #: Fields per event type (an event of another type is only checked for its envelope).
 EVENTS: Mapping[str, Sequence[Field]] = {
-    "app_mention": (
-        need("event_id"),
-        need("event.user"),
-        need("event.channel"),
-        need("event.ts"),
-        may("event.text"),
-        may("event.thread_ts"),
-    ),
+    "app_mention": WRITTEN,
     "reaction_added": (
         need("event.user"),
         need("event.reaction", "str"),
@@ -73,15 +75,7 @@ EVENTS: Mapping[str, Sequence[Field]] = {
 }
 EVENTS = {**EVENTS, "reaction_removed": EVENTS["reaction_added"]}
 #: A message a person wrote (no subtype, no bot): what the DM and correction listeners read.
-PERSON_MESSAGE = (
-    need("event_id"),
-    need("event.user"),
-    need("event.channel"),
-    need("event.ts"),
-    may("event.text"),
-    may("event.thread_ts"),
-    may("event.channel_type"),
-)
+PERSON_MESSAGE = (*WRITTEN, may("event.channel_type"))
 MESSAGE_FLAGS = (may("event.subtype"), may("event.bot_id"))
 
 USER = (need("user", "dict"), need("user.id"), may("team", "dict"))

@@ -456,20 +456,12 @@ async def run_sample(
     The calls (the model's and the judge's) are background work, patient with rate limits
     until the run's deadline; what the limits cost is kept on the result."""
     with background(config.deadline) as log:
-        result = await _ask_and_score(case, member, sample, client, config, judge, embedder)
-    return replace(result, throttled=log.throttled, throttle_wait_ms=round(log.waited_s * 1000))
-
-
-async def _ask_and_score(
-    case: EvalCase,
-    member: PanelMember,
-    sample: int,
-    client: ModelClient,
-    config: RunConfig,
-    judge: Judge | None,
-    embedder: Embedder | None,
-) -> SampleResult:
-    answer = await client.complete(member, build_messages(case, config.system_prompt))
+        answer = await client.complete(member, build_messages(case, config.system_prompt))
+        scored = (
+            await score_answer(case, answer.text, config.scorers, embedder=embedder, judge=judge)
+            if answer.ok
+            else None
+        )
     base = SampleResult(
         case_id=case.id,
         model=member.name,
@@ -480,11 +472,12 @@ async def _ask_and_score(
         latency_ms=answer.latency_ms,
         prompt_tokens=answer.prompt_tokens,
         completion_tokens=answer.completion_tokens,
+        throttled=log.throttled,
+        throttle_wait_ms=round(log.waited_s * 1000),
     )
-    if not answer.ok:
+    if scored is None:
         kind = answer.error.value if answer.error else None
         return replace(base, error=_error_text(answer), error_source="model", error_kind=kind)
-    scored = await score_answer(case, answer.text, config.scorers, embedder=embedder, judge=judge)
     if scored.error is not None:
         return replace(base, checks=scored.checks, error=scored.error, error_source="judge")
     return replace(

@@ -26,8 +26,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes.openai_server import Messages
-from tests.fakes.wire_server import FakeProviderServer, WireFailure, count_tokens
+from tests.fakes.wire_server import FakeProviderServer, Messages, WireFailure, count_tokens
 
 ANTHROPIC_VERSION = "2023-06-01"
 

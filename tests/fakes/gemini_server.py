@@ -27,8 +27,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes.openai_server import Messages
-from tests.fakes.wire_server import FakeProviderServer, WireFailure, count_tokens
+from tests.fakes.wire_server import FakeProviderServer, Messages, WireFailure, count_tokens
 
 _TYPE = "type.googleapis.com/google.rpc."
 

@@ -27,25 +27,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import math
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
-Messages = list[dict[str, Any]]
-Reply = str | Callable[[Messages], str]
-
-#: Request headers never recorded (they carry credentials).
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "proxy-authorization"})
+from tests.fakes.wire_server import (
+    LoopbackServer,
+    Messages,
+    ModelScript,
+    RecordedRequest,
+    Reply,
+    count_tokens,
+)
 
 
 @dataclass(frozen=True)
@@ -121,19 +121,6 @@ class Failure:
         return cls("raw", 400, message=json.dumps({"error": error}))
 
 
-@dataclass
-class ModelScript:
-    """How the server behaves for one requested model."""
-
-    reply: Reply = "OK"
-    latency: float = 0.0
-    resolved_model: str | None = (
-        None  # the "model" field of the response; defaults to the request's
-    )
-    finish_reason: str = "stop"
-    failures: deque[Failure] = field(default_factory=deque)
-
-
 @dataclass(frozen=True)
 class RateLimit:
     """A per-model request limit as OpenAI enforces it: ``rpm`` a minute, spread evenly
@@ -147,72 +134,24 @@ class RateLimit:
         return 60.0 / self.rpm
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    path: str
-    model: str
-    messages: Messages
-    headers: Mapping[str, str]  # case-insensitive; credentials removed
-    body: Mapping[str, Any]
+class FakeOpenAIServer(LoopbackServer[Failure]):
+    """See the module docstring. Use as a context manager or call ``start``/``stop``.
+    ``required_key``: when set, a request without ``Authorization: Bearer <it>`` gets a 401."""
 
-
-def _count_tokens(text: str) -> int:
-    return len(text.split())
-
-
-class FakeOpenAIServer:
-    """See the module docstring. Use as a context manager or call ``start``/``stop``."""
+    name = "fake-openai"
+    base_path = "/v1"
 
     def __init__(self, *, port: int = 0, hang_limit_s: float = 30.0) -> None:
-        self._requested_port = port
-        self.default = ModelScript(reply="")  # "" means: "Answer from <model>."
-        self.hang_limit_s = hang_limit_s
-        self._scripts: dict[str, ModelScript] = {}
-        self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-        self._port: int | None = None
+        super().__init__(port=port, hang_limit_s=hang_limit_s)
+        #: What a model never scripted answers ("" means: "Answer from <model>.").
+        self.default: ModelScript[Failure] = ModelScript(reply="")
         self._in_flight = 0
         self.max_in_flight = 0  # the most chat requests being handled at one moment
-        #: When set, a request without ``Authorization: Bearer <it>`` gets a 401.
-        self.required_key: str | None = None
         self._limits: dict[str | None, RateLimit] = {}
         self._due: dict[str, float] = {}  # GCRA: each model's theoretical arrival time
         self._refused: Counter[str] = Counter()
 
-    # -- scripting -----------------------------------------------------------------
-    def script(
-        self,
-        model: str,
-        reply: Reply | None = None,
-        *,
-        latency: float | None = None,
-        resolved_model: str | None = None,
-        finish_reason: str | None = None,
-    ) -> ModelScript:
-        """Set (or update) what ``model`` answers. Returns its script."""
-        with self._lock:
-            s = self._scripts.setdefault(model, ModelScript(reply=f"Answer from {model}."))
-            if reply is not None:
-                s.reply = reply
-            if latency is not None:
-                s.latency = latency
-            if resolved_model is not None:
-                s.resolved_model = resolved_model
-            if finish_reason is not None:
-                s.finish_reason = finish_reason
-            return s
-
-    def fail(self, model: str, *failures: Failure) -> None:
-        """Queue failures for ``model``'s next requests, consumed one per request, in order."""
-        self.script(model)
-        with self._lock:
-            self._scripts[model].failures.extend(failures)
-
+    # -- scripting (beside the shared script() and fail()) -----------------------------
     def rate_limit(self, model: str | None = None, *, rpm: float, burst_s: float = 1.0) -> None:
         """Limit ``model`` (None: every model, each on its own) to ``rpm`` requests a
         minute; a request over it gets OpenAI's 429 (``retry-after``, ``retry-after-ms``,
@@ -237,100 +176,11 @@ class FakeOpenAIServer:
             self._refused.clear()
             self.max_in_flight = 0
 
-    # -- assertions ----------------------------------------------------------------
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def calls(self, model: str | None = None) -> int:
-        """Chat-completion requests received (for ``model``, or in all)."""
-        with self._lock:
-            return sum(
-                1
-                for r in self._requests
-                if r.path.endswith("/chat/completions") and (model is None or r.model == model)
-            )
-
-    # -- lifecycle -----------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeOpenAIServer is not started")
-        return f"http://127.0.0.1:{self._port}/v1"
-
-    def start(self) -> FakeOpenAIServer:
-        if self._thread is not None:
-            return self
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._start_app())
-            except BaseException as exc:  # surfaced to the starting thread
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._stop_app())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="fake-openai", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            self._thread = None
-            raise RuntimeError("FakeOpenAIServer failed to start") from errors[0]
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(self._begin_stop)
-        thread.join(10)
-        self._thread = None
-        self._loop = None
-        self._port = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _begin_stop(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()  # release hanging handlers
-        assert self._loop is not None
-        self._loop.stop()
-
-    async def _start_app(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/models", self._models)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._requested_port)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self._port = server.sockets[0].getsockname()[1]
-
-    async def _stop_app(self) -> None:
-        if self._stopping is not None:
-            self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # -- handlers ------------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:
@@ -350,16 +200,8 @@ class FakeOpenAIServer:
         messages = body.get("messages")
         if not isinstance(messages, list):
             return _error(400, "invalid_request_error", "'messages' must be a list")
-        headers = CIMultiDictProxy(
-            CIMultiDict(
-                (k, v) for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS
-            )
-        )
-        with self._lock:
-            self._requests.append(
-                RecordedRequest(request.path, model, messages, headers, dict(body))
-            )
-            required = self.required_key
+        self.record(request, model, messages, body)
+        required = self.required_key
         if required is not None and request.headers.get("Authorization") != f"Bearer {required}":
             return _error(401, "invalid_api_key", "Incorrect API key provided")
         refusal = self._over_limit(model)
@@ -436,10 +278,10 @@ class FakeOpenAIServer:
             text = reply(messages)
         else:
             text = reply or f"Answer from {model}."
-        prompt_tokens = sum(_count_tokens(str(m.get("content", ""))) for m in messages)
+        prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
         return web.json_response(
             {
-                "id": f"chatcmpl-fake-{next(self._ids)}",
+                "id": f"chatcmpl-fake-{next(self.ids)}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": resolved,
@@ -454,8 +296,8 @@ class FakeOpenAIServer:
                 ],
                 "usage": {
                     "prompt_tokens": prompt_tokens,
-                    "completion_tokens": _count_tokens(text),
-                    "total_tokens": prompt_tokens + _count_tokens(text),
+                    "completion_tokens": count_tokens(text),
+                    "total_tokens": prompt_tokens + count_tokens(text),
                 },
             }
         )
@@ -465,9 +307,7 @@ class FakeOpenAIServer:
         if failure.kind == "empty":
             return None
         if failure.kind == "hang":
-            assert self._stopping is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.hang_limit_s)
+            await self.hang()
             return _error(504, "timeout", "The fake server gave up hanging")
         if failure.kind == "malformed":
             return web.Response(

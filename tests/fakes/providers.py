@@ -26,8 +26,8 @@ from evals.protocols import ModelClient
 from evals.records import ErrorKind, PanelMember
 from tests.fakes.anthropic_server import AnthropicFailure, FakeAnthropicServer
 from tests.fakes.gemini_server import FakeGeminiServer, GeminiFailure
-from tests.fakes.openai_server import Failure, FakeOpenAIServer, Messages, RecordedRequest
-from tests.fakes.wire_server import FakeProviderServer
+from tests.fakes.openai_server import Failure, FakeOpenAIServer
+from tests.fakes.wire_server import FakeProviderServer, Messages, RecordedRequest
 
 _OPENAI_OVERLOADED = json.dumps(
     {

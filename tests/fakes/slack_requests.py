@@ -106,7 +106,7 @@ def slash_command_form(
         "api_app_id": API_APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+        "trigger_id": trigger_id or _trigger_id(),
     }
 
 
@@ -150,6 +150,30 @@ def envelope(event: Any, *, event_id: str | None = None) -> JSON:
 
 def _ts() -> str:
     return f"{time.time():.6f}"
+
+
+def _person(user_id: str) -> JSON:
+    return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID}
+
+
+def _team() -> JSON:
+    return {"id": TEAM_ID, "domain": "quorum-test"}
+
+
+def _trigger_id() -> str:
+    return uid("13345224609.738474920.") + "8ee"
+
+
+def _button(action_id: str, block_id: str, value: str) -> JSON:
+    """One pressed button in a ``block_actions`` payload's ``actions``."""
+    return {
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "type": "button",
+        "action_ts": _ts(),
+        "text": {"type": "plain_text", "text": action_id, "emoji": True},
+    }
 
 
 def app_mention(
@@ -256,12 +280,7 @@ def block_action_payload(
         msg["thread_ts"] = thread_ts
     payload: JSON = {
         "type": "block_actions",
-        "user": {
-            "id": user_id,
-            "username": user_id.lower(),
-            "name": user_id.lower(),
-            "team_id": TEAM_ID,
-        },
+        "user": _person(user_id),
         "api_app_id": API_APP_ID,
         "token": "deprecated-verification-token",
         "container": {
@@ -270,24 +289,15 @@ def block_action_payload(
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
-        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "trigger_id": trigger_id or _trigger_id(),
+        "team": _team(),
         "enterprise": None,
         "is_enterprise_install": False,
         "channel": {"id": channel_id, "name": "general"},
         "message": msg,
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": block_id,
-                "value": value,
-                "type": "button",
-                "action_ts": _ts(),
-                "text": {"type": "plain_text", "text": action_id, "emoji": True},
-            }
-        ],
+        "actions": [_button(action_id, block_id, value)],
     }
     return payload
 
@@ -307,16 +317,11 @@ def view_submission_payload(
     """``values`` is Slack's ``view.state.values``: {block_id: {action_id: {...}}}."""
     payload: JSON = {
         "type": "view_submission",
-        "team": {"id": TEAM_ID, "domain": "quorum-test"},
-        "user": {
-            "id": user_id,
-            "username": user_id.lower(),
-            "name": user_id.lower(),
-            "team_id": TEAM_ID,
-        },
+        "team": _team(),
+        "user": _person(user_id),
         "api_app_id": API_APP_ID,
         "token": "deprecated-verification-token",
-        "trigger_id": uid("13345224609.738474920.") + "8ee",
+        "trigger_id": _trigger_id(),
         "view": {
             "id": uid("V"),
             "team_id": TEAM_ID,
@@ -335,10 +340,6 @@ def view_submission_payload(
     return payload
 
 
-def _person(user_id: str) -> JSON:
-    return {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID}
-
-
 def message_shortcut_payload(
     *,
     callback_id: str,
@@ -354,13 +355,13 @@ def message_shortcut_payload(
         "type": "message_action",
         "token": "deprecated-verification-token",
         "action_ts": _ts(),
-        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "team": _team(),
         "user": _person(user_id),
         "channel": {"id": channel_id, "name": "general"},
         "is_enterprise_install": False,
         "enterprise": None,
         "callback_id": callback_id,
-        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+        "trigger_id": trigger_id or _trigger_id(),
         "response_url": response_url,
         "message_ts": message.get("ts"),
         "message": {"type": "message", **message},
@@ -375,12 +376,12 @@ def global_shortcut_payload(
         "type": "shortcut",
         "token": "deprecated-verification-token",
         "action_ts": _ts(),
-        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "team": _team(),
         "user": _person(user_id),
         "is_enterprise_install": False,
         "enterprise": None,
         "callback_id": callback_id,
-        "trigger_id": trigger_id or uid("13345224609.738474920.") + "8ee",
+        "trigger_id": trigger_id or _trigger_id(),
     }
 
 
@@ -396,8 +397,8 @@ def home_action_payload(
         "api_app_id": API_APP_ID,
         "token": "deprecated-verification-token",
         "container": {"type": "view", "view_id": view_id},
-        "trigger_id": uid("13345224609.738474920.") + "8ee",
-        "team": {"id": TEAM_ID, "domain": "quorum-test"},
+        "trigger_id": _trigger_id(),
+        "team": _team(),
         "enterprise": None,
         "is_enterprise_install": False,
         "view": {
@@ -407,16 +408,7 @@ def home_action_payload(
             "blocks": [],
             "state": {"values": {}},
         },
-        "actions": [
-            {
-                "action_id": action_id,
-                "block_id": block_id,
-                "value": value,
-                "type": "button",
-                "action_ts": _ts(),
-                "text": {"type": "plain_text", "text": action_id, "emoji": True},
-            }
-        ],
+        "actions": [_button(action_id, block_id, value)],
     }
 
 

@@ -1,10 +1,12 @@
-"""What the fake providers other than OpenAI share: a real aiohttp server on
-``127.0.0.1`` (port 0) in its own thread and event loop, scripted per model.
+"""What every fake model provider shares: a real aiohttp server on ``127.0.0.1`` (port 0)
+in its own thread and event loop, scripted per model.
 
-:mod:`tests.fakes.anthropic_server` and :mod:`tests.fakes.gemini_server` build on it;
-each speaks its provider's wire format and fails the way that provider does. The
-scripting is the one :mod:`tests.fakes.openai_server` has (its :class:`ModelScript`,
-replies computed from the conversation, failures consumed one per request, in order)::
+:class:`LoopbackServer` is the machinery (start/stop, scripting, recording, hangs) that
+:mod:`tests.fakes.openai_server`, :mod:`tests.fakes.anthropic_server` and
+:mod:`tests.fakes.gemini_server` all build on; each adds its routes, speaks its provider's
+wire format and fails the way that provider does. Replies are computed from the
+conversation where a callable is scripted; failures are consumed one per request, in
+order::
 
     server.script("claude", "Paris.", latency=0.05, resolved_model="claude-x-20250101")
     server.fail("claude", AnthropicFailure.rate_limited(retry_after=0.05))
@@ -21,19 +23,45 @@ import asyncio
 import contextlib
 import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from tests.fakes.openai_server import Messages, ModelScript, RecordedRequest
+Messages = list[dict[str, Any]]
+Reply = str | Callable[[Messages], str]
+#: A fake's own kind of injected failure.
+F = TypeVar("F")
 
 #: Request headers never recorded (they carry credentials).
 SECRET_HEADERS = frozenset(
     {"authorization", "api-key", "x-api-key", "x-goog-api-key", "proxy-authorization"}
 )
+
+
+@dataclass
+class ModelScript(Generic[F]):
+    """How the server behaves for one requested model."""
+
+    reply: Reply = "OK"
+    latency: float = 0.0
+    #: The model version the response names; defaults to the requested model.
+    resolved_model: str | None = None
+    #: Where the wire reports one (OpenAI's ``finish_reason``).
+    finish_reason: str = "stop"
+    failures: deque[F] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    model: str
+    messages: Messages
+    headers: Mapping[str, str]  # case-insensitive; credentials removed
+    body: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -53,8 +81,9 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-class FakeProviderServer:
-    """The lifecycle and scripting; subclasses add their routes (:meth:`_routes`)."""
+class LoopbackServer(Generic[F]):
+    """The lifecycle, scripting and recording; subclasses add their routes
+    (:meth:`_routes`). Use as a context manager or call ``start``/``stop``."""
 
     name = "fake-provider"
     #: The path after the server's root that ``base_url`` ends with.
@@ -63,8 +92,7 @@ class FakeProviderServer:
     def __init__(self, *, port: int = 0, hang_limit_s: float = 30.0) -> None:
         self._requested_port = port
         self.hang_limit_s = hang_limit_s
-        self._scripts: dict[str, ModelScript] = {}
-        self._failures: dict[str, list[WireFailure]] = {}
+        self._scripts: dict[str, ModelScript[F]] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self.ids = itertools.count(1)
@@ -80,13 +108,16 @@ class FakeProviderServer:
     def script(
         self,
         model: str,
-        reply: str | Callable[[Messages], str] | None = None,
+        reply: Reply | None = None,
         *,
         latency: float | None = None,
         resolved_model: str | None = None,
-    ) -> ModelScript:
+        finish_reason: str | None = None,
+    ) -> ModelScript[F]:
         """Set (or update) what ``model`` answers; ``latency``: seconds before each
-        answer (a slow reasoning model)."""
+        answer (a slow reasoning model); ``finish_reason``: OpenAI's, which only the
+        OpenAI fake reports (the others always end their answers normally). Returns
+        its script."""
         with self._lock:
             s = self._scripts.setdefault(model, ModelScript(reply=f"Answer from {model}."))
             if reply is not None:
@@ -95,20 +126,24 @@ class FakeProviderServer:
                 s.latency = latency
             if resolved_model is not None:
                 s.resolved_model = resolved_model
+            if finish_reason is not None:
+                s.finish_reason = finish_reason
             return s
 
-    def fail(self, model: str, *failures: WireFailure) -> None:
-        """Queue failures for ``model``'s next requests, consumed one per request."""
+    def fail(self, model: str, *failures: F) -> None:
+        """Queue failures for ``model``'s next requests, consumed one per request, in order."""
         self.script(model)
         with self._lock:
-            self._failures.setdefault(model, []).extend(failures)
+            self._scripts[model].failures.extend(failures)
 
+    # -- assertions ----------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
 
     def calls(self, model: str | None = None) -> int:
+        """Model requests received (for ``model``, or in all)."""
         with self._lock:
             return sum(1 for r in self._requests if model is None or r.model == model)
 
@@ -211,20 +246,27 @@ class FakeProviderServer:
                 RecordedRequest(request.path, model, messages, headers, dict(body))
             )
 
+    async def hang(self) -> None:
+        """Hold a request until the server stops (or ``hang_limit_s`` passes)."""
+        assert self._stopping is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), self.hang_limit_s)
+
+
+class FakeProviderServer(LoopbackServer[WireFailure]):
+    """A fake whose failures are :class:`WireFailure` (Anthropic's, Gemini's)."""
+
     async def answer(self, model: str, messages: Messages) -> tuple[str, str] | WireFailure:
         """Wait the model's latency; then its next failure, or (text, resolved model)."""
         with self._lock:
             script = self._scripts.get(model) or ModelScript(reply=f"Answer from {model}.")
-            queued = self._failures.get(model)
-            failure = queued.pop(0) if queued else None
+            failure = script.failures.popleft() if script.failures else None
             reply, latency, resolved = script.reply, script.latency, script.resolved_model
         if latency > 0:
             await asyncio.sleep(latency)
         if failure is not None:
             if failure.kind == "hang":
-                assert self._stopping is not None
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.hang_limit_s)
+                await self.hang()
                 return WireFailure("error", 504, {"error": "the fake server gave up hanging"})
             return failure
         text = reply(messages) if callable(reply) else (reply or f"Answer from {model}.")

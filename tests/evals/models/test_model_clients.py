@@ -22,6 +22,7 @@ from evals.models.provider_calls import RetryPolicy
 from evals.protocols import ModelClient
 from evals.records import ChatMessage, ErrorKind, PanelMember
 from tests.fakes.openai_server import Failure, FakeOpenAIServer
+from tests.fakes.providers import Wire
 from tests.net import free_port
 
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
@@ -35,23 +36,9 @@ def client(request: pytest.FixtureRequest) -> ModelClient:
     return OpenAICompatibleClient(retry=FAST_RETRY)
 
 
-def member(
-    server: FakeOpenAIServer,
-    name: str,
-    *,
-    api_key: str = "sk-test",
-    timeout_s: float = 2.0,
-    max_retries: int = 2,
-    **kwargs: Any,
-) -> PanelMember:
-    return PanelMember(
-        name=name,
-        model=f"openai/{name}",
-        params={"api_base": server.base_url, "api_key": api_key},
-        timeout_s=timeout_s,
-        max_retries=max_retries,
-        **kwargs,
-    )
+def member(server: FakeOpenAIServer, name: str, **kwargs: Any) -> PanelMember:
+    """A member asking model ``name`` on ``server``, as a user configures one."""
+    return Wire("openai", server).member(name, **kwargs)
 
 
 async def test_answer_records_text_version_tokens_cost_and_finish_reason(

@@ -11,8 +11,8 @@ from evals.records import ERROR_KIND_TEXT, ErrorKind
 from evals.runs.report import RunStatus
 from evals.runs.runner import RunConfig, run_eval
 from evals.scorers.judge import Judge
-from tests.fakes.openai_server import Messages
 from tests.fakes.providers import WireClient
+from tests.fakes.wire_server import Messages
 
 CASES = [
     EvalCase(

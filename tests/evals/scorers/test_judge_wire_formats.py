@@ -9,8 +9,8 @@ import pytest
 
 from evals.cases.schema import FailureMode
 from evals.scorers.judge import Judge, JudgeError
-from tests.fakes.openai_server import Messages
 from tests.fakes.providers import WireClient
+from tests.fakes.wire_server import Messages
 
 
 def grader(messages: Messages) -> str:
