@@ -9,6 +9,7 @@ transaction, meant to run in a thread off the event loop.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -47,13 +48,21 @@ def record_interactive(db: Database, calls: Mapping[str, int], *, at: datetime) 
         session.execute(delete(InteractiveDemandRow).where(table.c.second < second - KEEP))
 
 
-def interactive_demand(db: Database, *, since: datetime) -> dict[str, int]:
+@dataclass(frozen=True)
+class MemberDemand:
+    """People's calls of one member in a span of time, and the second the first was in."""
+
+    calls: int
+    first: datetime
+
+
+def interactive_demand(db: Database, *, since: datetime) -> dict[str, MemberDemand]:
     """Model calls people caused per member from ``since`` (inclusive) on."""
     table = InteractiveDemandRow.__table__
     with db.session() as session:
         found = session.execute(
-            select(table.c.member, func.sum(table.c.calls))
+            select(table.c.member, func.sum(table.c.calls), func.min(table.c.second))
             .where(table.c.second >= _second(since))
             .group_by(table.c.member)
         ).all()
-    return {member: int(calls) for member, calls in found}
+    return {member: MemberDemand(int(calls), first) for member, calls, first in found}

@@ -474,6 +474,11 @@ class RateLimiter:
         with self._lock:
             self._observers.append(callback)
 
+    def unobserve(self, callback: Callable[[str, Priority], None]) -> None:
+        with self._lock:
+            if callback in self._observers:
+                self._observers.remove(callback)
+
     def reserve(self, member: str, calls_per_minute: float) -> None:
         """Set aside ``calls_per_minute`` of ``member``'s rate (all processes together:
         this process's ``share`` of it) for calls made elsewhere; 0 gives it back."""
