@@ -15,6 +15,7 @@ from bot.eval_runs.service import EvalRunService
 from bot.runtime.config import parse_config
 from bot.runtime.services import Services
 from bot.runtime.shared_budget import DemandRecorder, limiter_of, recording_demand
+from evals.cases.assertions import Assertion, AssertionType
 from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.models.openai_compatible import OpenAICompatibleClient
@@ -60,7 +61,7 @@ def _add_cases(db: Database) -> None:
             EvalCase(
                 id=f"capital-{i}",
                 input=CaseInput(question=f"Capital of France? (benchmark {i})"),
-                must_include=["Paris"],
+                assertions=[Assertion(type=AssertionType.ICONTAINS, value="Paris")],
                 status=CaseStatus.ACTIVE,
                 set=CaseSet.GOLDEN,
             )
