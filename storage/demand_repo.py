@@ -50,10 +50,12 @@ def record_interactive(db: Database, calls: Mapping[str, int], *, at: datetime) 
 
 @dataclass(frozen=True)
 class MemberDemand:
-    """People's calls of one member in a span of time, and the second the first was in."""
+    """People's calls of one member in a span of time, and the first and last seconds
+    they were recorded in."""
 
     calls: int
     first: datetime
+    last: datetime
 
 
 def interactive_demand(db: Database, *, since: datetime) -> dict[str, MemberDemand]:
@@ -61,8 +63,13 @@ def interactive_demand(db: Database, *, since: datetime) -> dict[str, MemberDema
     table = InteractiveDemandRow.__table__
     with db.session() as session:
         found = session.execute(
-            select(table.c.member, func.sum(table.c.calls), func.min(table.c.second))
+            select(
+                table.c.member,
+                func.sum(table.c.calls),
+                func.min(table.c.second),
+                func.max(table.c.second),
+            )
             .where(table.c.second >= _second(since))
             .group_by(table.c.member)
         ).all()
-    return {member: MemberDemand(int(calls), first) for member, calls, first in found}
+    return {member: MemberDemand(int(calls), first, last) for member, calls, first, last in found}

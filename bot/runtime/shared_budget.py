@@ -7,15 +7,16 @@ keys) the processes share a record of interactive demand in Quorum's own databas
 
 - :class:`DemandRecorder`, in the process serving people, counts each model call a
   person caused (the limiter tells it every granted try; counting is a dict increment on
-  the hot path) and adds the counts to ``interactive_demand`` once a second, from a
-  thread of the :class:`~bot.runtime.db_guard.DbGuard`. Nothing is written while nobody
+  the hot path) and adds the counts to ``interactive_demand`` at most once a second (the
+  first call after a quiet spell at once), from a thread of the
+  :class:`~bot.runtime.db_guard.DbGuard`. Nothing is written while nobody
   asks. A database that is down or slow costs an answer nothing: that second's count is
   dropped (the benchmark then backs off a second later, or not at all).
 - :class:`DemandReserver`, in every process running background work (the eval run, each
   of its ``--workers`` processes, ``quorum worker``), reads the last :data:`WINDOW` of
   demand every :data:`POLL_S` seconds (off the event loop) and reserves
-  :data:`HEADROOM` times that rate (measured from the member's first call in the window:
-  a burst counts at its own rate) of each member for people
+  :data:`HEADROOM` times that rate (over the seconds the calls were recorded in: a burst
+  counts at its own rate) of each member for people
   (:meth:`~evals.models.rate_limits.RateLimiter.reserve`): the benchmark's calls slow
   down to what is left of the member's configured or learned rate. When nobody has asked
   for :data:`WINDOW`, the reservation is lifted and the benchmark uses the full rate
@@ -35,7 +36,7 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from bot.runtime.db_guard import DbGuard
 from bot.runtime.services import Services
@@ -47,14 +48,15 @@ from storage.demand_repo import MemberDemand
 
 log = logging.getLogger(__name__)
 
-#: How often the recorder writes its counts, and the reserver reads them.
+#: How often at most the recorder writes its counts (the first after a quiet spell at
+#: once), and how often the reserver reads them (one indexed SELECT).
 FLUSH_S = 1.0
-POLL_S = 1.0
+POLL_S = 0.5
 #: How far back demand is measured: people's calls come in bursts (a /compare asks
 #: every member at once), and a benchmark should not speed up between two questions.
 WINDOW = timedelta(seconds=10)
 #: The reservation, as a multiple of the measured rate: room for the next burst.
-HEADROOM = 2.0
+HEADROOM = 3.0
 
 
 #: Set inside :func:`reserving`: a nested one (a queued job inside `quorum worker`,
@@ -75,12 +77,20 @@ class DemandRecorder:
         self._clock = clock
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()  # the limiter is shared by every loop in the process
+        self._pending = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def note(self, member: str, priority: Priority) -> None:
-        """The limiter's observer: count a granted try a person waits for."""
-        if priority is Priority.INTERACTIVE:
-            with self._lock:
-                self._counts[member] += 1
+        """The limiter's observer: count a granted try a person waits for. The first
+        count after a quiet spell wakes the writer at once (benchmarks back off sooner)."""
+        if priority is not Priority.INTERACTIVE:
+            return
+        with self._lock:
+            first = not self._counts
+            self._counts[member] += 1
+        if first and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._pending.set)
 
     async def flush(self) -> None:
         with self._lock:
@@ -95,10 +105,18 @@ class DemandRecorder:
             log.info("interactive demand not recorded (%s); benchmarks will not back off", exc)
 
     async def run(self, every_s: float = FLUSH_S) -> None:
-        """Flush every ``every_s`` seconds until cancelled."""
+        """Flush as soon as people ask, then at most every ``every_s`` seconds, until
+        cancelled."""
+        self._loop = asyncio.get_running_loop()
+        if self._counts:  # asked before this started
+            self._pending.set()
         while True:
-            await asyncio.sleep(every_s)
+            await self._pending.wait()
+            self._pending.clear()
             await self.flush()
+            await asyncio.sleep(every_s)
+            if self._counts:  # asked meanwhile: the next flush is due now
+                self._pending.set()
 
 
 class DemandReserver:
@@ -133,20 +151,20 @@ class DemandReserver:
                 self._apply({})
             return
         self._last_read = now
-        self._apply(demand, now)
+        self._apply(demand)
 
     def lift(self) -> None:
         """Give every member's full rate back to background calls."""
         self._apply({})
 
-    def _apply(self, demand: Mapping[str, MemberDemand], now: datetime | None = None) -> None:
+    def _apply(self, demand: Mapping[str, MemberDemand]) -> None:
         for member in self._reserved - demand.keys():
             self._limiter.reserve(member, 0)
         for member, seen in demand.items():
-            # The rate over the span the calls came in (at least a second, at most the
-            # window): a burst that just began counts at its own rate, not a tenth of it.
-            span = (now - seen.first).total_seconds() if now is not None else 0.0
-            span = min(max(span, 1.0), self._window.total_seconds())
+            # The rate over the seconds the calls were recorded in (at most the window):
+            # a burst that just began counts at its own rate, not a tenth of it.
+            span = (seen.last - seen.first).total_seconds() + 1.0
+            span = min(span, self._window.total_seconds())
             self._limiter.reserve(member, seen.calls / span * 60 * self._headroom)
         self._reserved = set(demand)
 

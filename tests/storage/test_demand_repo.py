@@ -29,12 +29,13 @@ def test_counts_add_up_per_member_and_second_across_writers(db: Database, other:
     since = NOW - timedelta(seconds=5)
     first = NOW.replace(microsecond=0)
     assert demand_repo.interactive_demand(other, since=since) == {
-        "alpha": MemberDemand(6, first),
-        "beta": MemberDemand(1, first),
+        "alpha": MemberDemand(6, first, first + timedelta(seconds=1)),
+        "beta": MemberDemand(1, first, first),
     }
     # Only the seconds asked for: the second NOW is in is left out from NOW + 1 s on.
     later = demand_repo.interactive_demand(db, since=NOW + timedelta(seconds=1))
-    assert later == {"alpha": MemberDemand(1, first + timedelta(seconds=1))}
+    second = first + timedelta(seconds=1)
+    assert later == {"alpha": MemberDemand(1, second, second)}
     assert demand_repo.interactive_demand(db, since=NOW + timedelta(seconds=2)) == {}
 
 

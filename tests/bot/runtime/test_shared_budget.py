@@ -29,7 +29,7 @@ from tests.bot.digest_seed import make_services
 from tests.fakes.openai_server import FakeOpenAIServer
 
 RPM = 1200  # the provider's limit for the member, and what Quorum is told
-CASES = 90
+CASES = 120
 
 
 def _services(db: Database, server: FakeOpenAIServer) -> Services:
@@ -95,7 +95,7 @@ async def test_a_benchmark_in_another_process_backs_off_and_people_wait_little(
         nonlocal throttled_before
         await asyncio.sleep(1.0)  # the benchmark is at the provider's limit by now
         async with recording_demand(web):
-            for i in range(14):
+            for i in range(12):
                 started = time.monotonic()
                 answer = await web.client.complete(
                     web.members[0], [ChatMessage("user", f"A person asks {i}")]
@@ -105,7 +105,7 @@ async def test_a_benchmark_in_another_process_backs_off_and_people_wait_little(
                 background_rpm.append(worker_limiter.background_rate("alpha"))
                 if background_rpm[-1] is not None and throttled_before is None:
                     throttled_before = web_limiter.stats["alpha"].throttled
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.5)
 
     try:
         report, _ = await asyncio.gather(service.run(plan), people())
@@ -123,9 +123,9 @@ async def test_a_benchmark_in_another_process_backs_off_and_people_wait_little(
     assert max(held) < RPM
     # People waited little: no answer took long, and once the benchmark had backed off
     # the provider refused (next to) none of their calls. Without the shared budget it
-    # refuses them all along (4 to 10 times in these 14 questions in our runs); with it,
-    # only in the one to two seconds before the benchmark first reads the record (up to
-    # 2 more on a loaded machine, where paced calls bunch up).
+    # refuses them all along (3 to 11 times in these 12 questions in our runs); with it,
+    # at most once, in the half second before the benchmark first reads the record (up
+    # to 2 more allowed on a loaded machine, where paced calls bunch up).
     assert max(waits) < 2.0, waits
     assert throttled_before is not None
     assert throttled - throttled_before <= 2, (throttled_before, throttled)
