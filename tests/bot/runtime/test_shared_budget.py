@@ -6,15 +6,25 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
+from sqlalchemy import text
 
 from bot.eval_runs.options import SetChoice
 from bot.eval_runs.plan import EvalRunRequest
 from bot.eval_runs.service import EvalRunService
 from bot.runtime.config import parse_config
 from bot.runtime.services import Services
-from bot.runtime.shared_budget import DemandRecorder, limiter_of, recording_demand
+from bot.runtime.shared_budget import (
+    HEADROOM,
+    WINDOW,
+    DemandRecorder,
+    DemandReserver,
+    limiter_of,
+    recording_demand,
+)
 from evals.cases.assertions import Assertion, AssertionType
 from evals.cases.redaction import redacted
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
@@ -25,7 +35,7 @@ from evals.records import ChatMessage
 from evals.runs.report import RunStatus
 from storage import case_repo, demand_repo
 from storage.db import Database
-from tests.bot.digest_seed import make_services
+from tests.bot.digest_seed import FakeClock, make_services
 from tests.fakes.openai_server import FakeOpenAIServer
 
 RPM = 1200  # the provider's limit for the member, and what Quorum is told
@@ -158,5 +168,50 @@ async def test_the_recorder_writes_only_peoples_calls(sqlite_db: Database) -> No
         since = datetime.now(UTC).replace(year=2000)
         demand = demand_repo.interactive_demand(sqlite_db, since=since)
         assert {m: d.calls for m, d in demand.items()} == {"alpha": 3}
+    finally:
+        services.close()
+
+
+async def test_the_reservation_follows_recent_demand_and_lifts_when_people_stop(
+    sqlite_db: Database,
+) -> None:
+    services = replace(make_services(sqlite_db), clock=SystemClock())
+    clock = FakeClock(datetime(2026, 12, 6, 21, 0, tzinfo=UTC))
+    limiter = RateLimiter()
+    try:
+        reserver = DemandReserver(services.db_guard, limiter, clock)
+        # Six calls over the seconds 21:00:00-21:00:02: 2 a second, 120 a minute.
+        for second in range(3):
+            at = clock.now() + timedelta(seconds=second)
+            demand_repo.record_interactive(sqlite_db, {"alpha": 2}, at=at)
+        clock.advance(timedelta(seconds=3))
+        await reserver.poll()
+        assert limiter.reserved("alpha") == pytest.approx(120 * HEADROOM)
+        clock.advance(WINDOW)  # nobody asked for a whole window: the full rate is back
+        await reserver.poll()
+        assert limiter.reserved("alpha") == 0
+    finally:
+        services.close()
+
+
+async def test_an_unreadable_record_lifts_the_reservation_after_a_window(
+    sqlite_db: Database,
+) -> None:
+    services = replace(make_services(sqlite_db), clock=SystemClock())
+    clock = FakeClock(datetime(2026, 12, 6, 21, 0, tzinfo=UTC))
+    limiter = RateLimiter()
+    try:
+        reserver = DemandReserver(services.db_guard, limiter, clock)
+        demand_repo.record_interactive(sqlite_db, {"alpha": 5}, at=clock.now())
+        await reserver.poll()
+        assert limiter.reserved("alpha") > 0
+        with sqlite_db.engine.begin() as conn:  # the record becomes unreadable
+            conn.execute(text("DROP TABLE interactive_demand"))
+        clock.advance(timedelta(seconds=1))
+        await reserver.poll()  # fails: a blip keeps what was read last
+        assert limiter.reserved("alpha") > 0
+        clock.advance(WINDOW)
+        await reserver.poll()  # still failing a window later: not held back any more
+        assert limiter.reserved("alpha") == 0
     finally:
         services.close()
