@@ -206,8 +206,14 @@ async def people_first(
     if limiter is None or _RESERVING.get():
         yield None
         return
-    async with reserving(services.db_guard, limiter, services.clock, every_s) as reserver:
-        yield reserver
+    # A guard of its own: a scheduled benchmark runs on its own event loop in a thread,
+    # and the Slack side's guard (its probe) belongs to the main loop.
+    guard = DbGuard(services.db, services.settings.quorum_db_write_timeout, workers=2)
+    try:
+        async with reserving(guard, limiter, services.clock, every_s) as reserver:
+            yield reserver
+    finally:
+        guard.close()
 
 
 @contextlib.asynccontextmanager
