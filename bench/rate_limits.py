@@ -19,7 +19,9 @@ at once, as the bot asks it, through the client the bot builds), one every
 ``--every`` seconds, first against the idle provider, then while an eval run of the
 same cases saturates it on the same key, (a) in the same process (the bot without a
 worker: the limiter's priority) and (b) as a `quorum eval run` of its own (what a
-`quorum worker` is). Reported: questions every member answered (target: all) and the
+`quorum worker` is): with the limit unknown, with ``rpm`` configured on both sides, and
+with ``rpm`` configured and the shared budget (the asking side records people's demand
+in the database the benchmark reads, as the web process does). Reported: questions every member answered (target: all) and the
 p95 of each question's extra wait over the idle median (target ≤ 2 s).
 
 Bounded: every process has a timeout (``--timeout``, default 300 s a run). Run from the
@@ -54,12 +56,15 @@ from rich.table import Table
 from bench._support import Provider, import_cases, provider, quorum_env
 from bot.runtime.adapters import model_client
 from bot.runtime.config import QuorumConfig, parse_config
+from bot.runtime.db_guard import DbGuard
+from bot.runtime.shared_budget import DemandRecorder
 from evals.cases.assertions import Assertion, AssertionType
 from evals.cases.file_formats import CaseFormat, dump_cases
 from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.models.panel import ask_panel
-from evals.protocols import ModelClient
+from evals.protocols import ModelClient, SystemClock
 from evals.runs.runner import RunConfig, run_eval
+from storage.db import Database
 
 MODELS = 3
 TARGET_LOST, TARGET_WALL, TARGET_REFUSED, TARGET_P95_S = 0, 1.15, 0.15, 2.0
@@ -250,9 +255,33 @@ async def people_first(work: Path, server: Provider, args: argparse.Namespace) -
         )
     )
 
-    # (b) the benchmark as a process of its own (a `quorum worker`), the provider shared
+    # (b) the benchmark as a process of its own (a `quorum worker`), the provider shared:
+    # the limit unknown to Quorum, then configured (rpm) on both sides, without and with
+    # the shared budget (people's demand recorded in the database the benchmark reads)
+    for label, rpm, shared in (
+        ("benchmark in another process", None, False),
+        ("benchmark in another process, rpm configured", args.rpm, False),
+        ("benchmark in another process, rpm configured, shared budget", args.rpm, True),
+    ):
+        rows.append(await other_process(work, server, args, label, rpm, shared, median))
+    return rows
+
+
+async def other_process(
+    work: Path,
+    server: Provider,
+    args: argparse.Namespace,
+    label: str,
+    rpm: float | None,
+    shared: bool,
+    idle_median: float,
+) -> AskRow:
+    """Questions while a `quorum eval run` of its own saturates the provider; ``shared``:
+    this process records people's demand as the web process does
+    (bot.runtime.shared_budget), so the benchmark leaves it to them."""
+    config = parse_config(config_data(server.base_url, rpm))
     shutil.copy(work / "imported.db", work / "quorum.db")
-    (work / "quorum.yaml").write_text(yaml.safe_dump(config_data(server.base_url, None)))
+    (work / "quorum.yaml").write_text(yaml.safe_dump(config_data(server.base_url, rpm)))
     server.reset()
     process = await asyncio.create_subprocess_exec(
         *eval_command(None),
@@ -261,12 +290,25 @@ async def people_first(work: Path, server: Provider, args: argparse.Namespace) -
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+    db = Database(f"sqlite:///{work / 'quorum.db'}")
+    guard = DbGuard(db, 2.0)
     try:
         await asyncio.sleep(args.warm + 3)  # its start-up, then saturation
         client = model_client(config)
-        answered, walls = await ask_questions(client, config, args.questions, args.every)
+        recorder = DemandRecorder(guard, SystemClock())
+        if shared:
+            client.limiter.observe(recorder.note)
+        flushing = asyncio.create_task(recorder.run())
+        try:
+            answered, walls = await ask_questions(client, config, args.questions, args.every)
+        finally:
+            flushing.cancel()
+            with suppress(asyncio.CancelledError):
+                await flushing
         calls, refused = server.counts()
     finally:
+        guard.close()
+        db.dispose()
         if process.returncode is None:
             process.terminate()
         try:
@@ -274,17 +316,14 @@ async def people_first(work: Path, server: Provider, args: argparse.Namespace) -
         except TimeoutError:
             process.kill()
             await process.wait()
-    rows.append(
-        AskRow(
-            "benchmark in another process",
-            args.questions,
-            answered,
-            walls,
-            [max(0.0, w - median) for w in walls],
-            f"{refused} of {calls} requests refused",
-        )
+    return AskRow(
+        label,
+        args.questions,
+        answered,
+        walls,
+        [max(0.0, w - idle_median) for w in walls],
+        f"{refused} of {calls} requests refused",
     )
-    return rows
 
 
 # ---------------------------------------------------------------- output

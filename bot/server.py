@@ -20,6 +20,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from bot.app import build_app
 from bot.compare.run_spool import default_spool
 from bot.runtime.services import Services
+from bot.runtime.shared_budget import recording_demand
 from bot.slack import payload
 from bot.slack.background_tasks import drain
 from bot.slack.request_guard import check_request, log_rejection
@@ -145,7 +146,8 @@ async def serve_http(services: Services, port: int) -> None:
     replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
     log.info("Quorum listening on port %s (POST %s, GET %s)", server.port, EVENTS_PATH, HEALTH_PATH)
     try:
-        await asyncio.Event().wait()
+        async with recording_demand(services):  # so that benchmarks elsewhere back off
+            await asyncio.Event().wait()
     finally:
         replayer.cancel()
         await server.stop()
@@ -178,7 +180,8 @@ async def serve_socket_mode(services: Services) -> None:
     log.info("Quorum connecting to Slack with Socket Mode")
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
-        await asyncio.Event().wait()
+        async with recording_demand(services):  # so that benchmarks elsewhere back off
+            await asyncio.Event().wait()
     finally:
         replayer.cancel()
         await handler.close_async()  # type: ignore[no-untyped-call]

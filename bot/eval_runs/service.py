@@ -35,6 +35,7 @@ from bot.eval_runs.plan import (
 from bot.eval_runs.worker_processes import ProcessPool, WorkerSpec
 from bot.eval_runs.writer import ResultWriter
 from bot.runtime.services import Services
+from bot.runtime.shared_budget import people_first
 from evals.runs.report import EvalReport, SampleKey, SampleResult
 from evals.runs.runner import ProgressCallback, SampleExecutor, assemble_report, case_info, run_eval
 from storage import eval_repo
@@ -103,7 +104,10 @@ class EvalRunService:
 
         ``workers`` > 1: the items are asked and scored by that many worker processes
         (:mod:`bot.eval_runs.worker_processes`); scheduling, budget, progress and storing stay
-        here, so the outcome is the same. ``on_notice`` hears when a worker stops mid-run."""
+        here, so the outcome is the same. ``on_notice`` hears when a worker stops mid-run.
+
+        Whichever process asks, it leaves the rate people use in other processes to them
+        (:mod:`bot.runtime.shared_budget`)."""
         run_id = self.start(plan)
         keys = None if items is None else {item.key for item in items}
         pending = len(plan.pending_items()) if keys is None else len(keys)
@@ -111,7 +115,8 @@ class EvalRunService:
         writer = ResultWriter(self.services.db, run_id, self.services.clock)
         try:
             if workers == 1:
-                report = await self._execute(plan, keys, on_progress, writer, None)
+                async with people_first(self.services):
+                    report = await self._execute(plan, keys, on_progress, writer, None)
             else:
                 spec = WorkerSpec(
                     settings=self.services.settings,

@@ -47,6 +47,7 @@ from procrastinate.types import JSONDict
 from bot.eval_runs.plan import RunPlan, WorkItem
 from bot.eval_runs.service import EvalRunService
 from bot.runtime.services import Services
+from bot.runtime.shared_budget import people_first
 from evals.errors import ConfigError, DatabaseUnavailableError, InputError
 from evals.runs.report import EvalReport, RunStatus
 from evals.runs.runner import LimitWait, Progress, ProgressCallback
@@ -359,13 +360,15 @@ async def run_worker(
     the jobs in progress first).
 
     litellm is imported and warmed up before the first job is taken when a configured
-    member needs it (in a thread: its seconds of CPU must not hold up the heartbeat)."""
+    member needs it (in a thread: its seconds of CPU must not hold up the heartbeat).
+    Its jobs leave the rate people use in the web process to them
+    (:mod:`bot.runtime.shared_budget`)."""
     await services.warm_up()
     running: set[int] = set()
     app = queue_app(
         url, services, running, sweep_every_s=heartbeat_s, stalled_after_s=stalled_after_s
     )
-    async with app.open_async():
+    async with app.open_async(), people_first(services):
         await ensure_queue_schema(app, url)
         await app.run_worker_async(
             queues=[QUEUE, UPKEEP_QUEUE],

@@ -47,12 +47,16 @@ from bot.eval_runs.members import any_asked_through_litellm, build_judge
 from bot.eval_runs.options import ITEMS_PER_WORKER
 from bot.runtime.adapters import NoModelCalls, model_client, sentence_embedder
 from bot.runtime.config import QuorumConfig
+from bot.runtime.db_guard import DbGuard
 from bot.runtime.settings import Settings
+from bot.runtime.shared_budget import reserving
 from evals.cases.schema import EvalCase
 from evals.errors import ConfigError, QuorumError
+from evals.protocols import SystemClock
 from evals.records import PanelMember
 from evals.runs.report import SampleResult
 from evals.runs.runner import RunConfig, member_for, run_sample
+from storage.db import Database
 
 log = logging.getLogger("quorum.workers")
 
@@ -410,14 +414,28 @@ async def _serve(inbox: Connection, results: Connection, spec: WorkerSpec) -> No
         # Sent at once, with no await in between: a stop cannot lose a paid answer.
         results.send(("result", seq, result))
 
-    while True:
-        message = await messages.get()
-        if message[0] == "stop":
-            break
-        _, seq, case_id, model, sample = message
-        task = asyncio.create_task(one(seq, case_id, model, sample))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # Each worker leaves people's share of every member's rate to them, like the parent
+    # would (bot.runtime.shared_budget): its own reads of the shared demand.
+    settings = spec.settings
+    db = Database(
+        settings.database_url,
+        connect_timeout_s=settings.quorum_db_connect_timeout,
+        statement_timeout_s=settings.quorum_db_statement_timeout,
+    )
+    guard = DbGuard(db, settings.quorum_db_write_timeout, workers=2)
+    try:
+        async with reserving(guard, client.limiter, SystemClock()):
+            while True:
+                message = await messages.get()
+                if message[0] == "stop":
+                    break
+                _, seq, case_id, model, sample = message
+                task = asyncio.create_task(one(seq, case_id, model, sample))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        guard.close()
+        db.dispose()

@@ -21,6 +21,14 @@ the eval runner, the judge, the shadow run), attempt by attempt
   only where they share a limit. A person's call waits for a provider's pause and for
   configured limits, never for a learned pace or slow start (it takes the pace's next
   slot from the background calls instead).
+- **People in other processes.** :meth:`RateLimiter.reserve` sets aside part of a
+  member's rate for calls this process cannot see (people served by the web process,
+  measured through a shared record in the database: ``bot.runtime.shared_budget``).
+  Background calls are then paced at most at the member's rate (configured ``rpm``,
+  shared limits, or the pace learned from refusals) less the reservation, never below
+  :data:`MIN_BACKGROUND_SHARE` of it; a member with no known rate is not held back (the
+  refusals the other process's calls cause teach this one its pace). Reserving 0 gives
+  the full rate back.
 
 Why not a library: ``aiolimiter`` (a well-kept leaky bucket) has neither priorities, nor a
 way to give back an estimate, nor a rate that can change at run time, nor an injectable
@@ -80,6 +88,9 @@ MIN_PAUSE_S = 0.05
 MAX_PAUSE_S = 3600.0
 #: Tokens assumed for the answer when a member sets no ``max_tokens``.
 DEFAULT_ANSWER_TOKENS = 512
+#: The least share of a rate that background calls keep while people elsewhere use it
+#: (a benchmark slows down for people, it does not stop and miss its deadline).
+MIN_BACKGROUND_SHARE = 0.1
 
 
 class Priority(IntEnum):
@@ -365,6 +376,11 @@ class RateLimiter:
         self._waiters: list[_Waiter] = []
         self._seq = count()
         self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
+        #: Requests a second set aside for people elsewhere, by member (reserve()).
+        self._reserved: dict[str, float] = {}
+        #: Background-only buckets pacing a rate less its reservation, by the rate's key.
+        self._reserve_buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._observers: list[Callable[[str, Priority], None]] = []
         self.stats: dict[str, MemberStats] = {}
 
     # -- asking --------------------------------------------------------------------
@@ -401,6 +417,9 @@ class RateLimiter:
         with self._lock:
             self.stats.setdefault(member.name, MemberStats()).requests += 1
             limited = bool(keys) or learned.window is None or not self._adaptive
+            observers = tuple(self._observers)
+        for observe in observers:
+            observe(member.name, priority)
         tpm = tuple(k for k in keys if k[0].endswith("tpm"))
         return Permit(member.name, tokens, tpm, limited)
 
@@ -449,6 +468,75 @@ class RateLimiter:
                 return None
             return learned.rate
 
+    def observe(self, callback: Callable[[str, Priority], None]) -> None:
+        """Call ``callback(member, priority)`` for every request granted (each try).
+        It runs on the caller's event loop and must be cheap (count, never write)."""
+        with self._lock:
+            self._observers.append(callback)
+
+    def unobserve(self, callback: Callable[[str, Priority], None]) -> None:
+        with self._lock:
+            if callback in self._observers:
+                self._observers.remove(callback)
+
+    def reserve(self, member: str, calls_per_minute: float) -> None:
+        """Set aside ``calls_per_minute`` of ``member``'s rate (all processes together:
+        this process's ``share`` of it) for calls made elsewhere; 0 gives it back."""
+        with self._lock:
+            per_s = max(calls_per_minute, 0.0) * self._share / 60
+            if per_s > 0:
+                self._reserved[member] = per_s
+            else:
+                self._reserved.pop(member, None)
+            self.pump()
+
+    def reserved(self, member: str) -> float:
+        """Calls a minute set aside for ``member`` (this process's share), 0 if none."""
+        with self._lock:
+            return self._reserved.get(member, 0.0) * 60
+
+    def background_rate(self, member: str) -> float | None:
+        """Requests a minute background calls of ``member`` may use now, None if not
+        held back by a reservation."""
+        with self._lock:
+            caps = self._caps(member, self._clock())
+            return None if not caps else min(b.rate for _, b in caps) * 60
+
+    def _caps(self, member: str, now: float) -> list[tuple[tuple[str, str], TokenBucket]]:
+        """The buckets pacing ``member``'s background calls below the rates people
+        elsewhere have a reservation on (none without a reservation)."""
+        if not self._reserved:
+            return []
+        limits: list[tuple[tuple[str, str], float, float]] = []
+        for key in self._keys.get(member, ()):
+            if not key[0].endswith("rpm"):
+                continue
+            if key[0].startswith("member"):
+                reserved = self._reserved.get(member, 0.0)
+            else:
+                shared = next(s for s in self._shared if s.name == key[1])
+                reserved = sum(self._reserved.get(m, 0.0) for m in shared.members)
+            limits.append((key, self._buckets[key].rate, reserved))
+        learned = self._learned.get(member)
+        pace = learned.pace(now) if learned is not None else None
+        if pace is not None:
+            limits.append((("pace", member), pace.rate, self._reserved.get(member, 0.0)))
+        caps = []
+        for (scope, name), rate, reserved in limits:
+            if reserved <= 0:
+                continue
+            key = (f"reserve-{scope}", name)
+            cap = max(rate - reserved, rate * MIN_BACKGROUND_SHARE)
+            bucket = self._reserve_buckets.get(key)
+            if bucket is None:
+                bucket = self._reserve_buckets[key] = TokenBucket(cap, cap * REQUEST_BURST_S, now)
+            bucket.refill(now)
+            bucket.rate = cap
+            bucket.capacity = max(cap * REQUEST_BURST_S, 1.0)
+            bucket.level = min(bucket.level, bucket.capacity)
+            caps.append((key, bucket))
+        return caps
+
     # -- scheduling ----------------------------------------------------------------
     def pump(self) -> None:
         """Grant every waiter whose buckets allow it, in priority then arrival order; a
@@ -473,6 +561,8 @@ class RateLimiter:
                 person = waiter.priority is Priority.INTERACTIVE
                 if pace is not None and not person:
                     waits.append((("pace", waiter.member), pace.wait(1.0, now)))
+                caps = [] if person else self._caps(waiter.member, now)
+                waits += [(key, bucket.wait(1.0, now)) for key, bucket in caps]
                 window = learned.window if self._adaptive and not person else None
                 if window is not None and learned.in_flight >= window:
                     continue  # slow start: wait for an answer (settle pumps again)
@@ -487,6 +577,8 @@ class RateLimiter:
                     self._buckets[key].take(amount)
                 if pace is not None:
                     pace.take(1.0)
+                for _, bucket in caps:
+                    bucket.take(1.0)
                 learned.sent.append(now)
                 learned.in_flight += 1
                 waiter.granted = True

@@ -312,3 +312,78 @@ async def test_configured_rpm_is_honoured_so_the_provider_refuses_nothing(
     assert fake_openai.refused() == 0
     assert log.throttled == 0
     assert "rpm" not in fake_openai.requests[0].body  # ours, never sent to the provider
+
+
+async def _granted_over(
+    limiter: RateLimiter, clock: FakeClock, who: PanelMember, seconds: float
+) -> int:
+    """Background calls of ``who`` granted in ``seconds`` of the fake clock, with plenty
+    waiting all along."""
+    waiting = [asyncio.create_task(limiter.acquire(who, 0, BACKGROUND)) for _ in range(200)]
+    await settle()
+    steps = round(seconds / 0.05)
+    for _ in range(steps):
+        clock.t += 0.05
+        limiter.pump()
+        await settle()
+    granted = sum(t.done() for t in waiting)
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    return granted
+
+
+async def test_a_reservation_for_people_elsewhere_shrinks_the_background_rate_until_lifted() -> (
+    None
+):
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, adaptive=False)
+    busy = member("busy", rpm=600)  # 10 a second
+    assert 95 <= await _granted_over(limiter, clock, busy, 10) <= 106
+    limiter.reserve("busy", 420)  # people elsewhere use 7 a second of it
+    assert limiter.background_rate("busy") == pytest.approx(180)
+    clock.t += 1  # the bucket fills back while nobody asks: at most half a second's worth
+    assert 29 <= await _granted_over(limiter, clock, busy, 10) <= 33  # 3 a second
+    # A person's call here is not held back by the reservation (only by the rpm).
+    assert await limiter.acquire(busy, 0) is not None
+    limiter.reserve("busy", 0)  # nobody asked lately: the benchmark gets it all back
+    assert limiter.background_rate("busy") is None
+    clock.t += 1
+    assert 95 <= await _granted_over(limiter, clock, busy, 10) <= 106
+
+
+async def test_a_reservation_never_stops_background_calls_and_counts_in_shared_limits() -> None:
+    clock = FakeClock()
+    key = SharedLimit("one-key", frozenset({"a", "b"}), rpm=1200)  # 20 a second together
+    limiter = RateLimiter([key], clock=clock, adaptive=False, share=0.5)  # one of 2 workers
+    a = member("a")
+    limiter.know(a)
+    # People use 600 a minute of member b, and 6000 of a (more than the key allows).
+    limiter.reserve("b", 600)
+    assert limiter.reserved("b") == pytest.approx(300)  # this worker's half
+    assert limiter.background_rate("a") == pytest.approx(600 - 300)
+    limiter.reserve("a", 6000)
+    assert limiter.background_rate("a") == pytest.approx(600 * 0.1)  # MIN_BACKGROUND_SHARE
+    assert 9 <= await _granted_over(limiter, clock, a, 10) <= 11
+
+
+async def test_a_reservation_lowers_a_learned_pace_and_an_unknown_rate_is_not_held_back() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    unknown = member("unknown")
+    limiter.know(unknown)
+    limiter.reserve("unknown", 60)
+    assert limiter.background_rate("unknown") is None  # no rate known to take a share of
+    for _ in range(20):  # 20 calls answered in two seconds, then a refusal
+        permit = await limiter.acquire(unknown, 0, BACKGROUND)
+        assert permit is not None
+        clock.t += 0.1
+        limiter.settle(permit)
+    permit = await limiter.acquire(unknown, 0, BACKGROUND)
+    assert permit is not None
+    limiter.settle(permit, refused=True, retry_after=0.1)
+    learned = limiter.learned_rate("unknown")
+    assert learned is not None
+    cap = limiter.background_rate("unknown")
+    assert cap is not None
+    assert cap == pytest.approx(max(learned * 60 - 60, learned * 60 * 0.1))
