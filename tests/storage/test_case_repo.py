@@ -317,7 +317,6 @@ def test_import_is_all_or_nothing(db: Database) -> None:
 
 
 def test_deleting_the_source_run_keeps_the_case(db: Database) -> None:
-
     run_id = store_run(db)
     with db.session() as s:
         repo.propose_case(s, new_case("c1", "q"), FakeEmbedder(), actor="U1", source_run_id=run_id)

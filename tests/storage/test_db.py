@@ -66,7 +66,6 @@ def test_foreign_keys_are_enforced(db: Database) -> None:
 
 
 def test_session_commits_on_success_and_rolls_back_on_error(db: Database) -> None:
-
     now = datetime.now(UTC)
     with db.session() as s:
         s.add(DeliveryRow(key="kept", kind="test", created_at=now))
@@ -79,7 +78,6 @@ def test_session_commits_on_success_and_rolls_back_on_error(db: Database) -> Non
 
 
 def test_session_can_be_used_from_threads(sqlite_db: Database) -> None:
-
     errors: list[BaseException] = []
 
     def write(i: int) -> None:

@@ -143,7 +143,6 @@ def test_two_processes_starting_at_once_migrate_once(empty_postgres_url: str) ->
 
 
 def test_runs_stored_before_prompts_were_kept_upgrade_without_one(empty_db_url: str) -> None:
-
     db = Database(empty_db_url)
     try:
         db.upgrade("0004_jobs")
@@ -253,7 +252,6 @@ def await_scored(coro):  # type: ignore[no-untyped-def]
 
 
 def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> None:
-
     db = Database(empty_db_url)
     try:
         db.upgrade("0006_case_assertions")

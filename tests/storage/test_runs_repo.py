@@ -315,7 +315,6 @@ def test_utc_back_even_when_the_server_session_is_in_another_zone(postgres_db: D
 
 
 def test_the_messages_and_options_the_panel_was_sent_are_kept(db: Database) -> None:
-
     messages = panel_messages(
         "And in winter?",
         system_prompt="Answer briefly.",

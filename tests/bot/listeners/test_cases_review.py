@@ -489,7 +489,6 @@ async def test_intake_goes_on_when_slack_calls_fail(bot_factory: Any) -> None:
 
 
 async def test_intake_for_an_unknown_run_stores_nothing(bot: Bot) -> None:
-
     assert (
         await propose_case_from_signal(bot.services, run_id=9999, kind="flag", user_id="U0BOB")
         is None

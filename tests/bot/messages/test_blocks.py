@@ -283,7 +283,6 @@ def test_a_very_long_answer_is_split_into_sections_and_kept_under_50_blocks() ->
 
 
 def test_correction_modal_is_a_valid_view() -> None:
-
     view = correction_modal.correction_modal({"run_id": 1}, original="<!channel> Paris")
     View(**view).validate_json()
     assert "&lt;!channel&gt;" in block_text(view["blocks"])
@@ -413,7 +412,6 @@ def test_a_gist_is_shortened_between_words(text: str, limit: int) -> None:
 
 
 def test_case_review_asks_before_freezing_a_case_without_an_answer_key() -> None:
-
     bare = EvalCase(id="c1", input=CaseInput(question="Q?"), tags=["production", "thumbs-down"])
     keyed = bare.model_copy(update={"expected": "A."})
 

@@ -247,7 +247,6 @@ def test_comparing_two_runs() -> None:
 
 
 def test_an_unknown_price_is_shown_as_unknown_not_as_free() -> None:
-
     report = make_report({("c1", "local"): [True, False]})
     unpriced = replace(report, results=[replace(r, cost_usd=None) for r in report.results])
     (summary,) = summarize(unpriced)
@@ -297,7 +296,6 @@ def test_html_marks_shadow_candidates_and_recommends_one_that_beats_the_panel() 
 
 
 def test_html_renders_answers_as_markdown_without_running_their_html() -> None:
-
     report = make_report(strong_vs_weak(3))
     answer = (
         "Use **exponential backoff**:\n\n- wait `Retry-After`\n- add jitter\n\n<script>x()</script>"
@@ -313,7 +311,6 @@ def test_html_renders_answers_as_markdown_without_running_their_html() -> None:
 
 
 def test_html_says_unknown_for_an_unpriced_model() -> None:
-
     report = make_report({("c1", "local"): [True, False]})
     unpriced = replace(report, results=tuple(replace(r, cost_usd=None) for r in report.results))
     page = to_html(unpriced)

@@ -310,7 +310,6 @@ def test_records_use_utc() -> None:
 
 
 async def test_expected_answers_are_checked_by_similarity_with_an_embedder() -> None:
-
     case = EvalCase(
         id="sim",
         input=CaseInput(question="Which port does PostgreSQL listen on by default?"),
