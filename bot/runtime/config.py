@@ -371,6 +371,10 @@ def _format_error(path: Path, err: Mapping[str, Any]) -> str:
     return f"{path}: `{loc}`: {msg}"
 
 
+#: Fields Quorum sets itself, never written in quorum.yaml.
+_INTERNAL_KEYS = frozenset({"source"})
+
+
 def _expected_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] | None = QuorumConfig
     for part in loc:
@@ -380,7 +384,9 @@ def _expected_keys(loc: tuple[Any, ...]) -> list[str]:
         if field is None:
             return []
         model = _model_of(field.annotation)
-    return sorted(model.model_fields) if model else []
+    if model is None:
+        return []
+    return sorted(name for name in model.model_fields if name not in _INTERNAL_KEYS)
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -400,7 +406,9 @@ def parse_config(data: Any, path: Path = Path("quorum.yaml")) -> QuorumConfig:
         return QuorumConfig.model_validate({**data, "source": "file"})
     except ValidationError as exc:
         lines = [_format_error(path, e) for e in exc.errors()]
-        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
+        if len(lines) == 1:  # shown after "Configuration problem:", so no heading of its own
+            raise ConfigError(lines[0]) from None
+        raise ConfigError(f"{len(lines)} problems:\n  " + "\n  ".join(lines)) from None
 
 
 #: quorum.yaml is a few kilobytes; a file this large is a mistake.

@@ -148,6 +148,21 @@ def test_a_quorum_yaml_that_is_not_utf8_is_a_configuration_problem(workdir: Path
 
 
 @pytest.mark.usefixtures("no_stack_in_logs")
+def test_quorum_yaml_problems_are_listed_under_one_heading(workdir: Path) -> None:
+    config = workdir / "quorum.yaml"
+    good = config.read_text()
+    config.write_text(good + "colour: blue\n")
+    result = quorum("digest", "--preview")
+    assert_refused(result, "Configuration problem: ", "quorum.yaml: unknown key `colour`")
+    assert said(result).count("quorum.yaml") == 1
+    assert "source" not in said(result)  # set by Quorum itself, never a key to write
+    config.write_text(good + "colour: blue\nshape: round\n")
+    result = quorum("digest", "--preview")
+    assert_refused(result, "Configuration problem: 2 problems:", "`colour`", "`shape`")
+    assert "Invalid configuration" not in said(result)
+
+
+@pytest.mark.usefixtures("no_stack_in_logs")
 def test_cases_export_to_a_path_that_cannot_be_written(workdir: Path) -> None:
     (workdir / "plain-file").write_text("x")
     result = quorum("cases", "export", str(workdir / "plain-file" / "cases.jsonl"))
