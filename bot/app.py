@@ -16,6 +16,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.compare.run_store import RunStore
 from bot.listeners import installations, register_all
+from bot.runtime.preflight import slack_conflict
 from bot.runtime.services import Services
 from bot.slack import payload
 from bot.slack.client import build_client
@@ -24,11 +25,6 @@ from evals.errors import ConfigError, StorageError, new_reference
 
 log = logging.getLogger(__name__)
 
-BOTH_MODES = (
-    "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set. Choose one: SLACK_BOT_TOKEN for "
-    "one workspace, or SLACK_CLIENT_ID with SLACK_CLIENT_SECRET to let workspaces install "
-    "Quorum from /slack/install (then unset SLACK_BOT_TOKEN)."
-)
 DATABASE_DOWN = (
     "Quorum can't reach its database just now, so it can't answer. Please try again in a "
     "minute. (ref {ref})"
@@ -39,8 +35,9 @@ def build_app(services: Services, store: RunStore | None = None) -> AsyncApp:
     """The Bolt app with every listener registered. ``store`` is for tests."""
     settings = services.settings
     secret = settings.slack_signing_secret
-    if settings.oauth and settings.slack_bot_token is not None:
-        raise ConfigError(BOTH_MODES)
+    conflict = slack_conflict(settings)
+    if conflict:
+        raise ConfigError(conflict)
     client = build_client(services)
     # Installs over OAuth (SLACK_CLIENT_ID): each request gets its workspace's token.
     oauth = build_oauth(settings, services.db, services.db_guard, client)

@@ -42,6 +42,7 @@ from bot.slack.installations import (
     GuardedStateStore,
     InstalledWorkspaces,
 )
+from evals.errors import ConfigError
 from storage.db import Database
 
 INSTALL_PATH = "/slack/install"
@@ -145,7 +146,7 @@ def build_oauth(
         return None
     secret = settings.slack_client_secret
     if secret is None:
-        raise ValueError("SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET")
+        raise ConfigError("SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET; set both")
     client_id, client_secret = settings.slack_client_id, secret.get_secret_value()
     store = GuardedInstallationStore(client_id, db, guard)
     state_seconds = settings.slack_install_state_minutes * 60

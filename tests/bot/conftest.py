@@ -212,7 +212,11 @@ async def bot_factory(
             # A loaded 2-core CI machine can take seconds for a SQLite write; only the
             # tests about a hung database want the bot to give up on it quickly.
             # (``env={"slack_bot_token": None, ...}``: an OAuth bot, no token of its own)
-            **{"slack_bot_token": "xoxb-test-token", "quorum_db_write_timeout": 30.0, **(env or {})},
+            **{
+                "slack_bot_token": "xoxb-test-token",
+                "quorum_db_write_timeout": 30.0,
+                **(env or {}),
+            },
         )
         db = FlakyDatabase(
             url,

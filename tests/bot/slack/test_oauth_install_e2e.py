@@ -9,12 +9,13 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from bot.slack.installations import InstalledWorkspaces
 from bot.slack.oauth import INSTALL_PATH, NOT_INSTALLED, REDIRECT_PATH, installed_workspaces
@@ -170,3 +171,295 @@ async def test_the_directory_lists_installed_workspaces_with_their_clients(
     assert answer["team_id"] == "T0BBB"
     assert bot.slack.workspace_of(client.token) == "T0BBB"
     assert await directory.client_for(Workspace("T0NONE")) is None
+
+
+# -- an install that goes wrong: a page that says what to do, never a 500 -------------
+
+
+async def test_a_declined_install_says_nothing_was_installed(
+    two_workspaces: Bot, browser: aiohttp.ClientSession
+) -> None:
+    bot = two_workspaces
+    bot.slack.add_workspace("T0CCC", "Gamma")
+    bot.slack.deny_next = True
+    page = await install(bot, browser, "T0CCC")
+    assert page.status == 200
+    assert "Installation cancelled" in page.text and "nothing was installed" in page.text
+    assert "T0CCC" not in {b.team_id for b in rows(bot, slack_bots)}
+
+
+async def test_replayed_expired_and_cookieless_callbacks_get_friendly_pages(
+    two_workspaces: Bot, browser: aiohttp.ClientSession
+) -> None:
+    bot = two_workspaces
+    bot.slack.add_workspace("T0CCC", "Gamma")
+    redirect = f"{base(bot)}{REDIRECT_PATH}"
+
+    # no cookie: the callback did not start in this browser
+    link, cookie = await start_install(bot, browser, "T0CCC")
+    back = (await get(browser, link)).headers["Location"]
+    page = await get(browser, back)
+    assert page.status == 400 and "Please start from the install link" in page.text
+
+    # the right cookie, once: installed; the same callback replayed: expired link
+    link, cookie = await start_install(bot, browser, "T0CCC")
+    back = (await get(browser, link)).headers["Location"]
+    assert (await get(browser, back, cookie)).status == 200
+    replay = await get(browser, back, cookie)
+    assert replay.status == 401 and "This install link has expired" in replay.text
+
+    # a state older than SLACK_INSTALL_STATE_MINUTES
+    link, cookie = await start_install(bot, browser, "T0CCC")
+    with bot.db.engine.begin() as conn:
+        conn.execute(update(slack_oauth_states).values(expire_at=datetime(2020, 1, 1)))
+    back = (await get(browser, link)).headers["Location"]
+    expired = await get(browser, back, cookie)
+    assert expired.status == 401 and "This install link has expired" in expired.text
+
+    # a code Slack does not know, and a callback without one
+    link, cookie = await start_install(bot, browser, "T0CCC")
+    state = re.search(r"state=([^&]+)", link)
+    assert state is not None
+    forged = await get(browser, f"{redirect}?code=made-up&state={state.group(1)}", cookie)
+    assert forged.status == 401 and "Slack refused the approval" in forged.text
+    for failed in (page, replay, expired, forged):
+        assert failed.headers["Content-Type"].startswith("text/html")
+        assert "Start again" in failed.text and "Traceback" not in failed.text
+
+
+async def test_a_wrong_client_secret_is_a_failed_install_not_a_crash(
+    bot_factory: Callable[..., Any],
+    fake_slack: FakeSlackAPI,
+    browser: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    fake_slack.add_workspace("T0AAA", "Alpha")
+    wrong = "wrong-secret-abcdefghijklmnop"
+    bot: Bot = await bot_factory(env=oauth_env(fake_slack, slack_client_secret=wrong))
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    page = await install(bot, browser, "T0AAA")
+    assert page.status == 401 and "Slack did not confirm the installation" in page.text
+    assert rows(bot, slack_bots) == []
+    assert wrong not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?" + "a" * 20_000,
+        "?code=%ZZ%00&state=%FF%FE",
+        "?state=" + "s" * 5000 + "&code=" + "c" * 5000,
+        "?error=<script>alert(1)</script>",
+        "?code=x&state=y&state=z&code=w",
+    ],
+)
+async def test_hostile_callbacks_get_a_page_not_a_500(
+    two_workspaces: Bot, browser: aiohttp.ClientSession, query: str
+) -> None:
+    bot = two_workspaces
+    for path in (REDIRECT_PATH, INSTALL_PATH):
+        page = await get(browser, f"{base(bot)}{path}{query}", cookie="whatever")
+        assert page.status < 500, page.text[:300]
+        assert "<script>" not in page.text
+    assert len(rows(bot, slack_bots)) == 2
+
+
+async def test_a_team_hint_that_is_not_a_slack_id_is_dropped(
+    two_workspaces: Bot, browser: aiohttp.ClientSession
+) -> None:
+    bot = two_workspaces
+    page = await get(browser, f"{base(bot)}{INSTALL_PATH}?team=T1%26redirect_uri%3Dhttps://evil")
+    assert page.status == 200
+    assert "evil" not in page.text and "team=" not in page.text
+
+
+# -- leaving: uninstall, revoked tokens -------------------------------------------------
+
+
+def uninstalled(bot: Bot, team: str) -> sr.SignedRequest:
+    bot.slack.revoke(team)  # what Slack does to the tokens
+    return sr.event_envelope(SECRET, {"type": "app_uninstalled"}, team_id=team)
+
+
+async def ask(bot: Bot, team: str) -> int:
+    """/compare from ``team``; returns the index of the first Slack call it caused."""
+    script(bot)
+    before = len(bot.slack.calls)
+    reply = await bot.command("Capital of France?", team_id=team)
+    assert reply.status == 200
+    await bot.settle()
+    return before
+
+
+async def test_uninstalling_one_workspace_leaves_the_other_working(two_workspaces: Bot) -> None:
+    bot = two_workspaces
+    await ask(bot, "T0AAA")
+    await ask(bot, "T0BBB")
+    reply = await bot.send(uninstalled(bot, "T0AAA"))
+    assert reply.status == 200
+    await bot.settle()
+    assert {b.team_id for b in rows(bot, slack_bots)} == {"T0BBB"}
+    assert {i.team_id for i in rows(bot, slack_installations)} == {"T0BBB"}
+    # QUORUM_UNINSTALL_DATA=keep (the default): A's runs are still there
+    assert sorted(r.team_id for r in bot.rows(PanelRunRow)) == ["T0AAA", "T0BBB"]
+
+    # A asks again: told politely, through the command's response URL; nothing posted
+    before = await ask(bot, "T0AAA")
+    told = bot.slack.response_url_posts("cmd")
+    assert told and told[-1]["text"] == NOT_INSTALLED
+    assert not [c for c in bot.slack.calls[before:] if c.method == "chat.postMessage"]
+
+    before = await ask(bot, "T0BBB")
+    assert tokens_used(bot, before) == {"T0BBB"}
+    assert len(bot.rows(PanelRunRow)) == 3
+
+
+async def test_uninstall_with_delete_removes_that_workspaces_data_only(
+    bot_factory: Callable[..., Any],
+    fake_slack: FakeSlackAPI,
+    browser: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    for team, name in (("T0AAA", "Alpha"), ("T0BBB", "Beta")):
+        fake_slack.add_workspace(team, name)
+    bot: Bot = await bot_factory(env=oauth_env(fake_slack, quorum_uninstall_data="delete"))
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    for team in ("T0AAA", "T0BBB"):
+        assert (await install(bot, browser, team)).status == 200
+        await ask(bot, team)
+        await ask(bot, team)
+    assert len(bot.rows(PanelRunRow)) == 4
+    await bot.send(uninstalled(bot, "T0AAA"))
+    await bot.settle()
+    assert sorted(r.team_id for r in bot.rows(PanelRunRow)) == ["T0BBB", "T0BBB"]
+    assert {b.team_id for b in rows(bot, slack_bots)} == {"T0BBB"}
+    assert "deleted workspace T0AAA's data" in caplog.text and "2 panel_runs" in caplog.text
+
+
+async def test_revoked_user_tokens_keep_the_bot_revoked_bot_token_removes_it(
+    two_workspaces: Bot,
+) -> None:
+    bot = two_workspaces
+    revoked_users = {"type": "tokens_revoked", "tokens": {"oauth": ["U0ADMIN"]}}
+    await bot.send(sr.event_envelope(SECRET, revoked_users, team_id="T0AAA"))
+    await bot.settle()
+    assert {i.team_id for i in rows(bot, slack_installations)} == {"T0BBB"}
+    assert {b.team_id for b in rows(bot, slack_bots)} == {"T0AAA", "T0BBB"}
+    before = await ask(bot, "T0AAA")  # the bot still answers with A's bot token
+    assert tokens_used(bot, before) == {"T0AAA"}
+
+    revoked_bot = {"type": "tokens_revoked", "tokens": {"bot": ["UBOTT0BBB"]}}
+    await bot.send(sr.event_envelope(SECRET, revoked_bot, team_id="T0BBB"))
+    await bot.settle()
+    assert {b.team_id for b in rows(bot, slack_bots)} == {"T0AAA"}
+
+
+# -- token rotation ---------------------------------------------------------------------
+
+
+async def test_rotating_tokens_are_refreshed_through_oauth_v2_access(
+    bot_factory: Callable[..., Any], fake_slack: FakeSlackAPI, browser: aiohttp.ClientSession
+) -> None:
+    fake_slack.add_workspace("T0AAA", "Alpha")
+    fake_slack.token_rotation = True
+    fake_slack.token_lifetime_s = 3600  # within the 2 hours before expiry Quorum refreshes in
+    bot: Bot = await bot_factory(env=oauth_env(fake_slack))
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    assert (await install(bot, browser, "T0AAA")).status == 200
+    (stored,) = rows(bot, slack_bots)
+    assert stored.bot_refresh_token.startswith("xoxe-1-") and stored.bot_token_expires_at
+    first = stored.bot_token
+
+    before = await ask(bot, "T0AAA")
+    refreshes = [c for c in fake_slack.calls_to("oauth.v2.access") if c.body.get("grant_type")]
+    assert len(refreshes) == 1
+    assert refreshes[0].body["grant_type"] == "refresh_token"
+    assert refreshes[0].body["refresh_token"] == stored.bot_refresh_token
+    posts = [c for c in fake_slack.calls[before:] if c.method == "chat.postMessage"]
+    assert posts and {c.token for c in posts} != {first}
+    assert all(fake_slack.workspace_of(c.token) == "T0AAA" for c in posts)
+    (latest,) = [b for b in rows(bot, slack_bots) if b.bot_token == posts[0].token]
+    assert latest.bot_refresh_token != stored.bot_refresh_token
+
+
+async def test_a_refused_refresh_is_a_polite_refusal(
+    bot_factory: Callable[..., Any], fake_slack: FakeSlackAPI, browser: aiohttp.ClientSession
+) -> None:
+    fake_slack.add_workspace("T0AAA", "Alpha")
+    fake_slack.token_rotation = True
+    fake_slack.token_lifetime_s = 3600
+    bot: Bot = await bot_factory(env=oauth_env(fake_slack))
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    assert (await install(bot, browser, "T0AAA")).status == 200
+    fake_slack.fail("oauth.v2.access", error="invalid_refresh_token", times=None)
+    before = await ask(bot, "T0AAA")
+    assert not [c for c in fake_slack.calls[before:] if c.method == "chat.postMessage"]
+    assert bot.slack.response_url_posts("cmd")[-1]["text"] == NOT_INSTALLED
+
+
+# -- Enterprise Grid --------------------------------------------------------------------
+
+
+async def test_an_org_wide_install_answers_every_workspace_of_the_org(
+    bot_factory: Callable[..., Any], fake_slack: FakeSlackAPI, browser: aiohttp.ClientSession
+) -> None:
+    fake_slack.add_workspace(
+        "E0ORG", "Acme", enterprise_id="E0ORG", enterprise_name="Acme Corp", org_wide=True
+    )
+    bot: Bot = await bot_factory(env=oauth_env(fake_slack))
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    page = await install(bot, browser, "E0ORG")
+    assert page.status == 200 and "Acme Corp" in page.text
+    (stored,) = rows(bot, slack_bots)
+    assert (stored.enterprise_id, stored.team_id, stored.is_enterprise_install) == (
+        "E0ORG",
+        None,
+        True,
+    )
+
+    for team in ("T0ORG1", "T0ORG2"):
+        script(bot)
+        before = len(bot.slack.calls)
+        await bot.command(
+            "Capital of France?", team_id=team, enterprise_id="E0ORG", is_enterprise_install=True
+        )
+        await bot.settle()
+        assert tokens_used(bot, before) == {"E0ORG"}
+        assert [c for c in bot.slack.calls[before:] if c.method == "chat.postMessage"]
+
+    directory = installed_workspaces(bot.services)
+    assert directory is not None
+    assert await directory.installed() == [Workspace("E0ORG", "E0ORG")]
+    client = await directory.client_for(Workspace("E0ORG", "E0ORG"))
+    assert client is not None and fake_slack.workspace_of(client.token) == "E0ORG"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "tokens_revoked"},
+        {"type": "tokens_revoked", "tokens": "all of them"},
+        {"type": "tokens_revoked", "tokens": {"bot": "UBOTT0AAA"}},
+        {"type": "tokens_revoked", "tokens": {"oauth": [1, None]}},
+    ],
+)
+async def test_a_malformed_revocation_removes_nothing_and_logs_no_traceback(
+    two_workspaces: Bot, event: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = two_workspaces
+    reply = await bot.send(sr.event_envelope(SECRET, event, team_id="T0AAA"))
+    await bot.settle()
+    assert reply.status == 200
+    assert {b.team_id for b in rows(bot, slack_bots)} == {"T0AAA", "T0BBB"}
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_database_that_does_not_answer_is_said_plainly(two_workspaces: Bot) -> None:
+    bot = two_workspaces
+    bot.db.down = True
+    bot.services.db_guard.state = "degraded"  # as after a timed-out call
+    reply = await bot.command("Capital of France?", team_id="T0AAA")
+    assert reply.status == 200
+    assert "can't reach its database" in reply.text and "ref " in reply.text
