@@ -56,12 +56,6 @@ class Settings(BaseSettings):
         default=DEFAULT_SLACK_AUTHORIZE_URL,
         description="Where the install link sends people to approve Quorum (GovSlack, tests).",
     )
-    slack_install_state_minutes: int = Field(
-        default=10,
-        ge=1,
-        le=24 * 60,
-        description="Minutes an install link stays valid.",
-    )
     quorum_uninstall_data: Literal["keep", "delete"] = Field(
         default="keep",
         description="When a workspace uninstalls Quorum: keep its runs, signals and cases "

@@ -2,7 +2,7 @@
 database), when ``SLACK_CLIENT_ID`` is set.
 
 ``GET /slack/install`` sets a one-time ``state`` (a cookie and a row, valid
-``SLACK_INSTALL_STATE_MINUTES``) and links to Slack's approval page
+:data:`INSTALL_LINK_MINUTES`) and links to Slack's approval page
 (``SLACK_AUTHORIZE_URL``); Slack sends the person back to ``GET /slack/oauth_redirect``
 with a code, which ``oauth.v2.access`` (at ``SLACK_API_URL``) turns into the workspace's
 bot token, stored by :mod:`bot.slack.installations`. Every request from Slack is then
@@ -47,6 +47,8 @@ from storage.db import Database
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+#: How long one install link (its ``state``) stays valid.
+INSTALL_LINK_MINUTES = 10
 
 #: The bot scopes Quorum asks for; the same list as ``oauth_config.scopes.bot`` in
 #: bot/manifest.yaml (a test keeps them equal).
@@ -149,7 +151,7 @@ def build_oauth(
         raise ConfigError("SLACK_CLIENT_ID is set without SLACK_CLIENT_SECRET; set both")
     client_id, client_secret = settings.slack_client_id, secret.get_secret_value()
     store = GuardedInstallationStore(client_id, db, guard)
-    state_seconds = settings.slack_install_state_minutes * 60
+    state_seconds = INSTALL_LINK_MINUTES * 60
     oauth_settings = AsyncOAuthSettings(
         client_id=client_id,
         client_secret=client_secret,

@@ -208,7 +208,7 @@ async def test_replayed_expired_and_cookieless_callbacks_get_friendly_pages(
     replay = await get(browser, back, cookie)
     assert replay.status == 401 and "This install link has expired" in replay.text
 
-    # a state older than SLACK_INSTALL_STATE_MINUTES
+    # a state older than its 10 minutes
     link, cookie = await start_install(bot, browser, "T0CCC")
     with bot.db.engine.begin() as conn:
         conn.execute(update(slack_oauth_states).values(expire_at=datetime(2020, 1, 1)))
