@@ -5,8 +5,10 @@ token; uninstalling one leaves the other working."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +19,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
+from bot.server import serve_socket_mode
 from bot.slack.installations import InstalledWorkspaces
 from bot.slack.oauth import INSTALL_PATH, NOT_INSTALLED, REDIRECT_PATH, installed_workspaces
 from bot.slack.workspaces import Workspace
@@ -67,7 +70,8 @@ def rows(bot: Bot, table: Any) -> list[Any]:
 
 
 def base(bot: Bot) -> str:
-    return f"http://127.0.0.1:{bot.server.port}"
+    """Where the bot serves its pages (``bot.pages``: another server, in Socket Mode)."""
+    return getattr(bot, "pages", None) or f"http://127.0.0.1:{bot.server.port}"
 
 
 def state_cookie(page: Page) -> str:
@@ -95,7 +99,9 @@ async def install(bot: Bot, browser: aiohttp.ClientSession, team: str) -> Page:
     assert approval.status == 302
     back = approval.headers["Location"]
     assert back.startswith(f"{base(bot)}{REDIRECT_PATH}?")
-    return await get(browser, back, cookie)
+    done = await get(browser, back, cookie)
+    assert "xox" not in done.text and bot.slack.client_secret not in done.text
+    return done
 
 
 @pytest.fixture
@@ -383,6 +389,16 @@ async def test_rotating_tokens_are_refreshed_through_oauth_v2_access(
     (latest,) = [b for b in rows(bot, slack_bots) if b.bot_token == posts[0].token]
     assert latest.bot_refresh_token != stored.bot_refresh_token
 
+    # the scheduler's way in refreshes too (the new token also has under two hours left)
+    directory = installed_workspaces(bot.services)
+    assert directory is not None
+    client = await directory.client_for(Workspace("T0AAA"))
+    assert client is not None and client.token not in {first, posts[0].token}
+    assert fake_slack.workspace_of(client.token) == "T0AAA"
+    assert (await client.auth_test())["team_id"] == "T0AAA"
+    refreshes = [c for c in fake_slack.calls_to("oauth.v2.access") if c.body.get("grant_type")]
+    assert len(refreshes) == 2
+
 
 async def test_a_refused_refresh_is_a_polite_refusal(
     bot_factory: Callable[..., Any], fake_slack: FakeSlackAPI, browser: aiohttp.ClientSession
@@ -463,3 +479,58 @@ async def test_a_database_that_does_not_answer_is_said_plainly(two_workspaces: B
     reply = await bot.command("Capital of France?", team_id="T0AAA")
     assert reply.status == 200
     assert "can't reach its database" in reply.text and "ref " in reply.text
+
+
+# -- Socket Mode ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_socket_mode_serves_the_install_pages_and_answers_each_workspace(
+    bot_factory: Callable[..., Any], fake_slack: FakeSlackAPI, browser: aiohttp.ClientSession
+) -> None:
+    fake_slack.add_workspace("T0AAA", "Alpha")
+    port = free_port()
+    env = oauth_env(fake_slack, slack_app_token="xapp-1-test", port=port)
+    bot: Bot = await bot_factory(env=env)
+    bot.pages = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    fake_slack.redirect_url = f"{bot.pages}{REDIRECT_PATH}"  # type: ignore[attr-defined]
+    serving = asyncio.create_task(serve_socket_mode(bot.services))
+    try:
+        assert await fake_slack.async_wait_for(lambda s: s.socket_clients() == 1)
+        assert (await install(bot, browser, "T0AAA")).status == 200
+        # Slack's requests come through the socket, not over this HTTP server
+        async with browser.post(f"{bot.pages}/slack/events", data="{}") as resp:  # type: ignore[attr-defined]
+            assert resp.status in (404, 405)
+
+        script(bot)
+        before = len(fake_slack.calls)
+        form = sr.slash_command_form("Capital of France?", team_id="T0AAA")
+        form["response_url"] = fake_slack.response_url("cmd")
+        fake_slack.send_socket_envelope(
+            {"envelope_id": "env-a", "type": "slash_commands", "payload": form}
+        )
+        await bot.settle()
+        assert any(a.get("envelope_id") == "env-a" for a in fake_slack.socket_acks)
+        assert tokens_used(bot, before) == {"T0AAA"}
+        assert [c for c in fake_slack.calls[before:] if c.method == "chat.postMessage"]
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+
+
+async def test_single_workspace_mode_applies_the_data_setting_on_uninstall(
+    bot_factory: Callable[..., Any],
+) -> None:
+    bot: Bot = await bot_factory(env={"quorum_uninstall_data": "delete"})
+    script(bot)
+    await bot.command("Capital of France?")
+    await bot.settle()
+    assert [r.team_id for r in bot.rows(PanelRunRow)] == [sr.TEAM_ID]
+    await bot.event({"type": "app_uninstalled"})
+    await bot.settle()
+    assert bot.rows(PanelRunRow) == []
