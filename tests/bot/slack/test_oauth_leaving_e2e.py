@@ -142,10 +142,23 @@ async def test_a_refused_refresh_is_a_polite_refusal(
     bot: Bot = await bot_factory(env=oauth_env(fake_slack))
     fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
     assert (await install(bot, browser, "T0AAA")).status == 200
-    fake_slack.fail("oauth.v2.access", error="invalid_refresh_token", times=None)
+    # someone else (another copy of the app) uses the stored refresh token first
+    (stored,) = rows(bot, slack_bots)
+    directory = installed_workspaces(bot.services)
+    assert directory is not None
+    used = await directory.client.oauth_v2_access(
+        client_id=fake_slack.client_id,
+        client_secret=fake_slack.client_secret,
+        grant_type="refresh_token",
+        refresh_token=stored.bot_refresh_token,
+    )
+    assert used["ok"]
     before = await ask(bot, "T0AAA")
+    refused = fake_slack.calls_to("oauth.v2.access")[-1]
+    assert refused.body["refresh_token"] == stored.bot_refresh_token
     assert not [c for c in fake_slack.calls[before:] if c.method == "chat.postMessage"]
     assert bot.slack.response_url_posts("cmd")[-1]["text"] == NOT_INSTALLED
+    assert await directory.client_for(Workspace("T0AAA")) is None  # the scheduler skips it
 
 
 @pytest.mark.parametrize(
@@ -179,3 +192,29 @@ async def test_single_workspace_mode_applies_the_data_setting_on_uninstall(
     await bot.event({"type": "app_uninstalled"})
     await bot.settle()
     assert bot.rows(PanelRunRow) == []
+
+
+@pytest.mark.postgres
+async def test_install_answer_and_uninstall_on_postgresql(
+    bot_factory: Callable[..., Any],
+    fake_slack: FakeSlackAPI,
+    browser: aiohttp.ClientSession,
+    empty_postgres_url: str,
+) -> None:
+    fake_slack.add_workspace("T0AAA", "Alpha")
+    fake_slack.add_workspace("T0BBB", "Beta")
+    fake_slack.token_rotation = True
+    fake_slack.token_lifetime_s = 3600
+    env = oauth_env(fake_slack, quorum_uninstall_data="delete")
+    bot: Bot = await bot_factory(database_url=empty_postgres_url, env=env)
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    for team in ("T0AAA", "T0BBB"):
+        assert (await install(bot, browser, team)).status == 200
+        before = await ask(bot, team)
+        assert tokens_used(bot, before) == {team}
+    await bot.send(uninstalled(bot, "T0AAA"))
+    await bot.settle()
+    assert [r.team_id for r in bot.rows(PanelRunRow)] == ["T0BBB"]
+    assert {b.team_id for b in rows(bot, slack_bots)} == {"T0BBB"}
+    before = await ask(bot, "T0BBB")
+    assert tokens_used(bot, before) == {"T0BBB"}
