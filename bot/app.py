@@ -15,22 +15,38 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 
 from bot.compare.run_store import RunStore
-from bot.listeners import register_all
+from bot.listeners import installations, register_all
+from bot.runtime.preflight import slack_conflict
 from bot.runtime.services import Services
 from bot.slack import payload
 from bot.slack.client import build_client
-from evals.errors import new_reference
+from bot.slack.oauth import NOT_INSTALLED, build_oauth
+from evals.errors import ConfigError, StorageError, new_reference
 
 log = logging.getLogger(__name__)
+
+DATABASE_DOWN = (
+    "Quorum can't reach its database just now, so it can't answer. Please try again in a "
+    "minute. (ref {ref})"
+)
 
 
 def build_app(services: Services, store: RunStore | None = None) -> AsyncApp:
     """The Bolt app with every listener registered. ``store`` is for tests."""
     settings = services.settings
     secret = settings.slack_signing_secret
+    conflict = slack_conflict(settings)
+    if conflict:
+        raise ConfigError(conflict)
+    client = build_client(services)
+    # Installs over OAuth (SLACK_CLIENT_ID): each request gets its workspace's token.
+    oauth = build_oauth(settings, services.db, services.db_guard, client)
     app = AsyncApp(
         name="quorum",
-        client=build_client(services),
+        client=client,
+        oauth_flow=oauth.flow if oauth else None,
+        authorize=oauth.authorize if oauth else None,  # type: ignore[arg-type]
+        user_facing_authorize_error_message=NOT_INSTALLED if oauth else None,
         signing_secret=secret.get_secret_value() if secret else "",
         process_before_response=False,
         # Socket Mode requests are not signed; Bolt skips verification for them itself.
@@ -50,7 +66,11 @@ def build_app(services: Services, store: RunStore | None = None) -> AsyncApp:
         log.error(
             "unhandled error in a %s listener [%s]", payload.kind_of(body), ref, exc_info=error
         )
+        if isinstance(error, StorageError):
+            # Finding the workspace's installation failed before any listener ran.
+            return BoltResponse(status=200, body=DATABASE_DOWN.format(ref=ref))
         return None
 
     register_all(app, services, store)
+    installations.register(app, services, oauth.store if oauth else None)
     return app

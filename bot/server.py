@@ -12,6 +12,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -23,7 +25,9 @@ from bot.runtime.services import Services
 from bot.runtime.shared_budget import recording_demand
 from bot.slack import payload
 from bot.slack.background_tasks import drain
+from bot.slack.install_pages import install_error_page
 from bot.slack.request_guard import check_request, log_rejection
+from evals.errors import new_reference
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,11 @@ def malformed(body: Any) -> bool:
     return bool(found)
 
 
-def build_web_app(services: Services, app: AsyncApp | None = None) -> web.Application:
+def build_web_app(
+    services: Services, app: AsyncApp | None = None, *, events: bool = True
+) -> web.Application:
+    """``events=False``: no ``POST /slack/events`` (Socket Mode brings Slack's requests;
+    the server is there for the install pages and ``/healthz``)."""
     bolt = app or build_app(services)
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
 
@@ -89,9 +97,40 @@ def build_web_app(services: Services, app: AsyncApp | None = None) -> web.Applic
         ok, body = await health(services)
         return web.json_response(body, status=200 if ok else 503)
 
-    web_app.router.add_post(EVENTS_PATH, slack_events)
+    if events:
+        web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get(HEALTH_PATH, healthz)
+    if bolt.oauth_flow is not None:
+        add_install_routes(web_app, bolt.oauth_flow)
     return web_app
+
+
+def add_install_routes(web_app: web.Application, flow: AsyncOAuthFlow) -> None:
+    """``GET /slack/install`` and ``GET /slack/oauth_redirect`` (OAuth installs): pages
+    for people, so every failure is a page saying what to do, never a traceback."""
+
+    async def oauth_page(request: web.Request) -> web.Response:
+        bolt_request = AsyncBoltRequest(
+            body="", query=request.query_string, headers=dict(request.headers)
+        )
+        try:
+            if request.path == flow.install_path:
+                bolt_response = await flow.handle_installation(bolt_request)
+            else:
+                bolt_response = await flow.handle_callback(bolt_request)
+        except Exception:
+            ref = new_reference()
+            log.error("the install page failed [%s]", ref, exc_info=True)
+            return web.Response(
+                status=503,
+                text=install_error_page(ref, flow.install_path),
+                content_type="text/html",
+                headers={"Cache-Control": "no-store"},
+            )
+        return await to_aiohttp_response(bolt_response)
+
+    web_app.router.add_get(flow.install_path, oauth_page)
+    web_app.router.add_get(flow.redirect_uri_path, oauth_page)
 
 
 @dataclass
@@ -113,10 +152,15 @@ class RunningServer:
 
 
 async def start_http(
-    services: Services, port: int, *, host: str = "0.0.0.0", app: AsyncApp | None = None
+    services: Services,
+    port: int,
+    *,
+    host: str = "0.0.0.0",
+    app: AsyncApp | None = None,
+    events: bool = True,
 ) -> RunningServer:
     """Start serving and return at once (port 0 picks a free port)."""
-    runner = web.AppRunner(build_web_app(services, app), access_log=None)
+    runner = web.AppRunner(build_web_app(services, app, events=events), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -174,8 +218,15 @@ def build_socket_mode_handler(
 
 
 async def serve_socket_mode(services: Services) -> None:
-    """Connect to Slack over Socket Mode and handle requests until cancelled."""
-    handler = build_socket_mode_handler(services)
+    """Connect to Slack over Socket Mode and handle requests until cancelled. With OAuth
+    installs, the install pages (and ``/healthz``) are served over HTTP on ``$PORT`` too:
+    people reach them with a browser, not through Slack's socket."""
+    app = build_app(services)
+    handler = build_socket_mode_handler(services, app)
+    pages: RunningServer | None = None
+    if app.oauth_flow is not None:
+        pages = await start_http(services, services.settings.port, app=app, events=False)
+        log.info("install pages on port %s (GET /slack/install)", pages.port)
     replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
     log.info("Quorum connecting to Slack with Socket Mode")
     try:
@@ -186,3 +237,5 @@ async def serve_socket_mode(services: Services) -> None:
         replayer.cancel()
         await handler.close_async()  # type: ignore[no-untyped-call]
         await drain()
+        if pages is not None:
+            await pages.runner.cleanup()

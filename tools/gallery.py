@@ -40,6 +40,7 @@ from bot.messages import (
 from bot.messages.case_review import SetVersion, new_case_notice, review_blocks
 from bot.messages.digest import digest_blocks
 from bot.schedule.jobs import chart_for
+from bot.slack.install_pages import failure_page, install_page, success_page
 from bot.slack.mrkdwn import to_mrkdwn
 from evals.cases.schema import (
     CaseInput,
@@ -602,6 +603,14 @@ GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
 )
 
 
+#: Web pages (not Slack messages): the install pages of OAuth installs, as served.
+PAGES: Sequence[tuple[str, Callable[[], str]]] = (
+    ("install-link", lambda: install_page("https://slack.com/oauth/v2/authorize")),
+    ("install-success", lambda: success_page("Acme Engineering", "slack://open")),
+    ("install-expired", lambda: failure_page("invalid_state", "/slack/install")),
+)
+
+
 def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
@@ -658,6 +667,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         page = args.out / f"{name}.html"
         page.write_text(render([build()], width=width - 40), encoding="utf-8")
+        if browser:
+            screenshot(browser, page, args.out / f"{name}.png", width)
+            page.unlink()
+        print(f"{name}: {args.out / (name + ('.png' if browser else '.html'))}")
+    for name, html in PAGES:
+        if args.only and name not in args.only:
+            continue
+        page = args.out / f"{name}.html"
+        page.write_text(html(), encoding="utf-8")
         if browser:
             screenshot(browser, page, args.out / f"{name}.png", width)
             page.unlink()

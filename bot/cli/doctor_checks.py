@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bot.runtime.adapters import model_client, sentence_embedder
 from bot.runtime.config import QuorumConfig, to_member
-from bot.runtime.preflight import missing_provider_keys, missing_slack
+from bot.runtime.preflight import missing_provider_keys, missing_slack, slack_conflict
 from bot.runtime.settings import Settings
 from evals.errors import QuorumError
 from evals.protocols import ModelClient
@@ -35,8 +35,13 @@ def _key_checks(settings: Settings, config: QuorumConfig) -> list[Check]:
     ]
     socket_mode = settings.slack_app_token is not None
     slack_missing = missing_slack(settings, socket_mode=socket_mode)
-    mode = "Socket Mode" if socket_mode else "HTTP"
-    if slack_missing:
+    mode = ("Socket Mode" if socket_mode else "HTTP") + (
+        ", OAuth installs" if settings.oauth else ""
+    )
+    conflict = slack_conflict(settings)
+    if conflict:
+        checks.append(Check("slack credentials", False, conflict, required=False))
+    elif slack_missing:
         names = ", ".join(m.variable for m in slack_missing)
         detail = f"{mode}: {names} not set (needed for `quorum run`, not for the CLI)"
         checks.append(Check("slack credentials", False, detail, required=False))

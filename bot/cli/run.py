@@ -36,11 +36,20 @@ def run(
     """Start the Slack bot (and, by default, the in-process scheduler)."""
     # Imported here, not to register the command (fast `quorum --help`).
     from bot.runtime.logs import configure_logging
-    from bot.runtime.preflight import explain, missing_provider_keys, missing_slack
+    from bot.runtime.preflight import (
+        explain,
+        missing_provider_keys,
+        missing_slack,
+        slack_conflict,
+    )
     from bot.runtime.services import build_services
     from bot.schedule.calibrators import use_active_calibrator
 
     settings, config = load_settings_and_config()
+    conflict = slack_conflict(settings)
+    if conflict:
+        err.print(f"Configuration problem: {conflict}", highlight=False, markup=False)
+        raise typer.Exit(Exit.USAGE)
     socket_mode = settings.slack_app_token is not None and not http
     missing = missing_slack(settings, socket_mode=socket_mode) + missing_provider_keys(config)
     if missing:

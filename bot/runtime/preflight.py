@@ -19,10 +19,34 @@ class Missing:
 
 SLACK_HOW = "the Slack app's settings"
 
+BOTH_MODES = (
+    "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set. Choose one: SLACK_BOT_TOKEN for "
+    "one workspace, or SLACK_CLIENT_ID with SLACK_CLIENT_SECRET to let workspaces install "
+    "Quorum from /slack/install (then unset SLACK_BOT_TOKEN)."
+)
+
+
+def slack_conflict(settings: Settings) -> str | None:
+    """Why the Slack settings contradict each other, or None."""
+    if settings.oauth and settings.slack_bot_token is not None:
+        return BOTH_MODES
+    return None
+
 
 def missing_slack(settings: Settings, *, socket_mode: bool) -> list[Missing]:
+    """What is missing for the bot to start: single-workspace mode needs its bot token;
+    OAuth installs (SLACK_CLIENT_ID) need the client secret instead."""
     missing: list[Missing] = []
-    if settings.slack_bot_token is None:
+    if settings.oauth:
+        if settings.slack_client_secret is None:
+            missing.append(
+                Missing(
+                    "SLACK_CLIENT_SECRET",
+                    "OAuth client secret, to install Quorum into workspaces (SLACK_CLIENT_ID is set)",
+                    SLACK_HOW + ": Basic Information → App Credentials",
+                )
+            )
+    elif settings.slack_bot_token is None:
         missing.append(
             Missing(
                 "SLACK_BOT_TOKEN", "the bot's token (xoxb-…)", SLACK_HOW + ": OAuth & Permissions"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 
 
 class Settings(BaseSettings):
@@ -32,6 +33,33 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default=DEFAULT_SLACK_API_URL,
         description="Slack Web API base URL (GovSlack, or a fake server in tests).",
+    )
+    slack_client_id: str | None = Field(
+        default=None,
+        description="OAuth client id: set it (with SLACK_CLIENT_SECRET, instead of "
+        "SLACK_BOT_TOKEN) to let any workspace install Quorum from /slack/install.",
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret (Basic Information → App Credentials)."
+    )
+    slack_scopes: str | None = Field(
+        default=None,
+        description="Comma-separated bot scopes asked for at install; default: the ones "
+        "bot/manifest.yaml declares.",
+    )
+    slack_redirect_uri: str | None = Field(
+        default=None,
+        description="The public URL of /slack/oauth_redirect as listed in the app's Redirect "
+        "URLs; unset: the one Slack has on file.",
+    )
+    slack_authorize_url: str = Field(
+        default=DEFAULT_SLACK_AUTHORIZE_URL,
+        description="Where the install link sends people to approve Quorum (GovSlack, tests).",
+    )
+    quorum_uninstall_data: Literal["keep", "delete"] = Field(
+        default="keep",
+        description="When a workspace uninstalls Quorum: keep its runs, signals and cases "
+        "(`keep`) or delete them (`delete`); its tokens are always deleted.",
     )
     database_url: str = Field(
         default="sqlite:///quorum.db",
@@ -80,10 +108,19 @@ class Settings(BaseSettings):
         "spooled and the answer goes out anyway.",
     )
 
+    @property
+    def oauth(self) -> bool:
+        """True when Quorum installs into workspaces over OAuth (SLACK_CLIENT_ID set)."""
+        return self.slack_client_id is not None
+
     @field_validator(
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",
+        "slack_client_id",
+        "slack_client_secret",
+        "slack_scopes",
+        "slack_redirect_uri",
         "quorum_embedding_model",
         "quorum_calibrator",
         "quorum_spool_path",

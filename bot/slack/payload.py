@@ -72,6 +72,11 @@ EVENTS: Mapping[str, Sequence[Field]] = {
         may("event.item.ts"),
     ),
     "app_home_opened": (need("event.user"), may("event.tab"), may("event.view", "dict")),
+    "tokens_revoked": (
+        need("event.tokens", "dict"),
+        may("event.tokens.oauth", "list"),
+        may("event.tokens.bot", "list"),
+    ),
 }
 EVENTS = {**EVENTS, "reaction_removed": EVENTS["reaction_added"]}
 #: A message a person wrote (no subtype, no bot): what the DM and correction listeners read.

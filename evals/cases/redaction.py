@@ -19,7 +19,7 @@ What is found (kind → examples):
   (``ghp_…``, ``github_pat_…``), GitLab (``glpat-…``), Google (``AIza…``, ``ya29.…``),
   Stripe (``sk_live_…``, ``whsec_…``), Hugging Face (``hf_…``), npm (``npm_…``), PyPI,
   SendGrid, Groq, Replicate, Perplexity, xAI, Shopify, DigitalOcean, Databricks, Linear
-* ``SLACK_TOKEN``: ``xoxb-…``, ``xoxp-…``, ``xapp-…`` (``xox[abposr]``)
+* ``SLACK_TOKEN``: ``xoxb-…``, ``xoxp-…``, ``xapp-…`` (``xox[abeposr]``), rotating ``xoxe.xoxb-…`` and refresh ``xoxe-…``
 * ``TOKEN``: ``Bearer …`` / ``Basic …`` credentials and JSON Web Tokens
 * ``SECRET``: assignments to a secret-sounding name, wherever the name sits inside a
   longer one: ``password=…``, ``DB_PASSWORD=…``, ``AWS_SECRET_ACCESS_KEY=…``,
@@ -117,7 +117,7 @@ _PRIVATE_KEY = re.compile(
 )
 _SLACK_TOKEN = re.compile(
     _NB
-    + r"(?:xox[abposr]-[A-Za-z0-9\-]{8,}|xapp-\d-[A-Za-z0-9\-]{8,}|xoxe\.xox[bp]-[A-Za-z0-9\-]{8,})"
+    + r"(?:xox[abeposr]-[A-Za-z0-9\-]{8,}|xapp-\d-[A-Za-z0-9\-]{8,}|xoxe\.xox[bp]-[A-Za-z0-9\-]{8,})"
 )
 _API_KEYS = re.compile(
     _NB

@@ -205,14 +205,18 @@ async def bot_factory(
         url = database_url or f"sqlite:///{tmp_path}/quorum.db"
         settings = Settings(
             _env_file=None,
-            slack_bot_token="xoxb-test-token",
             slack_signing_secret=SECRET,
             slack_api_url=fake_slack.url,
             database_url=url,
             quorum_spool_path=tmp_path / "quorum-spool.jsonl",
             # A loaded 2-core CI machine can take seconds for a SQLite write; only the
             # tests about a hung database want the bot to give up on it quickly.
-            **{"quorum_db_write_timeout": 30.0, **(env or {})},
+            # (``env={"slack_bot_token": None, ...}``: an OAuth bot, no token of its own)
+            **{
+                "slack_bot_token": "xoxb-test-token",
+                "quorum_db_write_timeout": 30.0,
+                **(env or {}),
+            },
         )
         db = FlakyDatabase(
             url,

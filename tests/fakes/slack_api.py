@@ -21,6 +21,9 @@ a workspace without it (``feature_not_enabled``) unless ``streaming = True``; th
 stream is a thread reply whose text grows with each append, and a stream in a channel
 must name its recipient (user and team) as Slack requires.
 
+OAuth installs (``oauth.v2.access``, per-token ``auth.test``, refreshes, revoking,
+the approval page): see :mod:`tests.fakes.slack_oauth`.
+
 ``response_url(name)`` gives a URL that records what is posted to it, like the
 ``response_url`` Slack puts in slash commands and interactions. ``/ws`` is a minimal
 Socket Mode endpoint: ``apps.connections.open`` returns it; ``send_socket_envelope``
@@ -41,6 +44,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 from aiohttp import WSMsgType, web
+
+from tests.fakes.slack_oauth import OAuthFake, basic_credentials
 
 JSON = dict[str, Any]
 
@@ -106,7 +111,7 @@ class StoredMessage:
         return out
 
 
-class FakeSlackAPI:
+class FakeSlackAPI(OAuthFake):
     """Fake Slack Web API. Start with :meth:`start` (or use the ``fake_slack`` fixture)."""
 
     bot_user_id = "UQUORUMBOT"
@@ -133,6 +138,7 @@ class FakeSlackAPI:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self._init_oauth()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -175,6 +181,7 @@ class FakeSlackAPI:
         app.router.add_post("/response/{name}", self._handle_response_url)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/ws", self._handle_ws)
+        app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -201,6 +208,11 @@ class FakeSlackAPI:
     def url(self) -> str:
         """The Web API base URL, to use as ``SLACK_API_URL`` (ends with a slash)."""
         return f"{self.base}/api/"
+
+    @property
+    def authorize_url(self) -> str:
+        """The approval page, to use as ``SLACK_AUTHORIZE_URL``."""
+        return f"{self.base}/oauth/v2/authorize"
 
     def response_url(self, name: str = "r1") -> str:
         return f"{self.base}/response/{name}"
@@ -383,6 +395,10 @@ class FakeSlackAPI:
                 body[key] = value
         else:
             body["_raw"] = raw.decode(errors="replace")
+        credentials = basic_credentials(request.headers.get("Authorization", ""))
+        if credentials is not None:
+            body.setdefault("client_id", credentials[0])
+            body.setdefault("client_secret", credentials[1])
         return body
 
     def _record(self, method: str, body: JSON, request: web.Request) -> _Failure | None:
@@ -421,6 +437,13 @@ class FakeSlackAPI:
             response = await self._apply_failure(failure)
             if response is not None:
                 return response
+        token = SlackCall(method, body, dict(request.headers), 0.0).token
+        if method == "auth.test":
+            answer = self._auth_test_for(token or "")
+            if answer is not None:
+                return web.json_response(answer)
+        elif self.is_revoked(token):
+            return web.json_response({"ok": False, "error": "token_revoked"})
         with self._lock:
             queued = self._responses.get(method)
             if queued:

@@ -92,10 +92,15 @@ def slash_command_form(
     command: str = "/compare",
     response_url: str = "https://hooks.slack.com/commands/T0QUORUM/1/abc",
     trigger_id: str | None = None,
+    team_id: str = TEAM_ID,
+    enterprise_id: str | None = None,
+    is_enterprise_install: bool = False,
 ) -> dict[str, str]:
-    return {
+    """``team_id``/``enterprise_id``: the workspace (and Enterprise Grid org) it comes
+    from; ``is_enterprise_install``: the app is installed org-wide."""
+    form = {
         "token": "deprecated-verification-token",
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "team_domain": "quorum-test",
         "channel_id": channel_id,
         "channel_name": channel_name,
@@ -104,19 +109,30 @@ def slash_command_form(
         "command": command,
         "text": text,
         "api_app_id": API_APP_ID,
-        "is_enterprise_install": "false",
+        "is_enterprise_install": "true" if is_enterprise_install else "false",
         "response_url": response_url,
         "trigger_id": trigger_id or _trigger_id(),
     }
+    if enterprise_id is not None:
+        form["enterprise_id"] = enterprise_id
+    return form
 
 
 # -- Events API ------------------------------------------------------------------------
 
 
 def event_envelope(
-    secret: str, event: Any, *, event_id: str | None = None, timestamp: int | None = None
+    secret: str,
+    event: Any,
+    *,
+    event_id: str | None = None,
+    timestamp: int | None = None,
+    **workspace: Any,
 ) -> SignedRequest:
-    return signed_json(secret, envelope(event, event_id=event_id), timestamp=timestamp)
+    """``workspace``: :func:`envelope`'s ``team_id``, ``enterprise_id`` and
+    ``is_enterprise_install``."""
+    body = envelope(event, event_id=event_id, **workspace)
+    return signed_json(secret, body, timestamp=timestamp)
 
 
 def signed_json(secret: str, body: Any, timestamp: int | None = None) -> SignedRequest:
@@ -124,11 +140,18 @@ def signed_json(secret: str, body: Any, timestamp: int | None = None) -> SignedR
     return sign_body(secret, json.dumps(body), "application/json", timestamp=timestamp)
 
 
-def envelope(event: Any, *, event_id: str | None = None) -> JSON:
-    """The Events API envelope around ``event``."""
-    return {
+def envelope(
+    event: Any,
+    *,
+    event_id: str | None = None,
+    team_id: str = TEAM_ID,
+    enterprise_id: str | None = None,
+    is_enterprise_install: bool = False,
+) -> JSON:
+    """The Events API envelope around ``event``, from workspace ``team_id``."""
+    body: JSON = {
         "token": "deprecated-verification-token",
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "api_app_id": API_APP_ID,
         "event": event,
         "type": "event_callback",
@@ -136,16 +159,19 @@ def envelope(event: Any, *, event_id: str | None = None) -> JSON:
         "event_time": int(time.time()),
         "authorizations": [
             {
-                "enterprise_id": None,
-                "team_id": TEAM_ID,
+                "enterprise_id": enterprise_id,
+                "team_id": None if is_enterprise_install else team_id,
                 "user_id": "UQUORUMBOT",
                 "is_bot": True,
-                "is_enterprise_install": False,
+                "is_enterprise_install": is_enterprise_install,
             }
         ],
         "is_ext_shared_channel": False,
         "event_context": uid("4-eyJldCI6ImFwcF9tZW50aW9uIn0-"),
     }
+    if enterprise_id is not None:
+        body["enterprise_id"] = enterprise_id
+    return body
 
 
 def _ts() -> str:

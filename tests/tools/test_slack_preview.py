@@ -21,14 +21,15 @@ def test_every_gallery_message_renders_with_every_block_understood(name: str, bu
 
 
 def test_every_gallery_message_has_its_picture_in_docs_and_the_readme_links_it() -> None:
-    for name, _ in gallery.GALLERY:
+    names = [name for name, _ in (*gallery.GALLERY, *gallery.PAGES)]
+    for name in names:
         png = DOCS / "gallery" / f"{name}.png"
         assert png.is_file(), f"run `python -m tools.gallery` to make {png}"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     total = sum(p.stat().st_size for p in (DOCS / "gallery").glob("*.png"))
     assert total < 600_000  # a few hundred KB: the README's readers download it
     index = (DOCS / "gallery.md").read_text(encoding="utf-8")
-    assert all(f"gallery/{name}.png" in index for name, _ in gallery.GALLERY)
+    assert all(f"gallery/{name}.png" in index for name in names)
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     assert "docs/gallery.md" in readme
 

@@ -21,6 +21,7 @@ def _record(msg: str, *args: object) -> logging.LogRecord:
     "secret",
     [
         "xoxb-1234567890-abcdefghijkl",
+        "xoxe-1-My0xLTEyMzQ1Ni1hYmNkZWY",  # a rotating app's refresh token
         "xapp-1-A0000-123-abcdef",
         "sk-proj-abcdefghijklmnop1234",
         "AKIAABCDEFGHIJKLMNOP",
