@@ -24,6 +24,7 @@ from bot.runtime.shared_budget import recording_demand
 from bot.slack import payload
 from bot.slack.background_tasks import drain
 from bot.slack.request_guard import check_request, log_rejection
+from bot.slack.workspaces import claim_for_token
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ async def keep_replaying(services: Services, every_s: float = SPOOL_REPLAY_EVERY
 
 async def serve_http(services: Services, port: int) -> None:
     """Serve Slack's requests over HTTP until cancelled."""
+    await claim_for_token(services)
     server = await start_http(services, port)
     replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
     log.info("Quorum listening on port %s (POST %s, GET %s)", server.port, EVENTS_PATH, HEALTH_PATH)
@@ -175,6 +177,7 @@ def build_socket_mode_handler(
 
 async def serve_socket_mode(services: Services) -> None:
     """Connect to Slack over Socket Mode and handle requests until cancelled."""
+    await claim_for_token(services)
     handler = build_socket_mode_handler(services)
     replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
     log.info("Quorum connecting to Slack with Socket Mode")

@@ -1,7 +1,7 @@
 """Exactly-once job periods and stored calibrators.
 
 The database decides who runs a job for a period: :func:`claim_period` inserts the
-``(job, period)`` row in its own transaction and the unique key lets exactly one
+``(workspace, job, period)`` row in its own transaction and the unique key lets exactly one
 process win, on SQLite and PostgreSQL alike. A failed run may be claimed again (up to
 ``max_attempts``), and so may a run whose process died (``running`` for longer than
 ``stale_after``); both take-overs are a conditional UPDATE, so only one process wins
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
@@ -61,6 +61,7 @@ def claim_period(
     job: str,
     period: str,
     *,
+    workspace: str,
     now: datetime,
     owner: str | None = None,
     scheduled_for: datetime | None = None,
@@ -73,6 +74,7 @@ def claim_period(
         with db.engine.begin() as conn:
             conn.execute(
                 insert(JobPeriodRow).values(
+                    workspace_id=workspace,
                     job=job,
                     period=period,
                     status=JobStatus.RUNNING.value,
@@ -90,6 +92,7 @@ def claim_period(
         result = conn.execute(
             update(JobPeriodRow)
             .where(
+                JobPeriodRow.workspace_id == workspace,
                 JobPeriodRow.job == job,
                 JobPeriodRow.period == period,
                 or_(
@@ -114,14 +117,16 @@ def claim_period(
         return bool(result.rowcount == 1)
 
 
-def force_claim(db: Database, job: str, period: str, *, now: datetime, owner: str | None) -> None:
+def force_claim(
+    db: Database, job: str, period: str, *, workspace: str, now: datetime, owner: str | None
+) -> None:
     """Claim ``period`` whatever its state (``--force``): the row records one more attempt."""
-    if claim_period(db, job, period, now=now, owner=owner):
+    if claim_period(db, job, period, workspace=workspace, now=now, owner=owner):
         return
     with db.engine.begin() as conn:
         conn.execute(
             update(JobPeriodRow)
-            .where(JobPeriodRow.job == job, JobPeriodRow.period == period)
+            .where(_key(workspace, job, period))
             .values(
                 status=JobStatus.RUNNING.value,
                 attempts=JobPeriodRow.attempts + 1,
@@ -132,24 +137,42 @@ def force_claim(db: Database, job: str, period: str, *, now: datetime, owner: st
         )
 
 
+def _key(workspace: str, job: str, period: str) -> ColumnElement[bool]:
+    return and_(
+        JobPeriodRow.workspace_id == workspace,
+        JobPeriodRow.job == job,
+        JobPeriodRow.period == period,
+    )
+
+
 def _finish(
-    db: Database, job: str, period: str, status: JobStatus, now: datetime, detail: str
+    db: Database,
+    workspace: str,
+    job: str,
+    period: str,
+    status: JobStatus,
+    now: datetime,
+    detail: str,
 ) -> None:
     _require_utc(now)
     with db.engine.begin() as conn:
         conn.execute(
             update(JobPeriodRow)
-            .where(JobPeriodRow.job == job, JobPeriodRow.period == period)
+            .where(_key(workspace, job, period))
             .values(status=status.value, finished_at=now, detail=detail[:MAX_DETAIL_CHARS])
         )
 
 
-def mark_done(db: Database, job: str, period: str, *, now: datetime, detail: str = "") -> None:
-    _finish(db, job, period, JobStatus.DONE, now, detail)
+def mark_done(
+    db: Database, job: str, period: str, *, workspace: str, now: datetime, detail: str = ""
+) -> None:
+    _finish(db, workspace, job, period, JobStatus.DONE, now, detail)
 
 
-def mark_failed(db: Database, job: str, period: str, *, now: datetime, detail: str = "") -> None:
-    _finish(db, job, period, JobStatus.FAILED, now, detail)
+def mark_failed(
+    db: Database, job: str, period: str, *, workspace: str, now: datetime, detail: str = ""
+) -> None:
+    _finish(db, workspace, job, period, JobStatus.FAILED, now, detail)
 
 
 def mark_missed(
@@ -157,6 +180,7 @@ def mark_missed(
     job: str,
     period: str,
     *,
+    workspace: str,
     now: datetime,
     scheduled_for: datetime | None = None,
     detail: str = "",
@@ -168,6 +192,7 @@ def mark_missed(
         with db.engine.begin() as conn:
             conn.execute(
                 insert(JobPeriodRow).values(
+                    workspace_id=workspace,
                     job=job,
                     period=period,
                     status=JobStatus.MISSED.value,
@@ -196,29 +221,33 @@ def _to_period(row: JobPeriodRow) -> JobPeriod:
     )
 
 
-def get_period(db: Database, job: str, period: str) -> JobPeriod | None:
+def get_period(db: Database, job: str, period: str, *, workspace: str) -> JobPeriod | None:
     with db.session() as session:
         row = session.scalars(
-            select(JobPeriodRow).where(JobPeriodRow.job == job, JobPeriodRow.period == period)
+            select(JobPeriodRow).where(_key(workspace, job, period))
         ).one_or_none()
         return _to_period(row) if row else None
 
 
-def latest_period(db: Database, job: str) -> JobPeriod | None:
-    """The job's most recently started run (any status)."""
+def latest_period(db: Database, job: str, *, workspace: str) -> JobPeriod | None:
+    """The job's most recently started run for ``workspace`` (any status)."""
     with db.session() as session:
         row = session.scalars(
             select(JobPeriodRow)
-            .where(JobPeriodRow.job == job)
+            .where(JobPeriodRow.workspace_id == workspace, JobPeriodRow.job == job)
             .order_by(JobPeriodRow.started_at.desc(), JobPeriodRow.id.desc())
             .limit(1)
         ).one_or_none()
         return _to_period(row) if row else None
 
 
-def job_periods(db: Database, *, job: str | None = None) -> list[JobPeriod]:
+def job_periods(db: Database, *, workspace: str, job: str | None = None) -> list[JobPeriod]:
     with db.session() as session:
-        query = select(JobPeriodRow).order_by(JobPeriodRow.started_at, JobPeriodRow.id)
+        query = (
+            select(JobPeriodRow)
+            .where(JobPeriodRow.workspace_id == workspace)
+            .order_by(JobPeriodRow.started_at, JobPeriodRow.id)
+        )
         if job is not None:
             query = query.where(JobPeriodRow.job == job)
         return [_to_period(r) for r in session.scalars(query)]

@@ -138,6 +138,7 @@ async def run_compare(
         return await store.save_run(
             run,
             consensus,
+            workspace=req.workspace,
             origin=RunOrigin.SLACK,
             requester=req.user_id,
             config_hash=services.config.config_hash(),
@@ -181,7 +182,9 @@ async def run_compare(
     run_id = saved if isinstance(saved, int) else None
     replies: dict[str, str] = {}
     if services.config.slack.show_thread_answers or not shown.in_full:
-        replies = await post_member_replies(surface, store, run, consensus, run_id)
+        replies = await post_member_replies(
+            surface, store, run, consensus, run_id, workspace=req.workspace
+        )
     if shown.moved_to is not None and surface.channel_id is not None:
         await tell_where_the_result_is(client, req, surface.channel_id, shown.moved_to)
     if isinstance(saved, PendingRun):
@@ -191,6 +194,7 @@ async def run_compare(
             run_shadow(
                 services,
                 run_id=run_id,
+                workspace=req.workspace,
                 question=run.question,
                 consensus=consensus,
                 context=req.context,

@@ -19,6 +19,7 @@ from bot.runtime.adapters import (
 from bot.runtime.config import QuorumConfig
 from bot.runtime.db_guard import DbGuard
 from bot.runtime.settings import Settings
+from bot.runtime.workspaces import WorkspaceDirectory
 from evals.consensus.calibrator import Calibrator, default_calibrator, load_calibrator
 from evals.models.rate_limits import LimitedClient
 from evals.protocols import Clock, Embedder, ModelClient, SystemClock
@@ -39,6 +40,9 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     #: The embedder's background loader, if one was started; `close()` waits for it.
     loader: threading.Thread | None = None
+    #: The workspaces served and each one's Slack client; None until the Slack side
+    #: sets it (token mode: :class:`bot.slack.workspaces.TokenDirectory`).
+    workspaces: WorkspaceDirectory | None = None
     _db_guard: DbGuard | None = field(default=None, init=False, repr=False)
 
     @property

@@ -49,11 +49,15 @@ def compatible_ids(services: Services, current: Calibrator) -> set[str]:
     return ids
 
 
-def refit_job(services: Services, *, period: str) -> RefitResult | None:
-    """Refit the calibrator from production labels, once per period; None if another
-    process did it. A better calibrator is stored, made active and served at once."""
+def refit_job(services: Services, *, workspace: str, period: str) -> RefitResult | None:
+    """Refit the calibrator from ``workspace``'s production labels, once per period; None
+    if another process did it. A better calibrator is stored, made active and served at
+    once."""
     now = services.clock.now()
-    if not job_repo.claim_period(services.db, JOB_REFIT, period, now=now, owner=process_owner()):
+    ws = workspace
+    if not job_repo.claim_period(
+        services.db, JOB_REFIT, period, workspace=ws, now=now, owner=process_owner()
+    ):
         return None
     try:
         current = services.calibrator
@@ -72,7 +76,7 @@ def refit_job(services: Services, *, period: str) -> RefitResult | None:
         with services.db.session() as session:
             labels = [
                 Label(dict(label.features), label.correct, label.created_at, label.agreeing)
-                for label in production_labels(session)
+                for label in production_labels(session, workspace=ws)
                 if label.calibrator_id in usable
             ]
         result = refit_calibrator(current, labels, now=now, min_labels=min_labels(services))
@@ -94,10 +98,14 @@ def refit_job(services: Services, *, period: str) -> RefitResult | None:
             "calibrator_id": result.calibrator.id,
             **result.metrics(),
         }
-        job_repo.mark_done(services.db, JOB_REFIT, period, now=now, detail=json.dumps(detail))
+        job_repo.mark_done(
+            services.db, JOB_REFIT, period, workspace=ws, now=now, detail=json.dumps(detail)
+        )
         return result
     except Exception as exc:
-        job_repo.mark_failed(services.db, JOB_REFIT, period, now=now, detail=str(exc)[:500])
+        job_repo.mark_failed(
+            services.db, JOB_REFIT, period, workspace=ws, now=now, detail=str(exc)[:500]
+        )
         log.error("calibrator refit for %s failed", period, exc_info=True)
         return None
 

@@ -4,9 +4,9 @@ Importing this package imports every table module, so ``Base.metadata`` is compl
 Add one import line per new table module.
 """
 
-from storage.tables import cases, demand, eval_runs, jobs, panel_runs
+from storage.tables import cases, demand, eval_runs, jobs, panel_runs, workspaces
 from storage.tables.base import Base
 
 metadata = Base.metadata
 
-__all__ = ["Base", "cases", "demand", "eval_runs", "jobs", "metadata", "panel_runs"]
+__all__ = ["Base", "cases", "demand", "eval_runs", "jobs", "metadata", "panel_runs", "workspaces"]

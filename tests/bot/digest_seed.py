@@ -45,6 +45,7 @@ from storage.panel_runs_repo import add_shadow_answers, get_run, save_panel_run
 from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
 from storage.signals_repo import record_correction, record_signal, record_vote
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
+from tests.fakes.slack_requests import TEAM_ID
 
 #: Monday 23 Nov 2026, 09:00 in Berlin: the default digest firing.
 DIGEST_FIRE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -234,8 +235,9 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 config_hash="h",
                 channel_id="CASK",
                 message_ts=f"1790000000.00010{i}",
+                workspace=TEAM_ID,
             )
-            record = get_run(s, run_id)
+            record = get_run(s, run_id, workspace=TEAM_ID)
             assert record is not None
             run_ids.append(run_id)
             answer_ids.append({a.member: a.id for a in record.answers})
@@ -250,6 +252,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 source=SignalSource.REACTION,
                 answer_id=answer_ids[i][member] if member else None,
                 at=at,
+                workspace=TEAM_ID,
             )
 
         up, down = SignalKind.UP, SignalKind.DOWN
@@ -272,9 +275,17 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
             severity=Severity.MEDIUM,
             source=CorrectionSource.MODAL,
             at=at,
+            workspace=TEAM_ID,
         )
         for i, member in [(0, "alpha"), (1, "alpha"), (2, "gamma")]:
-            record_vote(s, run_id=run_ids[i], answer_id=answer_ids[i][member], user_id="U5", at=at)
+            record_vote(
+                s,
+                run_id=run_ids[i],
+                answer_id=answer_ids[i][member],
+                user_id="U5",
+                at=at,
+                workspace=TEAM_ID,
+            )
         for i, agreement in enumerate([0.9, 0.2, 0.8, 0.4]):
             add_shadow_answers(
                 s,
@@ -290,6 +301,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 ],
                 {SHADOW: agreement},
                 at=at,
+                workspace=TEAM_ID,
             )
         case_repo.add_cases(
             s,
@@ -307,6 +319,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
             ],
             actor="U6",
             now=at,
+            workspace=TEAM_ID,
         )
     return Seeded(run_ids, answer_ids)
 
