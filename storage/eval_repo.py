@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evals.errors import InputError
+from evals.errors import InputError, StorageError
 from evals.runs.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
 from storage.tables.base import insert_for
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
@@ -101,7 +101,9 @@ def save_results(
     latest = {r.key: r for r in results}
     if not latest:
         return
-    workspace = _run(session, run_id).workspace_id
+    workspace = session.scalar(select(EvalRunRow.workspace_id).where(EvalRunRow.id == run_id))
+    if workspace is None:  # deleted while it ran: the samples have nowhere to go
+        raise StorageError(f"eval run {run_id} no longer exists; its samples cannot be stored")
     rows = [_row(run_id, workspace, latest[key], created) for key in sorted(latest)]
     insert = insert_for(session, EvalResultRow)
     replaced = {name: insert.excluded[name] for name in rows[0] if name not in _SAMPLE_KEY}

@@ -80,7 +80,7 @@ def _require_id(workspace_id: str) -> str:
 def workspaces_with_data(session: Session) -> list[str]:
     """Every workspace id some row belongs to (``""``, unassigned, included), sorted."""
     found: set[str] = set()
-    for table in (PanelRunRow, CaseRow, EvalRunRow):
+    for table in (PanelRunRow, CaseRow, EvalRunRow, JobPeriodRow):
         found.update(session.scalars(select(table.workspace_id).distinct()))
     found.update(session.scalars(select(WorkspaceRow.id)))
     return sorted(found)

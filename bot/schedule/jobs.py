@@ -355,6 +355,7 @@ async def digest_job(
         log.info("digest for %s of %s not posted: no digest channel", period, workspace)
         return "not posted: no slack.digest_channel is set"
     weekly = weekly_digest(services, workspace=workspace, end=end, period=period)
+    client = client or await client_for(services, workspace)
     ts = await post_digest(services, weekly, workspace=workspace, client=client)
     return f"posted to {channel} (ts {ts})"
 

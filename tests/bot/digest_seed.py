@@ -325,11 +325,18 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
 
 
 def seed_eval_run(
-    db: Database, started_at: datetime, passing: dict[str, int], *, cases: int = 20
+    db: Database,
+    started_at: datetime,
+    passing: dict[str, int],
+    *,
+    cases: int = 20,
+    workspace: str = TEAM_ID,
 ) -> int:
-    """A complete eval run: model -> how many of ``cases`` cases passed (1 sample each)."""
+    """A complete eval run of ``workspace``: model -> how many of ``cases`` cases passed
+    (1 sample each)."""
     with db.session() as s:
         run = EvalRunRow(
+            workspace_id=workspace,
             status="complete",
             status_reason="",
             case_set="all",
@@ -348,6 +355,7 @@ def seed_eval_run(
                 ok = c < n_pass
                 s.add(
                     EvalResultRow(
+                        workspace_id=workspace,
                         run_id=run.id,
                         case_id=f"c{c:02d}",
                         model=model,

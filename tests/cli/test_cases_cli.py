@@ -23,6 +23,7 @@ from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.cases.sets import EMPTY_SET_VERSION
 from storage import case_repo
 from storage.db import Database
+from storage.tables.base import UNASSIGNED
 from tests.fakes.slack_requests import TEAM_ID
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -226,12 +227,13 @@ def test_export_import_round_trip_in_every_format(env: Database, tmp_path: Path)
             assert imported.exit_code == 0, imported.output
             assert "Imported 2 case(s)" in imported.stdout
             with env.session() as s1, other.session() as s2:
+                # a fresh database without a bot token: the import is unassigned
                 assert case_repo.dataset_version(
                     s1, workspace=TEAM_ID
-                ) == case_repo.dataset_version(s2, workspace=TEAM_ID)
+                ) == case_repo.dataset_version(s2, workspace=UNASSIGNED)
                 assert case_repo.all_cases(
                     s1, status=CaseStatus.ACTIVE, workspace=TEAM_ID
-                ) == case_repo.all_cases(s2, workspace=TEAM_ID)
+                ) == case_repo.all_cases(s2, workspace=UNASSIGNED)
         finally:
             other.dispose()
 
@@ -279,7 +281,7 @@ def test_import_redacts_by_default_and_can_override_status_and_set(
     assert result.exit_code == 0, result.output
     assert "Redacted personal data or secrets in 1 case(s)." in result.stdout
     with env.session() as s:
-        (stored,) = case_repo.active_cases(s, CaseSet.GOLDEN, workspace=TEAM_ID)
+        (stored,) = case_repo.active_cases(s, CaseSet.GOLDEN, workspace=UNASSIGNED)
     assert stored.input.question == "Why can't <EMAIL_1> use key <API_KEY_1>?"
     assert stored.assertions == [Assertion(type=AssertionType.CONTAINS, value="rotate")]
     dup = quorum("import", str(path), "--format", "promptfoo")
@@ -380,5 +382,5 @@ def test_import_into_an_existing_database_from_a_fresh_process(
     )
     assert done.returncode == 0, done.stderr
     with env.session() as s:
-        stored = case_repo.list_cases(s, workspace=TEAM_ID)
+        stored = case_repo.list_cases(s, workspace=UNASSIGNED)
     assert [c.input.question for c in stored.cases] == ["What is the capital of France?"]

@@ -165,7 +165,7 @@ async def test_the_digest_says_what_rate_limits_cost_a_model_when_it_mattered(
         for case in ("c98", "c99"):
             s.add(
                 EvalResultRow(
-                    run_id=latest, case_id=case, model="beta", sample=0, text="",
+                    workspace_id=TEAM_ID, run_id=latest, case_id=case, model="beta", sample=0, text="",
                     passed=None, checks=[], verdict=None, failure_mode=None,
                     error_kind="deadline", throttled=0, throttle_wait_ms=0,
                     latency_ms=0, created_at=BENCHMARK_FIRE,
