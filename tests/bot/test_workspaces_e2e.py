@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from bot.messages import ask_modal, compare_result
 from bot.messages import case_review as cb
-from bot.messages import compare_result
 from evals.cases.schema import CaseStatus
 from storage import case_repo
 from storage.tables.cases import CaseRow
@@ -267,3 +267,89 @@ async def test_a_non_reviewer_cannot_move_the_digest(bot_factory: Any) -> None:
         bot, B, sr.slash_command(SECRET, "digest here", user_id="U0MALLORY", channel_id="C0X")
     )
     assert "limited to the case reviewers" in reply.text
+
+
+async def test_shortcuts_in_b_make_runs_of_b(bot_factory: Any) -> None:
+    bot: Bot = await bot_factory(**SLACK)
+    for name in ("alpha", "beta", "gamma"):
+        bot.models.script(name, reply=_answers, latency=0.01)
+    ts = bot.slack.add_message(bot.channel, B_QUESTION, user="U0BOB")
+    payload = sr.message_shortcut_payload(
+        callback_id=ask_modal.MESSAGE_SHORTCUT,
+        message={"ts": ts, "text": B_QUESTION, "user": "U0BOB"},
+        user_id="U0BOB",
+        response_url=bot.slack.response_url("shortcut"),
+    )
+    await as_team(bot, B, sr.interactive(SECRET, payload))
+    values = {
+        ask_modal.QUESTION_BLOCK: {
+            ask_modal.INPUT: {"type": "plain_text_input", "value": "Capital of Spain?"}
+        },
+        ask_modal.WHERE_BLOCK: {
+            ask_modal.INPUT: {"type": "conversations_select", "selected_conversation": None}
+        },
+    }
+    submit = sr.view_submission(
+        SECRET, callback_id=ask_modal.ASK_CALLBACK, values=values, user_id="U0BOB"
+    )
+    await as_team(bot, B, submit)
+    await bot.settle()
+    owners = sorted((r.question, r.workspace_id) for r in bot.rows(PanelRunRow))
+    assert owners == [("Capital of Spain?", B), (B_QUESTION, B)]
+
+
+# -- Enterprise Grid -------------------------------------------------------------------
+
+GRID = "E0GRID"
+
+
+async def grid(bot: Bot, team: str | None, request: sr.SignedRequest) -> sr.SlackReply:
+    return await bot.send(sr.for_team(SECRET, request, team, enterprise=GRID))
+
+
+async def test_two_workspaces_of_one_grid_org_stay_separate(bot_factory: Any) -> None:
+    bot: Bot = await bot_factory(**SLACK)
+    for name in ("alpha", "beta", "gamma"):
+        bot.models.script(name, reply=_answers, latency=0.01)
+    url = bot.slack.response_url("grid")
+    await grid(bot, "T0GRIDA", sr.slash_command(SECRET, A_QUESTION, response_url=url))
+    await bot.settle()
+    (in_a,) = bot.results()
+    await grid(bot, "T0GRIDB", sr.event_envelope(SECRET, sr.reaction("-1", item_ts=in_a.ts)))
+    await grid(bot, "T0GRIDB", sr.event_envelope(SECRET, sr.app_home_opened("U0ALICE")))
+    await bot.settle()
+    ((question, owner),) = [(r.question, r.workspace_id) for r in bot.rows(PanelRunRow)]
+    assert (question, owner) == (A_QUESTION, "T0GRIDA")
+    assert bot.rows(SignalRow) == []  # T0GRIDB's reaction found no run of its own
+    (home,) = [c.body for c in bot.slack.calls_to("views.publish")]
+    assert not _leaks(_seen([home]))
+    await grid(bot, "T0GRIDA", sr.event_envelope(SECRET, sr.reaction("-1", item_ts=in_a.ts)))
+    await bot.settle()
+    ((signal_owner, kind),) = [(s.workspace_id, s.kind) for s in bot.rows(SignalRow)]
+    assert (signal_owner, kind) == ("T0GRIDA", "down")
+
+
+async def test_an_org_level_request_without_a_team_is_the_org_s(bot_factory: Any) -> None:
+    """An org-wide install's request that names no team (Slack leaves ``team`` null) is
+    scoped to the org: its Home shows the org's questions, no team's."""
+    bot: Bot = await bot_factory(**SLACK)
+    for name in ("alpha", "beta", "gamma"):
+        bot.models.script(name, reply=_answers, latency=0.01)
+    await grid(bot, "T0GRIDA", sr.slash_command(SECRET, A_QUESTION))
+    values = {
+        ask_modal.QUESTION_BLOCK: {
+            ask_modal.INPUT: {"type": "plain_text_input", "value": B_QUESTION}
+        },
+        ask_modal.WHERE_BLOCK: {
+            ask_modal.INPUT: {"type": "conversations_select", "selected_conversation": None}
+        },
+    }
+    submit = sr.view_submission(SECRET, callback_id=ask_modal.ASK_CALLBACK, values=values)
+    await grid(bot, None, submit)  # asked from the org level: no team
+    await bot.settle()
+    owners = sorted((r.workspace_id, r.question) for r in bot.rows(PanelRunRow))
+    assert owners == [(GRID, B_QUESTION), ("T0GRIDA", A_QUESTION)]
+    await grid(bot, None, sr.event_envelope(SECRET, sr.app_home_opened("U0ALICE")))
+    await bot.settle()
+    home = _seen([bot.slack.calls_to("views.publish")[-1].body])
+    assert "Spain" in home and not _leaks(home)
