@@ -211,7 +211,11 @@ def _consensus(member: str, confidence: float) -> Consensus:
     )
 
 
-def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded:
+def seed_production(
+    db: Database, *, week_end: datetime = DIGEST_FIRE, workspace: str = TEAM_ID, label: str = ""
+) -> Seeded:
+    """A week of production data of ``workspace``; ``label`` starts every question (and
+    case id), so two workspaces' digests can be told apart."""
     t0 = week_end - timedelta(days=5)
     consensus_of = ["alpha", "alpha", "alpha", "alpha", "beta", "beta"]
     confidence_of = [0.9, 0.9, 0.9, 0.9, 0.3, 0.3]
@@ -221,7 +225,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
         for i in range(6):
             started = t0 + timedelta(hours=i)
             run = PanelRun(
-                question=f"Question {i}: how do we rotate the <!channel> keys?",
+                question=f"{label}Question {i}: how do we rotate the <!channel> keys?",
                 answers=_answers(i),
                 started_at=started,
                 finished_at=started + timedelta(seconds=3),
@@ -235,9 +239,9 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 config_hash="h",
                 channel_id="CASK",
                 message_ts=f"1790000000.00010{i}",
-                workspace=TEAM_ID,
+                workspace=workspace,
             )
-            record = get_run(s, run_id, workspace=TEAM_ID)
+            record = get_run(s, run_id, workspace=workspace)
             assert record is not None
             run_ids.append(run_id)
             answer_ids.append({a.member: a.id for a in record.answers})
@@ -252,7 +256,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 source=SignalSource.REACTION,
                 answer_id=answer_ids[i][member] if member else None,
                 at=at,
-                workspace=TEAM_ID,
+                workspace=workspace,
             )
 
         up, down = SignalKind.UP, SignalKind.DOWN
@@ -275,7 +279,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
             severity=Severity.MEDIUM,
             source=CorrectionSource.MODAL,
             at=at,
-            workspace=TEAM_ID,
+            workspace=workspace,
         )
         for i, member in [(0, "alpha"), (1, "alpha"), (2, "gamma")]:
             record_vote(
@@ -284,7 +288,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 answer_id=answer_ids[i][member],
                 user_id="U5",
                 at=at,
-                workspace=TEAM_ID,
+                workspace=workspace,
             )
         for i, agreement in enumerate([0.9, 0.2, 0.8, 0.4]):
             add_shadow_answers(
@@ -301,15 +305,15 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 ],
                 {SHADOW: agreement},
                 at=at,
-                workspace=TEAM_ID,
+                workspace=workspace,
             )
         case_repo.add_cases(
             s,
             [
                 redacted(
                     EvalCase(
-                        id=f"prop-{i}",
-                        input=CaseInput(question=f"Proposed question {i}?"),
+                        id=f"{label.strip().lower()}prop-{i}",
+                        input=CaseInput(question=f"{label}Proposed question {i}?"),
                         status=CaseStatus.PROPOSED,
                         created_at=at,
                         updated_at=at,
@@ -319,7 +323,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
             ],
             actor="U6",
             now=at,
-            workspace=TEAM_ID,
+            workspace=workspace,
         )
     return Seeded(run_ids, answer_ids)
 
