@@ -42,6 +42,7 @@ class JobPeriod:
 
 @dataclass(frozen=True)
 class StoredCalibrator:
+    workspace: str
     id: str
     json: str
     created_at: datetime
@@ -258,6 +259,7 @@ def job_periods(db: Database, *, workspace: str, job: str | None = None) -> list
 
 def _to_calibrator(row: CalibratorRow) -> StoredCalibrator:
     return StoredCalibrator(
+        workspace=row.workspace_id,
         id=row.id,
         json=row.json,
         created_at=row.created_at,
@@ -271,6 +273,7 @@ def _to_calibrator(row: CalibratorRow) -> StoredCalibrator:
 def save_calibrator(
     db: Database,
     *,
+    workspace: str,
     calibrator_id: str,
     json_text: str,
     created_at: datetime,
@@ -279,12 +282,14 @@ def save_calibrator(
     metrics: dict[str, Any],
     active: bool,
 ) -> None:
-    """Store a calibrator (idempotent on its id); ``active=True`` makes it the only active one."""
+    """Store a calibrator of ``workspace`` (idempotent on its id); ``active=True`` makes it
+    the workspace's only active one."""
     _require_utc(created_at)
     with db.session() as session:
-        row = session.get(CalibratorRow, calibrator_id)
+        row = session.get(CalibratorRow, (workspace, calibrator_id))
         if row is None:
             row = CalibratorRow(
+                workspace_id=workspace,
                 id=calibrator_id,
                 json=json_text,
                 created_at=created_at,
@@ -298,23 +303,40 @@ def save_calibrator(
             row.metrics = metrics
         if active:
             session.execute(
-                update(CalibratorRow).where(CalibratorRow.id != calibrator_id).values(active=False)
+                update(CalibratorRow)
+                .where(CalibratorRow.workspace_id == workspace, CalibratorRow.id != calibrator_id)
+                .values(active=False)
             )
             row.active = True
 
 
-def active_calibrator(db: Database) -> StoredCalibrator | None:
+def active_calibrator(db: Database, *, workspace: str) -> StoredCalibrator | None:
     with db.session() as session:
         row = session.scalars(
             select(CalibratorRow)
-            .where(CalibratorRow.active.is_(True))
+            .where(CalibratorRow.workspace_id == workspace, CalibratorRow.active.is_(True))
             .order_by(CalibratorRow.created_at.desc())
             .limit(1)
-        ).one_or_none()
+        ).first()
         return _to_calibrator(row) if row else None
 
 
-def calibrators(db: Database) -> list[StoredCalibrator]:
+def active_calibrators(db: Database) -> dict[str, StoredCalibrator]:
+    """Each workspace's active calibrator (what every process serves it), by workspace."""
     with db.session() as session:
-        rows = session.scalars(select(CalibratorRow).order_by(CalibratorRow.created_at))
+        rows = session.scalars(
+            select(CalibratorRow)
+            .where(CalibratorRow.active.is_(True))
+            .order_by(CalibratorRow.created_at)
+        )
+        return {r.workspace_id: _to_calibrator(r) for r in rows}
+
+
+def calibrators(db: Database, *, workspace: str) -> list[StoredCalibrator]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(CalibratorRow)
+            .where(CalibratorRow.workspace_id == workspace)
+            .order_by(CalibratorRow.created_at)
+        )
         return [_to_calibrator(r) for r in rows]

@@ -19,7 +19,7 @@ from evals.errors import InputError
 from storage.tables.base import UNASSIGNED
 from storage.tables.cases import CaseEventRow, CaseRow
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
-from storage.tables.jobs import JobPeriodRow
+from storage.tables.jobs import CalibratorRow, JobPeriodRow
 from storage.tables.panel_runs import (
     AnswerRow,
     CorrectionRow,
@@ -44,6 +44,7 @@ WORKSPACE_TABLES: tuple[Table, ...] = tuple(
         EvalResultRow,
         EvalRunRow,
         JobPeriodRow,
+        CalibratorRow,
         DeliveryRow,
     )
 )

@@ -59,7 +59,7 @@ def ask(
             services.db.prepare_schema()
             use_active_calibrator(services)
             owner = resolve_workspace(services.db, settings, workspace)
-        run, consensus = asyncio.run(_ask(services, question, show_progress=not as_json))
+        run, consensus = asyncio.run(_ask(services, question, owner, show_progress=not as_json))
         run_id = _store(services, run, consensus, owner) if save else None
     finally:
         services.close()
@@ -77,7 +77,7 @@ def ask(
 
 
 async def _ask(
-    services: Services, question: str, *, show_progress: bool
+    services: Services, question: str, workspace: str, *, show_progress: bool
 ) -> tuple[PanelRun, Consensus]:
     from rich.live import Live
 
@@ -120,7 +120,7 @@ async def _ask(
         build_consensus,
         run.answers,
         services.embedder,
-        services.calibrator,
+        services.calibrator_for(workspace),
         weights={m.name: m.weight for m in services.members},
         quorum=config.consensus.quorum,
         question=question,

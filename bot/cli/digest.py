@@ -113,7 +113,7 @@ def clock_cmd() -> None:
     services = build_services(settings, config)
     try:
         services.db.ensure_schema()
-        services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
+        calibrators.use_active_calibrator(services)
         for s in schedules:
             err.print(
                 f"{s.job}: '{s.cron}' ({s.tz.key}), next at {s.next_fire(services.clock.now())}",

@@ -70,14 +70,15 @@ async def in_consensus_thread(fn: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_CONSENSUS_POOL, fn)
 
 
-async def compute_consensus(services: Services, run: PanelRun) -> Consensus:
+async def compute_consensus(services: Services, run: PanelRun, workspace: str) -> Consensus:
+    """The consensus of ``run``, confidence from ``workspace``'s calibrator."""
     weights: Mapping[str, float] = {m.name: m.weight for m in services.members}
     try:
         return await in_consensus_thread(
             lambda: build_consensus(
                 run.answers,
                 services.embedder,
-                services.calibrator,
+                services.calibrator_for(workspace),
                 weights=weights,
                 quorum=services.config.consensus.quorum,
                 question=run.question,
@@ -131,7 +132,7 @@ async def run_compare(
     finally:
         await throttle.finish()
     panel_done = time.perf_counter()
-    consensus = await compute_consensus(services, run)
+    consensus = await compute_consensus(services, run, req.workspace)
     consensus_done = time.perf_counter()
 
     async def save() -> int | PendingRun:

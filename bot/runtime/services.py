@@ -35,6 +35,8 @@ class Services:
     shadow: list[PanelMember]
     client: ModelClient
     embedder: Embedder
+    #: The configured calibrator (quorum.yaml / QUORUM_CALIBRATOR, else the shipped one):
+    #: what a workspace is served until its own refit makes one of its own.
     calibrator: Calibrator
     db: Database
     clock: Clock = field(default_factory=SystemClock)
@@ -43,6 +45,8 @@ class Services:
     #: The workspaces served and each one's Slack client; None until the Slack side
     #: sets it (token mode: :class:`bot.slack.workspaces.TokenDirectory`).
     workspaces: WorkspaceDirectory | None = None
+    #: Each workspace's calibrator made active by its refit (see bot.schedule.calibrators).
+    calibrators: dict[str, Calibrator] = field(default_factory=dict)
     _db_guard: DbGuard | None = field(default=None, init=False, repr=False)
 
     @property
@@ -51,6 +55,10 @@ class Services:
         if self._db_guard is None:
             self._db_guard = DbGuard(self.db, self.settings.quorum_db_write_timeout)
         return self._db_guard
+
+    def calibrator_for(self, workspace: str) -> Calibrator:
+        """The calibrator ``workspace``'s answers are scored with."""
+        return self.calibrators.get(workspace, self.calibrator)
 
     @property
     def embedder_ready(self) -> bool:

@@ -47,8 +47,12 @@ class JobPeriodRow(Base):
 
 
 class CalibratorRow(Base):
+    """A calibrator one workspace served or fitted: its labels train its calibrators
+    only (revision 0010 keys the table by workspace)."""
+
     __tablename__ = "calibrators"
 
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -124,7 +124,7 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
 
 
 def test_calibrators_keep_one_active(db: Database, other: Database) -> None:
-    assert job_repo.active_calibrator(db) is None
+    assert job_repo.active_calibrator(db, workspace=TEAM_ID) is None
     job_repo.save_calibrator(
         db,
         calibrator_id="shipped-1",
@@ -134,6 +134,7 @@ def test_calibrators_keep_one_active(db: Database, other: Database) -> None:
         n_labels=0,
         metrics={},
         active=True,
+        workspace=TEAM_ID,
     )
     job_repo.save_calibrator(
         other,
@@ -144,11 +145,12 @@ def test_calibrators_keep_one_active(db: Database, other: Database) -> None:
         n_labels=60,
         metrics={"brier_new": 0.12, "brier_old": 0.2},
         active=True,
+        workspace=TEAM_ID,
     )
-    active = job_repo.active_calibrator(db)
+    active = job_repo.active_calibrator(db, workspace=TEAM_ID)
     assert active is not None
     assert (active.id, active.n_labels, active.metrics["brier_new"]) == ("refit-2", 60, 0.12)
-    assert [(c.id, c.active) for c in job_repo.calibrators(db)] == [
+    assert [(c.id, c.active) for c in job_repo.calibrators(db, workspace=TEAM_ID)] == [
         ("shipped-1", False),
         ("refit-2", True),
     ]

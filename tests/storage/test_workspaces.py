@@ -157,6 +157,17 @@ def _seed(db: Database, workspace: str, label: str) -> None:
     seed_production(db, workspace=workspace, label=label)
     seed_eval_run(db, DIGEST_FIRE - timedelta(days=1), {"alpha": 3}, cases=3, workspace=workspace)
     job_repo.claim_period(db, "digest", "2026-W48", workspace=workspace, now=DIGEST_FIRE)
+    job_repo.save_calibrator(
+        db,
+        workspace=workspace,
+        calibrator_id="refit-1",  # the same id in both: each workspace keeps its own
+        json_text=f'{{"of": "{workspace}"}}',
+        created_at=DIGEST_FIRE,
+        source="refit",
+        n_labels=60,
+        metrics={},
+        active=True,
+    )
     with db.session() as s:
         repo.claim_delivery(s, f"Ev-{workspace}", "event", workspace=workspace)
         workspace_repo.set_channel(s, workspace, purpose="digest", channel_id=f"C{label}")

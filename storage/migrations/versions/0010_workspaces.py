@@ -106,6 +106,15 @@ def upgrade() -> None:
         batch.create_unique_constraint(
             "uq_job_runs_workspace_job_period", ["workspace_id", "job", "period"]
         )
+    # Calibrators are per workspace: one workspace's labels never train another's.
+    with op.batch_alter_table("calibrators") as batch:
+        batch.add_column(
+            sa.Column(COLUMN, sa.String(length=64), nullable=False, server_default="")
+        )
+    with op.batch_alter_table("calibrators") as batch:
+        batch.alter_column(COLUMN, existing_type=sa.String(length=64), server_default=None)
+        batch.drop_constraint("pk_calibrators", type_="primary")
+        batch.create_primary_key("pk_calibrators", [COLUMN, "id"])
 
 
 def _assign_existing_rows() -> None:
@@ -136,6 +145,20 @@ def _assign_existing_rows() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("calibrators") as batch:
+        batch.drop_constraint("pk_calibrators", type_="primary")
+    # Back to one calibrator per id: the unassigned ones, else any workspace's.
+    op.execute(
+        "DELETE FROM calibrators WHERE workspace_id <> '' AND id IN "
+        "(SELECT id FROM calibrators WHERE workspace_id = '')"
+    )
+    op.execute(
+        "DELETE FROM calibrators WHERE workspace_id > (SELECT MIN(c.workspace_id) "
+        "FROM calibrators c WHERE c.id = calibrators.id)"
+    )
+    with op.batch_alter_table("calibrators") as batch:
+        batch.drop_column(COLUMN)
+        batch.create_primary_key("pk_calibrators", ["id"])
     with op.batch_alter_table("job_runs") as batch:
         batch.drop_constraint("uq_job_runs_workspace_job_period", type_="unique")
         batch.create_unique_constraint("uq_job_runs_job_period", ["job", "period"])

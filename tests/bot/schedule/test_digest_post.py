@@ -552,14 +552,17 @@ async def test_weekly_job_refits_the_calibrator_and_says_so(
     assert outcome.status is JobStatus.DONE
     assert "Calibrator refitted: refitted on 60 production labels" in posted_text(fake_slack)
 
-    stored = {c.id: c for c in job_repo.calibrators(sqlite_db)}
-    assert set(stored) == {previous.id, services.calibrator.id}
-    assert services.calibrator.id != previous.id  # served from now on
-    assert stored[services.calibrator.id].active and not stored[previous.id].active
-    assert stored[services.calibrator.id].source == "refit"
-    assert stored[services.calibrator.id].n_labels == 60
-    loaded = calibrators.load_active_calibrator(services)
-    assert loaded is not None and loaded.id == services.calibrator.id
+    stored = {c.id: c for c in job_repo.calibrators(sqlite_db, workspace=TEAM_ID)}
+    served = services.calibrator_for(TEAM_ID)
+    assert set(stored) == {previous.id, served.id}
+    assert served.id != previous.id  # served to this workspace from now on
+    assert services.calibrator is previous  # ...and to no other
+    assert stored[served.id].active and not stored[previous.id].active
+    assert stored[served.id].source == "refit"
+    assert stored[served.id].n_labels == 60
+    loaded = calibrators.load_active_calibrator(services, TEAM_ID)
+    assert loaded is not None and loaded.id == served.id
+    assert job_repo.calibrators(sqlite_db, workspace="T0BRAVO") == []
 
 
 async def test_too_few_labels_keeps_the_calibrator_and_says_so(
@@ -573,8 +576,8 @@ async def test_too_few_labels_keeps_the_calibrator_and_says_so(
         "Calibrator not refitted: only 20 production label(s); 50 needed to refit"
         in posted_text(fake_slack)
     )
-    assert services.calibrator is previous
-    (only,) = job_repo.calibrators(sqlite_db)
+    assert services.calibrator_for(TEAM_ID) is previous
+    (only,) = job_repo.calibrators(sqlite_db, workspace=TEAM_ID)
     assert only.id == previous.id and only.active
 
 

@@ -337,9 +337,11 @@ def test_a_refit_elsewhere_reaches_this_process(sqlite_db: Database) -> None:
         n_labels=60,
         metrics={},
         active=True,
+        workspace=TEAM_ID,
     )
     assert refresh.func(*refresh.args) is True
-    assert services.calibrator.id == refitted.id
+    assert services.calibrator_for(TEAM_ID).id == refitted.id
+    assert services.calibrator.id != refitted.id  # other workspaces keep the configured one
     assert refresh.func(*refresh.args) is False
 
 
