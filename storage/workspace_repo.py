@@ -16,7 +16,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from evals.errors import InputError
-from storage.tables.base import UNASSIGNED
+from storage.tables.base import UNASSIGNED, insert_for
 from storage.tables.cases import CaseEventRow, CaseRow
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
 from storage.tables.jobs import CalibratorRow, JobPeriodRow
@@ -128,12 +128,12 @@ def ensure_workspace(
     enterprise_id: str | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Make sure ``workspace_id`` has its ``workspaces`` row."""
-    if session.get(WorkspaceRow, workspace_id) is not None:
-        return
+    """Make sure ``workspace_id`` has its ``workspaces`` row (safe when two processes, or
+    the start-up claim and a scheduled job, make it at once)."""
     when = _now(at)
-    session.add(
-        WorkspaceRow(
+    session.execute(
+        insert_for(session, WorkspaceRow)
+        .values(
             id=workspace_id,
             enterprise_id=enterprise_id,
             digest_channel=None,
@@ -141,8 +141,8 @@ def ensure_workspace(
             created_at=when,
             updated_at=when,
         )
+        .on_conflict_do_nothing(index_elements=["id"])
     )
-    session.flush()
 
 
 def workspace_settings(session: Session, workspace_id: str) -> WorkspaceSettings:

@@ -103,6 +103,7 @@ def clock_cmd() -> None:
     from bot.schedule import calibrators
     from bot.schedule.cron import build_schedules
     from bot.schedule.scheduler import run_clock
+    from bot.slack.workspaces import claim_for_token
 
     settings, config = load_settings_and_config()
     configure_logging(settings.quorum_log_level)
@@ -113,6 +114,7 @@ def clock_cmd() -> None:
     services = build_services(settings, config)
     try:
         services.db.ensure_schema()
+        asyncio.run(claim_for_token(services))  # as `quorum run` does: old rows are the token's
         calibrators.use_active_calibrator(services)
         for s in schedules:
             err.print(
