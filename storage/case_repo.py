@@ -137,25 +137,42 @@ def _fill_row(row: CaseRow, case: EvalCase) -> None:
     row.updated_at = case.updated_at
 
 
-def _new_row(case: RedactedCase, source_run_id: int | None = None) -> CaseRow:
-    row = CaseRow(id=case.id, question="", source_run_id=source_run_id)
+def _new_row(case: RedactedCase, workspace: str, source_run_id: int | None = None) -> CaseRow:
+    row = CaseRow(id=case.id, workspace_id=workspace, question="", source_run_id=source_run_id)
     _fill_row(row, case.case)
     return row
 
 
 def _event(
     session: Session,
+    workspace: str,
     case_id: str,
     action: str,
     actor: str | None,
     at: datetime,
     **detail: Any,
 ) -> None:
-    session.add(CaseEventRow(case_id=case_id, action=action, actor=actor, detail=detail, at=at))
+    session.add(
+        CaseEventRow(
+            workspace_id=workspace,
+            case_id=case_id,
+            action=action,
+            actor=actor,
+            detail=detail,
+            at=at,
+        )
+    )
 
 
-def _row(session: Session, case_id: str) -> CaseRow:
+def _owned(session: Session, case_id: str, workspace: str) -> CaseRow | None:
+    """Case ``case_id`` when ``workspace`` owns it; another workspace's case is None,
+    exactly as if it did not exist."""
     row = session.get(CaseRow, case_id)
+    return row if row is not None and row.workspace_id == workspace else None
+
+
+def _row(session: Session, case_id: str, workspace: str) -> CaseRow:
+    row = _owned(session, case_id, workspace)
     if row is None:
         raise CaseNotFoundError(f"no case with id {case_id!r}")
     return row
@@ -164,28 +181,29 @@ def _row(session: Session, case_id: str) -> CaseRow:
 # --- reading ------------------------------------------------------------------------------
 
 
-def get_case(session: Session, case_id: str) -> EvalCase | None:
-    row = session.get(CaseRow, case_id)
+def get_case(session: Session, case_id: str, *, workspace: str) -> EvalCase | None:
+    row = _owned(session, case_id, workspace)
     return _to_case(row) if row is not None else None
 
 
-def require_case(session: Session, case_id: str) -> EvalCase:
-    return _to_case(_row(session, case_id))
+def require_case(session: Session, case_id: str, *, workspace: str) -> EvalCase:
+    return _to_case(_row(session, case_id, workspace))
 
 
 def list_cases(
     session: Session,
     *,
+    workspace: str,
     status: CaseStatus | None = None,
     case_set: CaseSet | None = None,
     limit: int = 20,
     offset: int = 0,
 ) -> CasePage:
-    """A page of cases, newest first (ties by id)."""
+    """A page of ``workspace``'s cases, newest first (ties by id)."""
     if limit < 1 or offset < 0:
         raise InputError("limit must be at least 1 and offset at least 0")
-    query = select(CaseRow)
-    count = select(func.count()).select_from(CaseRow)
+    query = select(CaseRow).where(CaseRow.workspace_id == workspace)
+    count = select(func.count()).select_from(CaseRow).where(CaseRow.workspace_id == workspace)
     if status is not None:
         query = query.where(CaseRow.status == status.value)
         count = count.where(CaseRow.status == status.value)
@@ -204,10 +222,14 @@ def active_cases(
     case_set: CaseSet | None = None,
     categories: Sequence[str] = (),
     tags: Sequence[str] = (),
+    *,
+    workspace: str,
 ) -> list[EvalCase]:
-    """The active cases (of one set when given), sorted by id. ``categories`` keeps cases
-    in any of them; ``tags`` keeps cases carrying any of them."""
-    query = select(CaseRow).where(CaseRow.status == CaseStatus.ACTIVE.value)
+    """``workspace``'s active cases (of one set when given), sorted by id. ``categories``
+    keeps cases in any of them; ``tags`` keeps cases carrying any of them."""
+    query = select(CaseRow).where(
+        CaseRow.workspace_id == workspace, CaseRow.status == CaseStatus.ACTIVE.value
+    )
     if case_set is not None:
         query = query.where(CaseRow.case_set == case_set.value)
     if categories:
@@ -219,23 +241,23 @@ def active_cases(
     return found
 
 
-def dataset_version(session: Session, case_set: CaseSet | None = None) -> str:
-    """SHA-256 of the canonical JSON of the active cases of ``case_set`` (all sets when
-    None); see :func:`evals.cases.sets.dataset_version`."""
-    return rules.dataset_version(active_cases(session, case_set), case_set)
+def dataset_version(session: Session, case_set: CaseSet | None = None, *, workspace: str) -> str:
+    """SHA-256 of the canonical JSON of ``workspace``'s active cases of ``case_set`` (all
+    sets when None); see :func:`evals.cases.sets.dataset_version`."""
+    return rules.dataset_version(active_cases(session, case_set, workspace=workspace), case_set)
 
 
-def case_events(session: Session, case_id: str) -> list[CaseEvent]:
+def case_events(session: Session, case_id: str, *, workspace: str) -> list[CaseEvent]:
     rows = session.scalars(
         select(CaseEventRow)
-        .where(CaseEventRow.case_id == case_id)
+        .where(CaseEventRow.case_id == case_id, CaseEventRow.workspace_id == workspace)
         .order_by(CaseEventRow.at, CaseEventRow.id)
     ).all()
     return [CaseEvent(r.case_id, r.action, r.actor, dict(r.detail), r.at) for r in rows]
 
 
-def source_run_id(session: Session, case_id: str) -> int | None:
-    return _row(session, case_id).source_run_id
+def source_run_id(session: Session, case_id: str, *, workspace: str) -> int | None:
+    return _row(session, case_id, workspace).source_run_id
 
 
 # --- proposing and merging ----------------------------------------------------------------
@@ -253,6 +275,7 @@ def propose_case(
     case: RedactedCase,
     embedder: Embedder,
     *,
+    workspace: str,
     actor: str | None,
     source_run_id: int | None = None,
     threshold: float = rules.DEFAULT_DUPLICATE_THRESHOLD,
@@ -266,10 +289,14 @@ def propose_case(
     proposal = case.case.model_copy(
         update={"status": CaseStatus.PROPOSED, "created_at": at, "updated_at": at}
     )
-    same_run = _live_case_of_run(session, source_run_id)
+    same_run = _live_case_of_run(session, source_run_id, workspace)
     target, similarity = same_run, (1.0 if same_run is not None else None)
     if target is None:
-        rows = session.scalars(select(CaseRow).where(CaseRow.status.in_(LIVE_STATUSES))).all()
+        rows = session.scalars(
+            select(CaseRow).where(
+                CaseRow.workspace_id == workspace, CaseRow.status.in_(LIVE_STATUSES)
+            )
+        ).all()
         norm = rules.normalize_question(proposal.input.question)
         exact = [r for r in rows if rules.normalize_question(r.question) == norm]
         if exact:
@@ -284,15 +311,17 @@ def propose_case(
                 target = next(r for r in rows if r.id == match.case_id)
                 similarity = match.similarity
     if target is None:
-        row = CaseRow(id=proposal.id, question="", source_run_id=source_run_id)
+        row = CaseRow(
+            id=proposal.id, workspace_id=workspace, question="", source_run_id=source_run_id
+        )
         _fill_row(row, proposal)  # ``case``'s redacted content, as proposed now
         row.embedding = [float(x) for x in embedder.embed([proposal.input.question])[0]]
         row.embedding_model = embedder.name
         if _insert_new(session, row):
-            _event(session, proposal.id, "proposed", actor, at, run_id=source_run_id)
+            _event(session, workspace, proposal.id, "proposed", actor, at, run_id=source_run_id)
             return ProposeResult(case=proposal, merged=False)
         # A concurrent proposal from the same run was stored first: join it.
-        target = same_run = _live_case_of_run(session, source_run_id)
+        target = same_run = _live_case_of_run(session, source_run_id, workspace)
         similarity = 1.0
         if target is None:  # pragma: no cover - the database said it exists
             raise StorageError(f"case {proposal.id} conflicts with a case that is not there")
@@ -300,6 +329,7 @@ def propose_case(
     _fill_row(target, merged)
     _event(
         session,
+        workspace,
         target.id,
         "merged",
         actor,
@@ -311,13 +341,19 @@ def propose_case(
     return ProposeResult(case=merged, merged=True, similarity=similarity)
 
 
-def _live_case_of_run(session: Session, source_run_id: int | None) -> CaseRow | None:
+def _live_case_of_run(
+    session: Session, source_run_id: int | None, workspace: str
+) -> CaseRow | None:
     """The live case proposed from panel run ``source_run_id`` (there is at most one)."""
     if source_run_id is None:
         return None
     return session.scalars(
         select(CaseRow)
-        .where(CaseRow.source_run_id == source_run_id, CaseRow.status.in_(LIVE_STATUSES))
+        .where(
+            CaseRow.workspace_id == workspace,
+            CaseRow.source_run_id == source_run_id,
+            CaseRow.status.in_(LIVE_STATUSES),
+        )
         .order_by(CaseRow.created_at)
         .limit(1)
     ).first()
@@ -350,22 +386,23 @@ def approve_case(
     case_id: str,
     case_set: CaseSet,
     *,
+    workspace: str,
     actor: str | None,
     now: datetime | None = None,
 ) -> EvalCase:
     """A proposed case becomes active in ``case_set``."""
     at = _now(now)
-    row = _proposed_row(session, case_id, "approved")
+    row = _proposed_row(session, case_id, "approved", workspace)
     case = _to_case(row).model_copy(
         update={"status": CaseStatus.ACTIVE, "set": case_set, "updated_at": at}
     )
     _fill_row(row, case)
-    _event(session, case_id, "approved", actor, at, set=case_set.value)
+    _event(session, workspace, case_id, "approved", actor, at, set=case_set.value)
     return case
 
 
-def _proposed_row(session: Session, case_id: str, verb: str) -> CaseRow:
-    row = _row(session, case_id)
+def _proposed_row(session: Session, case_id: str, verb: str, workspace: str) -> CaseRow:
+    row = _row(session, case_id, workspace)
     if row.status != CaseStatus.PROPOSED.value:
         raise CaseStateError(f"case {case_id} is {row.status}; only proposed cases can be {verb}")
     return row
@@ -375,15 +412,16 @@ def reject_case(
     session: Session,
     case_id: str,
     *,
+    workspace: str,
     actor: str | None,
     reason: str | None = None,
     now: datetime | None = None,
 ) -> EvalCase:
     at = _now(now)
-    row = _proposed_row(session, case_id, "rejected")
+    row = _proposed_row(session, case_id, "rejected", workspace)
     case = _to_case(row).model_copy(update={"status": CaseStatus.REJECTED, "updated_at": at})
     _fill_row(row, case)
-    _event(session, case_id, "rejected", actor, at, reason=reason)
+    _event(session, workspace, case_id, "rejected", actor, at, reason=reason)
     return case
 
 
@@ -391,17 +429,18 @@ def retire_case(
     session: Session,
     case_id: str,
     *,
+    workspace: str,
     actor: str | None,
     reason: str | None = None,
     now: datetime | None = None,
 ) -> EvalCase:
     at = _now(now)
-    row = _row(session, case_id)
+    row = _row(session, case_id, workspace)
     if row.status == CaseStatus.RETIRED.value:
         raise CaseStateError(f"case {case_id} is already retired")
     case = _to_case(row).model_copy(update={"status": CaseStatus.RETIRED, "updated_at": at})
     _fill_row(row, case)
-    _event(session, case_id, "retired", actor, at, reason=reason)
+    _event(session, workspace, case_id, "retired", actor, at, reason=reason)
     return case
 
 
@@ -410,6 +449,7 @@ def edit_case(
     case_id: str,
     changes: Mapping[str, Any],
     *,
+    workspace: str,
     actor: str | None,
     now: datetime | None = None,
     redact_patterns: Mapping[str, str] | None = None,
@@ -421,7 +461,7 @@ def edit_case(
     modal): the built-in detectors plus ``redact_patterns`` (``cases.redact_patterns``).
     """
     at = _now(now)
-    row = _row(session, case_id)
+    row = _row(session, case_id, workspace)
     before = _to_case(row)
     result = rules.apply_edit(before, changes, now=at)
     if result.case is before:
@@ -431,14 +471,32 @@ def edit_case(
     changed = sorted(changes)
     if result.retired is not None:
         _fill_row(row, result.retired)
-        new_row = _new_row(edited, row.source_run_id)
+        new_row = _new_row(edited, workspace, row.source_run_id)
         session.add(new_row)
         session.flush()
-        _event(session, case_id, "retired", actor, at, reason="edited", new_version=new_row.id)
-        _event(session, new_row.id, "versioned", actor, at, previous_id=case_id, fields=changed)
+        _event(
+            session,
+            workspace,
+            case_id,
+            "retired",
+            actor,
+            at,
+            reason="edited",
+            new_version=new_row.id,
+        )
+        _event(
+            session,
+            workspace,
+            new_row.id,
+            "versioned",
+            actor,
+            at,
+            previous_id=case_id,
+            fields=changed,
+        )
     else:
         _fill_row(row, edited.case)
-        _event(session, case_id, "edited", actor, at, fields=changed)
+        _event(session, workspace, case_id, "edited", actor, at, fields=changed)
     return result
 
 
@@ -446,6 +504,7 @@ def rotate_cases(
     session: Session,
     policy: rules.RotationPolicy,
     *,
+    workspace: str,
     actor: str | None,
     now: datetime | None = None,
     dry_run: bool = False,
@@ -453,14 +512,16 @@ def rotate_cases(
     """Retire the rotating cases the policy says are stale; returns them (as retired,
     or as they are when ``dry_run``)."""
     at = _now(now)
-    stale = rules.cases_to_rotate(active_cases(session, CaseSet.ROTATING), policy, now=at)
+    stale = rules.cases_to_rotate(
+        active_cases(session, CaseSet.ROTATING, workspace=workspace), policy, now=at
+    )
     if dry_run:
         return stale
     out = []
     for case in stale:
         retired = case.model_copy(update={"status": CaseStatus.RETIRED, "updated_at": at})
-        _fill_row(_row(session, case.id), retired)
-        _event(session, case.id, "rotated", actor, at, policy=policy.model_dump())
+        _fill_row(_row(session, case.id, workspace), retired)
+        _event(session, workspace, case.id, "rotated", actor, at, policy=policy.model_dump())
         out.append(retired)
     return out
 
@@ -472,6 +533,7 @@ def add_cases(
     session: Session,
     cases: Iterable[RedactedCase],
     *,
+    workspace: str,
     actor: str | None,
     action: str = "imported",
     skip_existing: bool = False,
@@ -491,19 +553,23 @@ def add_cases(
         )
     added = [case for case in cases if case.id not in existing]
     for case in added:
-        session.add(_new_row(case))
+        session.add(_new_row(case, workspace))
     session.flush()
     for case in added:
         detail = {"redaction": "waived"} if case.waived else {}
-        _event(session, case.id, action, actor, at, **detail)
+        _event(session, workspace, case.id, action, actor, at, **detail)
     return [case.case for case in added], sorted(existing)
 
 
 def all_cases(
-    session: Session, *, status: CaseStatus | None = None, case_set: CaseSet | None = None
+    session: Session,
+    *,
+    workspace: str,
+    status: CaseStatus | None = None,
+    case_set: CaseSet | None = None,
 ) -> list[EvalCase]:
-    """Every case matching the filters, sorted by id (for export)."""
-    query = select(CaseRow)
+    """Every case of ``workspace`` matching the filters, sorted by id (for export)."""
+    query = select(CaseRow).where(CaseRow.workspace_id == workspace)
     if status is not None:
         query = query.where(CaseRow.status == status.value)
     if case_set is not None:

@@ -73,7 +73,7 @@ def slack_link(channel_id: str | None, ts: str | None) -> str | None:
 
 
 def _eval_samples(
-    session: Session, start: datetime, end: datetime
+    session: Session, start: datetime, end: datetime, workspace: str
 ) -> tuple[
     dict[str, dict[int, list[tuple[str, bool, str | None]]]], dict[int, datetime], list[int]
 ]:
@@ -83,6 +83,7 @@ def _eval_samples(
     runs = session.execute(
         select(EvalRunRow.id, EvalRunRow.record, EvalRunRow.started_at)
         .where(
+            EvalRunRow.workspace_id == workspace,
             EvalRunRow.started_at >= start,
             EvalRunRow.started_at < end,
             EvalRunRow.status.in_([RunStatus.COMPLETE.value, RunStatus.PARTIAL.value]),
@@ -103,7 +104,11 @@ def _eval_samples(
             EvalResultRow.case_id,
             EvalResultRow.passed,
             EvalResultRow.failure_mode,
-        ).where(EvalResultRow.run_id.in_(run_ids), EvalResultRow.passed.is_not(None))
+        ).where(
+            EvalResultRow.workspace_id == workspace,
+            EvalResultRow.run_id.in_(run_ids),
+            EvalResultRow.passed.is_not(None),
+        )
     ).all()
     for run_id, model, case_id, passed, mode in rows:
         by_model_run[model][run_id].append((case_id, bool(passed), mode))
@@ -126,7 +131,9 @@ class _LimitCost:
         )
 
 
-def _limit_costs(session: Session, run_ids: Sequence[int]) -> dict[tuple[str, int], _LimitCost]:
+def _limit_costs(
+    session: Session, run_ids: Sequence[int], workspace: str
+) -> dict[tuple[str, int], _LimitCost]:
     """(model, run id) -> its samples' refusals, waiting and samples lost to the deadline."""
     if not run_ids:
         return {}
@@ -139,7 +146,7 @@ def _limit_costs(session: Session, run_ids: Sequence[int]) -> dict[tuple[str, in
             func.sum(EvalResultRow.throttle_wait_ms),
             func.sum(lost),
         )
-        .where(EvalResultRow.run_id.in_(run_ids))
+        .where(EvalResultRow.workspace_id == workspace, EvalResultRow.run_id.in_(run_ids))
         .group_by(EvalResultRow.model, EvalResultRow.run_id)
     ).all()
     return {
@@ -169,7 +176,12 @@ def _result(
 
 
 def eval_results(
-    session: Session, start: datetime, end: datetime, *, latest_only: bool = True
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    workspace: str,
+    latest_only: bool = True,
 ) -> dict[str, EvalResult]:
     """Per model, its benchmark results from eval runs started in the window.
 
@@ -177,8 +189,8 @@ def eval_results(
     whole-set runs (no case filters). With ``latest_only`` each model's numbers come
     from the latest such run that included it; otherwise from all of them.
     """
-    by_model_run, _, run_ids = _eval_samples(session, start, end)
-    costs = _limit_costs(session, run_ids)
+    by_model_run, _, run_ids = _eval_samples(session, start, end, workspace)
+    costs = _limit_costs(session, run_ids, workspace)
     order = {run_id: i for i, run_id in enumerate(run_ids)}  # 0 = latest
     out: dict[str, EvalResult] = {}
     for model, per_run in by_model_run.items():
@@ -190,11 +202,13 @@ def eval_results(
     return out
 
 
-def eval_runs(session: Session, start: datetime, end: datetime) -> dict[str, list[DatedEvalResult]]:
+def eval_runs(
+    session: Session, start: datetime, end: datetime, *, workspace: str
+) -> dict[str, list[DatedEvalResult]]:
     """Per model, its results in each eval run started in the window that included it
     (the same runs as :func:`eval_results`), oldest first."""
-    by_model_run, started, run_ids = _eval_samples(session, start, end)
-    costs = _limit_costs(session, run_ids)
+    by_model_run, started, run_ids = _eval_samples(session, start, end, workspace)
+    costs = _limit_costs(session, run_ids, workspace)
     oldest_first = list(reversed(run_ids))
     return {
         model: [
@@ -209,24 +223,30 @@ def eval_runs(session: Session, start: datetime, end: datetime) -> dict[str, lis
     }
 
 
-def question_count(session: Session, start: datetime, end: datetime) -> int:
+def question_count(session: Session, start: datetime, end: datetime, *, workspace: str) -> int:
     return int(
         session.scalar(
             select(func.count(PanelRunRow.id)).where(
-                PanelRunRow.created_at >= start, PanelRunRow.created_at < end
+                PanelRunRow.workspace_id == workspace,
+                PanelRunRow.created_at >= start,
+                PanelRunRow.created_at < end,
             )
         )
         or 0
     )
 
 
-def thumbs_by_model(session: Session, start: datetime, end: datetime) -> dict[str, Thumbs]:
+def thumbs_by_model(
+    session: Session, start: datetime, end: datetime, *, workspace: str
+) -> dict[str, Thumbs]:
     """👍/👎 per member (see the module's attribution rule), by signal time."""
     rows = session.execute(
         select(SignalRow.kind, AnswerRow.member, PanelRunRow.consensus_member)
         .join(PanelRunRow, PanelRunRow.id == SignalRow.run_id)
         .outerjoin(AnswerRow, AnswerRow.id == SignalRow.answer_id)
         .where(
+            SignalRow.workspace_id == workspace,
+            PanelRunRow.workspace_id == workspace,
             SignalRow.retracted_at.is_(None),
             SignalRow.kind.in_([SignalKind.UP.value, SignalKind.DOWN.value]),
             SignalRow.created_at >= start,
@@ -246,30 +266,46 @@ def thumbs_by_model(session: Session, start: datetime, end: datetime) -> dict[st
     return {m: Thumbs(ups[m], downs[m]) for m in sorted(set(ups) | set(downs))}
 
 
-def votes(session: Session, start: datetime, end: datetime) -> list[PreferencePick]:
+def votes(
+    session: Session, start: datetime, end: datetime, *, workspace: str
+) -> list[PreferencePick]:
     """Best-answer votes cast in the window, as preference comparisons."""
     return [
         PreferencePick(winner=v.chosen, candidates=v.candidates)
-        for v in best_answer_votes(session, start)
+        for v in best_answer_votes(session, start, workspace=workspace)
         if v.created_at < end and v.chosen in v.candidates
     ]
 
 
-def calibration_pairs(session: Session, start: datetime, end: datetime) -> list[tuple[float, bool]]:
-    return [(label.confidence, label.correct) for label in production_labels(session, start, end)]
+def calibration_pairs(
+    session: Session, start: datetime, end: datetime, *, workspace: str
+) -> list[tuple[float, bool]]:
+    labels = production_labels(session, start, end, workspace=workspace)
+    return [(label.confidence, label.correct) for label in labels]
 
 
-def correction_failure_modes(session: Session, start: datetime, end: datetime) -> dict[str, int]:
+def correction_failure_modes(
+    session: Session, start: datetime, end: datetime, *, workspace: str
+) -> dict[str, int]:
     rows = session.execute(
         select(CorrectionRow.failure_mode, func.count(CorrectionRow.id))
-        .where(CorrectionRow.created_at >= start, CorrectionRow.created_at < end)
+        .where(
+            CorrectionRow.workspace_id == workspace,
+            CorrectionRow.created_at >= start,
+            CorrectionRow.created_at < end,
+        )
         .group_by(CorrectionRow.failure_mode)
     ).all()
     return {str(mode): int(n) for mode, n in rows}
 
 
 def shadow_weeks(
-    session: Session, start: datetime, end: datetime, *, max_disagreements: int = 3
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    workspace: str,
+    max_disagreements: int = 3,
 ) -> list[ShadowWeek]:
     rows = session.execute(
         select(
@@ -282,6 +318,8 @@ def shadow_weeks(
         )
         .join(PanelRunRow, PanelRunRow.id == AnswerRow.run_id)
         .where(
+            AnswerRow.workspace_id == workspace,
+            PanelRunRow.workspace_id == workspace,
             AnswerRow.role == AnswerRole.SHADOW.value,
             AnswerRow.created_at >= start,
             AnswerRow.created_at < end,
@@ -316,15 +354,22 @@ def shadow_weeks(
     ]
 
 
-def review_queue(session: Session, limit: int = REVIEW_LIST) -> tuple[list[ReviewItem], int]:
-    page = case_repo.list_cases(session, status=CaseStatus.PROPOSED, limit=limit)
+def review_queue(
+    session: Session, limit: int = REVIEW_LIST, *, workspace: str
+) -> tuple[list[ReviewItem], int]:
+    page = case_repo.list_cases(
+        session, workspace=workspace, status=CaseStatus.PROPOSED, limit=limit
+    )
     return [ReviewItem(c.id, c.input.question) for c in page.cases], page.total
 
 
-def missed_jobs(session: Session, start: datetime, end: datetime) -> list[MissedJob]:
+def missed_jobs(
+    session: Session, start: datetime, end: datetime, *, workspace: str
+) -> list[MissedJob]:
     rows = session.scalars(
         select(JobPeriodRow)
         .where(
+            JobPeriodRow.workspace_id == workspace,
             JobPeriodRow.status.in_([JobStatus.MISSED.value, JobStatus.FAILED.value]),
             JobPeriodRow.started_at >= start,
             JobPeriodRow.started_at < end,
@@ -339,20 +384,23 @@ def model_weeks(
     start: datetime,
     end: datetime,
     *,
+    workspace: str,
     panel: Sequence[str] = (),
     shadow: Sequence[str] = (),
 ) -> list[ModelWeek]:
     """One :class:`ModelWeek` per model seen this week or configured (panel first)."""
     before = start - WEEK
-    stats_now = {s.member: s for s in model_stats(session, start, until=end)}
+    ws = workspace
+    stats_now = {s.member: s for s in model_stats(session, start, workspace=ws, until=end)}
     shadow_stats = {
-        s.member: s for s in model_stats(session, start, until=end, role=AnswerRole.SHADOW)
+        s.member: s
+        for s in model_stats(session, start, workspace=ws, until=end, role=AnswerRole.SHADOW)
     }
-    thumbs_now = thumbs_by_model(session, start, end)
-    thumbs_before = thumbs_by_model(session, before, start)
-    runs_now = eval_runs(session, start, end)
+    thumbs_now = thumbs_by_model(session, start, end, workspace=ws)
+    thumbs_before = thumbs_by_model(session, before, start, workspace=ws)
+    runs_now = eval_runs(session, start, end, workspace=ws)
     evals_now = {model: runs[-1].result for model, runs in runs_now.items()}
-    evals_before = eval_results(session, before, start)
+    evals_before = eval_results(session, before, start, workspace=ws)
 
     panel_names = list(dict.fromkeys([*panel, *sorted(stats_now), *sorted(thumbs_now)]))
     shadow_names = [
@@ -389,7 +437,7 @@ def model_weeks(
 
 
 def history(
-    session: Session, end: datetime, *, weeks: int, labels: Sequence[str]
+    session: Session, end: datetime, *, workspace: str, weeks: int, labels: Sequence[str]
 ) -> list[HistoryPoint]:
     """Per model, per week (oldest first): eval pass rate and 👍 rate for the chart.
 
@@ -401,8 +449,10 @@ def history(
     for i, label in enumerate(labels):
         week_end = end - (weeks - 1 - i) * WEEK
         week_start = week_end - WEEK
-        evals_: dict[str, EvalResult] = eval_results(session, week_start, week_end)
-        thumbs = thumbs_by_model(session, week_start, week_end)
+        evals_: dict[str, EvalResult] = eval_results(
+            session, week_start, week_end, workspace=workspace
+        )
+        thumbs = thumbs_by_model(session, week_start, week_end, workspace=workspace)
         for model in sorted(set(evals_) | set(thumbs)):
             result = evals_.get(model)
             points.append(
@@ -416,11 +466,12 @@ def history(
     return points
 
 
-def earlier_failure_modes(session: Session, start: datetime) -> dict[str, int]:
+def earlier_failure_modes(session: Session, start: datetime, *, workspace: str) -> dict[str, int]:
     """Failure modes seen in corrections and eval runs in the weeks before ``start``."""
     since = start - FAILURE_MODE_MEMORY
-    seen = correction_failure_modes(session, since, start)
-    for result in eval_results(session, since, start, latest_only=False).values():
+    seen = correction_failure_modes(session, since, start, workspace=workspace)
+    earlier = eval_results(session, since, start, workspace=workspace, latest_only=False)
+    for result in earlier.values():
         for mode, n in result.failure_modes.items():
             seen[mode] = seen.get(mode, 0) + n
     return seen
@@ -429,6 +480,7 @@ def earlier_failure_modes(session: Session, start: datetime) -> dict[str, int]:
 def gather(
     session: Session,
     *,
+    workspace: str,
     period: str,
     start: datetime,
     end: datetime,
@@ -438,24 +490,28 @@ def gather(
     history_labels: Sequence[str],
     refit: RefitInfo | None = None,
 ) -> DigestData:
-    """Everything the digest for ``[start, end)`` needs, in one read-only session."""
-    review, review_total = review_queue(session)
+    """Everything ``workspace``'s digest for ``[start, end)`` needs, from its rows only,
+    in one read-only session."""
+    ws = workspace
+    review, review_total = review_queue(session, workspace=ws)
     return DigestData(
         period=period,
         start=start,
         end=end,
         timezone=timezone,
-        models=model_weeks(session, start, end, panel=panel, shadow=shadow),
-        questions=question_count(session, start, end),
-        votes=votes(session, start, end),
-        calibration=calibration_pairs(session, start, end),
+        models=model_weeks(session, start, end, workspace=ws, panel=panel, shadow=shadow),
+        questions=question_count(session, start, end, workspace=ws),
+        votes=votes(session, start, end, workspace=ws),
+        calibration=calibration_pairs(session, start, end, workspace=ws),
         refit=refit,
-        failure_modes_before=earlier_failure_modes(session, start),
-        production_failure_modes=correction_failure_modes(session, start, end),
+        failure_modes_before=earlier_failure_modes(session, start, workspace=ws),
+        production_failure_modes=correction_failure_modes(session, start, end, workspace=ws),
         review=review,
         review_total=review_total,
-        shadow=shadow_weeks(session, start, end),
-        missed=missed_jobs(session, start, end),
-        history=history(session, end, weeks=len(history_labels), labels=history_labels),
+        shadow=shadow_weeks(session, start, end, workspace=ws),
+        missed=missed_jobs(session, start, end, workspace=ws),
+        history=history(
+            session, end, workspace=ws, weeks=len(history_labels), labels=history_labels
+        ),
         history_weeks=tuple(history_labels),
     )

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evals.errors import InputError
+from evals.errors import InputError, StorageError
 from evals.runs.report import CaseInfo, EvalReport, RunRecord, RunStatus, SampleResult
 from storage.tables.base import insert_for
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
@@ -35,10 +35,19 @@ class EvalRunInfo:
 
 
 def start_run(
-    session: Session, record: RunRecord, cases: Sequence[CaseInfo], *, sample_total: int
+    session: Session,
+    record: RunRecord,
+    cases: Sequence[CaseInfo],
+    *,
+    workspace: str,
+    sample_total: int,
 ) -> int:
-    """Store a new run in status ``running``; returns its id."""
+    """Store a new run of ``workspace``'s cases in status ``running``; returns its id.
+
+    The run's samples (:func:`save_results`) inherit its workspace: the writers and
+    workers that store them hold only the id this returns."""
     row = EvalRunRow(
+        workspace_id=workspace,
         status=RunStatus.RUNNING.value,
         status_reason="",
         case_set=record.case_set,
@@ -55,11 +64,19 @@ def start_run(
     return row.id
 
 
-def _run(session: Session, run_id: int) -> EvalRunRow:
+def _run(session: Session, run_id: int, workspace: str | None = None) -> EvalRunRow:
+    """Run ``run_id``; with ``workspace``, only when that workspace owns it (another
+    workspace's run reads exactly like one that does not exist)."""
     row = session.get(EvalRunRow, run_id)
-    if row is None:
+    if row is None or (workspace is not None and row.workspace_id != workspace):
         raise InputError(f"There is no eval run {run_id}. `quorum eval list` shows the runs.")
     return row
+
+
+def run_workspace(session: Session, run_id: int) -> str:
+    """The workspace that owns run ``run_id``: for the task queue's workers, which are
+    handed a run id by the process that started the run for that workspace."""
+    return _run(session, run_id).workspace_id
 
 
 def save_result(
@@ -82,9 +99,12 @@ def save_results(
     deadlocking."""
     created = now or datetime.now(UTC)
     latest = {r.key: r for r in results}
-    rows = [_row(run_id, latest[key], created) for key in sorted(latest)]
-    if not rows:
+    if not latest:
         return
+    workspace = session.scalar(select(EvalRunRow.workspace_id).where(EvalRunRow.id == run_id))
+    if workspace is None:  # deleted while it ran: the samples have nowhere to go
+        raise StorageError(f"eval run {run_id} no longer exists; its samples cannot be stored")
+    rows = [_row(run_id, workspace, latest[key], created) for key in sorted(latest)]
     insert = insert_for(session, EvalResultRow)
     replaced = {name: insert.excluded[name] for name in rows[0] if name not in _SAMPLE_KEY}
     session.execute(insert.on_conflict_do_update(index_elements=_SAMPLE_KEY, set_=replaced), rows)
@@ -93,9 +113,10 @@ def save_results(
 _SAMPLE_KEY = ["run_id", "case_id", "model", "sample"]
 
 
-def _row(run_id: int, result: SampleResult, created_at: datetime) -> dict[str, Any]:
+def _row(run_id: int, workspace: str, result: SampleResult, created_at: datetime) -> dict[str, Any]:
     verdict = result.verdict
     return {
+        "workspace_id": workspace,
         "run_id": run_id,
         "case_id": result.case_id,
         "model": result.model,
@@ -218,8 +239,8 @@ def resumable_results(session: Session, run_id: int) -> list[SampleResult]:
     return [r for r in results(session, run_id) if r.error_source != "model"]
 
 
-def load_report(session: Session, run_id: int) -> EvalReport:
-    row = _run(session, run_id)
+def load_report(session: Session, run_id: int, *, workspace: str) -> EvalReport:
+    row = _run(session, run_id, workspace)
     return EvalReport(
         record=RunRecord.from_dict(row.record),
         status=RunStatus(row.status),
@@ -230,19 +251,22 @@ def load_report(session: Session, run_id: int) -> EvalReport:
     )
 
 
-def load_record(session: Session, run_id: int) -> tuple[RunRecord, RunStatus, list[CaseInfo]]:
-    row = _run(session, run_id)
+def load_record(
+    session: Session, run_id: int, *, workspace: str
+) -> tuple[RunRecord, RunStatus, list[CaseInfo]]:
+    row = _run(session, run_id, workspace)
     cases = [CaseInfo.from_dict(c) for c in row.cases]
     return RunRecord.from_dict(row.record), RunStatus(row.status), cases
 
 
-def previous_run_id(session: Session, run_id: int) -> int | None:
-    """The latest earlier run on the same case set and dataset version that finished
-    (complete or partial; invalid runs are not a baseline)."""
-    row = _run(session, run_id)
+def previous_run_id(session: Session, run_id: int, *, workspace: str) -> int | None:
+    """The workspace's latest earlier run on the same case set and dataset version that
+    finished (complete or partial; invalid runs are not a baseline)."""
+    row = _run(session, run_id, workspace)
     return session.scalar(
         select(EvalRunRow.id)
         .where(
+            EvalRunRow.workspace_id == workspace,
             EvalRunRow.id != row.id,
             EvalRunRow.dataset_version == row.dataset_version,
             EvalRunRow.case_set == row.case_set,
@@ -254,8 +278,8 @@ def previous_run_id(session: Session, run_id: int) -> int | None:
     )
 
 
-def list_runs(session: Session, *, limit: int = 20) -> list[EvalRunInfo]:
-    """The most recent runs first."""
+def list_runs(session: Session, *, workspace: str, limit: int = 20) -> list[EvalRunInfo]:
+    """``workspace``'s most recent runs first."""
     done = (
         select(EvalResultRow.run_id, func.count().label("n"))
         .group_by(EvalResultRow.run_id)
@@ -264,6 +288,7 @@ def list_runs(session: Session, *, limit: int = 20) -> list[EvalRunInfo]:
     rows = session.execute(
         select(EvalRunRow, func.coalesce(done.c.n, 0))
         .outerjoin(done, done.c.run_id == EvalRunRow.id)
+        .where(EvalRunRow.workspace_id == workspace)
         .order_by(EvalRunRow.started_at.desc(), EvalRunRow.id.desc())
         .limit(limit)
     ).all()

@@ -1,7 +1,7 @@
 """Exactly-once job periods and stored calibrators.
 
 The database decides who runs a job for a period: :func:`claim_period` inserts the
-``(job, period)`` row in its own transaction and the unique key lets exactly one
+``(workspace, job, period)`` row in its own transaction and the unique key lets exactly one
 process win, on SQLite and PostgreSQL alike. A failed run may be claimed again (up to
 ``max_attempts``), and so may a run whose process died (``running`` for longer than
 ``stale_after``); both take-overs are a conditional UPDATE, so only one process wins
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
@@ -42,6 +42,7 @@ class JobPeriod:
 
 @dataclass(frozen=True)
 class StoredCalibrator:
+    workspace: str
     id: str
     json: str
     created_at: datetime
@@ -61,6 +62,7 @@ def claim_period(
     job: str,
     period: str,
     *,
+    workspace: str,
     now: datetime,
     owner: str | None = None,
     scheduled_for: datetime | None = None,
@@ -73,6 +75,7 @@ def claim_period(
         with db.engine.begin() as conn:
             conn.execute(
                 insert(JobPeriodRow).values(
+                    workspace_id=workspace,
                     job=job,
                     period=period,
                     status=JobStatus.RUNNING.value,
@@ -90,6 +93,7 @@ def claim_period(
         result = conn.execute(
             update(JobPeriodRow)
             .where(
+                JobPeriodRow.workspace_id == workspace,
                 JobPeriodRow.job == job,
                 JobPeriodRow.period == period,
                 or_(
@@ -114,14 +118,16 @@ def claim_period(
         return bool(result.rowcount == 1)
 
 
-def force_claim(db: Database, job: str, period: str, *, now: datetime, owner: str | None) -> None:
+def force_claim(
+    db: Database, job: str, period: str, *, workspace: str, now: datetime, owner: str | None
+) -> None:
     """Claim ``period`` whatever its state (``--force``): the row records one more attempt."""
-    if claim_period(db, job, period, now=now, owner=owner):
+    if claim_period(db, job, period, workspace=workspace, now=now, owner=owner):
         return
     with db.engine.begin() as conn:
         conn.execute(
             update(JobPeriodRow)
-            .where(JobPeriodRow.job == job, JobPeriodRow.period == period)
+            .where(_key(workspace, job, period))
             .values(
                 status=JobStatus.RUNNING.value,
                 attempts=JobPeriodRow.attempts + 1,
@@ -132,24 +138,42 @@ def force_claim(db: Database, job: str, period: str, *, now: datetime, owner: st
         )
 
 
+def _key(workspace: str, job: str, period: str) -> ColumnElement[bool]:
+    return and_(
+        JobPeriodRow.workspace_id == workspace,
+        JobPeriodRow.job == job,
+        JobPeriodRow.period == period,
+    )
+
+
 def _finish(
-    db: Database, job: str, period: str, status: JobStatus, now: datetime, detail: str
+    db: Database,
+    workspace: str,
+    job: str,
+    period: str,
+    status: JobStatus,
+    now: datetime,
+    detail: str,
 ) -> None:
     _require_utc(now)
     with db.engine.begin() as conn:
         conn.execute(
             update(JobPeriodRow)
-            .where(JobPeriodRow.job == job, JobPeriodRow.period == period)
+            .where(_key(workspace, job, period))
             .values(status=status.value, finished_at=now, detail=detail[:MAX_DETAIL_CHARS])
         )
 
 
-def mark_done(db: Database, job: str, period: str, *, now: datetime, detail: str = "") -> None:
-    _finish(db, job, period, JobStatus.DONE, now, detail)
+def mark_done(
+    db: Database, job: str, period: str, *, workspace: str, now: datetime, detail: str = ""
+) -> None:
+    _finish(db, workspace, job, period, JobStatus.DONE, now, detail)
 
 
-def mark_failed(db: Database, job: str, period: str, *, now: datetime, detail: str = "") -> None:
-    _finish(db, job, period, JobStatus.FAILED, now, detail)
+def mark_failed(
+    db: Database, job: str, period: str, *, workspace: str, now: datetime, detail: str = ""
+) -> None:
+    _finish(db, workspace, job, period, JobStatus.FAILED, now, detail)
 
 
 def mark_missed(
@@ -157,6 +181,7 @@ def mark_missed(
     job: str,
     period: str,
     *,
+    workspace: str,
     now: datetime,
     scheduled_for: datetime | None = None,
     detail: str = "",
@@ -168,6 +193,7 @@ def mark_missed(
         with db.engine.begin() as conn:
             conn.execute(
                 insert(JobPeriodRow).values(
+                    workspace_id=workspace,
                     job=job,
                     period=period,
                     status=JobStatus.MISSED.value,
@@ -196,29 +222,33 @@ def _to_period(row: JobPeriodRow) -> JobPeriod:
     )
 
 
-def get_period(db: Database, job: str, period: str) -> JobPeriod | None:
+def get_period(db: Database, job: str, period: str, *, workspace: str) -> JobPeriod | None:
     with db.session() as session:
         row = session.scalars(
-            select(JobPeriodRow).where(JobPeriodRow.job == job, JobPeriodRow.period == period)
+            select(JobPeriodRow).where(_key(workspace, job, period))
         ).one_or_none()
         return _to_period(row) if row else None
 
 
-def latest_period(db: Database, job: str) -> JobPeriod | None:
-    """The job's most recently started run (any status)."""
+def latest_period(db: Database, job: str, *, workspace: str) -> JobPeriod | None:
+    """The job's most recently started run for ``workspace`` (any status)."""
     with db.session() as session:
         row = session.scalars(
             select(JobPeriodRow)
-            .where(JobPeriodRow.job == job)
+            .where(JobPeriodRow.workspace_id == workspace, JobPeriodRow.job == job)
             .order_by(JobPeriodRow.started_at.desc(), JobPeriodRow.id.desc())
             .limit(1)
         ).one_or_none()
         return _to_period(row) if row else None
 
 
-def job_periods(db: Database, *, job: str | None = None) -> list[JobPeriod]:
+def job_periods(db: Database, *, workspace: str, job: str | None = None) -> list[JobPeriod]:
     with db.session() as session:
-        query = select(JobPeriodRow).order_by(JobPeriodRow.started_at, JobPeriodRow.id)
+        query = (
+            select(JobPeriodRow)
+            .where(JobPeriodRow.workspace_id == workspace)
+            .order_by(JobPeriodRow.started_at, JobPeriodRow.id)
+        )
         if job is not None:
             query = query.where(JobPeriodRow.job == job)
         return [_to_period(r) for r in session.scalars(query)]
@@ -229,6 +259,7 @@ def job_periods(db: Database, *, job: str | None = None) -> list[JobPeriod]:
 
 def _to_calibrator(row: CalibratorRow) -> StoredCalibrator:
     return StoredCalibrator(
+        workspace=row.workspace_id,
         id=row.id,
         json=row.json,
         created_at=row.created_at,
@@ -242,6 +273,7 @@ def _to_calibrator(row: CalibratorRow) -> StoredCalibrator:
 def save_calibrator(
     db: Database,
     *,
+    workspace: str,
     calibrator_id: str,
     json_text: str,
     created_at: datetime,
@@ -250,12 +282,14 @@ def save_calibrator(
     metrics: dict[str, Any],
     active: bool,
 ) -> None:
-    """Store a calibrator (idempotent on its id); ``active=True`` makes it the only active one."""
+    """Store a calibrator of ``workspace`` (idempotent on its id); ``active=True`` makes it
+    the workspace's only active one."""
     _require_utc(created_at)
     with db.session() as session:
-        row = session.get(CalibratorRow, calibrator_id)
+        row = session.get(CalibratorRow, (workspace, calibrator_id))
         if row is None:
             row = CalibratorRow(
+                workspace_id=workspace,
                 id=calibrator_id,
                 json=json_text,
                 created_at=created_at,
@@ -269,23 +303,40 @@ def save_calibrator(
             row.metrics = metrics
         if active:
             session.execute(
-                update(CalibratorRow).where(CalibratorRow.id != calibrator_id).values(active=False)
+                update(CalibratorRow)
+                .where(CalibratorRow.workspace_id == workspace, CalibratorRow.id != calibrator_id)
+                .values(active=False)
             )
             row.active = True
 
 
-def active_calibrator(db: Database) -> StoredCalibrator | None:
+def active_calibrator(db: Database, *, workspace: str) -> StoredCalibrator | None:
     with db.session() as session:
         row = session.scalars(
             select(CalibratorRow)
-            .where(CalibratorRow.active.is_(True))
+            .where(CalibratorRow.workspace_id == workspace, CalibratorRow.active.is_(True))
             .order_by(CalibratorRow.created_at.desc())
             .limit(1)
-        ).one_or_none()
+        ).first()
         return _to_calibrator(row) if row else None
 
 
-def calibrators(db: Database) -> list[StoredCalibrator]:
+def active_calibrators(db: Database) -> dict[str, StoredCalibrator]:
+    """Each workspace's active calibrator (what every process serves it), by workspace."""
     with db.session() as session:
-        rows = session.scalars(select(CalibratorRow).order_by(CalibratorRow.created_at))
+        rows = session.scalars(
+            select(CalibratorRow)
+            .where(CalibratorRow.active.is_(True))
+            .order_by(CalibratorRow.created_at)
+        )
+        return {r.workspace_id: _to_calibrator(r) for r in rows}
+
+
+def calibrators(db: Database, *, workspace: str) -> list[StoredCalibrator]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(CalibratorRow)
+            .where(CalibratorRow.workspace_id == workspace)
+            .order_by(CalibratorRow.created_at)
+        )
         return [_to_calibrator(r) for r in rows]

@@ -46,16 +46,21 @@ class Verdict:
         return self.ups > self.downs
 
 
-def verdicts(session: Session, runs: Collection[int] | None = None) -> list[Verdict]:
-    """Every answer people judged (of ``runs``, or all), by run then answer; ties included
-    (their ``correct`` is None)."""
+def verdicts(
+    session: Session, runs: Collection[int] | None = None, *, workspace: str
+) -> list[Verdict]:
+    """Every answer people of ``workspace`` judged (of ``runs``, or all), by run then
+    answer; ties included (their ``correct`` is None)."""
     signals = select(SignalRow.run_id, SignalRow.answer_id, SignalRow.kind).where(
+        SignalRow.workspace_id == workspace,
         SignalRow.retracted_at.is_(None),
         SignalRow.kind.in_([SignalKind.UP.value, SignalKind.DOWN.value]),
     )
-    corrections = select(
-        CorrectionRow.run_id, CorrectionRow.answer_id, CorrectionRow.correct_answer
-    ).order_by(CorrectionRow.id)
+    corrections = (
+        select(CorrectionRow.run_id, CorrectionRow.answer_id, CorrectionRow.correct_answer)
+        .where(CorrectionRow.workspace_id == workspace)
+        .order_by(CorrectionRow.id)
+    )
     if runs is not None:
         signals = signals.where(SignalRow.run_id.in_(runs))
         corrections = corrections.where(CorrectionRow.run_id.in_(runs))
@@ -67,14 +72,16 @@ def verdicts(session: Session, runs: Collection[int] | None = None) -> list[Verd
     consensus_member = dict(
         session.execute(
             select(PanelRunRow.id, PanelRunRow.consensus_member).where(
-                PanelRunRow.id.in_(judged_runs)
+                PanelRunRow.workspace_id == workspace, PanelRunRow.id.in_(judged_runs)
             )
         ).all()
     )
     consensus_answer: dict[int, int] = {}
     for member_answer, member_run, member in session.execute(
         select(AnswerRow.id, AnswerRow.run_id, AnswerRow.member).where(
-            AnswerRow.run_id.in_(judged_runs), AnswerRow.role == AnswerRole.PANEL.value
+            AnswerRow.workspace_id == workspace,
+            AnswerRow.run_id.in_(judged_runs),
+            AnswerRow.role == AnswerRole.PANEL.value,
         )
     ):
         if member == consensus_member.get(member_run):
@@ -103,10 +110,16 @@ def verdicts(session: Session, runs: Collection[int] | None = None) -> list[Verd
 
 
 def production_labels(
-    session: Session, since: datetime | None = None, until: datetime | None = None
+    session: Session,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    workspace: str,
 ) -> list[ProductionLabel]:
-    """Served consensus answers people judged (runs created in ``[since, until)``), by run."""
+    """``workspace``'s served consensus answers people judged (runs created in
+    ``[since, until)``), by run."""
     query = select(PanelRunRow).where(
+        PanelRunRow.workspace_id == workspace,
         PanelRunRow.status.in_([ConsensusStatus.OK.value, ConsensusStatus.SINGLE.value]),
         PanelRunRow.consensus_member.is_not(None),
     )
@@ -119,7 +132,7 @@ def production_labels(
         query = query.where(PanelRunRow.created_at < until)
     runs = {r.id: r for r in session.scalars(query)}
     labels = []
-    for v in verdicts(session, runs) if runs else []:
+    for v in verdicts(session, runs, workspace=workspace) if runs else []:
         correct = v.correct
         if v.answer_id is not None or correct is None:
             continue
@@ -145,10 +158,13 @@ def production_labels(
     return labels
 
 
-def labelled_answers(session: Session, *, limit: int = 1000) -> list[LabelledAnswer]:
-    """Every answer people judged, newest run first, as the judge's calibration data: a
-    corrected answer is a fail with the correction as the expected answer."""
-    judged = [v for v in verdicts(session) if v.correct is not None]
+def labelled_answers(
+    session: Session, *, workspace: str, limit: int = 1000
+) -> list[LabelledAnswer]:
+    """Every answer people of ``workspace`` judged, newest run first, as the judge's
+    calibration data: a corrected answer is a fail with the correction as the expected
+    answer."""
+    judged = [v for v in verdicts(session, workspace=workspace) if v.correct is not None]
     judged.sort(key=lambda v: (-v.run_id, v.answer_id or 0))
     judged = judged[:limit]
     if not judged:
@@ -156,13 +172,17 @@ def labelled_answers(session: Session, *, limit: int = 1000) -> list[LabelledAns
     runs = {
         r.id: r
         for r in session.scalars(
-            select(PanelRunRow).where(PanelRunRow.id.in_({v.run_id for v in judged}))
+            select(PanelRunRow).where(
+                PanelRunRow.workspace_id == workspace,
+                PanelRunRow.id.in_({v.run_id for v in judged}),
+            )
         )
     }
     texts = dict(
         session.execute(
             select(AnswerRow.id, AnswerRow.text).where(
-                AnswerRow.id.in_({v.answer_id for v in judged if v.answer_id is not None})
+                AnswerRow.workspace_id == workspace,
+                AnswerRow.id.in_({v.answer_id for v in judged if v.answer_id is not None}),
             )
         ).all()
     )

@@ -41,11 +41,13 @@ def _require_utc(value: datetime, name: str) -> None:
 def _answer_row(
     answer: ModelAnswer,
     *,
+    workspace: str,
     role: AnswerRole,
     agreement: float | None,
     created_at: datetime,
 ) -> AnswerRow:
     return AnswerRow(
+        workspace_id=workspace,
         member=answer.member,
         model=answer.model,
         role=role.value,
@@ -68,6 +70,7 @@ def save_panel_run(
     run: PanelRun,
     consensus: Consensus,
     *,
+    workspace: str,
     origin: RunOrigin,
     requester: str,
     config_hash: str,
@@ -79,7 +82,8 @@ def save_panel_run(
     shadow_answers: Sequence[ModelAnswer] = (),
     shadow_agreement: Mapping[str, float] | None = None,
 ) -> int:
-    """Store a run, its consensus and every answer (with its agreement); return the run id.
+    """Store a run, its consensus and every answer (with its agreement) as ``workspace``'s;
+    return the run id.
 
     Everything is written in the caller's transaction: if any part fails nothing is
     committed. ``created_at`` is when the question was asked (``run.started_at``).
@@ -88,6 +92,7 @@ def save_panel_run(
     _require_utc(run.started_at, "run.started_at")
     _require_utc(run.finished_at, "run.finished_at")
     row = PanelRunRow(
+        workspace_id=workspace,
         created_at=run.started_at,
         finished_at=run.finished_at,
         question=run.question,
@@ -116,6 +121,7 @@ def save_panel_run(
     row_answers = [
         _answer_row(
             a,
+            workspace=workspace,
             role=AnswerRole.PANEL,
             agreement=consensus.agreement.get(a.member),
             created_at=run.finished_at,
@@ -126,6 +132,7 @@ def save_panel_run(
     row_answers += [
         _answer_row(
             a,
+            workspace=workspace,
             role=AnswerRole.SHADOW,
             agreement=shadow_agreement.get(a.member),
             created_at=run.finished_at,
@@ -154,16 +161,21 @@ def add_shadow_answers(
     answers: Sequence[ModelAnswer],
     agreement: Mapping[str, float],
     *,
+    workspace: str,
     at: datetime | None = None,
 ) -> list[int]:
     """Store shadow candidates' answers for a run (after the user got theirs); their ids."""
     created = at or datetime.now(UTC)
     _require_utc(created, "at")
-    if session.get(PanelRunRow, run_id) is None:
+    if _run_row(session, run_id, workspace=workspace) is None:
         raise StorageError(f"no panel run {run_id} to attach shadow answers to")
     rows = [
         _answer_row(
-            a, role=AnswerRole.SHADOW, agreement=agreement.get(a.member), created_at=created
+            a,
+            workspace=workspace,
+            role=AnswerRole.SHADOW,
+            agreement=agreement.get(a.member),
+            created_at=created,
         )
         for a in answers
     ]
@@ -228,11 +240,26 @@ def _stored_run(row: PanelRunRow, answers: Iterable[AnswerRow]) -> StoredPanelRu
     )
 
 
-def get_run(session: Session, run_id: int) -> StoredPanelRun | None:
+def _run_row(session: Session, run_id: int, *, workspace: str) -> PanelRunRow | None:
+    """Run ``run_id`` when ``workspace`` owns it (another workspace's run: None)."""
     row = session.get(PanelRunRow, run_id)
+    return row if row is not None and row.workspace_id == workspace else None
+
+
+def run_workspace(session: Session, run_id: int) -> str | None:
+    """Which workspace owns run ``run_id`` (None: no such run). Only for attributing a
+    write that predates workspaces (an old spool line) to its run's owner."""
+    return session.scalar(select(PanelRunRow.workspace_id).where(PanelRunRow.id == run_id))
+
+
+def get_run(session: Session, run_id: int, *, workspace: str) -> StoredPanelRun | None:
+    """Run ``run_id`` with its answers, when ``workspace`` owns it."""
+    row = _run_row(session, run_id, workspace=workspace)
     if row is None:
         return None
-    answers = session.scalars(select(AnswerRow).where(AnswerRow.run_id == run_id)).all()
+    answers = session.scalars(
+        select(AnswerRow).where(AnswerRow.run_id == run_id, AnswerRow.workspace_id == workspace)
+    ).all()
     return _stored_run(row, answers)
 
 
@@ -249,7 +276,9 @@ class AskedRun:
     message_ts: str | None
 
 
-def runs_asked_by(session: Session, requester: str, *, limit: int = 5) -> list[AskedRun]:
+def runs_asked_by(
+    session: Session, requester: str, *, workspace: str, limit: int = 5
+) -> list[AskedRun]:
     """``requester``'s latest questions (any origin), newest first."""
     rows = session.execute(
         select(
@@ -261,7 +290,7 @@ def runs_asked_by(session: Session, requester: str, *, limit: int = 5) -> list[A
             PanelRunRow.channel_id,
             PanelRunRow.message_ts,
         )
-        .where(PanelRunRow.requester == requester)
+        .where(PanelRunRow.workspace_id == workspace, PanelRunRow.requester == requester)
         .order_by(PanelRunRow.created_at.desc(), PanelRunRow.id.desc())
         .limit(limit)
     ).all()
@@ -279,41 +308,60 @@ def runs_asked_by(session: Session, requester: str, *, limit: int = 5) -> list[A
     ]
 
 
-def get_run_by_delivery(session: Session, delivery_key: str) -> StoredPanelRun | None:
-    run_id = session.scalar(select(PanelRunRow.id).where(PanelRunRow.delivery_key == delivery_key))
-    return None if run_id is None else get_run(session, run_id)
-
-
-def get_run_by_message(session: Session, channel_id: str, ts: str) -> MessageTarget | None:
-    """The run behind a Slack message: its result message, or one answer's thread reply."""
+def get_run_by_delivery(
+    session: Session, delivery_key: str, *, workspace: str
+) -> StoredPanelRun | None:
     run_id = session.scalar(
         select(PanelRunRow.id).where(
-            PanelRunRow.channel_id == channel_id, PanelRunRow.message_ts == ts
+            PanelRunRow.delivery_key == delivery_key, PanelRunRow.workspace_id == workspace
+        )
+    )
+    return None if run_id is None else get_run(session, run_id, workspace=workspace)
+
+
+def get_run_by_message(
+    session: Session, channel_id: str, ts: str, *, workspace: str
+) -> MessageTarget | None:
+    """The run behind a Slack message of ``workspace``: its result message, or one
+    answer's thread reply. A Slack Connect channel has one id in both workspaces, so the
+    workspace is part of the key."""
+    run_id = session.scalar(
+        select(PanelRunRow.id).where(
+            PanelRunRow.workspace_id == workspace,
+            PanelRunRow.channel_id == channel_id,
+            PanelRunRow.message_ts == ts,
         )
     )
     if run_id is not None:
-        run = get_run(session, run_id)
+        run = get_run(session, run_id, workspace=workspace)
         return None if run is None else MessageTarget(run=run, answer=None)
     found = session.execute(
         select(AnswerRow.id, AnswerRow.run_id)
         .join(PanelRunRow, PanelRunRow.id == AnswerRow.run_id)
-        .where(PanelRunRow.channel_id == channel_id, AnswerRow.message_ts == ts)
+        .where(
+            PanelRunRow.workspace_id == workspace,
+            AnswerRow.workspace_id == workspace,
+            PanelRunRow.channel_id == channel_id,
+            AnswerRow.message_ts == ts,
+        )
     ).first()
     if found is None:
         return None
     answer_id, answer_run_id = found
-    run = get_run(session, answer_run_id)
+    run = get_run(session, answer_run_id, workspace=workspace)
     if run is None:
         return None
     answer = next(a for a in run.answers if a.id == answer_id)
     return MessageTarget(run=run, answer=answer)
 
 
-def set_run_message(session: Session, run_id: int, channel_id: str, ts: str) -> None:
+def set_run_message(
+    session: Session, run_id: int, channel_id: str, ts: str, *, workspace: str
+) -> None:
     """Remember the Slack result message (channel and ts) of a run."""
     result = session.execute(
         update(PanelRunRow)
-        .where(PanelRunRow.id == run_id)
+        .where(PanelRunRow.id == run_id, PanelRunRow.workspace_id == workspace)
         .values(channel_id=channel_id, message_ts=ts)
         .returning(PanelRunRow.id)
     )
@@ -321,11 +369,11 @@ def set_run_message(session: Session, run_id: int, channel_id: str, ts: str) -> 
         raise StorageError(f"no panel run {run_id} to attach a message to")
 
 
-def set_answer_message(session: Session, answer_id: int, ts: str) -> None:
+def set_answer_message(session: Session, answer_id: int, ts: str, *, workspace: str) -> None:
     """Remember the thread reply (ts) that shows one answer."""
     result = session.execute(
         update(AnswerRow)
-        .where(AnswerRow.id == answer_id)
+        .where(AnswerRow.id == answer_id, AnswerRow.workspace_id == workspace)
         .values(message_ts=ts)
         .returning(AnswerRow.id)
     )
@@ -333,14 +381,18 @@ def set_answer_message(session: Session, answer_id: int, ts: str) -> None:
         raise StorageError(f"no answer {answer_id} to attach a message to")
 
 
-def cost_since(session: Session, since: datetime) -> float:
-    """USD spent on every stored answer (panel and shadow) since ``since``; 0.0 if none."""
+def cost_since(session: Session, since: datetime, *, workspace: str | None) -> float:
+    """USD spent on stored answers (panel and shadow) since ``since``; 0.0 if none.
+
+    ``workspace`` None: every workspace's (the deployment's spending limit is one
+    budget); otherwise that workspace's alone."""
     _require_utc(since, "since")
-    total = session.scalar(
-        select(func.coalesce(func.sum(AnswerRow.cost_usd), 0.0)).where(
-            AnswerRow.created_at >= since
-        )
+    query = select(func.coalesce(func.sum(AnswerRow.cost_usd), 0.0)).where(
+        AnswerRow.created_at >= since
     )
+    if workspace is not None:
+        query = query.where(AnswerRow.workspace_id == workspace)
+    total = session.scalar(query)
     return float(total or 0.0)
 
 
@@ -348,6 +400,7 @@ def model_stats(
     session: Session,
     since: datetime,
     *,
+    workspace: str,
     role: AnswerRole = AnswerRole.PANEL,
     until: datetime | None = None,
 ) -> list[ModelStats]:
@@ -364,7 +417,11 @@ def model_stats(
             AnswerRow.cost_usd,
             AnswerRow.error_kind,
         )
-        .where(AnswerRow.created_at >= since, AnswerRow.role == AnswerRole(role).value)
+        .where(
+            AnswerRow.workspace_id == workspace,
+            AnswerRow.created_at >= since,
+            AnswerRow.role == AnswerRole(role).value,
+        )
         .order_by(AnswerRow.created_at, AnswerRow.id)
     )
     if until is not None:

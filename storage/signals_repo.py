@@ -29,6 +29,7 @@ from storage.tables.panel_runs import (
     AnswerRow,
     CorrectionRow,
     DeliveryRow,
+    PanelRunRow,
     SignalRow,
     VoteRow,
 )
@@ -44,7 +45,9 @@ def _now(at: datetime | None) -> datetime:
 # -- idempotency -----------------------------------------------------------------------
 
 
-def claim_delivery(session: Session, key: str, kind: str, *, at: datetime | None = None) -> bool:
+def claim_delivery(
+    session: Session, key: str, kind: str, *, workspace: str, at: datetime | None = None
+) -> bool:
     """True the first time ``key`` is claimed, False for every later (or concurrent) claim.
 
     Commit promptly (claim in its own ``Database.session()``): on PostgreSQL a second
@@ -53,7 +56,7 @@ def claim_delivery(session: Session, key: str, kind: str, *, at: datetime | None
     """
     stmt = (
         insert_for(session, DeliveryRow)
-        .values(key=key, kind=kind, created_at=_now(at))
+        .values(key=key, workspace_id=workspace, kind=kind, created_at=_now(at))
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(DeliveryRow.key)
     )
@@ -61,7 +64,10 @@ def claim_delivery(session: Session, key: str, kind: str, *, at: datetime | None
 
 
 def count_deliveries(session: Session, kind: str, since: datetime) -> int:
-    """How many deliveries of ``kind`` were claimed since ``since`` (rate limits)."""
+    """How many deliveries of ``kind`` were claimed since ``since`` (rate limits).
+
+    Across workspaces on purpose: a kind names one person (``ask:U…``), and a person's
+    rate limit is theirs wherever they ask; only a count comes back."""
     found = session.scalar(
         select(func.count())
         .select_from(DeliveryRow)
@@ -81,9 +87,18 @@ def prune_deliveries(session: Session, before: datetime) -> int:
 # -- signals ---------------------------------------------------------------------------
 
 
+def _run_owned(session: Session, run_id: int, workspace: str) -> None:
+    """Refuse to attach a row to a run another workspace owns (a run that does not exist
+    is refused by its foreign key, as before)."""
+    owner = session.scalar(select(PanelRunRow.workspace_id).where(PanelRunRow.id == run_id))
+    if owner is not None and owner != workspace:
+        raise InputError("That question is not one of this workspace's.")
+
+
 def record_signal(
     session: Session,
     *,
+    workspace: str,
     run_id: int,
     user_id: str,
     kind: SignalKind,
@@ -98,7 +113,9 @@ def record_signal(
     it was already active.
     """
     when = _now(at)
+    _run_owned(session, run_id, workspace)
     values = {
+        "workspace_id": workspace,
         "run_id": run_id,
         "answer_id": answer_id,
         "answer_key": answer_id or 0,
@@ -120,6 +137,7 @@ def record_signal(
 def retract_signal(
     session: Session,
     *,
+    workspace: str,
     run_id: int,
     user_id: str,
     kind: SignalKind,
@@ -130,6 +148,7 @@ def retract_signal(
     result = session.execute(
         update(SignalRow)
         .where(
+            SignalRow.workspace_id == workspace,
             SignalRow.run_id == run_id,
             SignalRow.answer_key == (answer_id or 0),
             SignalRow.user_id == user_id,
@@ -156,9 +175,13 @@ def _signal_record(row: SignalRow) -> SignalRecord:
 
 
 def signals_for_run(
-    session: Session, run_id: int, *, include_retracted: bool = False
+    session: Session, run_id: int, *, workspace: str, include_retracted: bool = False
 ) -> list[SignalRecord]:
-    query = select(SignalRow).where(SignalRow.run_id == run_id).order_by(SignalRow.id)
+    query = (
+        select(SignalRow)
+        .where(SignalRow.run_id == run_id, SignalRow.workspace_id == workspace)
+        .order_by(SignalRow.id)
+    )
     if not include_retracted:
         query = query.where(SignalRow.retracted_at.is_(None))
     return [_signal_record(r) for r in session.scalars(query)]
@@ -170,6 +193,7 @@ def signals_for_run(
 def record_correction(
     session: Session,
     *,
+    workspace: str,
     run_id: int,
     user_id: str,
     correct_answer: str,
@@ -183,7 +207,9 @@ def record_correction(
     text = correct_answer.strip()
     if not text:
         raise InputError("The correct answer is empty; please write what the answer should be.")
+    _run_owned(session, run_id, workspace)
     row = CorrectionRow(
+        workspace_id=workspace,
         run_id=run_id,
         answer_id=answer_id,
         user_id=user_id,
@@ -198,9 +224,11 @@ def record_correction(
     return _correction(row)
 
 
-def corrections_for_run(session: Session, run_id: int) -> list[CorrectionRecord]:
+def corrections_for_run(session: Session, run_id: int, *, workspace: str) -> list[CorrectionRecord]:
     rows = session.scalars(
-        select(CorrectionRow).where(CorrectionRow.run_id == run_id).order_by(CorrectionRow.id)
+        select(CorrectionRow)
+        .where(CorrectionRow.run_id == run_id, CorrectionRow.workspace_id == workspace)
+        .order_by(CorrectionRow.id)
     )
     return [_correction(r) for r in rows]
 
@@ -225,21 +253,28 @@ def _correction(row: CorrectionRow) -> CorrectionRecord:
 def record_vote(
     session: Session,
     *,
+    workspace: str,
     run_id: int,
     answer_id: int,
     user_id: str,
     at: datetime | None = None,
 ) -> VoteOutcome:
     """A person's best-answer pick for a run; a new pick moves their earlier vote."""
-    answer_run = session.scalar(select(AnswerRow.run_id).where(AnswerRow.id == answer_id))
+    answer_run = session.scalar(
+        select(AnswerRow.run_id).where(
+            AnswerRow.id == answer_id, AnswerRow.workspace_id == workspace
+        )
+    )
     if answer_run != run_id:
         raise InputError("That answer does not belong to this question.")
     previous = session.scalar(
-        select(VoteRow.answer_id).where(VoteRow.run_id == run_id, VoteRow.user_id == user_id)
+        select(VoteRow.answer_id).where(
+            VoteRow.workspace_id == workspace, VoteRow.run_id == run_id, VoteRow.user_id == user_id
+        )
     )
     when = _now(at)
     insert = insert_for(session, VoteRow).values(
-        run_id=run_id, answer_id=answer_id, user_id=user_id, created_at=when
+        workspace_id=workspace, run_id=run_id, answer_id=answer_id, user_id=user_id, created_at=when
     )
     stmt = insert.on_conflict_do_update(
         index_elements=["run_id", "user_id"],
@@ -251,12 +286,17 @@ def record_vote(
     )
 
 
-def best_answer_votes(session: Session, since: datetime) -> list[BestAnswerVote]:
-    """Votes cast since ``since`` with the members that were on offer (answered, panel)."""
+def best_answer_votes(session: Session, since: datetime, *, workspace: str) -> list[BestAnswerVote]:
+    """``workspace``'s votes cast since ``since`` with the members that were on offer
+    (answered, panel)."""
     rows = session.execute(
         select(VoteRow.run_id, VoteRow.user_id, VoteRow.created_at, AnswerRow.member)
         .join(AnswerRow, AnswerRow.id == VoteRow.answer_id)
-        .where(VoteRow.created_at >= _now(since))
+        .where(
+            VoteRow.workspace_id == workspace,
+            AnswerRow.workspace_id == workspace,
+            VoteRow.created_at >= _now(since),
+        )
         .order_by(VoteRow.created_at, VoteRow.id)
     ).all()
     run_ids = {r.run_id for r in rows}
@@ -265,6 +305,7 @@ def best_answer_votes(session: Session, since: datetime) -> list[BestAnswerVote]
         for run_id, member in session.execute(
             select(AnswerRow.run_id, AnswerRow.member)
             .where(
+                AnswerRow.workspace_id == workspace,
                 AnswerRow.run_id.in_(run_ids),
                 AnswerRow.role == AnswerRole.PANEL.value,
                 AnswerRow.error_kind.is_(None),

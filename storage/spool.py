@@ -37,12 +37,14 @@ from sqlalchemy.orm import Session
 from evals.errors import DatabaseUnavailableError, QuorumError
 from storage import signals_repo
 from storage.db import Database
+from storage.tables.base import UNASSIGNED
 
 log = logging.getLogger(__name__)
 
 #: Applies one spooled payload inside a session. The spool knows no kinds of its own: its
 #: user names each kind's handler (the bot's are ``bot.compare.run_spool.BOT_HANDLERS``).
-#: Payloads carry ``at`` (ISO 8601, UTC), filled in by :meth:`Spool.append`. When the database is unreachable
+#: Payloads carry ``workspace`` (the owning workspace's id; lines written before
+#: workspaces have none and replay as unassigned, ``""``) and ``at`` (ISO 8601, UTC), filled in by :meth:`Spool.append`. When the database is unreachable
 #: (DatabaseUnavailableError) the entry is kept; any other error rejects the entry.
 SpoolHandler = Callable[[Session, Mapping[str, Any]], object]
 
@@ -229,7 +231,9 @@ class Spool:
         if handler is None:
             raise ValueError(f"no spool handler for {entry.kind!r}")
         with db.session() as session:
-            if not signals_repo.claim_delivery(session, delivery_key(entry.id), "spool"):
+            workspace = str(entry.payload.get("workspace", UNASSIGNED))
+            key = delivery_key(entry.id)
+            if not signals_repo.claim_delivery(session, key, "spool", workspace=workspace):
                 return False
             handler(session, entry.payload)
         return True

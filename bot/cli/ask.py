@@ -12,6 +12,7 @@ import typer
 
 from bot.cli.edge import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
+from bot.cli.workspace_option import WorkspaceOption, resolve_workspace
 from evals.errors import InputError
 from evals.records import ConsensusStatus, ModelAnswer
 
@@ -26,6 +27,7 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question to put to the panel.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Store the run.")] = True,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Ask every panel model at once and print the consensus with its confidence.
 
@@ -52,11 +54,13 @@ def ask(
 
     services = build_services(settings, config)
     try:
+        owner = ""
         if save:
             services.db.prepare_schema()
             use_active_calibrator(services)
-        run, consensus = asyncio.run(_ask(services, question, show_progress=not as_json))
-        run_id = _store(services, run, consensus) if save else None
+            owner = resolve_workspace(services.db, settings, workspace)
+        run, consensus = asyncio.run(_ask(services, question, owner, show_progress=not as_json))
+        run_id = _store(services, run, consensus, owner) if save else None
     finally:
         services.close()
 
@@ -73,7 +77,7 @@ def ask(
 
 
 async def _ask(
-    services: Services, question: str, *, show_progress: bool
+    services: Services, question: str, workspace: str, *, show_progress: bool
 ) -> tuple[PanelRun, Consensus]:
     from rich.live import Live
 
@@ -116,7 +120,7 @@ async def _ask(
         build_consensus,
         run.answers,
         services.embedder,
-        services.calibrator,
+        services.calibrator_for(workspace),
         weights={m.name: m.weight for m in services.members},
         quorum=config.consensus.quorum,
         question=question,
@@ -124,7 +128,7 @@ async def _ask(
     return run, consensus
 
 
-def _store(services: Services, run: PanelRun, consensus: Consensus) -> int:
+def _store(services: Services, run: PanelRun, consensus: Consensus, workspace: str) -> int:
     from storage.records import RunOrigin
     from storage.repo import save_panel_run
 
@@ -133,6 +137,7 @@ def _store(services: Services, run: PanelRun, consensus: Consensus) -> int:
             session,
             run,
             consensus,
+            workspace=workspace,
             origin=RunOrigin.CLI,
             requester=_local_user(),
             config_hash=services.config.config_hash(),

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from bot.cli.edge import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
+from bot.cli.workspace_option import WorkspaceOption, resolve_workspace
+
+if TYPE_CHECKING:
+    from bot.runtime.services import Services
+    from bot.schedule.jobs import JobOutcome
 
 
 @app.command("digest")
@@ -32,6 +37,7 @@ def digest_cmd(
             "--chart", help="Where --preview writes the chart (default: ./digest-WEEK.png)."
         ),
     ] = None,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """The weekly digest: eval trends, production signals, calibration, shadow candidates."""
     if preview == post:
@@ -49,17 +55,18 @@ def digest_cmd(
     settings, config = load_settings_and_config()
     services = digest_services(settings, config)
     try:
+        ws = resolve_workspace(services.db, settings, workspace)
         if preview:
             now = services.clock.now()
             period = jobs.period_for(services, JOB_DIGEST, now)
-            weekly = jobs.weekly_digest(services, end=now, period=period)
+            weekly = jobs.weekly_digest(services, workspace=ws, end=now, period=period)
             render(weekly.digest)
             path = chart or Path(f"digest-{period}.png")
             assert weekly.chart is not None
             write_bytes(path, weekly.chart)
             err.print(f"Chart written to {path}", highlight=False)
             return
-        outcome = asyncio.run(jobs.run_job(services, JOB_DIGEST, force=force))
+        outcome = asyncio.run(_post(services, ws, force=force))
     finally:
         services.db.dispose()
     if not outcome.ran:
@@ -79,6 +86,14 @@ def digest_cmd(
     raise typer.Exit(Exit.FAILED)
 
 
+async def _post(services: Services, workspace: str, *, force: bool) -> JobOutcome:
+    from bot.schedule import jobs
+    from bot.schedule.cron import JOB_DIGEST
+
+    client = await jobs.client_for(services, workspace)
+    return await jobs.run_job(services, JOB_DIGEST, workspace=workspace, client=client, force=force)
+
+
 @app.command("clock")
 @edge
 def clock_cmd() -> None:
@@ -88,6 +103,7 @@ def clock_cmd() -> None:
     from bot.schedule import calibrators
     from bot.schedule.cron import build_schedules
     from bot.schedule.scheduler import run_clock
+    from bot.slack.workspaces import claim_for_token
 
     settings, config = load_settings_and_config()
     configure_logging(settings.quorum_log_level)
@@ -98,7 +114,8 @@ def clock_cmd() -> None:
     services = build_services(settings, config)
     try:
         services.db.ensure_schema()
-        services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
+        asyncio.run(claim_for_token(services))  # as `quorum run` does: old rows are the token's
+        calibrators.use_active_calibrator(services)
         for s in schedules:
             err.print(
                 f"{s.job}: '{s.cron}' ({s.tz.key}), next at {s.next_fire(services.clock.now())}",

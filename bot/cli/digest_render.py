@@ -27,7 +27,7 @@ def digest_services(settings: Settings, config: QuorumConfig) -> Services:
     services = command_services(settings, config, calls_models=False)
     try:
         services.db.prepare_schema()
-        services.calibrator = calibrators.load_active_calibrator(services) or services.calibrator
+        calibrators.use_active_calibrator(services)
     except BaseException:
         services.db.dispose()
         raise

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from bot.cli.edge import Exit, edge, err, load_settings_and_config, out
 from bot.cli.root import app
+from bot.cli.workspace_option import WorkspaceOption, resolve_workspace
 from evals.errors import ConfigError, InputError
 from evals.jsonl import jsonl_lines
 from evals.user_files import read_text
@@ -47,6 +48,7 @@ def calibrate_cmd(
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """How often the judge agrees with people (raw agreement and Cohen's κ)."""
     # Imported here, not to register the command (fast `quorum --help`).
@@ -61,7 +63,8 @@ def calibrate_cmd(
         where = str(labelled)
     else:
         with database(settings.database_url) as db, db.session() as s:
-            items = labels_repo.labelled_answers(s)
+            ws = resolve_workspace(db, settings, workspace)
+            items = labels_repo.labelled_answers(s, workspace=ws)
         where = "production thumbs and corrections"
     if not items:
         raise InputError(

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
+from bot.compare.channels import channels
 from bot.messages.case_review import new_case_notice, notice_text
 from bot.runtime.config import QuorumConfig
 from bot.runtime.services import Services
@@ -199,20 +200,20 @@ def build_case(
 
 
 def _load(
-    session: Session, run_id: int, correction_id: int | None
+    session: Session, run_id: int, correction_id: int | None, workspace: str
 ) -> tuple[StoredPanelRun | None, CorrectionRecord | None]:
-    run = get_run(session, run_id)
+    run = get_run(session, run_id, workspace=workspace)
     correction = None
     if run is not None and correction_id is not None:
-        correction = next(
-            (c for c in corrections_for_run(session, run_id) if c.id == correction_id), None
-        )
+        found = corrections_for_run(session, run_id, workspace=workspace)
+        correction = next((c for c in found if c.id == correction_id), None)
     return run, correction
 
 
 async def propose_case_from_signal(
     services: Services,
     *,
+    workspace: str,
     run_id: int,
     kind: str,
     user_id: str,
@@ -229,7 +230,7 @@ async def propose_case_from_signal(
     """
     policy = case_policy(services.config)
     run, correction = await asyncio.to_thread(
-        _with_session, services, lambda s: _load(s, run_id, correction_id)
+        _with_session, services, lambda s: _load(s, run_id, correction_id, workspace)
     )
     if run is None:
         log.warning("case intake: run %s not found (%s by %s)", run_id, kind, user_id)
@@ -253,6 +254,7 @@ async def propose_case_from_signal(
             s,
             case,
             services.embedder,
+            workspace=workspace,
             actor=user_id,
             source_run_id=run_id,
             threshold=policy.duplicate_threshold,
@@ -267,7 +269,7 @@ async def propose_case_from_signal(
         "merged into" if result.merged else "proposed",
         result.case.id,
     )
-    channel = services.config.slack.review_channel
+    _, channel = await asyncio.to_thread(channels, services, workspace)
     if channel and client is not None and not result.merged:
         await _notify(client, channel, result.case)
     return result

@@ -234,7 +234,13 @@ async def upload_whole_answer(
 
 
 async def post_member_replies(
-    surface: ResultSurface, store: RunStore, run: PanelRun, consensus: Consensus, run_id: int | None
+    surface: ResultSurface,
+    store: RunStore,
+    run: PanelRun,
+    consensus: Consensus,
+    run_id: int | None,
+    *,
+    workspace: str,
 ) -> dict[str, str]:
     """Each member's full answer as a thread reply; returns member -> reply ts."""
     posted: dict[str, str] = {}
@@ -247,7 +253,7 @@ async def post_member_replies(
         except SLACK_FAILURES:
             log.warning("could not post the failures in the thread", exc_info=True)
         return posted
-    answer_ids = await store.answer_ids(run_id) if run_id is not None else {}
+    answer_ids = await store.answer_ids(run_id, workspace=workspace) if run_id is not None else {}
     agreeing = result_text.agreeing_members(consensus)
     for answer in run.answers:
         messages = member_messages(
@@ -280,7 +286,7 @@ async def post_member_replies(
             posted[answer.member] = streamed
             answer_id = answer_ids.get(answer.member)
             if answer_id is not None:
-                await store.set_answer_message(answer_id, streamed)
+                await store.set_answer_message(answer_id, streamed, workspace=workspace)
             continue
         try:
             first = await surface.reply(parts[0], compare_result.member_text(answer))
@@ -296,5 +302,5 @@ async def post_member_replies(
         posted[answer.member] = first
         answer_id = answer_ids.get(answer.member)
         if answer_id is not None:
-            await store.set_answer_message(answer_id, first)
+            await store.set_answer_message(answer_id, first, workspace=workspace)
     return posted

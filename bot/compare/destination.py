@@ -32,6 +32,8 @@ class CompareRequest:
     question: str
     user_id: str
     channel_id: str
+    #: The workspace that owns the run (see :func:`bot.slack.workspaces.workspace_of`).
+    workspace: str
     team_id: str | None = None
     thread_ts: str | None = None  # set when asked inside a thread: answer there
     response_url: str | None = None  # slash commands and interactions

@@ -70,14 +70,15 @@ async def in_consensus_thread(fn: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_CONSENSUS_POOL, fn)
 
 
-async def compute_consensus(services: Services, run: PanelRun) -> Consensus:
+async def compute_consensus(services: Services, run: PanelRun, workspace: str) -> Consensus:
+    """The consensus of ``run``, confidence from ``workspace``'s calibrator."""
     weights: Mapping[str, float] = {m.name: m.weight for m in services.members}
     try:
         return await in_consensus_thread(
             lambda: build_consensus(
                 run.answers,
                 services.embedder,
-                services.calibrator,
+                services.calibrator_for(workspace),
                 weights=weights,
                 quorum=services.config.consensus.quorum,
                 question=run.question,
@@ -131,13 +132,14 @@ async def run_compare(
     finally:
         await throttle.finish()
     panel_done = time.perf_counter()
-    consensus = await compute_consensus(services, run)
+    consensus = await compute_consensus(services, run, req.workspace)
     consensus_done = time.perf_counter()
 
     async def save() -> int | PendingRun:
         return await store.save_run(
             run,
             consensus,
+            workspace=req.workspace,
             origin=RunOrigin.SLACK,
             requester=req.user_id,
             config_hash=services.config.config_hash(),
@@ -181,7 +183,9 @@ async def run_compare(
     run_id = saved if isinstance(saved, int) else None
     replies: dict[str, str] = {}
     if services.config.slack.show_thread_answers or not shown.in_full:
-        replies = await post_member_replies(surface, store, run, consensus, run_id)
+        replies = await post_member_replies(
+            surface, store, run, consensus, run_id, workspace=req.workspace
+        )
     if shown.moved_to is not None and surface.channel_id is not None:
         await tell_where_the_result_is(client, req, surface.channel_id, shown.moved_to)
     if isinstance(saved, PendingRun):
@@ -191,6 +195,7 @@ async def run_compare(
             run_shadow(
                 services,
                 run_id=run_id,
+                workspace=req.workspace,
                 question=run.question,
                 consensus=consensus,
                 context=req.context,

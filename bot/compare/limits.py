@@ -62,7 +62,8 @@ def _count_asks(db: Database, user_id: str, since: datetime) -> int:
 def _spent_today(db: Database, now: datetime) -> float:
     start = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
     with db.session() as session:
-        return cost_since(session, start)
+        # The budget is the deployment's (one provider bill), so every workspace counts.
+        return cost_since(session, start, workspace=None)
 
 
 def check_quota(db: Database, limits: LimitsConfig, user_id: str, now: datetime) -> Refusal | None:

@@ -33,6 +33,22 @@ from storage.records import (
     VoteOutcome,
 )
 from storage.spool import EntryNotReady, Spool, SpoolEntry, SpoolHandler
+from storage.tables.base import UNASSIGNED
+
+
+def _ws(session: Session, p: Mapping[str, Any]) -> str:
+    """The workspace a spooled write belongs to. Lines spooled before workspaces carry
+    none: one that names its run by id belongs to that run's workspace (the run may
+    have been claimed meanwhile); any other replays as unassigned, which the bot claims
+    for the token's workspace at start."""
+    if "workspace" in p:
+        return str(p["workspace"])
+    if "run_id" in p:
+        owner = repo.run_workspace(session, int(p["run_id"]))
+        if owner is not None:
+            return owner
+    return UNASSIGNED
+
 
 # -- (de)serialising a run for the spool -------------------------------------------------
 
@@ -40,17 +56,18 @@ from storage.spool import EntryNotReady, Spool, SpoolEntry, SpoolHandler
 def _spooled_run(session: Session, p: Mapping[str, Any]) -> object:
     kwargs = dict(p["kwargs"])
     kwargs["origin"] = RunOrigin(kwargs["origin"])
+    ws = kwargs["workspace"] = str(kwargs.get("workspace", _ws(session, p)))
     try:
         run_id = repo.save_panel_run(
             session, PanelRun.from_dict(p["run"]), Consensus.from_dict(p["consensus"]), **kwargs
         )
     except repo.DuplicateDeliveryError:
         return False  # the run was stored after all (e.g. by a slow first attempt)
-    stored = repo.get_run(session, run_id)
+    stored = repo.get_run(session, run_id, workspace=ws)
     messages: Mapping[str, str] = p.get("answer_messages") or {}
     for answer in stored.panel_answers if stored else ():
         if answer.member in messages:
-            repo.set_answer_message(session, answer.id, messages[answer.member])
+            repo.set_answer_message(session, answer.id, messages[answer.member], workspace=ws)
     return run_id
 
 
@@ -116,7 +133,9 @@ def _at(p: Mapping[str, Any]) -> datetime:
 
 
 def _target(session: Session, p: Mapping[str, Any]) -> MessageTarget | None:
-    return repo.get_run_by_message(session, str(p["channel_id"]), str(p["ts"]))
+    return repo.get_run_by_message(
+        session, str(p["channel_id"]), str(p["ts"]), workspace=_ws(session, p)
+    )
 
 
 def apply_message_signal(session: Session, p: Mapping[str, Any]) -> ReactionOutcome | None:
@@ -130,12 +149,19 @@ def apply_message_signal(session: Session, p: Mapping[str, Any]) -> ReactionOutc
     run_id = target.run.id
     if p.get("removed"):
         changed = repo.retract_signal(
-            session, run_id=run_id, user_id=user, kind=kind, answer_id=answer_id, at=at
+            session,
+            workspace=_ws(session, p),
+            run_id=run_id,
+            user_id=user,
+            kind=kind,
+            answer_id=answer_id,
+            at=at,
         )
         return ReactionOutcome(run_id, changed, answer_id=answer_id)
     if p.get("replaces"):
         repo.retract_signal(
             session,
+            workspace=_ws(session, p),
             run_id=run_id,
             user_id=user,
             kind=SignalKind(p["replaces"]),
@@ -144,6 +170,7 @@ def apply_message_signal(session: Session, p: Mapping[str, Any]) -> ReactionOutc
         )
     changed = repo.record_signal(
         session,
+        workspace=_ws(session, p),
         run_id=run_id,
         user_id=user,
         kind=kind,
@@ -158,13 +185,16 @@ def apply_run_signal(session: Session, p: Mapping[str, Any]) -> bool | None:
     """A 👍/👎/🚩 button on run ``run_id``, taking back ``replaces`` first (👍 after 👎).
     True: newly active; False: already there; None: no such run."""
     run_id, user, at = int(p["run_id"]), str(p["user_id"]), _at(p)
-    if repo.get_run(session, run_id) is None:
+    if repo.get_run(session, run_id, workspace=_ws(session, p)) is None:
         return None
     if p.get("replaces"):
         kind = SignalKind(p["replaces"])
-        repo.retract_signal(session, run_id=run_id, user_id=user, kind=kind, at=at)
+        repo.retract_signal(
+            session, workspace=_ws(session, p), run_id=run_id, user_id=user, kind=kind, at=at
+        )
     return repo.record_signal(
         session,
+        workspace=_ws(session, p),
         run_id=run_id,
         user_id=user,
         kind=SignalKind(p["kind"]),
@@ -175,7 +205,7 @@ def apply_run_signal(session: Session, p: Mapping[str, Any]) -> bool | None:
 
 def apply_run_correction(session: Session, p: Mapping[str, Any]) -> CorrectionRecord | None:
     """A correction of run ``run_id``'s consensus answer; None: no such run."""
-    run = repo.get_run(session, int(p["run_id"]))
+    run = repo.get_run(session, int(p["run_id"]), workspace=_ws(session, p))
     if run is None:
         return None
     return _record_correction(session, p, run, run.consensus_answer)
@@ -195,6 +225,7 @@ def _record_correction(
     """Store spooled correction ``p`` on ``run``, against ``answer`` when there is one."""
     return repo.record_correction(
         session,
+        workspace=_ws(session, p),
         run_id=run.id,
         user_id=str(p["user_id"]),
         correct_answer=str(p["correct_answer"]),
@@ -208,7 +239,7 @@ def _record_correction(
 
 def apply_member_vote(session: Session, p: Mapping[str, Any]) -> MemberVote | None:
     """A best-answer vote for ``member``'s answer in run ``run_id``; None: no such answer."""
-    run = repo.get_run(session, int(p["run_id"]))
+    run = repo.get_run(session, int(p["run_id"]), workspace=_ws(session, p))
     if run is None:
         return None
     ids = {a.member: a.id for a in run.answers if a.role is AnswerRole.PANEL}
@@ -216,7 +247,12 @@ def apply_member_vote(session: Session, p: Mapping[str, Any]) -> MemberVote | No
     if member not in ids:
         return None
     outcome = repo.record_vote(
-        session, run_id=run.id, answer_id=ids[member], user_id=str(p["user_id"]), at=_at(p)
+        session,
+        workspace=_ws(session, p),
+        run_id=run.id,
+        answer_id=ids[member],
+        user_id=str(p["user_id"]),
+        at=_at(p),
     )
     previous = next((m for m, i in ids.items() if i == outcome.previous_answer_id), None)
     return MemberVote(outcome, member, previous)
@@ -253,6 +289,7 @@ def _stored_run(apply: Callable[[Session, Mapping[str, Any]], object]) -> SpoolH
 def _legacy_signal(session: Session, p: Mapping[str, Any]) -> object:
     return repo.record_signal(
         session,
+        workspace=_ws(session, p),
         run_id=int(p["run_id"]),
         answer_id=p.get("answer_id"),
         user_id=str(p["user_id"]),
@@ -265,6 +302,7 @@ def _legacy_signal(session: Session, p: Mapping[str, Any]) -> object:
 def _legacy_retract(session: Session, p: Mapping[str, Any]) -> object:
     return repo.retract_signal(
         session,
+        workspace=_ws(session, p),
         run_id=int(p["run_id"]),
         answer_id=p.get("answer_id"),
         user_id=str(p["user_id"]),
@@ -276,6 +314,7 @@ def _legacy_retract(session: Session, p: Mapping[str, Any]) -> object:
 def _legacy_correction(session: Session, p: Mapping[str, Any]) -> object:
     return repo.record_correction(
         session,
+        workspace=_ws(session, p),
         run_id=int(p["run_id"]),
         answer_id=p.get("answer_id"),
         user_id=str(p["user_id"]),
@@ -290,6 +329,7 @@ def _legacy_correction(session: Session, p: Mapping[str, Any]) -> object:
 def _legacy_vote(session: Session, p: Mapping[str, Any]) -> object:
     return repo.record_vote(
         session,
+        workspace=_ws(session, p),
         run_id=int(p["run_id"]),
         answer_id=int(p["answer_id"]),
         user_id=str(p["user_id"]),
@@ -320,13 +360,16 @@ BOT_HANDLERS: Mapping[str, SpoolHandler] = {
 }
 
 
-def holds_message(entries: Iterable[SpoolEntry], channel_id: str, ts: str) -> bool:
-    """True when a spooled panel run posted message (channel_id, ts): its result, or
-    one of its members' thread replies."""
+def holds_message(entries: Iterable[SpoolEntry], workspace: str, channel_id: str, ts: str) -> bool:
+    """True when a spooled panel run of ``workspace`` posted message (channel_id, ts):
+    its result, or one of its members' thread replies."""
     for entry in entries:
         if entry.kind != "panel_run":
             continue
         kwargs = entry.payload.get("kwargs") or {}
+        owner = kwargs.get("workspace", entry.payload.get("workspace", UNASSIGNED))
+        if owner != workspace:
+            continue
         if kwargs.get("channel_id") != channel_id:
             continue
         replies = (entry.payload.get("answer_messages") or {}).values()

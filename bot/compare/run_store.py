@@ -79,8 +79,9 @@ class RunStore:
         self.guard = guard
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._replaying = False
-        #: Messages of runs the database could not take that are not spooled yet.
-        self._unsaved: set[tuple[str, str]] = set()
+        #: Messages (workspace, channel, ts) of runs the database could not take that
+        #: are not spooled yet.
+        self._unsaved: set[tuple[str, str, str]] = set()
 
     async def _call(self, fn: Callable[[Session], T]) -> T:
         def work() -> T:
@@ -130,14 +131,15 @@ class RunStore:
         if self.spool is not None and self.spool.path.exists():
             asyncio.get_running_loop().create_task(self.replay())
 
-    async def _waits_in_spool(self, channel_id: str, ts: str) -> bool:
-        """True when (channel_id, ts) is a message of a run that is not stored yet."""
-        if (channel_id, ts) in self._unsaved:
+    async def _waits_in_spool(self, workspace: str, channel_id: str, ts: str) -> bool:
+        """True when (channel_id, ts) is a message of a run of ``workspace`` that is not
+        stored yet."""
+        if (workspace, channel_id, ts) in self._unsaved:
             return True
         if self.spool is None:
             return False
         entries = await asyncio.to_thread(self.spool.entries)
-        return holds_message(entries, channel_id, ts)
+        return holds_message(entries, workspace, channel_id, ts)
 
     # -- idempotency -----------------------------------------------------------------------
 
@@ -149,11 +151,13 @@ class RunStore:
             self._seen.popitem(last=False)
         return True
 
-    async def claim(self, key: str, kind: str) -> bool:
+    async def claim(self, key: str, kind: str, *, workspace: str) -> bool:
         """True the first time a delivery is seen (across processes while the DB is up)."""
         first_here = self._remember(key)
         try:
-            return await self._call(lambda s: repo.claim_delivery(s, key, kind[:32]))
+            return await self._call(
+                lambda s: repo.claim_delivery(s, key, kind[:32], workspace=workspace)
+            )
         except StorageError as exc:
             self._log_down("claiming a delivery", exc)
             return first_here
@@ -165,6 +169,7 @@ class RunStore:
         run: PanelRun,
         consensus: Consensus,
         *,
+        workspace: str,
         origin: RunOrigin,
         requester: str,
         config_hash: str,
@@ -176,6 +181,7 @@ class RunStore:
     ) -> int | PendingRun:
         """The stored run's id, or a :class:`PendingRun` to spool when the DB is down."""
         kwargs: dict[str, Any] = {
+            "workspace": workspace,
             "origin": origin,
             "requester": requester,
             "config_hash": config_hash,
@@ -188,19 +194,22 @@ class RunStore:
         try:
             run_id = await self._call(lambda s: repo.save_panel_run(s, run, consensus, **kwargs))
         except repo.DuplicateDeliveryError:
-            found = await self._call(lambda s: repo.get_run_by_delivery(s, delivery_key or ""))
+            found = await self._call(
+                lambda s: repo.get_run_by_delivery(s, delivery_key or "", workspace=workspace)
+            )
             if found is None:
                 raise
             return found.id
         except StorageError as exc:
             if channel_id and message_ts:
-                self._unsaved.add((channel_id, message_ts))
+                self._unsaved.add((workspace, channel_id, message_ts))
             return PendingRun(run, consensus, kwargs, self._log_down("saving a run", exc))
         self._after_success()
         return run_id
 
     async def spool_run(self, pending: PendingRun, answer_messages: Mapping[str, str]) -> bool:
         payload = {
+            "workspace": pending.kwargs["workspace"],
             "run": pending.run.to_dict(),
             "consensus": pending.consensus.to_dict(),
             "kwargs": {**pending.kwargs, "origin": RunOrigin(pending.kwargs["origin"]).value},
@@ -210,11 +219,11 @@ class RunStore:
             return await self._spool("panel_run", payload, pending.ref)
         finally:
             channel, ts = pending.kwargs.get("channel_id"), pending.kwargs.get("message_ts")
-            self._unsaved.discard((str(channel), str(ts)))
+            self._unsaved.discard((str(pending.kwargs["workspace"]), str(channel), str(ts)))
 
-    async def answer_ids(self, run_id: int) -> dict[str, int]:
+    async def answer_ids(self, run_id: int, *, workspace: str) -> dict[str, int]:
         try:
-            run = await self._call(lambda s: repo.get_run(s, run_id))
+            run = await self._call(lambda s: repo.get_run(s, run_id, workspace=workspace))
         except StorageError as exc:
             self._log_down("reading answer ids", exc)
             return {}
@@ -222,20 +231,24 @@ class RunStore:
             return {}
         return {a.member: a.id for a in run.answers if a.role is AnswerRole.PANEL}
 
-    async def set_answer_message(self, answer_id: int, ts: str) -> None:
+    async def set_answer_message(self, answer_id: int, ts: str, *, workspace: str) -> None:
         try:
-            await self._call(lambda s: repo.set_answer_message(s, answer_id, ts))
+            await self._call(
+                lambda s: repo.set_answer_message(s, answer_id, ts, workspace=workspace)
+            )
         except StorageError as exc:
             self._log_down("linking an answer to its thread reply", exc)
 
-    async def get_run(self, run_id: int) -> StoredPanelRun | None:
-        return await self._call(lambda s: repo.get_run(s, run_id))
+    async def get_run(self, run_id: int, *, workspace: str) -> StoredPanelRun | None:
+        return await self._call(lambda s: repo.get_run(s, run_id, workspace=workspace))
 
-    async def lookup(self, channel_id: str, ts: str) -> MessageTarget | None:
-        return await self._call(lambda s: repo.get_run_by_message(s, channel_id, ts))
+    async def lookup(self, channel_id: str, ts: str, *, workspace: str) -> MessageTarget | None:
+        return await self._call(
+            lambda s: repo.get_run_by_message(s, channel_id, ts, workspace=workspace)
+        )
 
-    async def model_stats(self, since: datetime) -> list[ModelStats]:
-        return await self._call(lambda s: repo.model_stats(s, since))
+    async def model_stats(self, since: datetime, *, workspace: str) -> list[ModelStats]:
+        return await self._call(lambda s: repo.model_stats(s, since, workspace=workspace))
 
     # -- feedback --------------------------------------------------------------------------
 
@@ -249,7 +262,8 @@ class RunStore:
         entry_id = new_entry_id()
 
         def claimed(session: Session) -> T:
-            repo.claim_delivery(session, delivery_key(entry_id), "spool")
+            workspace = str(payload["workspace"])
+            repo.claim_delivery(session, delivery_key(entry_id), "spool", workspace=workspace)
             return apply(session, {**payload, "at": _now_iso()})
 
         try:
@@ -268,7 +282,7 @@ class RunStore:
         one of ours; spooled when the database is down, or when the message's run is
         itself still waiting to be stored (the replay applies this after it)."""
         channel, ts = str(payload["channel_id"]), str(payload["ts"])
-        if await self._waits_in_spool(channel, ts):
+        if await self._waits_in_spool(str(payload["workspace"]), channel, ts):
             ref = new_reference()
             log.warning("%s on a run that is still spooled; spooled behind it [%s]", action, ref)
             await self._spool(kind, payload, ref)
@@ -278,6 +292,7 @@ class RunStore:
     async def run_signal(
         self,
         *,
+        workspace: str,
         run_id: int,
         user_id: str,
         kind: SignalKind,
@@ -289,6 +304,7 @@ class RunStore:
         :class:`RunNotFoundError` when there is no such run."""
         check_run_id(run_id)
         payload = {
+            "workspace": workspace,
             "run_id": run_id,
             "user_id": user_id,
             "kind": kind.value,
@@ -303,6 +319,7 @@ class RunStore:
     async def message_signal(
         self,
         *,
+        workspace: str,
         channel_id: str,
         ts: str,
         user_id: str,
@@ -314,6 +331,7 @@ class RunStore:
         """A signal on a message known by (channel, ts): a reaction added/removed, or a
         button on a result posted before its run was stored. None: not our message."""
         payload = {
+            "workspace": workspace,
             "channel_id": channel_id,
             "ts": ts,
             "user_id": user_id,
@@ -329,6 +347,7 @@ class RunStore:
     async def correction(
         self,
         *,
+        workspace: str,
         run_id: int,
         user_id: str,
         correct_answer: str,
@@ -340,6 +359,7 @@ class RunStore:
         :class:`RunNotFoundError` when there is no such run."""
         check_run_id(run_id)
         payload = {
+            "workspace": workspace,
             "run_id": run_id,
             "user_id": user_id,
             "correct_answer": correct_answer,
@@ -357,6 +377,7 @@ class RunStore:
     async def message_correction(
         self,
         *,
+        workspace: str,
         channel_id: str,
         ts: str,
         user_id: str,
@@ -367,6 +388,7 @@ class RunStore:
     ) -> CorrectionRecord | Spooled | None:
         """A correction known by its message. None: not one of our messages."""
         payload = {
+            "workspace": workspace,
             "channel_id": channel_id,
             "ts": ts,
             "user_id": user_id,
@@ -379,11 +401,13 @@ class RunStore:
             "message_correction", "recording a correction", payload, apply_message_correction
         )
 
-    async def vote(self, *, run_id: int, member: str, user_id: str) -> MemberVote | Spooled:
+    async def vote(
+        self, *, workspace: str, run_id: int, member: str, user_id: str
+    ) -> MemberVote | Spooled:
         """A best-answer vote for ``member``'s answer. Raises :class:`RunNotFoundError`
         when the run or its answer does not exist."""
         check_run_id(run_id)
-        payload = {"run_id": run_id, "member": member, "user_id": user_id}
+        payload = {"workspace": workspace, "run_id": run_id, "member": member, "user_id": user_id}
         result = await self._write("member_vote", "recording a vote", payload, apply_member_vote)
         if result is None:
             raise RunNotFoundError(f"run {run_id} has no answer from {member}")

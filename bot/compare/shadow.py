@@ -41,16 +41,23 @@ def agreement_with_served(
 
 
 def _store(
-    services: Services, run_id: int, answers: Sequence[ModelAnswer], agreement: Mapping[str, float]
+    services: Services,
+    run_id: int,
+    workspace: str,
+    answers: Sequence[ModelAnswer],
+    agreement: Mapping[str, float],
 ) -> None:
     with services.db.session() as session:
-        add_shadow_answers(session, run_id, answers, agreement, at=services.clock.now())
+        add_shadow_answers(
+            session, run_id, answers, agreement, workspace=workspace, at=services.clock.now()
+        )
 
 
 async def run_shadow(
     services: Services,
     *,
     run_id: int,
+    workspace: str,
     question: str,
     consensus: Consensus,
     context: Sequence[ChatMessage] = (),
@@ -75,7 +82,7 @@ async def run_shadow(
             agreement = await asyncio.to_thread(
                 agreement_with_served, services, question, consensus.text, run.answers
             )
-        await asyncio.to_thread(_store, services, run_id, run.answers, agreement)
+        await asyncio.to_thread(_store, services, run_id, workspace, run.answers, agreement)
         log.info(
             "shadow answers stored for run %d: %s",
             run_id,

@@ -38,8 +38,9 @@ class NoActiveCases(InputError):
 @dataclass(frozen=True)
 class EvalRunRequest:
     """What a caller asks for: `quorum eval run`'s options, or the scheduled benchmark's
-    fixed ones."""
+    fixed ones; ``workspace``: whose cases are run (and who owns the run)."""
 
+    workspace: str
     case_set: SetChoice = SetChoice.GOLDEN
     categories: Sequence[str] = ()
     tags: Sequence[str] = ()
@@ -79,6 +80,8 @@ class RunPlan:
     completed: list[SampleResult] = field(default_factory=list)
     resumed_from: RunRecord | None = None
     run_id: int | None = None
+    #: The workspace whose cases these are; the stored run is its.
+    workspace: str = field(kw_only=True)
 
     @property
     def total(self) -> int:
@@ -115,7 +118,9 @@ def _chosen(case_set: str) -> CaseSet | None:
 def new_plan(services: Services, session: Session, request: EvalRunRequest) -> RunPlan:
     """Plan a new run of the active cases."""
     chosen = _chosen(request.case_set.value)
-    cases = case_repo.active_cases(session, chosen, request.categories, request.tags)
+    cases = case_repo.active_cases(
+        session, chosen, request.categories, request.tags, workspace=request.workspace
+    )
     if not cases:
         wanted = [*request.categories, *request.tags]
         matching = f" matching {', '.join(wanted)}" if wanted else ""
@@ -154,7 +159,7 @@ def new_plan(services: Services, session: Session, request: EvalRunRequest) -> R
         embedder=embedder,
         started_at=services.clock.now(),
     )
-    return RunPlan(cases, members, run_config, judge, embedder, record)
+    return RunPlan(cases, members, run_config, judge, embedder, record, workspace=request.workspace)
 
 
 def resume_plan(
@@ -162,6 +167,7 @@ def resume_plan(
     session: Session,
     run_id: int,
     *,
+    workspace: str,
     concurrency: int = 8,
     per_model: int | None = None,
     max_cost: float | None = None,
@@ -169,7 +175,7 @@ def resume_plan(
 ) -> RunPlan:
     """Plan the rest of an interrupted or partial run: same cases, models, settings;
     ``deadline`` from now."""
-    record, status, snapshot = eval_repo.load_record(session, run_id)
+    record, status, snapshot = eval_repo.load_record(session, run_id, workspace=workspace)
     if status in (RunStatus.COMPLETE, RunStatus.INVALID):
         raise InputError(
             f"Run {run_id} is {status.value}; only a running (interrupted) or partial run can "
@@ -177,7 +183,7 @@ def resume_plan(
         )
     cases: list[EvalCase] = []
     for info in snapshot:
-        case = case_repo.get_case(session, info.id)
+        case = case_repo.get_case(session, info.id, workspace=workspace)
         if case is None:
             raise InputError(f"Case {info.id} of run {run_id} no longer exists; start a new run.")
         cases.append(case)
@@ -234,4 +240,5 @@ def resume_plan(
         completed=eval_repo.resumable_results(session, run_id),
         resumed_from=record,
         run_id=run_id,
+        workspace=workspace,
     )

@@ -56,6 +56,7 @@ class EvalRunService:
         self,
         run_id: int,
         *,
+        workspace: str,
         concurrency: int = 8,
         per_model: int | None = None,
         max_cost: float | None = None,
@@ -67,6 +68,7 @@ class EvalRunService:
                 self.services,
                 session,
                 run_id,
+                workspace=workspace,
                 concurrency=concurrency,
                 per_model=per_model,
                 max_cost=max_cost,
@@ -81,6 +83,7 @@ class EvalRunService:
                     session,
                     plan.record,
                     [case_info(c) for c in plan.cases],
+                    workspace=plan.workspace,
                     sample_total=plan.total,
                 )
         return plan.run_id

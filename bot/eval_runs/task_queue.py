@@ -274,7 +274,7 @@ async def watch_run(
                     )
                 raise
     with services.db.session() as session:
-        return eval_repo.load_report(session, run_id)
+        return eval_repo.load_report(session, run_id, workspace=plan.workspace)
 
 
 @contextlib.contextmanager
@@ -333,7 +333,9 @@ async def run_items(services: Services, run_id: int, items: Sequence[WorkItem]) 
     if this job stored its last item."""
     service = EvalRunService(services)
     try:
-        plan = service.resume(run_id, concurrency=JOB_CONCURRENCY)
+        with services.db.session() as session:
+            workspace = eval_repo.run_workspace(session, run_id)
+        plan = service.resume(run_id, workspace=workspace, concurrency=JOB_CONCURRENCY)
     except InputError as exc:  # finished already (a job delivered twice), or gone
         log.info("eval run %d: nothing to do (%s)", run_id, exc)
         return

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.compare import case_intake
 from bot.runtime.services import Services
 from bot.slack.background_tasks import spawn
+from bot.slack.workspaces import workspace_of
 
 log = logging.getLogger("bot.listeners")
+
+
+def workspace_id(body: dict[str, Any]) -> str | None:
+    """The id of the workspace a request belongs to (None, logged: it names none, and
+    the listener does nothing, rather than guess whose data to touch)."""
+    found = workspace_of(body)
+    if found is None:
+        log.warning("ignored a Slack request that names no team or enterprise")
+        return None
+    return found.id
 
 
 async def propose_case(
     services: Services,
     *,
+    workspace: str,
     run_id: int,
     kind: str,
     user_id: str,
@@ -27,6 +40,7 @@ async def propose_case(
     try:
         await case_intake.propose_case_from_signal(
             services,
+            workspace=workspace,
             run_id=run_id,
             kind=kind,
             user_id=user_id,
@@ -41,6 +55,7 @@ async def propose_case(
 def propose_case_later(
     services: Services,
     *,
+    workspace: str,
     run_id: int,
     kind: str,
     user_id: str,
@@ -52,6 +67,7 @@ def propose_case_later(
     spawn(
         propose_case(
             services,
+            workspace=workspace,
             run_id=run_id,
             kind=kind,
             user_id=user_id,

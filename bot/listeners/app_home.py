@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
+from bot.listeners._shared import workspace_id
 from bot.listeners.cases_review import review_message, reviewer_status
 from bot.listeners.shortcuts import open_ask_form
 from bot.messages import app_home
@@ -59,16 +60,19 @@ def gather(
     now: datetime,
     review_page: int | None,
     note: str | None = None,
+    *,
+    workspace: str,
 ) -> app_home.HomeData:
-    """Everything the Home tab shows ``user_id``; ``review_page`` None: not a reviewer."""
+    """Everything the Home tab shows ``user_id`` in ``workspace`` (from its rows only);
+    ``review_page`` None: not a reviewer."""
+    ws = workspace
     since = now - timedelta(days=WINDOW_DAYS)
-    evals = {
-        model: runs[-1]
-        for model, runs in digest_queries.eval_runs(session, now - EVAL_LOOKBACK, now).items()
-        if runs
+    benchmarks = digest_queries.eval_runs(session, now - EVAL_LOOKBACK, now, workspace=ws)
+    evals = {model: runs[-1] for model, runs in benchmarks.items() if runs}
+    thumbs = digest_queries.thumbs_by_model(session, since, now, workspace=ws)
+    stats = {
+        s.member: s for s in panel_runs_repo.model_stats(session, since, workspace=ws, until=now)
     }
-    thumbs = digest_queries.thumbs_by_model(session, since, now)
-    stats = {s.member: s for s in panel_runs_repo.model_stats(session, since, until=now)}
     roles = {m.name: "panel" for m in services.members}
     roles.update({m.name: "shadow" for m in services.shadow if m.name not in roles})
     for name in sorted(evals):
@@ -100,7 +104,9 @@ def gather(
             has_consensus=r.status is not ConsensusStatus.NONE,
             link=digest_queries.slack_link(r.channel_id, r.message_ts),
         )
-        for r in panel_runs_repo.runs_asked_by(session, user_id, limit=RECENT_QUESTIONS)
+        for r in panel_runs_repo.runs_asked_by(
+            session, user_id, workspace=ws, limit=RECENT_QUESTIONS
+        )
     ]
     schedules = {s.job: s for s in build_schedules(services.config)}
     jobs = [
@@ -111,9 +117,11 @@ def gather(
         )
         for job in (JOB_BENCHMARK, JOB_DIGEST)
     ]
-    total = case_repo.list_cases(session, status=CaseStatus.PROPOSED, limit=1).total
+    total = case_repo.list_cases(session, workspace=ws, status=CaseStatus.PROPOSED, limit=1).total
     review = (
-        review_message(session, review_page, note)["blocks"] if review_page is not None else None
+        review_message(session, review_page, note, workspace=ws)["blocks"]
+        if review_page is not None
+        else None
     )
     return app_home.HomeData(
         user_id=user_id,
@@ -139,11 +147,12 @@ class HomePublisher:
         self.services = services
         self.min_interval_s = min_interval_s
         self.clock = clock
-        self._last: dict[str, float] = {}
+        self._last: dict[tuple[str, str], float] = {}
 
     async def publish(
         self,
         client: AsyncWebClient,
+        workspace: str,
         user_id: str,
         *,
         review_page: int = 1,
@@ -151,18 +160,19 @@ class HomePublisher:
         force: bool = False,
     ) -> bool:
         """True when a view was published (False: too soon, or Slack refused it)."""
-        last = self._last.get(user_id)
+        key = (workspace, user_id)
+        last = self._last.get(key)
         if not force and last is not None and self.clock() - last < self.min_interval_s:
             log.debug("Home of %s published %.1f s ago; not again", user_id, self.clock() - last)
             return False
-        self._last[user_id] = self.clock()
+        self._last[key] = self.clock()
         reviewer = await reviewer_status(self.services, client, user_id) == "yes"
         now = self.services.clock.now()
 
         def read() -> app_home.HomeData:
             with self.services.db.session() as session:
                 page = review_page if reviewer else None
-                return gather(session, self.services, user_id, now, page, note)
+                return gather(session, self.services, user_id, now, page, note, workspace=workspace)
 
         try:
             data = await asyncio.to_thread(read)
@@ -177,18 +187,23 @@ class HomePublisher:
         return True
 
     async def refresh(
-        self, client: AsyncWebClient, user_id: str, page: int, note: str | None
+        self, client: AsyncWebClient, workspace: str, user_id: str, page: int, note: str | None
     ) -> None:
         """After a change made on the Home tab: republish it at once."""
-        await self.publish(client, user_id, review_page=page, note=note, force=True)
+        await self.publish(client, workspace, user_id, review_page=page, note=note, force=True)
 
 
 def register(app: AsyncApp, services: Services, publisher: HomePublisher) -> None:
     @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_home_opened(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         if event.get("tab", "home") != "home":
             return  # the Messages tab: nothing to publish
-        await publisher.publish(client, event["user"])
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
+        await publisher.publish(client, workspace, event["user"])
 
     @app.action(app_home.ACTION_HOME_ASK)
     async def on_home_ask(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -25,6 +25,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.orm import Session
 
 from bot.compare.case_intake import case_policy
+from bot.listeners._shared import workspace_id
 from bot.messages import case_review as cb
 from bot.runtime.services import Services
 from bot.slack import payload
@@ -36,8 +37,9 @@ from storage import case_repo
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-#: Republish a reviewer's Home tab (user, review page, note) after a change made there.
-RefreshHome = Callable[[AsyncWebClient, str, int, str | None], Awaitable[None]]
+#: Republish a reviewer's Home tab (workspace, user, review page, note) after a change
+#: made there.
+RefreshHome = Callable[[AsyncWebClient, str, str, int, str | None], Awaitable[None]]
 
 NO_CASE = "Sorry, I can't tell which case that button was for. Please open the list again."
 
@@ -76,25 +78,35 @@ async def _db(services: Services, work: Callable[[Session], T]) -> T:
     return await asyncio.to_thread(run)
 
 
-def _versions(session: Session) -> list[cb.SetVersion]:
+def _versions(session: Session, workspace: str) -> list[cb.SetVersion]:
     return [
         cb.SetVersion(
-            s, len(case_repo.active_cases(session, s)), case_repo.dataset_version(session, s)
+            s,
+            len(case_repo.active_cases(session, s, workspace=workspace)),
+            case_repo.dataset_version(session, s, workspace=workspace),
         )
         for s in CaseSet
     ]
 
 
-def review_message(session: Session, page: int, note: str | None = None) -> dict[str, Any]:
-    """The review list's text and blocks for ``page`` (clamped to the pages there are)."""
-    total = case_repo.list_cases(session, status=CaseStatus.PROPOSED, limit=1).total
+def review_message(
+    session: Session, page: int, note: str | None = None, *, workspace: str
+) -> dict[str, Any]:
+    """``workspace``'s review list: text and blocks for ``page`` (clamped to the pages
+    there are)."""
+    ws = workspace
+    total = case_repo.list_cases(session, workspace=ws, status=CaseStatus.PROPOSED, limit=1).total
     pages = max(1, -(-total // cb.PAGE_SIZE))
     page = min(max(page, 1), pages)
     result = case_repo.list_cases(
-        session, status=CaseStatus.PROPOSED, limit=cb.PAGE_SIZE, offset=(page - 1) * cb.PAGE_SIZE
+        session,
+        workspace=ws,
+        status=CaseStatus.PROPOSED,
+        limit=cb.PAGE_SIZE,
+        offset=(page - 1) * cb.PAGE_SIZE,
     )
     blocks = cb.review_blocks(
-        result.cases, total=result.total, page=page, versions=_versions(session), note=note
+        result.cases, total=result.total, page=page, versions=_versions(session, ws), note=note
     )
     return {"text": cb.review_text(result.total), "blocks": blocks}
 
@@ -144,12 +156,15 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
+        workspace = workspace_id(command)
+        if workspace is None:
+            return
         status = await reviewer_status(services, client, str(command["user_id"]))
         if status != "yes":
             await respond(response_type="ephemeral", text=_refusal(status))
             return
         try:
-            message = await _db(services, lambda s: review_message(s, 1))
+            message = await _db(services, lambda s: review_message(s, 1, workspace=workspace))
         except Exception as exc:
             await respond(response_type="ephemeral", text=_friendly(exc))
             return
@@ -176,6 +191,7 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         client: AsyncWebClient,
         respond: AsyncRespond,
         page: int,
+        workspace: str,
         change: Callable[[Session], str | None],
     ) -> None:
         """Apply ``change`` (it returns the note saying what changed) and redraw the list
@@ -185,12 +201,14 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
             if refresh_home is not None and on_home(body):
                 note = await _db(services, change)
             else:
-                message = await _db(services, lambda s: review_message(s, page, change(s)))
+                message = await _db(
+                    services, lambda s: review_message(s, page, change(s), workspace=workspace)
+                )
         except Exception as exc:
             await tell(body, client, respond, _friendly(exc))
             return
         if refresh_home is not None and on_home(body):
-            await refresh_home(client, user, page, note)
+            await refresh_home(client, workspace, user, page, note)
         else:
             await respond(response_type="ephemeral", replace_original=True, **message)
 
@@ -203,7 +221,8 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         verdict: CaseSet | None,
     ) -> None:
         await ack()
-        if not await guard(body, client, respond):
+        workspace = workspace_id(body)
+        if workspace is None or not await guard(body, client, respond):
             return
         case_id, user, page = (
             str(action.get("value") or ""),
@@ -217,12 +236,14 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         def apply(session: Session) -> str:
             try:
                 if verdict is None:
-                    case_repo.reject_case(session, case_id, actor=user)
+                    case_repo.reject_case(session, case_id, workspace=workspace, actor=user)
                     note = f"🗑️ Rejected `{case_id}`."
                 else:
-                    before = case_repo.dataset_version(session, verdict)
-                    case_repo.approve_case(session, case_id, verdict, actor=user)
-                    after = case_repo.dataset_version(session, verdict)
+                    before = case_repo.dataset_version(session, verdict, workspace=workspace)
+                    case_repo.approve_case(
+                        session, case_id, verdict, workspace=workspace, actor=user
+                    )
+                    after = case_repo.dataset_version(session, verdict, workspace=workspace)
                     note = (
                         f"✅ Approved `{case_id}` into *{verdict.value}*. The {verdict.value} set is "
                         f"now version `{short_version(after)}` (was `{short_version(before)}`)."
@@ -231,7 +252,7 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
                 note = f"⚠️ {exc.user_message}"
             return note
 
-        await redraw(body, client, respond, page, apply)
+        await redraw(body, client, respond, page, workspace, apply)
 
     def verdict_handler(verdict: CaseSet | None) -> Callable[..., Awaitable[None]]:
         async def handler(
@@ -257,13 +278,14 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         respond: AsyncRespond,
     ) -> None:
         await ack()
-        if not await guard(body, client, respond):
+        workspace = workspace_id(body)
+        if workspace is None or not await guard(body, client, respond):
             return
         try:
             page = int(str(action.get("value")))
         except ValueError:
             page = 1
-        await redraw(body, client, respond, page, lambda s: None)
+        await redraw(body, client, respond, page, workspace, lambda s: None)
 
     app.action(f"{cb.ACTION_PAGE}_prev")(on_page)
     app.action(f"{cb.ACTION_PAGE}_next")(on_page)
@@ -277,14 +299,17 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         respond: AsyncRespond,
     ) -> None:
         await ack()
-        if not await guard(body, client, respond):
+        workspace = workspace_id(body)
+        if workspace is None or not await guard(body, client, respond):
             return
         case_id = str(action.get("value") or "")
         if not case_id:
             await tell(body, client, respond, NO_CASE)
             return
         try:
-            case = await _db(services, lambda s: case_repo.get_case(s, case_id))
+            case = await _db(
+                services, lambda s: case_repo.get_case(s, case_id, workspace=workspace)
+            )
         except Exception as exc:
             await tell(body, client, respond, _friendly(exc))
             return
@@ -315,6 +340,10 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         user = str(body["user"]["id"])
+        workspace = workspace_id(body)
+        if workspace is None:
+            await ack()
+            return
         status = await reviewer_status(services, client, user)
         if status != "yes":
             await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: _refusal(status)[:150]})
@@ -329,15 +358,17 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
         patterns = case_policy(services.config).redact_patterns
 
         def apply(session: Session) -> str:
-            changes = cb.edit_changes(values, case_repo.require_case(session, case_id))
+            before = case_repo.require_case(session, case_id, workspace=workspace)
+            changes = cb.edit_changes(values, before)
             result = case_repo.edit_case(
-                session, case_id, changes, actor=user, redact_patterns=patterns
+                session, case_id, changes, workspace=workspace, actor=user, redact_patterns=patterns
             )
             if result.new_version:
+                golden = case_repo.dataset_version(session, CaseSet.GOLDEN, workspace=workspace)
                 return (
                     f"✏️ `{case_id}` is golden, so the edit made a new version `{result.case.id}` "
                     f"(the old one is retired). Golden set version "
-                    f"`{short_version(case_repo.dataset_version(session, CaseSet.GOLDEN))}`."
+                    f"`{short_version(golden)}`."
                 )
             return f"✏️ Saved your changes to `{case_id}`."
 
@@ -347,13 +378,15 @@ def register(app: AsyncApp, services: Services, refresh_home: RefreshHome | None
             if refresh_home is not None and metadata.get("home") is True:
                 note = await _db(services, apply)
             else:
-                message = await _db(services, lambda s: review_message(s, page, apply(s)))
+                message = await _db(
+                    services, lambda s: review_message(s, page, apply(s), workspace=workspace)
+                )
         except Exception as exc:
             await ack(response_action="errors", errors={cb.BLOCK_EXPECTED: _friendly(exc)[:150]})
             return
         await ack()
         if refresh_home is not None and metadata.get("home") is True:
-            await refresh_home(client, user, page, note)
+            await refresh_home(client, workspace, user, page, note)
             return
         url = metadata.get("response_url")
         if url:

@@ -19,6 +19,7 @@ from bot.compare.destination import CompareRequest
 from bot.compare.flow import run_compare_safely, tell_user
 from bot.compare.limits import ask_kind, check_all, check_size
 from bot.compare.run_store import RunStore
+from bot.listeners._shared import workspace_id
 from bot.messages import commands
 from bot.runtime.services import Services
 from bot.slack.background_tasks import spawn
@@ -63,10 +64,12 @@ def command_word(text: str) -> str | None:
     return None
 
 
-async def models_text_blocks(services: Services, store: RunStore) -> list[dict[str, Any]]:
+async def models_text_blocks(
+    services: Services, store: RunStore, workspace: str
+) -> list[dict[str, Any]]:
     since = services.clock.now() - timedelta(days=MODELS_WINDOW_DAYS)
     try:
-        stats = {s.member: s for s in await store.model_stats(since)}
+        stats = {s.member: s for s in await store.model_stats(since, workspace=workspace)}
     except Exception as exc:
         log.warning("model stats unavailable: %s", friendly(exc, action="reading model stats"))
         stats = {}
@@ -95,7 +98,9 @@ async def start_compare(
     if refusal is not None:
         await tell_user(client, req, refusal.text)
         return
-    if req.delivery_key and not await store.claim(req.delivery_key, ask_kind(req.user_id)):
+    if req.delivery_key and not await store.claim(
+        req.delivery_key, ask_kind(req.user_id), workspace=req.workspace
+    ):
         log.info("delivery %s already handled; ignoring the retry", req.delivery_key)
         return
     refusal = await check_all(
@@ -141,6 +146,10 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
     async def on_compare(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
+        workspace = workspace_id(command)
+        if workspace is None:
+            await ack()
+            return
         text = str(command.get("text") or "")
         word = command_word(text)
         if word == "help":
@@ -155,13 +164,14 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             await respond(
                 response_type="ephemeral",
                 text="The panel",
-                blocks=await models_text_blocks(services, store),
+                blocks=await models_text_blocks(services, store, workspace),
             )
             return
         req = CompareRequest(
             question=text.strip(),
             user_id=str(command["user_id"]),
             channel_id=str(command["channel_id"]),
+            workspace=workspace,
             team_id=command.get("team_id"),
             response_url=command.get("response_url"),
             delivery_key=f"command:{command.get('trigger_id')}",
@@ -176,6 +186,9 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         *,
         in_dm: bool,
     ) -> None:
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         bot_user_id = context.get("bot_user_id")
         text = unescape_slack(strip_mention(str(event.get("text") or ""), bot_user_id))
         channel = str(event["channel"])
@@ -185,18 +198,19 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             question=text,
             user_id=user,
             channel_id=channel,
+            workspace=workspace,
             team_id=body.get("team_id"),
             thread_ts=thread_ts,
             delivery_key=f"event:{body.get('event_id')}",
         )
         word = command_word(text)
         if word is not None:
-            if not await store.claim(req.delivery_key or "", "command"):
+            if not await store.claim(req.delivery_key or "", "command", workspace=workspace):
                 return
             shown = (
                 commands.help_blocks()
                 if word == "help"
-                else await models_text_blocks(services, store)
+                else await models_text_blocks(services, store, workspace)
             )
             if in_dm:
                 await client.chat_postMessage(channel=channel, text="Quorum", blocks=shown)

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.compare.run_spool import RunNotFoundError, Spooled, parse_run_id
 from bot.compare.run_store import RunStore
-from bot.listeners._shared import ephemeral, propose_case_later
+from bot.listeners._shared import ephemeral, propose_case_later, workspace_id
 from bot.listeners.compare import unescape_slack
 from bot.messages import compare_result, correction_modal
 from bot.runtime.services import Services
@@ -56,6 +56,9 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         user = str(body["user"]["id"])
         channel = (body.get("channel") or {}).get("id")
         message_ts = (body.get("container") or {}).get("message_ts")
@@ -67,14 +70,14 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         original: str | None = None
         try:
             if run_id is not None:
-                run = await store.get_run(run_id)
+                run = await store.get_run(run_id, workspace=workspace)
                 if run is None:
                     await ephemeral(client, channel, user, NOT_FOUND)
                     return
             elif channel and message_ts:
                 # A channel result: the run is found by its message (it may still be in
                 # the spool; the correction then waits there behind it).
-                target = await store.lookup(str(channel), str(message_ts))
+                target = await store.lookup(str(channel), str(message_ts), workspace=workspace)
                 run = target.run if target else None
             else:
                 run = None
@@ -122,6 +125,9 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         user = str(body["user"]["id"])
         meta = payload.metadata(view)
         channel = meta.get("channel") if isinstance(meta.get("channel"), str) else None
@@ -133,6 +139,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
                 services,
                 store,
                 client,
+                workspace=workspace,
                 run_id=run_id,
                 user=user,
                 text=text,
@@ -147,6 +154,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
                 services,
                 store,
                 client,
+                workspace=workspace,
                 channel=str(channel),
                 ts=str(meta["ts"]),
                 user=user,
@@ -169,7 +177,12 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         )
 
     @app.event("message", matchers=[is_correction_reply])
-    async def on_correction_reply(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_correction_reply(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         text = unescape_slack(correction_text(str(event.get("text") or "")) or "")
         channel, user = str(event["channel"]), str(event["user"])
         thread_ts = str(event["thread_ts"])
@@ -186,6 +199,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             services,
             store,
             client,
+            workspace=workspace,
             channel=channel,
             ts=thread_ts,
             user=user,
@@ -202,6 +216,7 @@ async def save_correction(
     store: RunStore,
     client: AsyncWebClient,
     *,
+    workspace: str,
     run_id: int,
     user: str,
     text: str,
@@ -213,6 +228,7 @@ async def save_correction(
 ) -> None:
     try:
         record = await store.correction(
+            workspace=workspace,
             run_id=run_id,
             user_id=user,
             correct_answer=text,
@@ -229,6 +245,7 @@ async def save_correction(
     if isinstance(record, CorrectionRecord):
         propose_case_later(
             services,
+            workspace=workspace,
             run_id=run_id,
             kind="correction",
             user_id=user,
@@ -242,6 +259,7 @@ async def save_message_correction(
     store: RunStore,
     client: AsyncWebClient,
     *,
+    workspace: str,
     channel: str,
     ts: str,
     user: str,
@@ -253,6 +271,7 @@ async def save_message_correction(
 ) -> None:
     """A correction on the run behind message (channel, ts); silent when not ours."""
     outcome = await store.message_correction(
+        workspace=workspace,
         channel_id=channel,
         ts=ts,
         user_id=user,
@@ -270,6 +289,7 @@ async def save_message_correction(
     if isinstance(outcome, CorrectionRecord):
         propose_case_later(
             services,
+            workspace=workspace,
             run_id=outcome.run_id,
             kind="correction",
             user_id=user,

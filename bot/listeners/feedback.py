@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.compare.run_spool import ReactionOutcome, RunNotFoundError, Spooled, parse_run_id
 from bot.compare.run_store import RunStore
-from bot.listeners._shared import ephemeral, propose_case_later
+from bot.listeners._shared import ephemeral, propose_case_later, workspace_id
 from bot.messages import compare_result
 from bot.runtime.services import Services
 from bot.slack.mrkdwn import escape
@@ -60,15 +60,20 @@ NOT_FOUND = "Sorry, I can't find that question anymore."
 
 
 def register(app: AsyncApp, services: Services, store: RunStore) -> None:
-    async def on_reaction(event: dict[str, Any], client: AsyncWebClient, *, removed: bool) -> None:
+    async def on_reaction(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient, *, removed: bool
+    ) -> None:
         kind = reaction_kind(str(event.get("reaction", "")))
         item = event.get("item") or {}
         if kind is None or item.get("type") != "message":
             return
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         user = str(event.get("user", ""))
         channel, ts = str(item.get("channel", "")), str(item.get("ts", ""))
         outcome = await store.message_signal(
-            channel_id=channel, ts=ts, user_id=user, kind=kind, removed=removed
+            workspace=workspace, channel_id=channel, ts=ts, user_id=user, kind=kind, removed=removed
         )
         if (
             isinstance(outcome, ReactionOutcome)
@@ -79,6 +84,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         ):
             propose_case_later(
                 services,
+                workspace=workspace,
                 run_id=outcome.run_id,
                 kind=kind.value,
                 user_id=user,
@@ -87,15 +93,24 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             )
 
     @app.event("reaction_added")
-    async def on_reaction_added(event: dict[str, Any], client: AsyncWebClient) -> None:
-        await on_reaction(event, client, removed=False)
+    async def on_reaction_added(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await on_reaction(event, body, client, removed=False)
 
     @app.event("reaction_removed")
-    async def on_reaction_removed(event: dict[str, Any], client: AsyncWebClient) -> None:
-        await on_reaction(event, client, removed=True)
+    async def on_reaction_removed(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await on_reaction(event, body, client, removed=True)
 
     async def record_button(
-        body: dict[str, Any], value: str, kind: SignalKind, user: str, channel: str
+        body: dict[str, Any],
+        value: str,
+        kind: SignalKind,
+        user: str,
+        channel: str,
+        workspace: str,
     ) -> tuple[bool | Spooled, int | None, int | None]:
         """(changed or spooled, run id, answer id when the button sat on one member's
         answer). Raises RunNotFoundError for a stale button."""
@@ -104,6 +119,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             # The result was posted before its run was stored: find the run by message.
             message_ts = str((body.get("container") or {}).get("message_ts", ""))
             outcome = await store.message_signal(
+                workspace=workspace,
                 channel_id=channel,
                 ts=message_ts,
                 user_id=user,
@@ -120,7 +136,12 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         if run_id is None:
             raise RunNotFoundError(f"not a run id: {value[:40]!r}")
         stored = await store.run_signal(
-            run_id=run_id, user_id=user, kind=kind, source=SignalSource.BUTTON, replaces=replaces
+            workspace=workspace,
+            run_id=run_id,
+            user_id=user,
+            kind=kind,
+            source=SignalSource.BUTTON,
+            replaces=replaces,
         )
         return stored, run_id, None
 
@@ -155,8 +176,13 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             or (body.get("container") or {}).get("channel_id")
             or ""
         )
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         try:
-            stored, run_id, answer_id = await record_button(body, value, kind, user, channel)
+            stored, run_id, answer_id = await record_button(
+                body, value, kind, user, channel, workspace
+            )
         except RunNotFoundError as exc:
             log.info("a %s button on a run that does not exist: %s", kind.value, exc)
             await ephemeral(client, channel, user, NOT_FOUND)
@@ -179,6 +205,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         if stored is True and run_id is not None and kind in CASE_SIGNALS:
             propose_case_later(
                 services,
+                workspace=workspace,
                 run_id=run_id,
                 kind=kind.value,
                 user_id=user,
@@ -204,10 +231,13 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             await ephemeral(client, channel, user, "Sorry, I can't read that vote.")
             return
         name = escape(member)
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         try:
             if run_id is None:
                 raise RunNotFoundError("not a run id")
-            vote = await store.vote(run_id=run_id, member=member, user_id=user)
+            vote = await store.vote(workspace=workspace, run_id=run_id, member=member, user_id=user)
         except RunNotFoundError:
             await ephemeral(client, channel, user, "Sorry, I can't find that answer anymore.")
             return

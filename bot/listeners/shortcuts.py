@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.compare.destination import CompareRequest
 from bot.compare.run_store import RunStore
-from bot.listeners._shared import ephemeral
+from bot.listeners._shared import ephemeral, workspace_id
 from bot.listeners.compare import start_compare, strip_mention, thread_context, unescape_slack
 from bot.messages import ask_modal
 from bot.runtime.services import Services
@@ -57,6 +57,9 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
         await ack()
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         user, channel = body["user"]["id"], body["channel"]["id"]
         message = body["message"]
         ts = message["ts"]
@@ -78,6 +81,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             question=question,
             user_id=user,
             channel_id=channel,
+            workspace=workspace,
             team_id=(body.get("team") or {}).get("id"),
             thread_ts=thread_ts if in_reply else None,
             response_url=body.get("response_url") or None,
@@ -112,6 +116,9 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
+        workspace = workspace_id(body)
+        if workspace is None:
+            return
         user = body["user"]["id"]
         # No channel chosen: the answer comes as a direct message (posting to a user id
         # opens the app's DM with them).
@@ -120,6 +127,7 @@ def register(app: AsyncApp, services: Services, store: RunStore) -> None:
             question=question,
             user_id=user,
             channel_id=channel,
+            workspace=workspace,
             team_id=(body.get("team") or {}).get("id"),
             delivery_key=f"view:{view['id']}:{view.get('hash')}",
         )

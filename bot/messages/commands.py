@@ -23,6 +23,8 @@ HELP_TEXT = (
     "• `/compare models`: the panel, with each model's recent speed and cost\n"
     "• `/compare cases`: review proposed eval cases (reviewers only)\n"
     "• `/compare digest`: preview this week's digest (only you see it)\n"
+    "• `/compare digest here` / `/compare review here`: post this workspace's weekly "
+    "digest / new-case notices in this channel (reviewers)\n"
     "• `/compare help`: this message\n"
     "On a result: 👍 / 👎 / 🚩 (buttons or reactions) tell us how it did, "
     "*✏️ Correct* records the right answer, and *⭐ Best answer* in the thread "

@@ -19,6 +19,7 @@ from bot.runtime.adapters import (
 from bot.runtime.config import QuorumConfig
 from bot.runtime.db_guard import DbGuard
 from bot.runtime.settings import Settings
+from bot.runtime.workspaces import WorkspaceDirectory
 from evals.consensus.calibrator import Calibrator, default_calibrator, load_calibrator
 from evals.models.rate_limits import LimitedClient
 from evals.protocols import Clock, Embedder, ModelClient, SystemClock
@@ -34,11 +35,18 @@ class Services:
     shadow: list[PanelMember]
     client: ModelClient
     embedder: Embedder
+    #: The configured calibrator (quorum.yaml / QUORUM_CALIBRATOR, else the shipped one):
+    #: what a workspace is served until its own refit makes one of its own.
     calibrator: Calibrator
     db: Database
     clock: Clock = field(default_factory=SystemClock)
     #: The embedder's background loader, if one was started; `close()` waits for it.
     loader: threading.Thread | None = None
+    #: The workspaces served and each one's Slack client; None until the Slack side
+    #: sets it (token mode: :class:`bot.slack.workspaces.TokenDirectory`).
+    workspaces: WorkspaceDirectory | None = None
+    #: Each workspace's calibrator made active by its refit (see bot.schedule.calibrators).
+    calibrators: dict[str, Calibrator] = field(default_factory=dict)
     _db_guard: DbGuard | None = field(default=None, init=False, repr=False)
 
     @property
@@ -47,6 +55,10 @@ class Services:
         if self._db_guard is None:
             self._db_guard = DbGuard(self.db, self.settings.quorum_db_write_timeout)
         return self._db_guard
+
+    def calibrator_for(self, workspace: str) -> Calibrator:
+        """The calibrator ``workspace``'s answers are scored with."""
+        return self.calibrators.get(workspace, self.calibrator)
 
     @property
     def embedder_ready(self) -> bool:

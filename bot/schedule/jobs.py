@@ -8,6 +8,10 @@ it, so a period is handled once whoever asks.
 - ``benchmark``: the panel and the shadow candidates on every active case.
 - ``digest``: refits the calibrator (once per period), builds the weekly digest, posts
   it with its chart to ``slack.digest_channel``.
+
+Every job runs for one workspace, on that workspace's rows, keyed by (workspace, job,
+period); :func:`run_for_all` runs it for each workspace the directory lists, each
+digest posted with that workspace's client to that workspace's channel.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from bot.compare.channels import channels
 from bot.eval_runs.options import SetChoice
 from bot.eval_runs.plan import EvalRunRequest, NoActiveCases
 from bot.eval_runs.service import EvalRunService
@@ -34,13 +40,16 @@ from bot.schedule.cron import (
     iso_week,
     process_owner,
 )
-from bot.slack.client import build_client
 from bot.slack.errors import NOT_IN_CHANNEL_ERRORS, slack_error_code
+from bot.slack.workspaces import Workspace, directory
 from evals.digest.sections import Digest, build_digest
 from evals.digest.week_data import RefitInfo
 from evals.errors import ConfigError, QuorumError, new_reference
-from storage import digest_queries, job_repo, signals_repo
+from storage import digest_queries, job_repo, signals_repo, workspace_repo
 from storage.tables.jobs import JobStatus
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("quorum.jobs")
 
@@ -53,6 +62,7 @@ JOBS = (JOB_BENCHMARK, JOB_DIGEST)
 class JobOutcome:
     job: str
     period: str
+    workspace: str
     ran: bool  # False: another process (or an earlier run) has this period
     status: JobStatus | None  # None when not ran: see ``existing``
     detail: str
@@ -80,25 +90,44 @@ def period_for(services: Services, job: str, when: datetime) -> str:
     return schedule.period_for(when) if schedule else iso_week(when, tz(services))
 
 
+def known_workspaces(services: Services) -> list[str]:
+    """The workspaces the database knows (a ``workspaces`` row: claimed at start, or set
+    from Slack), for the scheduler's bookkeeping, which cannot wait on Slack."""
+    with services.db.session() as session:
+        return [w for w in workspace_repo.workspaces_with_data(session) if w]
+
+
 def last_seen(services: Services, job: str) -> datetime | None:
-    """When the job last claimed a period (its firing time when it was scheduled)."""
-    latest = job_repo.latest_period(services.db, job)
-    if latest is None:
-        return None
-    return latest.scheduled_for or latest.started_at
+    """When the job last claimed a period in every known workspace (the earliest of
+    their latest runs; None when one has none)."""
+    seen: list[datetime] = []
+    for workspace in known_workspaces(services):
+        latest = job_repo.latest_period(services.db, job, workspace=workspace)
+        if latest is None:
+            return None
+        seen.append(latest.scheduled_for or latest.started_at)
+    return min(seen) if seen else None
 
 
 def record_missed(services: Services, schedule: JobSchedule, fire: datetime) -> None:
     period = schedule.period_for(fire)
-    if job_repo.mark_missed(
-        services.db,
-        schedule.job,
-        period,
-        now=services.clock.now(),
-        scheduled_for=fire,
-        detail=f"no process ran it within {schedule.grace} of {fire.isoformat()}",
-    ):
-        log.warning("the %s for %s was missed (due %s); skipped", schedule.job, period, fire)
+    for workspace in known_workspaces(services):
+        if job_repo.mark_missed(
+            services.db,
+            schedule.job,
+            period,
+            workspace=workspace,
+            now=services.clock.now(),
+            scheduled_for=fire,
+            detail=f"no process ran it within {schedule.grace} of {fire.isoformat()}",
+        ):
+            log.warning(
+                "the %s for %s of %s was missed (due %s); skipped",
+                schedule.job,
+                period,
+                workspace,
+                fire,
+            )
 
 
 # -- the door ------------------------------------------------------------------------------
@@ -108,58 +137,119 @@ async def run_job(
     services: Services,
     job: str,
     *,
+    workspace: str,
+    client: AsyncWebClient | None = None,
     scheduled_for: datetime | None = None,
     force: bool = False,
 ) -> JobOutcome:
-    """Run ``job`` for the period of ``scheduled_for`` (now when None), once."""
+    """Run ``job`` for ``workspace`` for the period of ``scheduled_for`` (now when None),
+    once. ``client`` speaks for the workspace in Slack (the digest is posted with it)."""
     if job not in JOBS:
         raise ConfigError(f"unknown job {job!r}; expected one of: {', '.join(JOBS)}")
     now = services.clock.now()
     when = scheduled_for or now
     period = period_for(services, job, when)
+    ws = workspace
     if force:
-        job_repo.force_claim(services.db, job, period, now=now, owner=process_owner())
+        job_repo.force_claim(services.db, job, period, workspace=ws, now=now, owner=process_owner())
     elif not job_repo.claim_period(
-        services.db, job, period, now=now, owner=process_owner(), scheduled_for=scheduled_for
+        services.db,
+        job,
+        period,
+        workspace=ws,
+        now=now,
+        owner=process_owner(),
+        scheduled_for=scheduled_for,
     ):
-        existing = job_repo.get_period(services.db, job, period)
-        log.info("%s for %s already handled (%s); skipping", job, period, existing)
-        return JobOutcome(job, period, False, None, "already handled", existing)
+        existing = job_repo.get_period(services.db, job, period, workspace=ws)
+        log.info("%s for %s of %s already handled (%s); skipping", job, period, ws, existing)
+        return JobOutcome(job, period, ws, False, None, "already handled", existing)
     try:
         if job == JOB_DIGEST:
-            detail = await digest_job(services, end=when, period=period)
+            detail = await digest_job(
+                services, workspace=ws, client=client, end=when, period=period
+            )
         else:
-            detail = await benchmark_job(services, period=period)
+            detail = await benchmark_job(services, workspace=ws, period=period)
     except Exception as exc:
         ref = new_reference()
-        message = _failure_text(services, exc)
-        log.error("%s for %s failed [%s]", job, period, ref, exc_info=True)
+        message = _failure_text(services, exc, ws)
+        log.error("%s for %s of %s failed [%s]", job, period, ws, ref, exc_info=True)
         job_repo.mark_failed(
-            services.db, job, period, now=services.clock.now(), detail=f"{message} (ref {ref})"
+            services.db,
+            job,
+            period,
+            workspace=ws,
+            now=services.clock.now(),
+            detail=f"{message} (ref {ref})",
         )
-        return JobOutcome(job, period, True, JobStatus.FAILED, f"{message} (ref {ref})")
-    job_repo.mark_done(services.db, job, period, now=services.clock.now(), detail=detail)
-    return JobOutcome(job, period, True, JobStatus.DONE, detail)
+        return JobOutcome(job, period, ws, True, JobStatus.FAILED, f"{message} (ref {ref})")
+    job_repo.mark_done(
+        services.db, job, period, workspace=ws, now=services.clock.now(), detail=detail
+    )
+    return JobOutcome(job, period, ws, True, JobStatus.DONE, detail)
 
 
-def _failure_text(services: Services, exc: Exception) -> str:
+def _failure_text(services: Services, exc: Exception, workspace: str) -> str:
     """What an operator reads about a failed job (CLI, the job's row, the next digest)."""
     if isinstance(exc, QuorumError):
         return exc.user_message
     code = slack_error_code(exc)
     if code in NOT_IN_CHANNEL_ERRORS:
+        channel = channels(services, workspace)[0]
         return (
-            f"Slack refused to post in {services.config.slack.digest_channel} ({code}): "
-            "invite the bot to that channel or fix slack.digest_channel"
+            f"Slack refused to post in {channel} ({code}): "
+            "invite the bot to that channel or choose another (`/compare digest here`)"
         )
     if code:
         return f"Slack refused the call ({code})"
     return "unexpected error"
 
 
-def run_job_blocking(services: Services, job: str, scheduled_for: datetime | None) -> JobOutcome:
-    """For the scheduler's worker threads: the job in its own event loop."""
-    return asyncio.run(run_job(services, job, scheduled_for=scheduled_for))
+async def run_for_all(
+    services: Services, job: str, *, scheduled_for: datetime | None = None
+) -> list[JobOutcome]:
+    """``job`` once for each workspace the directory lists, each with its own client; a
+    workspace failing does not stop the others."""
+    outcomes = []
+    listed: list[tuple[Workspace, AsyncWebClient | None]]
+    if services.workspaces is None and services.settings.slack_bot_token is None:
+        # No Slack at all (a benchmark-only deployment): the workspaces the database
+        # knows, with no client (a digest then says it cannot post).
+        listed = [(Workspace(w), None) for w in known_workspaces(services)]
+    else:
+        found = directory(services)
+        listed = [(w, await found.client_for(w)) for w in await found.installed()]
+    for workspace, client in listed:
+        with services.db.session() as session:
+            workspace_repo.ensure_workspace(
+                session, workspace.id, enterprise_id=workspace.enterprise_id
+            )
+        outcomes.append(
+            await run_job(
+                services, job, workspace=workspace.id, client=client, scheduled_for=scheduled_for
+            )
+        )
+    return outcomes
+
+
+def run_job_blocking(
+    services: Services, job: str, scheduled_for: datetime | None
+) -> list[JobOutcome]:
+    """For the scheduler's worker threads: the job, for every workspace, in its own
+    event loop."""
+    return asyncio.run(run_for_all(services, job, scheduled_for=scheduled_for))
+
+
+async def client_for(services: Services, workspace: str) -> AsyncWebClient | None:
+    """The client that speaks for ``workspace`` (None: no token, or not one of ours)."""
+    if services.workspaces is None and services.settings.slack_bot_token is None:
+        return None
+    found = directory(services)
+    for known in await found.installed():
+        if known.id == workspace:
+            return await found.client_for(known)
+    return None
 
 
 # -- digest --------------------------------------------------------------------------------
@@ -170,8 +260,8 @@ def history_labels(end: datetime, zone: ZoneInfo, weeks: int = HISTORY_WEEKS) ->
     return [iso_week(end - (weeks - 1 - i) * WEEK - WEEK / 2, zone) for i in range(weeks)]
 
 
-def refit_info(services: Services, period: str) -> RefitInfo | None:
-    refit = job_repo.get_period(services.db, JOB_REFIT, period)
+def refit_info(services: Services, period: str, workspace: str) -> RefitInfo | None:
+    refit = job_repo.get_period(services.db, JOB_REFIT, period, workspace=workspace)
     if refit is None or refit.status is not JobStatus.DONE or not refit.detail:
         return None
     try:
@@ -182,14 +272,16 @@ def refit_info(services: Services, period: str) -> RefitInfo | None:
 
 
 def weekly_digest(
-    services: Services, *, end: datetime, period: str, with_chart: bool = True
+    services: Services, *, workspace: str, end: datetime, period: str, with_chart: bool = True
 ) -> WeeklyDigest:
-    """The digest of the 7 days before ``end`` and its chart (reads only)."""
+    """``workspace``'s digest of the 7 days before ``end`` and its chart (reads only its
+    rows)."""
     zone = tz(services)
     start = end - WEEK
     with services.db.session() as session:
         data = digest_queries.gather(
             session,
+            workspace=workspace,
             period=period,
             start=start,
             end=end,
@@ -197,7 +289,7 @@ def weekly_digest(
             panel=[m.name for m in services.members],
             shadow=[m.name for m in services.shadow],
             history_labels=history_labels(end, zone),
-            refit=refit_info(services, period),
+            refit=refit_info(services, period, workspace),
         )
     digest = build_digest(data)
     if not with_chart:
@@ -214,17 +306,22 @@ def chart_for(digest: Digest) -> bytes:
     )
 
 
-async def post_digest(services: Services, weekly: WeeklyDigest) -> str:
-    """Post the digest and upload its chart; returns the message ts."""
-    channel = services.config.slack.digest_channel
+async def post_digest(
+    services: Services, weekly: WeeklyDigest, *, workspace: str, client: AsyncWebClient | None
+) -> str:
+    """Post ``workspace``'s digest with its client to its channel and upload its chart;
+    returns the message ts."""
+    channel = channels(services, workspace)[0]
     if not channel:
         raise ConfigError(
-            "No digest channel configured: set `slack.digest_channel` in quorum.yaml "
-            "(a channel id such as C0123456789) and invite the bot there."
+            "No digest channel configured: say `/compare digest here` in a channel, or set "
+            "`slack.digest_channel` in quorum.yaml (a channel id such as C0123456789), and "
+            "invite the bot there."
         )
-    if services.settings.slack_bot_token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set; the digest cannot be posted.")
-    client = build_client(services)
+    if client is None:
+        if services.settings.slack_bot_token is None:
+            raise ConfigError("SLACK_BOT_TOKEN is not set; the digest cannot be posted.")
+        raise ConfigError(f"No Slack client for workspace {workspace}; the digest is not posted.")
     posted = await client.chat_postMessage(
         channel=channel,
         text=digest_text(weekly.digest),
@@ -241,17 +338,26 @@ async def post_digest(services: Services, weekly: WeeklyDigest) -> str:
     return ts
 
 
-async def digest_job(services: Services, *, end: datetime, period: str) -> str:
-    refit = refit_job(services, period=period)
+async def digest_job(
+    services: Services,
+    *,
+    workspace: str,
+    client: AsyncWebClient | None,
+    end: datetime,
+    period: str,
+) -> str:
+    refit = refit_job(services, workspace=workspace, period=period)
     if refit is not None:
-        log.info("calibrator refit for %s: %s", period, refit.reason)
-    if not services.config.slack.digest_channel:
+        log.info("calibrator refit for %s of %s: %s", period, workspace, refit.reason)
+    channel = channels(services, workspace)[0]
+    if not channel:
         # Warned about once on start (bot.schedule.scheduler); not an error on every firing.
-        log.info("digest for %s not posted: no slack.digest_channel", period)
+        log.info("digest for %s of %s not posted: no digest channel", period, workspace)
         return "not posted: no slack.digest_channel is set"
-    weekly = weekly_digest(services, end=end, period=period)
-    ts = await post_digest(services, weekly)
-    return f"posted to {services.config.slack.digest_channel} (ts {ts})"
+    weekly = weekly_digest(services, workspace=workspace, end=end, period=period)
+    client = client or await client_for(services, workspace)
+    ts = await post_digest(services, weekly, workspace=workspace, client=client)
+    return f"posted to {channel} (ts {ts})"
 
 
 #: Delivery keys are kept at least this long (Slack retries within minutes).
@@ -279,13 +385,14 @@ BENCHMARK_SAMPLES = 3
 BENCHMARK_CONCURRENCY = 8
 
 
-async def benchmark_job(services: Services, *, period: str) -> str:
+async def benchmark_job(services: Services, *, workspace: str, period: str) -> str:
     """The panel and the shadow candidates on every active case (golden and rotating),
     stored as an eval run like `quorum eval run --set all`: the same eval-run service.
     With a task queue configured (``QUORUM_TASK_QUEUE``) the run is only planned and
     queued here; `quorum worker` processes run it."""
     service = EvalRunService(services)
     request = EvalRunRequest(
+        workspace=workspace,
         case_set=SetChoice.ALL,
         samples=BENCHMARK_SAMPLES,
         concurrency=BENCHMARK_CONCURRENCY,

@@ -4,7 +4,15 @@ Importing this package imports every table module, so ``Base.metadata`` is compl
 Add one import line per new table module.
 """
 
-from storage.tables import cases, demand, eval_runs, jobs, panel_runs, slack_installations
+from storage.tables import (
+    cases,
+    demand,
+    eval_runs,
+    jobs,
+    panel_runs,
+    slack_installations,
+    workspaces,
+)
 from storage.tables.base import Base
 
 metadata = Base.metadata
@@ -18,4 +26,5 @@ __all__ = [
     "metadata",
     "panel_runs",
     "slack_installations",
+    "workspaces",
 ]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData
+from sqlalchemy import DateTime, Dialect, MetaData, String
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from evals.errors import StorageError
@@ -64,3 +64,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy's own hook)
+
+
+#: The workspace a row belongs to before anyone claimed it (rows stored before 0010).
+UNASSIGNED = ""
+
+
+def workspace_column(*, index: bool = False) -> Mapped[str]:
+    """``workspace_id``: the Slack team (or Enterprise Grid org) that owns the row.
+
+    NOT NULL and no default: every insert names its workspace, so a forgotten one is an
+    error, never a row that silently belongs to everyone (revision ``0011_workspaces``).
+    """
+    return mapped_column(String(64), nullable=False, index=index)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.cases.schema import CaseSet, CaseSource, CaseStatus, Severity
-from storage.tables.base import Base, one_of
+from storage.tables.base import Base, one_of, workspace_column
 
 CASE_SETS = tuple(s.value for s in CaseSet)
 CASE_STATUSES = tuple(s.value for s in CaseStatus)
@@ -44,7 +44,7 @@ class CaseRow(Base):
         CheckConstraint(one_of("status", CASE_STATUSES), name="status"),
         CheckConstraint(one_of("severity", CASE_SEVERITIES), name="severity"),
         CheckConstraint(one_of("source", CASE_SOURCES), name="source"),
-        Index("ix_cases_status_set", "status", "case_set"),
+        Index("ix_cases_workspace_status_set", "workspace_id", "status", "case_set"),
         # One live case per panel run (revision 0007): two signals on one result, even
         # milliseconds apart in two processes, make one case.
         Index(
@@ -57,6 +57,7 @@ class CaseRow(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = workspace_column()
     case_set: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     question: Mapped[str] = mapped_column(Text)
@@ -90,6 +91,7 @@ class CaseEventRow(Base):
     __tablename__ = "case_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column(index=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str | None] = mapped_column(String(200))

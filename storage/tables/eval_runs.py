@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.runs.report import RunStatus
-from storage.tables.base import Base, one_of
+from storage.tables.base import Base, one_of, workspace_column
 
 RUN_STATUSES = tuple(s.value for s in RunStatus)
 
@@ -38,6 +38,7 @@ class EvalRunRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column(index=True)
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str] = mapped_column(Text, default="")
     case_set: Mapped[str] = mapped_column(String(16))
@@ -57,6 +58,7 @@ class EvalResultRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column(index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
     case_id: Mapped[str] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(200))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.tables.base import Base
+from storage.tables.base import Base, workspace_column
 
 
 class JobStatus(StrEnum):
@@ -29,11 +29,12 @@ class JobStatus(StrEnum):
 class JobPeriodRow(Base):
     __tablename__ = "job_runs"
     __table_args__ = (
-        UniqueConstraint("job", "period", name="uq_job_runs_job_period"),
+        UniqueConstraint("workspace_id", "job", "period", name="uq_job_runs_workspace_job_period"),
         Index("ix_job_runs_status_started", "status", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = workspace_column()
     job: Mapped[str] = mapped_column(String(64))
     period: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16))
@@ -46,8 +47,12 @@ class JobPeriodRow(Base):
 
 
 class CalibratorRow(Base):
+    """A calibrator one workspace served or fitted: its labels train its calibrators
+    only (revision 0010 keys the table by workspace)."""
+
     __tablename__ = "calibrators"
 
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evals.cases.schema import FailureMode, Severity
-from storage.tables.base import Base, one_of
+from storage.tables.base import Base, one_of, workspace_column
 
 RUN_ORIGINS = ("cli", "slack", "api")
 ANSWER_ROLES = ("panel", "shadow")
@@ -41,11 +41,15 @@ class PanelRunRow(Base):
     __tablename__ = "panel_runs"
     __table_args__ = (
         CheckConstraint(one_of("origin", RUN_ORIGINS), name="origin"),
-        Index("ix_panel_runs_requester_created_at", "requester", "created_at"),
-        Index("ix_panel_runs_channel_id_message_ts", "channel_id", "message_ts"),
+        Index("ix_panel_runs_workspace_requester", "workspace_id", "requester", "created_at"),
+        Index("ix_panel_runs_workspace_message", "workspace_id", "channel_id", "message_ts"),
+        Index("ix_panel_runs_workspace_created_at", "workspace_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The owning workspace (the scope of every query); ``team_id`` stays what Slack
+    #: sent as the request's team (None from the CLI), kept as the record of origin.
+    workspace_id: Mapped[str] = workspace_column()
     created_at: Mapped[datetime] = mapped_column(index=True)
     finished_at: Mapped[datetime]
     question: Mapped[str] = mapped_column(Text)
@@ -81,9 +85,11 @@ class AnswerRow(Base):
     __table_args__ = (
         CheckConstraint(one_of("role", ANSWER_ROLES), name="role"),
         Index("ix_answers_member_created_at", "member", "created_at"),
+        Index("ix_answers_workspace_created_at", "workspace_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column()
     run_id: Mapped[int] = mapped_column(ForeignKey("panel_runs.id", ondelete="CASCADE"), index=True)
     member: Mapped[str] = mapped_column(String(255))
     model: Mapped[str] = mapped_column(String(255))
@@ -117,6 +123,7 @@ class SignalRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column(index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("panel_runs.id", ondelete="CASCADE"), index=True)
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
     answer_key: Mapped[int] = mapped_column(Integer)
@@ -138,6 +145,7 @@ class CorrectionRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column(index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("panel_runs.id", ondelete="CASCADE"), index=True)
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
     user_id: Mapped[str] = mapped_column(String(64))
@@ -155,6 +163,7 @@ class VoteRow(Base):
     __table_args__ = (UniqueConstraint("run_id", "user_id", name="uq_votes_run_user"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = workspace_column(index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("panel_runs.id", ondelete="CASCADE"))
     answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(String(64))
@@ -167,5 +176,6 @@ class DeliveryRow(Base):
     __tablename__ = "deliveries"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workspace_id: Mapped[str] = workspace_column()
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(index=True)

@@ -45,6 +45,7 @@ from storage.panel_runs_repo import add_shadow_answers, get_run, save_panel_run
 from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
 from storage.signals_repo import record_correction, record_signal, record_vote
 from storage.tables.eval_runs import EvalResultRow, EvalRunRow
+from tests.fakes.slack_requests import TEAM_ID
 
 #: Monday 23 Nov 2026, 09:00 in Berlin: the default digest firing.
 DIGEST_FIRE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -210,7 +211,11 @@ def _consensus(member: str, confidence: float) -> Consensus:
     )
 
 
-def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded:
+def seed_production(
+    db: Database, *, week_end: datetime = DIGEST_FIRE, workspace: str = TEAM_ID, label: str = ""
+) -> Seeded:
+    """A week of production data of ``workspace``; ``label`` starts every question (and
+    case id), so two workspaces' digests can be told apart."""
     t0 = week_end - timedelta(days=5)
     consensus_of = ["alpha", "alpha", "alpha", "alpha", "beta", "beta"]
     confidence_of = [0.9, 0.9, 0.9, 0.9, 0.3, 0.3]
@@ -220,7 +225,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
         for i in range(6):
             started = t0 + timedelta(hours=i)
             run = PanelRun(
-                question=f"Question {i}: how do we rotate the <!channel> keys?",
+                question=f"{label}Question {i}: how do we rotate the <!channel> keys?",
                 answers=_answers(i),
                 started_at=started,
                 finished_at=started + timedelta(seconds=3),
@@ -234,8 +239,9 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 config_hash="h",
                 channel_id="CASK",
                 message_ts=f"1790000000.00010{i}",
+                workspace=workspace,
             )
-            record = get_run(s, run_id)
+            record = get_run(s, run_id, workspace=workspace)
             assert record is not None
             run_ids.append(run_id)
             answer_ids.append({a.member: a.id for a in record.answers})
@@ -250,6 +256,7 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 source=SignalSource.REACTION,
                 answer_id=answer_ids[i][member] if member else None,
                 at=at,
+                workspace=workspace,
             )
 
         up, down = SignalKind.UP, SignalKind.DOWN
@@ -272,9 +279,17 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
             severity=Severity.MEDIUM,
             source=CorrectionSource.MODAL,
             at=at,
+            workspace=workspace,
         )
         for i, member in [(0, "alpha"), (1, "alpha"), (2, "gamma")]:
-            record_vote(s, run_id=run_ids[i], answer_id=answer_ids[i][member], user_id="U5", at=at)
+            record_vote(
+                s,
+                run_id=run_ids[i],
+                answer_id=answer_ids[i][member],
+                user_id="U5",
+                at=at,
+                workspace=workspace,
+            )
         for i, agreement in enumerate([0.9, 0.2, 0.8, 0.4]):
             add_shadow_answers(
                 s,
@@ -290,14 +305,15 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
                 ],
                 {SHADOW: agreement},
                 at=at,
+                workspace=workspace,
             )
         case_repo.add_cases(
             s,
             [
                 redacted(
                     EvalCase(
-                        id=f"prop-{i}",
-                        input=CaseInput(question=f"Proposed question {i}?"),
+                        id=f"{label.strip().lower()}prop-{i}",
+                        input=CaseInput(question=f"{label}Proposed question {i}?"),
                         status=CaseStatus.PROPOSED,
                         created_at=at,
                         updated_at=at,
@@ -307,16 +323,24 @@ def seed_production(db: Database, *, week_end: datetime = DIGEST_FIRE) -> Seeded
             ],
             actor="U6",
             now=at,
+            workspace=workspace,
         )
     return Seeded(run_ids, answer_ids)
 
 
 def seed_eval_run(
-    db: Database, started_at: datetime, passing: dict[str, int], *, cases: int = 20
+    db: Database,
+    started_at: datetime,
+    passing: dict[str, int],
+    *,
+    cases: int = 20,
+    workspace: str = TEAM_ID,
 ) -> int:
-    """A complete eval run: model -> how many of ``cases`` cases passed (1 sample each)."""
+    """A complete eval run of ``workspace``: model -> how many of ``cases`` cases passed
+    (1 sample each)."""
     with db.session() as s:
         run = EvalRunRow(
+            workspace_id=workspace,
             status="complete",
             status_reason="",
             case_set="all",
@@ -335,6 +359,7 @@ def seed_eval_run(
                 ok = c < n_pass
                 s.add(
                     EvalResultRow(
+                        workspace_id=workspace,
                         run_id=run.id,
                         case_id=f"c{c:02d}",
                         model=model,

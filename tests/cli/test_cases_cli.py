@@ -23,6 +23,8 @@ from evals.cases.schema import CaseInput, CaseSet, CaseStatus, EvalCase
 from evals.cases.sets import EMPTY_SET_VERSION
 from storage import case_repo
 from storage.db import Database
+from storage.tables.base import UNASSIGNED
+from tests.fakes.slack_requests import TEAM_ID
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -46,7 +48,7 @@ def quorum(*args: str) -> Result:
 
 def seed(db: Database, *cases: EvalCase) -> None:
     with db.session() as s:
-        case_repo.add_cases(s, [redacted(c) for c in cases], actor="test")
+        case_repo.add_cases(s, [redacted(c) for c in cases], actor="test", workspace=TEAM_ID)
 
 
 def case(case_id: str, question: str, **kw: object) -> EvalCase:
@@ -77,7 +79,9 @@ def test_list_show_approve_changes_the_version(env: Database) -> None:
         and "Now:    golden: 1 active" in approved.stdout
     )
     with env.session() as s:
-        assert [c.id for c in case_repo.active_cases(s, CaseSet.GOLDEN)] == ["c1"]
+        assert [c.id for c in case_repo.active_cases(s, CaseSet.GOLDEN, workspace=TEAM_ID)] == [
+            "c1"
+        ]
 
     shown = quorum("show", "c1")
     assert shown.exit_code == 0
@@ -103,7 +107,7 @@ def test_approve_many_is_all_or_nothing(env: Database) -> None:
     result = quorum("approve", "a", "zzz", "--set", "rotating")
     assert result.exit_code == 2 and "zzz" in result.output
     with env.session() as s:
-        assert case_repo.require_case(s, "a").status is CaseStatus.PROPOSED
+        assert case_repo.require_case(s, "a", workspace=TEAM_ID).status is CaseStatus.PROPOSED
 
 
 def test_editing_golden_makes_a_new_version_and_proposed_in_place(env: Database) -> None:
@@ -123,9 +127,9 @@ def test_editing_golden_makes_a_new_version_and_proposed_in_place(env: Database)
     assert result.exit_code == 0, result.output
     assert "g is golden, so the edit is a new version: case-" in result.stdout
     with env.session() as s:
-        (new,) = case_repo.active_cases(s, CaseSet.GOLDEN)
+        (new,) = case_repo.active_cases(s, CaseSet.GOLDEN, workspace=TEAM_ID)
         assert new.previous_id == "g" and new.expected == "Canberra" and new.tags == ["geo"]
-        assert case_repo.require_case(s, "g").status is CaseStatus.RETIRED
+        assert case_repo.require_case(s, "g", workspace=TEAM_ID).status is CaseStatus.RETIRED
     seed(env, case("p", "q"))
     assert "Updated p." in quorum("edit", "p", "--severity", "high").stdout
     nothing = quorum("edit", "p")
@@ -148,7 +152,7 @@ def test_editing_golden_makes_a_new_version_and_proposed_in_place(env: Database)
     )
     assert typed.exit_code == 0, typed.output
     with env.session() as s:
-        p = case_repo.require_case(s, "p")
+        p = case_repo.require_case(s, "p", workspace=TEAM_ID)
     assert [a.describe() for a in p.assertions] == [
         "regex '^\\\\d+$'",
         "similar '42' ≥ 0.9 (weight 2)",
@@ -177,7 +181,7 @@ def test_retire_and_rotate(env: Database) -> None:
     dry = quorum("rotate", "--max-age-days", "60", "--dry-run")
     assert dry.exit_code == 0 and "Would retire 2 case(s)" in dry.stdout and "r2" in dry.stdout
     with env.session() as s:
-        assert len(case_repo.active_cases(s, CaseSet.ROTATING)) == 4
+        assert len(case_repo.active_cases(s, CaseSet.ROTATING, workspace=TEAM_ID)) == 4
     done = quorum("rotate", "--max-age-days", "60", "--max-count", "1")
     assert done.exit_code == 0 and "Retired 3 case(s)" in done.stdout
     assert "Now:    rotating: 1 active" in done.stdout
@@ -223,8 +227,13 @@ def test_export_import_round_trip_in_every_format(env: Database, tmp_path: Path)
             assert imported.exit_code == 0, imported.output
             assert "Imported 2 case(s)" in imported.stdout
             with env.session() as s1, other.session() as s2:
-                assert case_repo.dataset_version(s1) == case_repo.dataset_version(s2)
-                assert case_repo.all_cases(s1, status=CaseStatus.ACTIVE) == case_repo.all_cases(s2)
+                # a fresh database without a bot token: the import is unassigned
+                assert case_repo.dataset_version(
+                    s1, workspace=TEAM_ID
+                ) == case_repo.dataset_version(s2, workspace=UNASSIGNED)
+                assert case_repo.all_cases(
+                    s1, status=CaseStatus.ACTIVE, workspace=TEAM_ID
+                ) == case_repo.all_cases(s2, workspace=UNASSIGNED)
         finally:
             other.dispose()
 
@@ -247,7 +256,7 @@ def test_import_reports_every_error_and_stores_nothing(env: Database, tmp_path: 
     assert "2 problems, nothing imported" in result.output
     assert "line 2: not valid JSON" in result.output and "line 3: input.question" in result.output
     with env.session() as s:
-        assert case_repo.all_cases(s) == []
+        assert case_repo.all_cases(s, workspace=TEAM_ID) == []
 
 
 def test_import_redacts_by_default_and_can_override_status_and_set(
@@ -272,7 +281,7 @@ def test_import_redacts_by_default_and_can_override_status_and_set(
     assert result.exit_code == 0, result.output
     assert "Redacted personal data or secrets in 1 case(s)." in result.stdout
     with env.session() as s:
-        (stored,) = case_repo.active_cases(s, CaseSet.GOLDEN)
+        (stored,) = case_repo.active_cases(s, CaseSet.GOLDEN, workspace=UNASSIGNED)
     assert stored.input.question == "Why can't <EMAIL_1> use key <API_KEY_1>?"
     assert stored.assertions == [Assertion(type=AssertionType.CONTAINS, value="rotate")]
     dup = quorum("import", str(path), "--format", "promptfoo")
@@ -287,7 +296,7 @@ def test_import_dry_run_and_missing_file(env: Database, tmp_path: Path) -> None:
     dry = quorum("import", str(path), "--dry-run")
     assert dry.exit_code == 0 and "1 valid case(s); nothing stored" in dry.stdout
     with env.session() as s:
-        assert case_repo.all_cases(s) == []
+        assert case_repo.all_cases(s, workspace=TEAM_ID) == []
     missing = quorum("import", str(tmp_path / "nope.jsonl"))
     assert missing.exit_code == 2 and "no such file" in missing.output
 
@@ -373,5 +382,5 @@ def test_import_into_an_existing_database_from_a_fresh_process(
     )
     assert done.returncode == 0, done.stderr
     with env.session() as s:
-        stored = case_repo.list_cases(s)
+        stored = case_repo.list_cases(s, workspace=UNASSIGNED)
     assert [c.input.question for c in stored.cases] == ["What is the capital of France?"]

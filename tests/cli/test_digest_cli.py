@@ -18,6 +18,7 @@ from storage import job_repo
 from storage.db import Database
 from tests.bot.digest_seed import DIGEST_CHANNEL, config_data, seed_evals, seed_production
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_requests import TEAM_ID
 
 
 @pytest.fixture
@@ -104,7 +105,7 @@ def test_post_is_exactly_once_unless_forced(env: Database, fake_slack: FakeSlack
     forced = quorum("digest", "--post", "--force")
     assert forced.exit_code == 0, forced.output
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
-    run = job_repo.get_period(env, "digest", this_week())
+    run = job_repo.get_period(env, "digest", this_week(), workspace=TEAM_ID)
     assert run is not None and run.attempts == 2
 
 

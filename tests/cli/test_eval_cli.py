@@ -30,6 +30,7 @@ from storage import case_repo, eval_repo
 from storage.db import Database
 from storage.tables.jobs import JobStatus
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.slack_requests import TEAM_ID
 
 PASS = '{"score": 5, "pass": true, "reason": "correct", "failure_mode": null}'
 FAIL = '{"score": 1, "pass": false, "reason": "wrong city", "failure_mode": "wrong_fact"}'
@@ -98,7 +99,7 @@ class Env:
         try:
             db.ensure_schema()
             with db.session() as s:
-                case_repo.add_cases(s, cases, actor="test")
+                case_repo.add_cases(s, cases, actor="test", workspace=TEAM_ID)
         finally:
             db.dispose()
 
@@ -109,7 +110,7 @@ class Env:
         db = Database(self.url)
         try:
             with db.session() as s:
-                return eval_repo.load_report(s, run_id)
+                return eval_repo.load_report(s, run_id, workspace=TEAM_ID)
         finally:
             db.dispose()
 
@@ -414,7 +415,7 @@ def test_the_scheduled_benchmark_and_eval_run_share_one_code_path(env: Env) -> N
     settings, config = load_settings_and_config()
     services = command_services(settings, config)
     try:
-        outcome = asyncio.run(jobs.run_job(services, "benchmark"))
+        outcome = asyncio.run(jobs.run_job(services, "benchmark", workspace=TEAM_ID))
     finally:
         services.close()
     assert outcome.status is JobStatus.DONE, outcome.detail
@@ -454,7 +455,7 @@ def test_queue_refuses_what_it_cannot_honour_before_anything_runs(
     db = Database(env.url)
     try:
         with db.session() as s:
-            assert eval_repo.list_runs(s) == []
+            assert eval_repo.list_runs(s, workspace=TEAM_ID) == []
     finally:
         db.dispose()
 

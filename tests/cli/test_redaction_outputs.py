@@ -27,6 +27,7 @@ from evals.cases.file_formats import CaseFormat, dump_cases
 from evals.cases.schema import CaseInput, ContextMessage, EvalCase, ObservedAnswer, ObservedRun
 from storage import case_repo
 from storage.db import Database
+from storage.tables.base import UNASSIGNED
 from tests.evals.cases.redaction_corpus import LEAKS, Leak
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -105,7 +106,7 @@ def _leaked(text: str, *, short_numbers: bool = True) -> list[str]:
 def _check_outputs(env: Database, tmp_path: Path) -> None:
     # stored rows: parsed, and the raw database file
     with env.session() as s:
-        stored = case_repo.all_cases(s, status=None)
+        stored = case_repo.all_cases(s, status=None, workspace=UNASSIGNED)
     assert len(stored) >= len(_chunks())
     for case in stored:
         assert _leaked("\n".join(_strings(case.model_dump(mode="json")))) == []
@@ -174,7 +175,7 @@ def test_imported_and_edited_cases_leak_nothing_anywhere(env: Database, tmp_path
         )
         assert _leaked(edited.output) == []
     with env.session() as s:
-        edited_case = case_repo.require_case(s, "leaky-00")
+        edited_case = case_repo.require_case(s, "leaky-00", workspace=UNASSIGNED)
     assert edited_case.expected is not None and "<" in edited_case.expected
     _check_outputs(env, tmp_path)
 
@@ -230,7 +231,7 @@ def test_import_and_edit_store_a_hostile_case_redacted(env: Database, tmp_path: 
     imported = quorum("import", str(source))
     assert "Redacted personal data or secrets in 1 case(s)" in imported.stdout
     with env.session() as s:
-        stored = case_repo.require_case(s, "hostile")
+        stored = case_repo.require_case(s, "hostile", workspace=UNASSIGNED)
     expected_kinds = ["API_KEY", "CARD", "EMAIL", "SLACK_TOKEN"]
     assert _kinds(stored.input.question) == expected_kinds
     assert _kinds(stored.expected) == expected_kinds
@@ -254,7 +255,7 @@ def test_import_and_edit_store_a_hostile_case_redacted(env: Database, tmp_path: 
     )
     assert [s for s in HOSTILE if s in edited.output] == []
     with env.session() as s:
-        stored = case_repo.require_case(s, "hostile")
+        stored = case_repo.require_case(s, "hostile", workspace=UNASSIGNED)
     assert _kinds(stored.input.question) == expected_kinds
     assert _kinds(stored.expected) == expected_kinds
     assert [_kinds(str(a.value)) for a in stored.assertions] == [["API_KEY"], ["CARD"]]
@@ -279,8 +280,8 @@ def test_no_redact_stores_a_hand_written_file_as_written_and_says_so(
     imported = quorum("import", str(source), "--no-redact")
     assert "Imported 1 case(s)" in imported.stdout and "Redacted" not in imported.stdout
     with env.session() as s:
-        stored = case_repo.require_case(s, "subnet")
-        (event,) = case_repo.case_events(s, "subnet")
+        stored = case_repo.require_case(s, "subnet", workspace=UNASSIGNED)
+        (event,) = case_repo.case_events(s, "subnet", workspace=UNASSIGNED)
     assert stored.input.question == case.input.question and stored.expected == case.expected
     assert event.action == "imported" and event.detail == {"redaction": "waived"}
 
@@ -293,8 +294,8 @@ def test_no_redact_stores_a_hand_written_file_as_written_and_says_so(
     )
     quorum("import", str(renamed))
     with env.session() as s:
-        redacted_copy = case_repo.require_case(s, "subnet-2")
-        (event,) = case_repo.case_events(s, "subnet-2")
-        unchanged = case_repo.require_case(s, "subnet")
+        redacted_copy = case_repo.require_case(s, "subnet-2", workspace=UNASSIGNED)
+        (event,) = case_repo.case_events(s, "subnet-2", workspace=UNASSIGNED)
+        unchanged = case_repo.require_case(s, "subnet", workspace=UNASSIGNED)
     assert redacted_copy.input.question == "Which subnet holds <IP_1> with mask <IP_2>?"
     assert event.detail == {} and unchanged == stored

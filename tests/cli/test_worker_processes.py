@@ -46,6 +46,7 @@ from storage import case_repo
 from storage.db import Database
 from storage.tables.jobs import JobStatus
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.slack_requests import TEAM_ID
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +99,7 @@ def queue_env(
                     for i in range(CASES)
                 ],
                 actor="test",
+                workspace=TEAM_ID,
             )
     finally:
         db.dispose()
@@ -201,7 +203,7 @@ def test_two_workers_one_killed_every_item_has_exactly_one_result(
     settings, config = load_settings_and_config()
     services = command_services(settings, config)
     try:
-        outcome = asyncio.run(jobs.run_job(services, "benchmark"))
+        outcome = asyncio.run(jobs.run_job(services, "benchmark", workspace=TEAM_ID))
     finally:
         services.close()
     assert outcome.status is JobStatus.DONE, outcome.detail
@@ -339,7 +341,9 @@ def test_ctrl_c_withdraws_the_queued_jobs_and_a_queued_resume_finishes_the_run(
 def _queued_plan(queue_env: dict[str, str]) -> tuple[Services, RunPlan]:
     settings, config = load_settings_and_config()
     services = command_services(settings, config)
-    return services, EvalRunService(services).plan(EvalRunRequest(use_judge=False))
+    return services, EvalRunService(services).plan(
+        EvalRunRequest(use_judge=False, workspace=TEAM_ID)
+    )
 
 
 @pytest.mark.postgres

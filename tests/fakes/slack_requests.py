@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 
@@ -468,3 +468,65 @@ async def send(session: aiohttp.ClientSession, url: str, request: SignedRequest)
     async with session.post(url, data=request.body.encode(), headers=request.headers) as resp:
         text = await resp.text()
         return SlackReply(resp.status, text, time.perf_counter() - start)
+
+
+# -- other workspaces ------------------------------------------------------------------
+
+
+def _retarget(node: Any, team: str | None, enterprise: str | None) -> Any:
+    """``node`` with every mention of :data:`TEAM_ID` naming ``team`` instead (None: the
+    org-level request of an Enterprise Grid org-wide install, which names no team), and
+    every enterprise field naming ``enterprise``."""
+    if isinstance(node, dict):
+        out: JSON = {}
+        for key, value in node.items():
+            if key in ("enterprise_id",) and (value is None or isinstance(value, str)):
+                out[key] = enterprise
+            elif key == "enterprise" and (value is None or isinstance(value, dict)):
+                out[key] = {"id": enterprise, "name": "Grid Org"} if enterprise else None
+            elif key == "is_enterprise_install":
+                org_level = enterprise is not None and team is None
+                out[key] = org_level if isinstance(value, bool) else str(org_level).lower()
+            elif team is None and key == "team" and isinstance(value, dict):
+                out[key] = None  # org-wide installs: payload.team is null
+            elif team is None and key in ("team_id", "team", "user_team") and value == TEAM_ID:
+                continue
+            else:
+                out[key] = _retarget(value, team, enterprise)
+        return out
+    if isinstance(node, list):
+        return [_retarget(v, team, enterprise) for v in node]
+    if isinstance(node, str) and TEAM_ID in node:
+        return node.replace(TEAM_ID, team or enterprise or "")
+    return node
+
+
+def for_team(
+    secret: str,
+    request: SignedRequest,
+    team: str | None,
+    *,
+    enterprise: str | None = None,
+) -> SignedRequest:
+    """``request`` as Slack sends it from another workspace: ``team`` (a team id), in the
+    Enterprise Grid org ``enterprise`` when given; ``team=None`` with an ``enterprise``:
+    an org-level request of an org-wide install (no team anywhere). Signed afresh."""
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith("application/json"):
+        body = json.dumps(_retarget(json.loads(request.body), team, enterprise))
+        if enterprise is not None and '"enterprise_id"' not in body:
+            data = json.loads(body)
+            data["enterprise_id"] = enterprise
+            body = json.dumps(data)
+        return sign_body(secret, body, content_type)
+    form = dict(parse_qsl(request.body, keep_blank_values=True))
+    if "payload" in form:
+        payload = _retarget(json.loads(form["payload"]), team, enterprise)
+        if enterprise is not None and payload.get("enterprise") is None:
+            payload["enterprise"] = {"id": enterprise, "name": "Grid Org"}
+        form["payload"] = json.dumps(payload)
+    else:
+        form = {k: str(v) for k, v in _retarget(form, team, enterprise).items() if v is not None}
+        if enterprise is not None:
+            form["enterprise_id"] = enterprise
+    return sign_body(secret, urlencode(form), content_type)

@@ -68,9 +68,9 @@ def test_foreign_keys_are_enforced(db: Database) -> None:
 def test_session_commits_on_success_and_rolls_back_on_error(db: Database) -> None:
     now = datetime.now(UTC)
     with db.session() as s:
-        s.add(DeliveryRow(key="kept", kind="test", created_at=now))
+        s.add(DeliveryRow(key="kept", workspace_id="T1", kind="test", created_at=now))
     with pytest.raises(KeyError), db.session() as s:
-        s.add(DeliveryRow(key="dropped", kind="test", created_at=now))
+        s.add(DeliveryRow(key="dropped", workspace_id="T1", kind="test", created_at=now))
         s.flush()
         raise KeyError("boom")
     with db.session() as s:
@@ -83,7 +83,11 @@ def test_session_can_be_used_from_threads(sqlite_db: Database) -> None:
     def write(i: int) -> None:
         try:
             with sqlite_db.session() as s:
-                s.add(DeliveryRow(key=f"k{i}", kind="t", created_at=datetime.now(UTC)))
+                s.add(
+                    DeliveryRow(
+                        key=f"k{i}", workspace_id="T1", kind="t", created_at=datetime.now(UTC)
+                    )
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

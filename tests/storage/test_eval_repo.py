@@ -27,6 +27,7 @@ from storage.panel_runs_repo import save_panel_run
 from storage.records import CorrectionSource, RunOrigin, SignalKind, SignalSource
 from storage.signals_repo import record_correction, record_signal
 from storage.tables.panel_runs import AnswerRow
+from tests.fakes.slack_requests import TEAM_ID
 from tests.storage.factories import answer, consensus_for, panel_run
 
 T0 = datetime(2026, 11, 1, 22, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ def sample(case: str, model: str, passed: bool | None, **kw: object) -> SampleRe
 
 def store(db: Database, rec: RunRecord, outcomes: dict[tuple[str, str], bool]) -> int:
     with db.session() as s:
-        run_id = eval_repo.start_run(s, rec, CASES, sample_total=len(outcomes))
+        run_id = eval_repo.start_run(s, rec, CASES, sample_total=len(outcomes), workspace=TEAM_ID)
         for (case, model), ok in outcomes.items():
             eval_repo.save_result(s, run_id, sample(case, model, ok))
     return run_id
@@ -92,7 +93,7 @@ def test_a_run_round_trips_with_its_record_and_every_sample(db: Database) -> Non
     rec = record()
     run_id = store(db, rec, {("c1", "fast"): True, ("c2", "slow"): False})
     with db.session() as s:
-        running = eval_repo.load_report(s, run_id)
+        running = eval_repo.load_report(s, run_id, workspace=TEAM_ID)
     assert running.status is RunStatus.RUNNING and running.run_id == run_id
     assert running.record == rec and running.cases == CASES
     by_key = {r.key: r for r in running.results}
@@ -104,7 +105,7 @@ def test_a_run_round_trips_with_its_record_and_every_sample(db: Database) -> Non
     with db.session() as s:
         eval_repo.finish_run(s, run_id, report)
     with db.session() as s:
-        done = eval_repo.load_report(s, run_id)
+        done = eval_repo.load_report(s, run_id, workspace=TEAM_ID)
     assert done.status is RunStatus.PARTIAL and done.status_reason == "stopped at the budget"
     assert done.record.finished_at == T0 + timedelta(minutes=5)
     assert done.record.started_at.tzinfo is not None
@@ -162,21 +163,21 @@ def test_previous_run_is_the_latest_finished_one_on_the_same_dataset(db: Databas
     third = store(db, record(started=T0 + timedelta(days=14)), {("c1", "fast"): False})
     with db.session() as s:
         for run_id in (first, second):
-            report = eval_repo.load_report(s, run_id)
+            report = eval_repo.load_report(s, run_id, workspace=TEAM_ID)
             eval_repo.finish_run(s, run_id, replace(report, status=RunStatus.COMPLETE))
     with db.session() as s:
-        assert eval_repo.previous_run_id(s, third) == second
-        assert eval_repo.previous_run_id(s, first) is None
-        assert eval_repo.previous_run_id(s, other) is None
+        assert eval_repo.previous_run_id(s, third, workspace=TEAM_ID) == second
+        assert eval_repo.previous_run_id(s, first, workspace=TEAM_ID) is None
+        assert eval_repo.previous_run_id(s, other, workspace=TEAM_ID) is None
     with db.session() as s:
-        runs = eval_repo.list_runs(s)
+        runs = eval_repo.list_runs(s, workspace=TEAM_ID)
     assert [r.id for r in runs] == [third, other, second, first]
     assert runs[0].models == ("fast", "slow") and runs[0].samples_done == 1
 
 
 def test_an_unknown_run_is_a_friendly_error(db: Database) -> None:
     with db.session() as s, pytest.raises(InputError, match="no eval run 999"):
-        eval_repo.load_report(s, 999)
+        eval_repo.load_report(s, 999, workspace=TEAM_ID)
 
 
 def test_labelled_answers_for_judge_calibration(db: Database) -> None:
@@ -189,6 +190,7 @@ def test_labelled_answers_for_judge_calibration(db: Database) -> None:
             origin=RunOrigin.CLI,
             requester="u",
             config_hash="h",
+            workspace=TEAM_ID,
         )
         corrected = save_panel_run(
             s,
@@ -197,28 +199,39 @@ def test_labelled_answers_for_judge_calibration(db: Database) -> None:
             origin=RunOrigin.CLI,
             requester="u",
             config_hash="h",
+            workspace=TEAM_ID,
         )
         tied = save_panel_run(
             s, (r3 := panel_run(question="Q3")), consensus_for(r3), origin=RunOrigin.CLI, requester="u",
-            config_hash="h",
+            config_hash="h", workspace=TEAM_ID
         )  # fmt: skip
         beta = s.scalar(
             select(AnswerRow.id).where(AnswerRow.run_id == corrected, AnswerRow.member == "beta")
         )
-        record_signal(s, run_id=liked, user_id="a", kind=UP, source=REACTION)
-        record_signal(s, run_id=liked, user_id="b", kind=UP, source=REACTION)
-        record_signal(s, run_id=liked, user_id="c", kind=SignalKind.FLAG, source=REACTION)
+        record_signal(s, run_id=liked, user_id="a", kind=UP, source=REACTION, workspace=TEAM_ID)
+        record_signal(s, run_id=liked, user_id="b", kind=UP, source=REACTION, workspace=TEAM_ID)
+        record_signal(
+            s, run_id=liked, user_id="c", kind=SignalKind.FLAG, source=REACTION, workspace=TEAM_ID
+        )
         record_correction(
             s, run_id=corrected, user_id="a", correct_answer="Paris", failure_mode=FailureMode.WRONG_FACT,
-            severity=Severity.HIGH, source=CorrectionSource.MODAL,
+            severity=Severity.HIGH, source=CorrectionSource.MODAL, workspace=TEAM_ID
         )  # fmt: skip
         record_signal(
-            s, run_id=corrected, answer_id=beta, user_id="a", kind=UP, source=SignalSource.BUTTON
+            s,
+            run_id=corrected,
+            answer_id=beta,
+            user_id="a",
+            kind=UP,
+            source=SignalSource.BUTTON,
+            workspace=TEAM_ID,
         )
-        record_signal(s, run_id=tied, user_id="a", kind=UP, source=REACTION)
-        record_signal(s, run_id=tied, user_id="b", kind=SignalKind.DOWN, source=REACTION)
+        record_signal(s, run_id=tied, user_id="a", kind=UP, source=REACTION, workspace=TEAM_ID)
+        record_signal(
+            s, run_id=tied, user_id="b", kind=SignalKind.DOWN, source=REACTION, workspace=TEAM_ID
+        )
     with db.session() as s:
-        labels = labels_repo.labelled_answers(s)
+        labels = labels_repo.labelled_answers(s, workspace=TEAM_ID)
     got = {(x.question, x.answer, x.passed, x.expected) for x in labels}
     assert got == {
         ("What is the capital of France?", "Paris is the capital of France.", True, None),
@@ -236,7 +249,7 @@ def test_two_processes_storing_overlapping_samples_wait_instead_of_deadlocking(
     one transaction waits for the other: no deadlock, every sample stored once."""
     cases = tuple(CaseInfo(id=f"k{i:03d}", question="?") for i in range(150))
     with postgres_db.session() as s:
-        run_id = eval_repo.start_run(s, record(), cases, sample_total=len(cases))
+        run_id = eval_repo.start_run(s, record(), cases, sample_total=len(cases), workspace=TEAM_ID)
     batch = [sample(c.id, "fast", True) for c in cases]
     orders = (batch, batch[::-1])
     errors: list[BaseException] = []

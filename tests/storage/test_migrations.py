@@ -21,6 +21,8 @@ from storage import case_repo, repo
 from storage.db import Database
 from storage.records import RunOrigin
 from storage.tables import metadata
+from storage.tables.base import UNASSIGNED
+from tests.fakes.slack_requests import TEAM_ID
 from tests.storage.factories import consensus_for, panel_run
 from tests.storage.test_case_repo import new_case
 
@@ -158,9 +160,9 @@ def test_runs_stored_before_prompts_were_kept_upgrade_without_one(empty_db_url: 
                 ),
                 {"t": run.started_at, "q": run.question, "c": c.confidence},
             )
-        db.upgrade("0005_run_prompts")
+        db.upgrade()  # through 0005 (no prompt) and 0010 (no workspace: unassigned)
         with db.session() as s:
-            (stored,) = [repo.get_run(s, 1)]
+            (stored,) = [repo.get_run(s, 1, workspace=UNASSIGNED)]
         assert stored is not None and stored.question == run.question and stored.prompt is None
         db.downgrade("0004_jobs")
         with db.engine.connect() as conn:
@@ -211,11 +213,11 @@ def test_cases_keep_every_check_as_assertions_through_0006(empty_db_url: str) ->
                         "expected": expected,
                     },
                 )
-        db.upgrade("0006_case_assertions")
+        db.upgrade()  # through 0006 (assertions) and 0010 (unassigned)
         with db.session() as s:
-            upgraded = case_repo.require_case(s, "full")
-            bare = case_repo.require_case(s, "empty")
-            assert case_repo.require_case(s, "nothing").assertions == []
+            upgraded = case_repo.require_case(s, "full", workspace=UNASSIGNED)
+            bare = case_repo.require_case(s, "empty", workspace=UNASSIGNED)
+            assert case_repo.require_case(s, "nothing", workspace=UNASSIGNED).assertions == []
         assert [(a.type.value, a.value) for a in upgraded.assertions] == [
             ("icontains", "Canberra"),
             ("icontains", "ACT"),
@@ -254,19 +256,26 @@ def await_scored(coro):  # type: ignore[no-untyped-def]
 def test_a_downgrade_that_would_lose_checks_is_refused(empty_db_url: str) -> None:
     db = Database(empty_db_url)
     try:
-        db.upgrade("0006_case_assertions")
+        db.upgrade()
         case = EvalCase(
             id="weighted",
             input=CaseInput(question="q?"),
             assertions=[{"type": "contains", "value": "x", "weight": 2}],
         )
         with db.session() as s:
-            case_repo.add_cases(s, [redacted(case)], actor="t")
+            case_repo.add_cases(s, [redacted(case)], actor="t", workspace=TEAM_ID)
         with pytest.raises(Exception, match="weighted"):
             db.downgrade("0005_run_prompts")
-        assert db.current_revision() == "0006_case_assertions"
+        # PostgreSQL undoes the whole downgrade; SQLite keeps the steps before the refusal
+        # (0010's among them, so the re-upgrade finds the case unassigned).
+        kept_workspace = db.current_revision() == db.head_revision()
+        assert db.current_revision() in (db.head_revision(), "0006_case_assertions")
+        db.upgrade()
+        owner = TEAM_ID if kept_workspace else UNASSIGNED
         with db.session() as s:
-            assert case_repo.require_case(s, "weighted").assertions == case.assertions
+            assert (
+                case_repo.require_case(s, "weighted", workspace=owner).assertions == case.assertions
+            )
     finally:
         db.dispose()
 
@@ -280,11 +289,17 @@ def test_0007_keeps_twin_cases_of_one_run_and_unlinks_all_but_the_oldest(
 
     db = Database(empty_db_url)
     try:
-        db.upgrade("0006_case_assertions")
+        db.upgrade()  # stored with today's code, then taken back to 0006 with the rows
         run = panel_run()
         with db.session() as s:
             run_id = repo.save_panel_run(
-                s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+                s,
+                run,
+                consensus_for(run),
+                origin=RunOrigin.CLI,
+                requester="me",
+                config_hash="h",
+                workspace=TEAM_ID,
             )
             cases = [
                 new_case(case_id, "q?", status=status, created_at=at, updated_at=at)
@@ -294,17 +309,24 @@ def test_0007_keeps_twin_cases_of_one_run_and_unlinks_all_but_the_oldest(
                     ("gone", "rejected", "2025-12-01T00:00:00Z"),
                 )
             ]
-            case_repo.add_cases(s, cases, actor="test")
+            case_repo.add_cases(s, cases, actor="test", workspace=TEAM_ID)
+        db.downgrade("0006_case_assertions")
         with db.engine.begin() as conn:
             conn.execute(text("UPDATE cases SET source_run_id = :r"), {"r": run_id})
         db.upgrade()
         with db.session() as s:
-            assert case_repo.source_run_id(s, "old") == run_id
-            assert case_repo.source_run_id(s, "gone") == run_id
-            assert case_repo.source_run_id(s, "young") is None
-            (unlinked,) = [e for e in case_repo.case_events(s, "young") if e.action == "unlinked"]
+            assert case_repo.source_run_id(s, "old", workspace=UNASSIGNED) == run_id
+            assert case_repo.source_run_id(s, "gone", workspace=UNASSIGNED) == run_id
+            assert case_repo.source_run_id(s, "young", workspace=UNASSIGNED) is None
+            (unlinked,) = [
+                e
+                for e in case_repo.case_events(s, "young", workspace=UNASSIGNED)
+                if e.action == "unlinked"
+            ]
             assert unlinked.detail == {"run_id": run_id, "duplicate_of": "old"}
-            assert case_repo.require_case(s, "young").status.value == "proposed"
+            assert (
+                case_repo.require_case(s, "young", workspace=UNASSIGNED).status.value == "proposed"
+            )
         with pytest.raises(IntegrityError), db.engine.begin() as conn:
             conn.execute(
                 text("UPDATE cases SET source_run_id = :r WHERE id = 'young'"), {"r": run_id}

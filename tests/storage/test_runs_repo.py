@@ -15,6 +15,7 @@ from storage import repo
 from storage.db import Database
 from storage.records import AnswerRole, RunOrigin
 from storage.tables.panel_runs import AnswerRow, PanelRunRow
+from tests.fakes.slack_requests import TEAM_ID
 from tests.storage.factories import T0, answer, consensus_for, panel_run
 
 
@@ -47,9 +48,10 @@ def test_round_trip_keeps_every_field(db: Database) -> None:
             delivery_key="Ev42",
             shadow_answers=shadow,
             shadow_agreement={"cand": 0.88},
+            workspace=TEAM_ID,
         )
     with db.session() as s:
-        stored = repo.get_run(s, run_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
     assert stored is not None
     assert stored.id == run_id
     assert stored.question == "What is the capital of France?"
@@ -104,10 +106,16 @@ def test_datetimes_come_back_utc_aware(db: Database) -> None:
     run = panel_run(started_at=paris)
     with db.session() as s:
         run_id = repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     with db.session() as s:
-        stored = repo.get_run(s, run_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
     assert stored is not None
     for value in [stored.created_at, stored.finished_at, *(a.created_at for a in stored.answers)]:
         assert value.tzinfo is not None
@@ -119,7 +127,13 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
     run = panel_run(started_at=datetime(2026, 1, 1, 12, 0))
     with pytest.raises(ValueError, match="naive"), db.session() as s:
         repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     assert _count(db, PanelRunRow) == 0
 
@@ -132,7 +146,13 @@ def test_error_mid_write_leaves_no_partial_run(db: Database) -> None:
     run = panel_run([answer("alpha"), bad])
     with pytest.raises(StorageError) as caught, db.session() as s:
         repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     assert "failed on" in str(caught.value)
     assert _count(db, PanelRunRow) == 0
@@ -143,7 +163,13 @@ def test_error_after_save_in_same_transaction_rolls_back_the_run(db: Database) -
     run = panel_run()
     with pytest.raises(RuntimeError), db.session() as s:
         repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
         raise RuntimeError("posting to Slack failed")
     assert _count(db, PanelRunRow) == 0
@@ -151,13 +177,18 @@ def test_error_after_save_in_same_transaction_rolls_back_the_run(db: Database) -
 
 def test_duplicate_delivery_key_is_refused(db: Database) -> None:
     run = panel_run()
-    kwargs = {"origin": RunOrigin.SLACK, "requester": "U1", "config_hash": "h"}
+    kwargs = {
+        "workspace": TEAM_ID,
+        "origin": RunOrigin.SLACK,
+        "requester": "U1",
+        "config_hash": "h",
+    }
     with db.session() as s:
         first = repo.save_panel_run(s, run, consensus_for(run), delivery_key="Ev1", **kwargs)  # type: ignore[arg-type]
     with pytest.raises(repo.DuplicateDeliveryError), db.session() as s:
         repo.save_panel_run(s, run, consensus_for(run), delivery_key="Ev1", **kwargs)  # type: ignore[arg-type]
     with db.session() as s:
-        found = repo.get_run_by_delivery(s, "Ev1")
+        found = repo.get_run_by_delivery(s, "Ev1", workspace=TEAM_ID)
     assert found is not None and found.id == first
     assert _count(db, PanelRunRow) == 1
 
@@ -168,10 +199,16 @@ def test_no_consensus_run_is_stored(db: Database) -> None:
     )
     with db.session() as s:
         run_id = repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     with db.session() as s:
-        stored = repo.get_run(s, run_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
     assert stored is not None
     assert stored.status is ConsensusStatus.NONE
     assert stored.consensus_member is None and stored.consensus_answer is None
@@ -184,17 +221,23 @@ def test_messages_find_their_run_and_answer(db: Database) -> None:
     run = panel_run()
     with db.session() as s:
         run_id = repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.SLACK, requester="U1", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.SLACK,
+            requester="U1",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
-        stored = repo.get_run(s, run_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
         assert stored is not None
-        repo.set_run_message(s, run_id, "C1", "111.000")
-        repo.set_answer_message(s, stored.answers[1].id, "111.222")
+        repo.set_run_message(s, run_id, "C1", "111.000", workspace=TEAM_ID)
+        repo.set_answer_message(s, stored.answers[1].id, "111.222", workspace=TEAM_ID)
     with db.session() as s:
-        result = repo.get_run_by_message(s, "C1", "111.000")
-        reply = repo.get_run_by_message(s, "C1", "111.222")
-        other_channel = repo.get_run_by_message(s, "C2", "111.222")
-        unknown = repo.get_run_by_message(s, "C1", "999.000")
+        result = repo.get_run_by_message(s, "C1", "111.000", workspace=TEAM_ID)
+        reply = repo.get_run_by_message(s, "C1", "111.222", workspace=TEAM_ID)
+        other_channel = repo.get_run_by_message(s, "C2", "111.222", workspace=TEAM_ID)
+        unknown = repo.get_run_by_message(s, "C1", "999.000", workspace=TEAM_ID)
     assert result is not None and result.run.id == run_id and result.answer is None
     assert result.run.message_ts == "111.000"
     assert reply is not None and reply.run.id == run_id
@@ -205,24 +248,30 @@ def test_messages_find_their_run_and_answer(db: Database) -> None:
 
 def test_setting_a_message_on_a_missing_run_is_an_error(db: Database) -> None:
     with pytest.raises(StorageError, match="no panel run 404"), db.session() as s:
-        repo.set_run_message(s, 404, "C1", "1.0")
+        repo.set_run_message(s, 404, "C1", "1.0", workspace=TEAM_ID)
     with pytest.raises(StorageError, match="no answer 404"), db.session() as s:
-        repo.set_answer_message(s, 404, "1.0")
+        repo.set_answer_message(s, 404, "1.0", workspace=TEAM_ID)
 
 
 def test_shadow_answers_added_later(db: Database) -> None:
     run = panel_run()
     with db.session() as s:
         run_id = repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.SLACK, requester="U1", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.SLACK,
+            requester="U1",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     later = T0 + timedelta(seconds=5)
     with db.session() as s:
         ids = repo.add_shadow_answers(
-            s, run_id, [answer("cand", latency_ms=400)], {"cand": 0.4}, at=later
+            s, run_id, [answer("cand", latency_ms=400)], {"cand": 0.4}, at=later, workspace=TEAM_ID
         )
     with db.session() as s:
-        stored = repo.get_run(s, run_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
     assert stored is not None
     (shadow,) = stored.shadow_answers
     assert [shadow.id] == ids
@@ -238,12 +287,20 @@ def test_cost_windows(db: Database) -> None:
                 started_at=T0 + timedelta(minutes=5 * i),
             )
             repo.save_panel_run(
-                s, run, consensus_for(run), origin=RunOrigin.SLACK, requester=user, config_hash="h"
+                s,
+                run,
+                consensus_for(run),
+                origin=RunOrigin.SLACK,
+                requester=user,
+                config_hash="h",
+                workspace=TEAM_ID,
             )
     with db.session() as s:
-        assert repo.cost_since(s, T0) == pytest.approx(0.12)
-        assert repo.cost_since(s, T0 + timedelta(minutes=11)) == pytest.approx(0.03)
-        assert repo.cost_since(s, T0 + timedelta(days=1)) == 0.0
+        assert repo.cost_since(s, T0, workspace=TEAM_ID) == pytest.approx(0.12)
+        assert repo.cost_since(s, T0 + timedelta(minutes=11), workspace=TEAM_ID) == pytest.approx(
+            0.03
+        )
+        assert repo.cost_since(s, T0 + timedelta(days=1), workspace=TEAM_ID) == 0.0
 
 
 def test_model_stats_on_seeded_answers(db: Database) -> None:
@@ -265,14 +322,25 @@ def test_model_stats_on_seeded_answers(db: Database) -> None:
                 requester="U1",
                 config_hash="h",
                 shadow_answers=[answer("cand", latency_ms=50)],
+                workspace=TEAM_ID,
             )
         old = panel_run([answer("alpha", latency_ms=99999)], started_at=T0 - timedelta(days=30))
         repo.save_panel_run(
-            s, old, consensus_for(old), origin=RunOrigin.SLACK, requester="U1", config_hash="h"
+            s,
+            old,
+            consensus_for(old),
+            origin=RunOrigin.SLACK,
+            requester="U1",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     with db.session() as s:
-        stats = {m.member: m for m in repo.model_stats(s, T0 - timedelta(days=1))}
-        shadow = repo.model_stats(s, T0 - timedelta(days=1), role=AnswerRole.SHADOW)
+        stats = {
+            m.member: m for m in repo.model_stats(s, T0 - timedelta(days=1), workspace=TEAM_ID)
+        }
+        shadow = repo.model_stats(
+            s, T0 - timedelta(days=1), role=AnswerRole.SHADOW, workspace=TEAM_ID
+        )
     assert set(stats) == {"alpha", "beta"}
     alpha, beta = stats["alpha"], stats["beta"]
     assert (alpha.answers, alpha.errors, alpha.error_rate) == (5, 0, 0.0)
@@ -302,11 +370,17 @@ def test_utc_back_even_when_the_server_session_is_in_another_zone(postgres_db: D
         run = panel_run()
         with tokyo.session() as s:
             run_id = repo.save_panel_run(
-                s, run, consensus_for(run), origin=RunOrigin.CLI, requester="me", config_hash="h"
+                s,
+                run,
+                consensus_for(run),
+                origin=RunOrigin.CLI,
+                requester="me",
+                config_hash="h",
+                workspace=TEAM_ID,
             )
         for database in (tokyo, postgres_db):
             with database.session() as s:
-                stored = repo.get_run(s, run_id)
+                stored = repo.get_run(s, run_id, workspace=TEAM_ID)
             assert stored is not None
             assert stored.created_at == T0
             assert stored.created_at.utcoffset() == timedelta(0)
@@ -330,7 +404,13 @@ def test_the_messages_and_options_the_panel_was_sent_are_kept(db: Database) -> N
     run = replace(panel_run(question="And in winter?"), prompt=sent_prompt(messages, members))
     with db.session() as s:
         run_id = repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.CLI, requester="cli", config_hash="c"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.CLI,
+            requester="cli",
+            config_hash="c",
+            workspace=TEAM_ID,
         )
         old_id = repo.save_panel_run(
             s,
@@ -339,10 +419,11 @@ def test_the_messages_and_options_the_panel_was_sent_are_kept(db: Database) -> N
             origin=RunOrigin.CLI,
             requester="cli",
             config_hash="c",
+            workspace=TEAM_ID,
         )
     with db.session() as s:
-        stored = repo.get_run(s, run_id)
-        old = repo.get_run(s, old_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
+        old = repo.get_run(s, old_id, workspace=TEAM_ID)
     assert stored is not None and stored.prompt == run.prompt
     assert stored.prompt.system_prompt == "Answer briefly."
     assert [m.content for m in stored.prompt.context] == ["Where is it warm in May?", "Lisbon."]

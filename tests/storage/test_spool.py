@@ -19,6 +19,7 @@ from storage.db import Database
 from storage.records import RunOrigin, StoredPanelRun
 from storage.spool import EntryNotReady, Spool
 from storage.tables.panel_runs import VoteRow
+from tests.fakes.slack_requests import TEAM_ID
 from tests.storage.factories import answer, consensus_for, panel_run
 
 
@@ -39,9 +40,15 @@ def _run(db: Database) -> StoredPanelRun:
     run = panel_run([answer("alpha"), answer("beta")])
     with db.session() as s:
         run_id = repo.save_panel_run(
-            s, run, consensus_for(run), origin=RunOrigin.SLACK, requester="U0", config_hash="h"
+            s,
+            run,
+            consensus_for(run),
+            origin=RunOrigin.SLACK,
+            requester="U0",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
-        stored = repo.get_run(s, run_id)
+        stored = repo.get_run(s, run_id, workspace=TEAM_ID)
     assert stored is not None
     return stored
 
@@ -67,7 +74,7 @@ def test_spooled_time_is_when_it_happened(sqlite_db: Database, spool: Spool) -> 
     spooled_at = json.loads(spool.path.read_text())["payload"]["at"]
     assert spool.replay(sqlite_db).applied == 1
     with sqlite_db.session() as s:
-        (signal,) = repo.signals_for_run(s, run.id)
+        (signal,) = repo.signals_for_run(s, run.id, workspace=TEAM_ID)
     assert signal.created_at.isoformat() == spooled_at
 
 
@@ -83,7 +90,7 @@ def test_replay_applies_each_entry_once_even_when_repeated(
     report = spool.replay(sqlite_db)
     assert (report.applied, report.duplicates, report.remaining) == (0, 1, 0)
     with sqlite_db.session() as s:
-        assert len(repo.corrections_for_run(s, run.id)) == 1
+        assert len(repo.corrections_for_run(s, run.id, workspace=TEAM_ID)) == 1
 
 
 def test_replay_while_still_down_keeps_everything_in_order(
@@ -98,7 +105,7 @@ def test_replay_while_still_down_keeps_everything_in_order(
     assert report.rejected == 0
     assert spool.replay(sqlite_db).applied == 3
     with sqlite_db.session() as s:
-        texts = [c.correct_answer for c in repo.corrections_for_run(s, run.id)]
+        texts = [c.correct_answer for c in repo.corrections_for_run(s, run.id, workspace=TEAM_ID)]
     assert texts == ["first", "second", "third"]
 
 
@@ -117,7 +124,7 @@ def test_entries_that_can_never_apply_are_set_aside(sqlite_db: Database, spool: 
     assert len(rejected) == 4
     assert "no spool handler for 'mystery'" in rejected[2]["reason"]
     with sqlite_db.session() as s:
-        assert [x.user_id for x in repo.signals_for_run(s, run.id)] == ["U1"]
+        assert [x.user_id for x in repo.signals_for_run(s, run.id, workspace=TEAM_ID)] == ["U1"]
 
 
 def test_a_torn_last_line_is_ignored(sqlite_db: Database, spool: Spool) -> None:
@@ -195,11 +202,13 @@ def test_a_spool_left_by_the_earlier_version_still_replays(
     report = spool.replay(sqlite_db)
     assert (report.applied, report.rejected, report.remaining) == (5, 0, 0)
     with sqlite_db.session() as s:
-        signals = repo.signals_for_run(s, run.id, include_retracted=True)
+        signals = repo.signals_for_run(s, run.id, include_retracted=True, workspace=TEAM_ID)
         assert [(x.user_id, x.answer_id, x.retracted_at is None) for x in signals] == [
             ("U1", alpha.id, True),
             ("U3", None, False),
         ]
-        assert [c.correct_answer for c in repo.corrections_for_run(s, run.id)] == ["Lyon, really"]
+        assert [
+            c.correct_answer for c in repo.corrections_for_run(s, run.id, workspace=TEAM_ID)
+        ] == ["Lyon, really"]
         votes = s.scalars(select(VoteRow).where(VoteRow.run_id == run.id)).all()
         assert [(v.answer_id, v.user_id) for v in votes] == [(alpha.id, "U4")]

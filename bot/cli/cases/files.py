@@ -17,6 +17,7 @@ from bot.cli.cases.group import (
     versions_line,
 )
 from bot.cli.edge import edge, err, out
+from bot.cli.workspace_option import WorkspaceOption
 from evals.cases.schema import CaseSet, CaseStatus
 from evals.user_files import read_text, write_text
 
@@ -30,6 +31,7 @@ def export(
     ] = None,
     case_set: Annotated[CaseSet | None, typer.Option("--set", help="Only this set.")] = None,
     status: Annotated[str, typer.Option(help="active (default), proposed, ... or all.")] = "active",
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Export cases (JSONL, YAML, or promptfoo tests), sorted by id."""
     from evals.cases.file_formats import dump_cases, format_for_path
@@ -37,9 +39,11 @@ def export(
 
     to_stdout = str(path) == "-"
     chosen = format_for_path(path, fmt or ("jsonl" if to_stdout else None))
-    with case_session() as session:
-        cases = case_repo.all_cases(session, status=status_filter(status), case_set=case_set)
-        versions = versions_line(session, [case_set] if case_set else list(CaseSet))
+    with case_session(workspace) as (session, ws):
+        cases = case_repo.all_cases(
+            session, status=status_filter(status), case_set=case_set, workspace=ws
+        )
+        versions = versions_line(session, [case_set] if case_set else list(CaseSet), ws)
     text = dump_cases(cases, chosen)
     if to_stdout:
         sys.stdout.write(text)
@@ -71,6 +75,7 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate only; store nothing.")
     ] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Import cases, all or none.
 
@@ -101,11 +106,11 @@ def import_(
     if dry_run:
         out.print(f"{path}: {len(cases)} valid case(s); nothing stored (--dry-run).")
         return
-    with case_session() as session:
+    with case_session(workspace) as (session, ws):
         added, skipped = case_repo.add_cases(
-            session, storable, actor=audit_actor(), skip_existing=skip_existing
+            session, storable, actor=audit_actor(), skip_existing=skip_existing, workspace=ws
         )
-        versions = versions_line(session, list(CaseSet))
+        versions = versions_line(session, list(CaseSet), ws)
     out.print(f"Imported {len(added)} case(s) from {path}.", highlight=False)
     if skipped:
         out.print(f"Skipped {len(skipped)} existing id(s): {', '.join(skipped)}")

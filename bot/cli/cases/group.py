@@ -12,6 +12,7 @@ import typer
 
 from bot.cli.edge import load_settings
 from bot.cli.root import app
+from bot.cli.workspace_option import resolve_workspace
 from evals.cases.schema import CaseSet, CaseStatus
 from evals.errors import InputError
 
@@ -41,14 +42,17 @@ def audit_actor() -> str:
 
 
 @contextmanager
-def case_session() -> Iterator[Session]:
+def case_session(workspace: str | None) -> Iterator[tuple[Session, str]]:
+    """A session and the workspace whose cases the command works on (``--workspace``)."""
     from storage.db import Database
 
-    database = Database(load_settings().database_url)
+    settings = load_settings()
+    database = Database(settings.database_url)
     try:
         database.prepare_schema()
+        owner = resolve_workspace(database, settings, workspace)
         with database.session() as session:
-            yield session
+            yield session, owner
     finally:
         database.dispose()
 
@@ -67,14 +71,14 @@ def configured_policy() -> CasePolicy:
     return case_policy(load_config(settings.quorum_config))
 
 
-def versions_line(session: Session, sets: Sequence[CaseSet]) -> str:
+def versions_line(session: Session, sets: Sequence[CaseSet], workspace: str) -> str:
     from evals.cases.sets import short_version
     from storage import case_repo
 
     parts = []
     for case_set in sets:
-        count = len(case_repo.active_cases(session, case_set))
-        version = short_version(case_repo.dataset_version(session, case_set))
+        count = len(case_repo.active_cases(session, case_set, workspace=workspace))
+        version = short_version(case_repo.dataset_version(session, case_set, workspace=workspace))
         parts.append(f"{case_set.value}: {count} active, version {version}")
     return " · ".join(parts)
 

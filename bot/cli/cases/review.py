@@ -27,6 +27,7 @@ from bot.cli.cases.group import (
     versions_line,
 )
 from bot.cli.edge import Exit, edge, err, out
+from bot.cli.workspace_option import WorkspaceOption
 from bot.messages.result_text import shorten_words
 from evals.cases.schema import CaseSet, EvalCase, Severity
 from evals.errors import InputError
@@ -69,20 +70,22 @@ def list_cases(
     page: Annotated[int, typer.Option(min=1, help="Page number (newest first).")] = 1,
     per_page: Annotated[int, typer.Option(min=1, max=500, help="Cases per page.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """List cases, newest first, with each set's dataset version."""
     from evals.cases.file_formats import CaseFormat, dump_cases
     from storage import case_repo
 
-    with case_session() as session:
+    with case_session(workspace) as (session, ws):
         result = case_repo.list_cases(
             session,
+            workspace=ws,
             status=status_filter(status),
             case_set=case_set,
             limit=per_page,
             offset=(page - 1) * per_page,
         )
-        versions = versions_line(session, [case_set] if case_set else list(CaseSet))
+        versions = versions_line(session, [case_set] if case_set else list(CaseSet), ws)
     if as_json:
         sys.stdout.write(dump_cases(result.cases, CaseFormat.JSONL))
         return
@@ -102,13 +105,14 @@ def list_cases(
 def show(
     case_id: Annotated[str, typer.Argument(help="The case id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Show one case in full, with its history."""
     from storage import case_repo
 
-    with case_session() as session:
-        case = case_repo.require_case(session, case_id)
-        events = case_repo.case_events(session, case_id)
+    with case_session(workspace) as (session, ws):
+        case = case_repo.require_case(session, case_id, workspace=ws)
+        events = case_repo.case_events(session, case_id, workspace=ws)
     if as_json:
         sys.stdout.write(
             json.dumps(case.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
@@ -166,16 +170,17 @@ def show(
 def approve(
     case_ids: Annotated[list[str], typer.Argument(help="One or more proposed case ids.")],
     case_set: SetOption,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Approve proposed cases into the golden or the rotating set (all or none)."""
     from storage import case_repo
 
     actor = audit_actor()
-    with case_session() as session:
-        before = versions_line(session, [case_set])
+    with case_session(workspace) as (session, ws):
+        before = versions_line(session, [case_set], ws)
         for case_id in case_ids:
-            case_repo.approve_case(session, case_id, case_set, actor=actor)
-        after = versions_line(session, [case_set])
+            case_repo.approve_case(session, case_id, case_set, actor=actor, workspace=ws)
+        after = versions_line(session, [case_set], ws)
     out.print(f"Approved {len(case_ids)} case(s) into {case_set.value}: {', '.join(case_ids)}")
     out.print(f"Before: {before}\nNow:    {after}", highlight=False)
 
@@ -185,14 +190,15 @@ def approve(
 def reject(
     case_ids: Annotated[list[str], typer.Argument(help="One or more proposed case ids.")],
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Reject proposed cases (all or none)."""
     from storage import case_repo
 
     actor = audit_actor()
-    with case_session() as session:
+    with case_session(workspace) as (session, ws):
         for case_id in case_ids:
-            case_repo.reject_case(session, case_id, actor=actor, reason=reason)
+            case_repo.reject_case(session, case_id, actor=actor, reason=reason, workspace=ws)
     out.print(f"Rejected {len(case_ids)} case(s): {', '.join(case_ids)}")
 
 
@@ -201,15 +207,16 @@ def reject(
 def retire(
     case_ids: Annotated[list[str], typer.Argument(help="One or more case ids.")],
     reason: Annotated[str | None, typer.Option(help="Why (kept in the history).")] = None,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Retire cases: they leave their set (the set's version changes if they were active)."""
     from storage import case_repo
 
     actor = audit_actor()
-    with case_session() as session:
+    with case_session(workspace) as (session, ws):
         for case_id in case_ids:
-            case_repo.retire_case(session, case_id, actor=actor, reason=reason)
-        after = versions_line(session, list(CaseSet))
+            case_repo.retire_case(session, case_id, actor=actor, reason=reason, workspace=ws)
+        after = versions_line(session, list(CaseSet), ws)
     out.print(f"Retired {len(case_ids)} case(s): {', '.join(case_ids)}")
     out.print(f"Now: {after}", highlight=False)
 
@@ -258,6 +265,7 @@ def edit(
         list[str] | None, typer.Option("--tag", help="Repeat for each tag; replaces the tags.")
     ] = None,
     clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Edit a case (an active golden case gets a new version instead).
 
@@ -270,8 +278,8 @@ def edit(
 
     changes: dict[str, object] = {}
     patterns = configured_policy().redact_patterns
-    with case_session() as session:
-        current = case_repo.require_case(session, case_id)
+    with case_session(workspace) as (session, ws):
+        current = case_repo.require_case(session, case_id, workspace=ws)
         if question is not None:
             changes["input"] = current.input.model_copy(update={"question": question})
         for name, value in (("expected", expected), ("category", category)):
@@ -306,9 +314,9 @@ def edit(
             err.print("Nothing to change: pass at least one option (see --help).")
             raise typer.Exit(Exit.USAGE)
         result = case_repo.edit_case(
-            session, case_id, changes, actor=audit_actor(), redact_patterns=patterns
+            session, case_id, changes, actor=audit_actor(), redact_patterns=patterns, workspace=ws
         )
-        versions = versions_line(session, [current.set])
+        versions = versions_line(session, [current.set], ws)
     if result.new_version:
         out.print(
             f"{case_id} is golden, so the edit is a new version: {result.case.id} "
@@ -331,6 +339,7 @@ def rotate(
         int | None, typer.Option(min=0, help="Keep only the newest this many rotating cases.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would retire.")] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Refresh the rotating slice: retire its oldest and surplus cases.
 
@@ -345,10 +354,12 @@ def rotate(
         max_age_days=max_age_days if max_age_days is not None else configured.max_age_days,
         max_count=max_count if max_count is not None else configured.max_count,
     )
-    with case_session() as session:
-        before = versions_line(session, [CaseSet.ROTATING])
-        stale = case_repo.rotate_cases(session, policy, actor=audit_actor(), dry_run=dry_run)
-        after = versions_line(session, [CaseSet.ROTATING])
+    with case_session(workspace) as (session, ws):
+        before = versions_line(session, [CaseSet.ROTATING], ws)
+        stale = case_repo.rotate_cases(
+            session, policy, actor=audit_actor(), dry_run=dry_run, workspace=ws
+        )
+        after = versions_line(session, [CaseSet.ROTATING], ws)
     age = f"older than {policy.max_age_days} days" if policy.max_age_days else "no age limit"
     count = f"newest {policy.max_count} kept" if policy.max_count is not None else "no count limit"
     verb = "Would retire" if dry_run else "Retired"

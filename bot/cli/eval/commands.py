@@ -36,6 +36,7 @@ import typer
 from bot.cli.edge import edge, err, load_settings_and_config, out
 from bot.cli.eval.head_start import WorkerOptions, split_names, start_workers
 from bot.cli.root import app
+from bot.cli.workspace_option import WorkspaceOption, resolve_workspace
 from bot.eval_runs.options import (
     DEFAULT_DEADLINE,
     ITEMS_PER_WORKER,
@@ -173,6 +174,7 @@ def run_cmd(
     fail_on_regression: Annotated[
         bool, typer.Option("--fail-on-regression", help="Exit 1 if a case regressed.")
     ] = False,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Run the eval cases × models × samples, store the run and print what it found."""
     threshold = _rate(fail_under)
@@ -208,10 +210,12 @@ def run_cmd(
     try:
         with start_up():
             services.db.prepare_schema()
+            owner = resolve_workspace(services.db, settings, workspace)
             service = EvalRunService(services)
             if resume is not None:
                 plan = service.resume(
                     resume,
+                    workspace=owner,
                     concurrency=concurrency,
                     per_model=per_model,
                     max_cost=max_cost,
@@ -220,6 +224,7 @@ def run_cmd(
             else:
                 plan = service.plan(
                     EvalRunRequest(
+                        workspace=owner,
                         case_set=case_set,
                         categories=split_names(category),
                         tags=split_names(tag),
@@ -248,8 +253,10 @@ def run_cmd(
             )
             raise typer.Exit(130) from None
         with services.db.session() as s:
-            previous_id = eval_repo.previous_run_id(s, run_id)
-            previous = eval_repo.load_report(s, previous_id) if previous_id else None
+            previous_id = eval_repo.previous_run_id(s, run_id, workspace=owner)
+            previous = (
+                eval_repo.load_report(s, previous_id, workspace=owner) if previous_id else None
+            )
     finally:
         services.close()
     print_outcome(report, previous, as_json, queued=queue)
@@ -304,6 +311,7 @@ def report_cmd(
     run: Annotated[str, typer.Argument(help="Run id, or `latest`.")],
     fmt: Annotated[Format, typer.Option("--format", help="md, json or html.")] = Format.MD,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Render a stored run, with regressions against the previous run on the same data."""
     from bot.cli.eval.output import run_id_of
@@ -313,10 +321,11 @@ def report_cmd(
 
     settings, config = load_settings_and_config()
     with database(settings.database_url) as db, db.session() as s:
-        run_id = run_id_of(s, run)
-        report = eval_repo.load_report(s, run_id)
-        previous_id = eval_repo.previous_run_id(s, run_id)
-        previous = eval_repo.load_report(s, previous_id) if previous_id else None
+        ws = resolve_workspace(db, settings, workspace)
+        run_id = run_id_of(s, run, workspace=ws)
+        report = eval_repo.load_report(s, run_id, workspace=ws)
+        previous_id = eval_repo.previous_run_id(s, run_id, workspace=ws)
+        previous = eval_repo.load_report(s, previous_id, workspace=ws) if previous_id else None
     if fmt is Format.HTML:
         text = to_html(report, previous, shadow={m.model_name for m in config.shadow})
     else:
@@ -333,6 +342,7 @@ def report_cmd(
 def compare_cmd(
     run_a: Annotated[str, typer.Argument(help="The earlier run (id or `latest`).")],
     run_b: Annotated[str, typer.Argument(help="The later run.")],
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Run B against run A: per-model change with a paired test, regressions, what changed."""
     from bot.cli.eval.output import run_id_of
@@ -341,8 +351,9 @@ def compare_cmd(
 
     settings, _ = load_settings_and_config()
     with database(settings.database_url) as db, db.session() as s:
-        a = eval_repo.load_report(s, run_id_of(s, run_a))
-        b = eval_repo.load_report(s, run_id_of(s, run_b))
+        ws = resolve_workspace(db, settings, workspace)
+        a = eval_repo.load_report(s, run_id_of(s, run_a, workspace=ws), workspace=ws)
+        b = eval_repo.load_report(s, run_id_of(s, run_b, workspace=ws), workspace=ws)
     typer.echo(comparison_markdown(compare_reports(a, b)))
 
 
@@ -350,6 +361,7 @@ def compare_cmd(
 @edge
 def list_cmd(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """The most recent eval runs."""
     from bot.cli.eval.output import runs_listing
@@ -357,7 +369,8 @@ def list_cmd(
 
     settings, _ = load_settings_and_config()
     with database(settings.database_url) as db, db.session() as s:
-        runs = eval_repo.list_runs(s, limit=limit)
+        ws = resolve_workspace(db, settings, workspace)
+        runs = eval_repo.list_runs(s, workspace=ws, limit=limit)
     if not runs:
         out.print("No eval runs yet: start one with `quorum eval run`.", highlight=False)
         return

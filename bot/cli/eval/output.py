@@ -201,9 +201,9 @@ def exit_code(
     return Exit.FAILED if gate_failed else Exit.OK
 
 
-def run_id_of(session: Session, value: str) -> int:
+def run_id_of(session: Session, value: str, *, workspace: str) -> int:
     if value == "latest":
-        runs = eval_repo.list_runs(session, limit=1)
+        runs = eval_repo.list_runs(session, workspace=workspace, limit=1)
         if not runs:
             raise InputError("There are no eval runs yet. Start one with `quorum eval run`.")
         return runs[0].id

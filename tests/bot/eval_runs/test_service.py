@@ -21,6 +21,7 @@ from evals.runs.report import RunStatus
 from storage import case_repo, eval_repo
 from storage.db import Database
 from tests.bot.digest_seed import BENCHMARK_FIRE, ScriptedClient, make_services
+from tests.fakes.slack_requests import TEAM_ID
 
 
 def _add_cases(db: Database, n: int = 3) -> None:
@@ -40,6 +41,7 @@ def _add_cases(db: Database, n: int = 3) -> None:
                 for i in range(n)
             ],
             actor="test",
+            workspace=TEAM_ID,
         )
 
 
@@ -55,7 +57,9 @@ async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
     client = ScriptedClient({"beta": "It is 43."})
     services = make_services(sqlite_db, client=client, now=BENCHMARK_FIRE)
     service = EvalRunService(services)
-    plan = service.plan(EvalRunRequest(case_set=SetChoice.GOLDEN, samples=2, use_judge=False))
+    plan = service.plan(
+        EvalRunRequest(case_set=SetChoice.GOLDEN, samples=2, use_judge=False, workspace=TEAM_ID)
+    )
     run_id = service.start(plan)
     assert service.start(plan) == run_id  # starting twice stores one run
     items = plan.pending_items()
@@ -71,13 +75,13 @@ async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
 
     # Another process plans the same run from the database: only the rest is pending.
     other = EvalRunService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
-    resumed = other.resume(run_id)
+    resumed = other.resume(run_id, workspace=TEAM_ID)
     assert resumed.pending_items() == items[10:]
     await other.execute_items(resumed, resumed.pending_items())
     assert len(client.calls) == plan.total
     # An item delivered twice (a task queue's retry): a plan that knows it is done skips
     # it; one that does not asks again and replaces the row, never adds one.
-    await other.execute_items(other.resume(run_id), items[:1])
+    await other.execute_items(other.resume(run_id, workspace=TEAM_ID), items[:1])
     assert len(client.calls) == plan.total
     await service.execute_items(plan, items[:1])
     assert len(client.calls) == plan.total + 1
@@ -86,7 +90,7 @@ async def test_work_items_run_in_batches_from_two_processes_and_finish_once(
     report = other.finish(resumed)
     assert report.status is RunStatus.COMPLETE and report.run_id == run_id
     with sqlite_db.session() as s:
-        stored = eval_repo.load_report(s, run_id)
+        stored = eval_repo.load_report(s, run_id, workspace=TEAM_ID)
     assert stored.status is RunStatus.COMPLETE
     assert len(stored.results) == plan.total
     assert {r.model: r.passed for r in stored.results if r.sample == 0} == {
@@ -101,12 +105,14 @@ async def test_finishing_with_items_left_says_the_run_is_partial(sqlite_db: Data
     _add_cases(sqlite_db, n=1)
     services = make_services(sqlite_db, client=ScriptedClient(), now=BENCHMARK_FIRE)
     service = EvalRunService(services)
-    plan = service.plan(EvalRunRequest(samples=1, use_judge=False))
+    plan = service.plan(EvalRunRequest(samples=1, use_judge=False, workspace=TEAM_ID))
     await service.execute_items(plan, plan.pending_items()[:2])
     report = service.finish(plan)
     assert report.status is RunStatus.PARTIAL
     assert report.status_reason == "2 of 4 samples did not run (resume to finish)"
-    assert [i.model for i in service.resume(plan.run_id or 0).pending_items()] == [
+    assert [
+        i.model for i in service.resume(plan.run_id or 0, workspace=TEAM_ID).pending_items()
+    ] == [
         "gamma",
         "candidate",
     ]
@@ -136,14 +142,18 @@ async def test_a_cancelled_run_has_stored_every_answer_it_received(sqlite_db: Da
     _add_cases(sqlite_db, n=5)
     client = _AnswersThenHangs(answered=7, asked=10)
     service = EvalRunService(make_services(sqlite_db, client=client, now=BENCHMARK_FIRE))
-    plan = service.plan(EvalRunRequest(samples=1, use_judge=False, concurrency=10))
+    plan = service.plan(
+        EvalRunRequest(samples=1, use_judge=False, concurrency=10, workspace=TEAM_ID)
+    )
     run = asyncio.create_task(service.execute_items(plan))
     await client.all_asked.wait()
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
     assert len(_stored(sqlite_db, plan.run_id or 0)) == 7
-    assert len(service.resume(plan.run_id or 0).pending_items()) == plan.total - 7
+    assert (
+        len(service.resume(plan.run_id or 0, workspace=TEAM_ID).pending_items()) == plan.total - 7
+    )
 
 
 async def test_a_failed_write_stops_the_run_instead_of_losing_results(
@@ -151,7 +161,7 @@ async def test_a_failed_write_stops_the_run_instead_of_losing_results(
 ) -> None:
     _add_cases(sqlite_db, n=1)
     service = EvalRunService(make_services(sqlite_db, now=BENCHMARK_FIRE))
-    plan = service.plan(EvalRunRequest(samples=1, use_judge=False))
+    plan = service.plan(EvalRunRequest(samples=1, use_judge=False, workspace=TEAM_ID))
     service.start(plan)
     with sqlite_db.session() as s:  # someone deletes the run while it runs
         s.execute(text("DELETE FROM eval_runs"))

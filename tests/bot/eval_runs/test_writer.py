@@ -9,12 +9,13 @@ from bot.eval_runs.writer import ResultWriter
 from evals.protocols import SystemClock
 from storage import eval_repo
 from storage.db import Database
+from tests.fakes.slack_requests import TEAM_ID
 from tests.storage.test_eval_repo import CASES, record, sample
 
 
 def _run(db: Database) -> int:
     with db.session() as s:
-        return eval_repo.start_run(s, record(), CASES, sample_total=100)
+        return eval_repo.start_run(s, record(), CASES, sample_total=100, workspace=TEAM_ID)
 
 
 def test_results_arriving_together_are_stored_in_one_transaction(db: Database) -> None:

@@ -18,6 +18,7 @@ from tests.bot.conftest import Bot, action_ids, block_text
 from tests.evals.cases.redaction_corpus import LEAKS
 from tests.fakes import slack_requests as sr
 from tests.fakes.embedder import RendezvousEmbedder
+from tests.fakes.slack_requests import TEAM_ID
 
 REVIEWER = "U0REVIEWER"
 SLACK = {"slack": {"reviewers": [REVIEWER], "review_channel": "C0REVIEW"}}
@@ -43,7 +44,7 @@ def _posts(bot: Bot, name: str) -> list[dict[str, Any]]:
 
 def _version(bot: Bot, case_set: CaseSet) -> str:
     with bot.db.session() as s:
-        return case_repo.dataset_version(s, case_set)
+        return case_repo.dataset_version(s, case_set, workspace=TEAM_ID)
 
 
 async def test_flag_to_golden_end_to_end(bot_factory: Any) -> None:
@@ -124,7 +125,7 @@ async def test_flag_to_golden_end_to_end(bot_factory: Any) -> None:
     assert f"now version `{after[:12]}` (was `{before[:12]}`)" in text
     assert "Proposed eval cases (0)" in text and "Nothing to review" in text
     with bot.db.session() as s:
-        (active,) = case_repo.active_cases(s, CaseSet.GOLDEN)
+        (active,) = case_repo.active_cases(s, CaseSet.GOLDEN, workspace=TEAM_ID)
     assert active.id == row.id and active.status is CaseStatus.ACTIVE
 
 
@@ -221,7 +222,7 @@ async def test_non_reviewers_are_politely_refused_everywhere(bot_factory: Any) -
         )
     assert bot.slack.calls_to("views.open") == []
     with bot.db.session() as s:
-        assert case_repo.require_case(s, "c1").status is CaseStatus.PROPOSED
+        assert case_repo.require_case(s, "c1", workspace=TEAM_ID).status is CaseStatus.PROPOSED
     # the /compare command still works for everything else
     bot.models.script("alpha", "4")
     bot.models.script("beta", "4")
@@ -297,7 +298,7 @@ async def test_edit_modal_and_golden_edit_makes_a_new_version(bot_factory: Any) 
     assert reply.status == 200 and reply.text == ""
     await bot.settle()
     with bot.db.session() as s:
-        p1 = case_repo.require_case(s, "p1")
+        p1 = case_repo.require_case(s, "p1", workspace=TEAM_ID)
     assert p1.expected == "Canberra"
     assert [(a.type.value, a.value) for a in p1.assertions] == [
         ("regex", "Canberra|ACT"),  # not editable in the modal: kept as it was
@@ -309,7 +310,7 @@ async def test_edit_modal_and_golden_edit_makes_a_new_version(bot_factory: Any) 
 
     # once golden, the same edit makes a new version and retires the old one
     with bot.db.session() as s:
-        case_repo.approve_case(s, "p1", CaseSet.GOLDEN, actor=REVIEWER)
+        case_repo.approve_case(s, "p1", CaseSet.GOLDEN, actor=REVIEWER, workspace=TEAM_ID)
     values["expected"] = {"value": {"type": "plain_text_input", "value": "Canberra (since 1913)"}}
     meta = json.dumps({"case_id": "p1", "page": 1, "response_url": bot.slack.response_url("e2")})
     await bot.submit(
@@ -317,8 +318,8 @@ async def test_edit_modal_and_golden_edit_makes_a_new_version(bot_factory: Any) 
     )
     await bot.settle()
     with bot.db.session() as s:
-        (new,) = case_repo.active_cases(s, CaseSet.GOLDEN)
-        assert case_repo.require_case(s, "p1").status is CaseStatus.RETIRED
+        (new,) = case_repo.active_cases(s, CaseSet.GOLDEN, workspace=TEAM_ID)
+        assert case_repo.require_case(s, "p1", workspace=TEAM_ID).status is CaseStatus.RETIRED
     assert new.previous_id == "p1" and new.expected == "Canberra (since 1913)"
     assert f"made a new version `{new.id}`" in block_text(_posts(bot, "e2")[-1]["blocks"])
 
@@ -365,7 +366,7 @@ async def test_reject_and_pagination(bot_factory: Any) -> None:
     # still on page 2 (the button remembered its page); 6 left, so 1 case on page 2
     assert "Page 2 of 2" in after_reject and "Proposed eval cases (6)" in after_reject
     with bot.db.session() as s:
-        assert case_repo.require_case(s, "c0").status is CaseStatus.REJECTED
+        assert case_repo.require_case(s, "c0", workspace=TEAM_ID).status is CaseStatus.REJECTED
     # approving a case someone already handled says so instead of failing
     await bot.action(
         action_id="cases_approve_golden",
@@ -468,7 +469,7 @@ def _seed(
 ) -> None:
     case = EvalCase.model_validate({"id": case_id, "input": CaseInput(question=question), **kw})
     with bot.db.session() as s:
-        case_repo.add_cases(s, [redacted(case)], actor="test")
+        case_repo.add_cases(s, [redacted(case)], actor="test", workspace=TEAM_ID)
 
 
 async def test_intake_goes_on_when_slack_calls_fail(bot_factory: Any) -> None:
@@ -490,7 +491,9 @@ async def test_intake_goes_on_when_slack_calls_fail(bot_factory: Any) -> None:
 
 async def test_intake_for_an_unknown_run_stores_nothing(bot: Bot) -> None:
     assert (
-        await propose_case_from_signal(bot.services, run_id=9999, kind="flag", user_id="U0BOB")
+        await propose_case_from_signal(
+            bot.services, run_id=9999, kind="flag", user_id="U0BOB", workspace=TEAM_ID
+        )
         is None
     )
     assert bot.rows(CaseRow) == []
@@ -525,7 +528,7 @@ def _strings(value: Any) -> list[str]:
 
 def _stored(bot: Bot, case_id: str) -> dict[str, Any]:
     with bot.db.session() as s:
-        return case_repo.require_case(s, case_id).model_dump(mode="json")
+        return case_repo.require_case(s, case_id, workspace=TEAM_ID).model_dump(mode="json")
 
 
 def _leaked(value: Any) -> list[str]:

@@ -87,6 +87,7 @@ async def test_correct_opens_the_modal_and_submitting_stores_the_correction(
     assert "Thanks for the correction" in bot.ephemerals()[-1]["text"]
     assert intake == [
         {
+            "workspace": sr.TEAM_ID,
             "run_id": run.id,
             "kind": "correction",
             "user_id": "U0ALICE",

@@ -37,6 +37,7 @@ from storage import case_repo, demand_repo
 from storage.db import Database
 from tests.bot.digest_seed import FakeClock, make_services
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.slack_requests import TEAM_ID
 
 RPM = 1200  # the provider's limit for the member, and what Quorum is told
 CASES = 120
@@ -79,7 +80,7 @@ def _add_cases(db: Database) -> None:
         for i in range(CASES)
     ]
     with db.session() as s:
-        case_repo.add_cases(s, cases, actor="test")
+        case_repo.add_cases(s, cases, actor="test", workspace=TEAM_ID)
 
 
 async def test_a_benchmark_in_another_process_backs_off_and_people_wait_little(
@@ -94,7 +95,9 @@ async def test_a_benchmark_in_another_process_backs_off_and_people_wait_little(
     worker_limiter, web_limiter = limiter_of(worker), limiter_of(web)
     assert worker_limiter is not None and web_limiter is not None
     service = EvalRunService(worker)
-    plan = service.plan(EvalRunRequest(case_set=SetChoice.GOLDEN, samples=1, use_judge=False))
+    plan = service.plan(
+        EvalRunRequest(case_set=SetChoice.GOLDEN, samples=1, use_judge=False, workspace=TEAM_ID)
+    )
     plan.config = replace(plan.config, concurrency=16)
 
     waits: list[float] = []

@@ -45,7 +45,7 @@ from tests.bot.digest_seed import (
     seed_production,
 )
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.fakes.slack_requests import block_action, slash_command
+from tests.fakes.slack_requests import TEAM_ID, block_action, slash_command
 
 
 def posted_text(fake_slack: FakeSlackAPI) -> str:
@@ -57,7 +57,9 @@ def test_digest_numbers_from_seeded_data(sqlite_db: Database) -> None:
     services = make_services(sqlite_db)
     seeded = seed_production(sqlite_db)
     seed_evals(sqlite_db)
-    digest = jobs.weekly_digest(services, end=DIGEST_FIRE, period="2026-W48").digest
+    digest = jobs.weekly_digest(
+        services, end=DIGEST_FIRE, period="2026-W48", workspace=TEAM_ID
+    ).digest
 
     assert digest.questions == 6
     assert digest.headline == "alpha's eval pass rate went up 50 pts (to 100%)."
@@ -106,7 +108,7 @@ async def test_digest_is_posted_once_with_its_chart(
     seed_production(sqlite_db)
     seed_evals(sqlite_db)
 
-    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert (outcome.ran, outcome.status, outcome.period) == (True, JobStatus.DONE, "2026-W48")
 
     (post,) = fake_slack.calls_to("chat.postMessage")
@@ -136,7 +138,7 @@ async def test_digest_is_posted_once_with_its_chart(
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
     # Asked again (a second process, a restart, a retried firing): nothing more is posted.
-    again = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    again = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert not again.ran and again.existing is not None
     assert again.existing.status is JobStatus.DONE
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
@@ -163,14 +165,14 @@ async def test_the_digest_says_what_rate_limits_cost_a_model_when_it_mattered(
         for case in ("c98", "c99"):
             s.add(
                 EvalResultRow(
-                    run_id=latest, case_id=case, model="beta", sample=0, text="",
+                    workspace_id=TEAM_ID, run_id=latest, case_id=case, model="beta", sample=0, text="",
                     passed=None, checks=[], verdict=None, failure_mode=None,
                     error_kind="deadline", throttled=0, throttle_wait_ms=0,
                     latency_ms=0, created_at=BENCHMARK_FIRE,
                 )
             )  # fmt: skip
 
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     text = posted_text(fake_slack)
     assert (
         "the provider refused 57 requests; its samples waited 3 min on rate limits; "
@@ -182,17 +184,19 @@ async def test_the_digest_says_what_rate_limits_cost_a_model_when_it_mattered(
 
 async def test_force_posts_again(sqlite_db: Database, fake_slack: FakeSlackAPI) -> None:
     services = make_services(sqlite_db, slack_url=fake_slack.url)
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
-    forced = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, force=True)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
+    forced = await jobs.run_job(
+        services, "digest", scheduled_for=DIGEST_FIRE, force=True, workspace=TEAM_ID
+    )
     assert forced.ran and forced.status is JobStatus.DONE
     assert len(fake_slack.calls_to("chat.postMessage")) == 2
-    run = job_repo.get_period(sqlite_db, "digest", "2026-W48")
+    run = job_repo.get_period(sqlite_db, "digest", "2026-W48", workspace=TEAM_ID)
     assert run is not None and run.attempts == 2
 
 
 async def test_quiet_week_digest(sqlite_db: Database, fake_slack: FakeSlackAPI) -> None:
     services = make_services(sqlite_db, slack_url=fake_slack.url)
-    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert outcome.status is JobStatus.DONE
     text = posted_text(fake_slack)
     assert "A quiet week: no questions and no benchmark results." in text
@@ -204,8 +208,10 @@ async def test_quiet_week_digest(sqlite_db: Database, fake_slack: FakeSlackAPI) 
 
 async def test_missed_benchmark_is_mentioned(sqlite_db: Database, fake_slack: FakeSlackAPI) -> None:
     services = make_services(sqlite_db, slack_url=fake_slack.url)
-    job_repo.mark_missed(sqlite_db, "benchmark", "2026-W47", now=DIGEST_FIRE - timedelta(days=2))
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    job_repo.mark_missed(
+        sqlite_db, "benchmark", "2026-W47", now=DIGEST_FIRE - timedelta(days=2), workspace=TEAM_ID
+    )
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert "The benchmark for 2026-W47 was missed and did not run." in posted_text(fake_slack)
 
 
@@ -214,14 +220,14 @@ async def test_slack_failure_is_recorded_and_retried(
 ) -> None:
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     fake_slack.fail("chat.postMessage", error="not_in_channel")
-    failed = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    failed = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert failed.status is JobStatus.FAILED
     assert failed.detail.startswith(
         f"Slack refused to post in {DIGEST_CHANNEL} (not_in_channel): invite the bot"
     )
     assert "(ref Q-" in failed.detail
     assert fake_slack.uploads() == {}
-    retried = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    retried = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert retried.ran and retried.status is JobStatus.DONE
     assert len(fake_slack.uploads()) == 1
 
@@ -233,7 +239,7 @@ async def test_without_a_digest_channel_nothing_is_posted(
     services.config = services.config.model_copy(
         update={"slack": services.config.slack.model_copy(update={"digest_channel": None})}
     )
-    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     # Not an error on every firing (the start-up warned once): the job says why.
     assert outcome.status is JobStatus.DONE
     assert outcome.detail == "not posted: no slack.digest_channel is set"
@@ -245,7 +251,7 @@ async def test_shadow_answers_never_reach_slack(
 ) -> None:
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     seed_production(sqlite_db)
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     everything = json.dumps([c.body for c in fake_slack.calls], ensure_ascii=False)
     assert "candidate answer" not in everything  # their texts stay in the database
     assert {c.body.get("channel") for c in fake_slack.calls_to("chat.postMessage")} == {
@@ -278,7 +284,13 @@ def served_run(db: Database) -> tuple[int, Consensus]:
     )
     with db.session() as s:
         run_id = save_panel_run(
-            s, run, consensus, origin=RunOrigin.SLACK, requester="U1", config_hash="h"
+            s,
+            run,
+            consensus,
+            origin=RunOrigin.SLACK,
+            requester="U1",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     return run_id, consensus
 
@@ -296,11 +308,13 @@ async def test_shadow_candidates_answer_silently_and_are_stored(
     )
     run_id, consensus = served_run(sqlite_db)
 
-    await run_shadow(services, run_id=run_id, question="What port?", consensus=consensus)
+    await run_shadow(
+        services, run_id=run_id, question="What port?", consensus=consensus, workspace=TEAM_ID
+    )
 
     assert [name for name, _ in client.calls] == [SHADOW]  # only the shadow models are asked
     with sqlite_db.session() as s:
-        record = get_run(s, run_id)
+        record = get_run(s, run_id, workspace=TEAM_ID)
     assert record is not None
     (shadow,) = [a for a in record.answers if a.role is AnswerRole.SHADOW]
     assert (shadow.member, shadow.text) == (SHADOW, "By default Redis uses port 6379.")
@@ -310,7 +324,9 @@ async def test_shadow_candidates_answer_silently_and_are_stored(
 
     # ...and they show up in the digest's shadow section, not among the panel.
     services.clock.current = DIGEST_FIRE  # type: ignore[attr-defined]
-    digest = jobs.weekly_digest(services, end=DIGEST_FIRE, period="2026-W48").digest
+    digest = jobs.weekly_digest(
+        services, end=DIGEST_FIRE, period="2026-W48", workspace=TEAM_ID
+    ).digest
     (line,) = digest.shadow
     assert line.model == SHADOW and line.questions == 1
     assert line.mean_agreement == pytest.approx(shadow.agreement)
@@ -321,9 +337,11 @@ async def test_a_disagreeing_shadow_answer_scores_low(sqlite_db: Database) -> No
     client = ScriptedClient({SHADOW: "Memcached listens on 11211, use that instead."})
     services = make_services(sqlite_db, client=client, embedder=WordEmbedder())
     run_id, consensus = served_run(sqlite_db)
-    await run_shadow(services, run_id=run_id, question="What port?", consensus=consensus)
+    await run_shadow(
+        services, run_id=run_id, question="What port?", consensus=consensus, workspace=TEAM_ID
+    )
     with sqlite_db.session() as s:
-        record = get_run(s, run_id)
+        record = get_run(s, run_id, workspace=TEAM_ID)
     assert record is not None
     (shadow,) = [a for a in record.answers if a.role is AnswerRole.SHADOW]
     assert shadow.agreement is not None and shadow.agreement < 0.5
@@ -336,14 +354,16 @@ async def test_shadow_failures_never_reach_the_caller(
     services = make_services(sqlite_db, client=client, embedder=WordEmbedder())
     run_id, consensus = served_run(sqlite_db)
     # A run id that does not exist: storing fails; run_shadow logs and returns.
-    await run_shadow(services, run_id=999_999, question="What port?", consensus=consensus)
+    await run_shadow(
+        services, run_id=999_999, question="What port?", consensus=consensus, workspace=TEAM_ID
+    )
     assert [name for name, _ in client.calls] == [SHADOW]
     (failure,) = [r for r in caplog.records if r.name == "quorum.shadow"]
     assert failure.levelname == "ERROR"
     assert "shadow candidates failed for run 999999" in failure.getMessage()
     with sqlite_db.session() as s:
-        assert get_run(s, 999_999) is None
-        served = get_run(s, run_id)
+        assert get_run(s, 999_999, workspace=TEAM_ID) is None
+        served = get_run(s, run_id, workspace=TEAM_ID)
     # The served run is untouched: no shadow answer was attached to it by mistake.
     assert served is not None
     assert [a.member for a in served.answers] == ["alpha"]
@@ -354,7 +374,7 @@ async def test_no_shadow_models_means_no_calls(sqlite_db: Database) -> None:
     services = make_services(sqlite_db, client=client, embedder=WordEmbedder())
     services.shadow = []
     run_id, consensus = served_run(sqlite_db)
-    await run_shadow(services, run_id=run_id, question="q", consensus=consensus)
+    await run_shadow(services, run_id=run_id, question="q", consensus=consensus, workspace=TEAM_ID)
     assert client.calls == []
 
 
@@ -404,7 +424,7 @@ async def test_compare_digest_previews_only_to_the_asker(
     # Nothing public: no message posted, no chart uploaded, no job period used up.
     assert fake_slack.calls_to("chat.postMessage") == []
     assert fake_slack.uploads() == {}
-    assert job_repo.job_periods(sqlite_db) == []
+    assert job_repo.job_periods(sqlite_db, workspace=TEAM_ID) == []
 
 
 async def test_other_compare_text_is_not_the_digest(
@@ -502,7 +522,13 @@ def seed_labels(db: Database, n: int, *, seed: int = 7) -> None:
                 calibrator=calibrator.id,
             )
             run_id = save_panel_run(
-                s, run, consensus, origin=RunOrigin.SLACK, requester="U1", config_hash="h"
+                s,
+                run,
+                consensus,
+                origin=RunOrigin.SLACK,
+                requester="U1",
+                config_hash="h",
+                workspace=TEAM_ID,
             )
             agreed = rng.random() < (0.9 if share > 0.8 else 0.1)
             record_signal(
@@ -512,6 +538,7 @@ def seed_labels(db: Database, n: int, *, seed: int = 7) -> None:
                 kind=SignalKind.UP if agreed else SignalKind.DOWN,
                 source=SignalSource.REACTION,
                 at=started,
+                workspace=TEAM_ID,
             )
 
 
@@ -521,18 +548,21 @@ async def test_weekly_job_refits_the_calibrator_and_says_so(
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     previous = services.calibrator
     seed_labels(sqlite_db, 60)
-    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    outcome = await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert outcome.status is JobStatus.DONE
     assert "Calibrator refitted: refitted on 60 production labels" in posted_text(fake_slack)
 
-    stored = {c.id: c for c in job_repo.calibrators(sqlite_db)}
-    assert set(stored) == {previous.id, services.calibrator.id}
-    assert services.calibrator.id != previous.id  # served from now on
-    assert stored[services.calibrator.id].active and not stored[previous.id].active
-    assert stored[services.calibrator.id].source == "refit"
-    assert stored[services.calibrator.id].n_labels == 60
-    loaded = calibrators.load_active_calibrator(services)
-    assert loaded is not None and loaded.id == services.calibrator.id
+    stored = {c.id: c for c in job_repo.calibrators(sqlite_db, workspace=TEAM_ID)}
+    served = services.calibrator_for(TEAM_ID)
+    assert set(stored) == {previous.id, served.id}
+    assert served.id != previous.id  # served to this workspace from now on
+    assert services.calibrator is previous  # ...and to no other
+    assert stored[served.id].active and not stored[previous.id].active
+    assert stored[served.id].source == "refit"
+    assert stored[served.id].n_labels == 60
+    loaded = calibrators.load_active_calibrator(services, TEAM_ID)
+    assert loaded is not None and loaded.id == served.id
+    assert job_repo.calibrators(sqlite_db, workspace="T0BRAVO") == []
 
 
 async def test_too_few_labels_keeps_the_calibrator_and_says_so(
@@ -541,19 +571,21 @@ async def test_too_few_labels_keeps_the_calibrator_and_says_so(
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     previous = services.calibrator
     seed_labels(sqlite_db, 20)
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     assert (
         "Calibrator not refitted: only 20 production label(s); 50 needed to refit"
         in posted_text(fake_slack)
     )
-    assert services.calibrator is previous
-    (only,) = job_repo.calibrators(sqlite_db)
+    assert services.calibrator_for(TEAM_ID) is previous
+    (only,) = job_repo.calibrators(sqlite_db, workspace=TEAM_ID)
     assert only.id == previous.id and only.active
 
 
 def test_the_week_is_shown_in_the_configured_time_zone(sqlite_db: Database) -> None:
     services = make_services(sqlite_db)
-    digest = jobs.weekly_digest(services, end=DIGEST_FIRE, period="2026-W48").digest
+    digest = jobs.weekly_digest(
+        services, end=DIGEST_FIRE, period="2026-W48", workspace=TEAM_ID
+    ).digest
     context = digest_blocks(digest)[1]["elements"][0]["text"]
     assert context == "16 Nov 09:00 – 23 Nov 2026 09:00 (Europe/Berlin) · 0 question(s)"
 
@@ -601,7 +633,7 @@ async def test_the_posted_digest_leads_with_decisions_and_ranks_nothing_on_one_v
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     seed_production(sqlite_db)
     seed_evals(sqlite_db)
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     text = posted_text(fake_slack)
     decide = text.index("This week, decide:")
     assert decide < text.index("Biggest change:") < text.index("Models this week")
@@ -635,7 +667,7 @@ async def test_a_fall_between_two_runs_of_the_week_leads_the_posted_digest(
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     seed_eval_run(sqlite_db, BENCHMARK_FIRE - timedelta(days=5), {"gpt-4.1-mini": 20, "alpha": 20})
     seed_eval_run(sqlite_db, BENCHMARK_FIRE - timedelta(days=1), {"gpt-4.1-mini": 10, "alpha": 19})
-    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE)
+    await jobs.run_job(services, "digest", scheduled_for=DIGEST_FIRE, workspace=TEAM_ID)
     (call,) = fake_slack.calls_to("chat.postMessage")
     sections = [b["text"]["text"] for b in call.body["blocks"] if b["type"] == "section"]
     decide = next(s for s in sections if s.startswith("*This week, decide:*"))

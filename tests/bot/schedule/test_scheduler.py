@@ -32,6 +32,7 @@ from tests.bot.digest_seed import (
     make_services,
 )
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_requests import TEAM_ID
 
 BERLIN = "Europe/Berlin"
 GRACE = timedelta(hours=6)
@@ -192,7 +193,7 @@ def test_two_schedulers_on_one_database_post_once(db: Database, fake_slack: Fake
             job.func(*job.args)
         assert len(fake_slack.calls_to("chat.postMessage")) == 1
         assert len(fake_slack.uploads()) == 1
-        runs = job_repo.job_periods(db, job="digest")
+        runs = job_repo.job_periods(db, job="digest", workspace=TEAM_ID)
         assert [(r.period, r.status, r.attempts) for r in runs] == [("2026-W48", JobStatus.DONE, 1)]
         # The next week's cron firing, in both processes: again exactly one digest.
         for services in (first, second):
@@ -213,12 +214,19 @@ def test_missed_firings_are_recorded_for_the_next_digest(sqlite_db: Database) ->
         "2026-W45",
         now=BENCHMARK_FIRE - timedelta(days=14),
         scheduled_for=BENCHMARK_FIRE - timedelta(days=14),
+        workspace=TEAM_ID,
     )
-    job_repo.mark_done(sqlite_db, "benchmark", "2026-W45", now=BENCHMARK_FIRE - timedelta(days=14))
+    job_repo.mark_done(
+        sqlite_db,
+        "benchmark",
+        "2026-W45",
+        now=BENCHMARK_FIRE - timedelta(days=14),
+        workspace=TEAM_ID,
+    )
     sched = BackgroundScheduler(timezone=BERLIN)
     scheduler.wire(sched, services)
     assert "benchmark-catch-up" not in {j.id for j in sched.get_jobs()}
-    runs = {(r.job, r.period): r.status for r in job_repo.job_periods(sqlite_db)}
+    runs = {(r.job, r.period): r.status for r in job_repo.job_periods(sqlite_db, workspace=TEAM_ID)}
     # Sunday firings belong to the ISO week they end.
     assert runs[("benchmark", "2026-W46")] is JobStatus.MISSED
     assert runs[("benchmark", "2026-W47")] is JobStatus.MISSED
@@ -249,8 +257,11 @@ async def test_scheduled_benchmark_runs_panel_and_shadow_once(sqlite_db: Databas
                 for i in range(3)
             ],
             actor="test",
+            workspace=TEAM_ID,
         )
-    outcome = await jobs.run_job(services, "benchmark", scheduled_for=BENCHMARK_FIRE)
+    outcome = await jobs.run_job(
+        services, "benchmark", scheduled_for=BENCHMARK_FIRE, workspace=TEAM_ID
+    )
     assert (outcome.status, outcome.period) == (JobStatus.DONE, "2026-W47")
     assert "3 cases x 4 models x 3 samples" in outcome.detail
     assert len(client.calls) == 3 * 4 * 3
@@ -260,7 +271,10 @@ async def test_scheduled_benchmark_runs_panel_and_shadow_once(sqlite_db: Databas
     assert run.samples_done == run.sample_total == 36
     with sqlite_db.session() as s:
         results = digest_queries.eval_results(
-            s, BENCHMARK_FIRE - timedelta(hours=1), BENCHMARK_FIRE + timedelta(hours=1)
+            s,
+            BENCHMARK_FIRE - timedelta(hours=1),
+            BENCHMARK_FIRE + timedelta(hours=1),
+            workspace=TEAM_ID,
         )
     assert {m: (r.passed, r.n) for m, r in results.items()} == {
         "alpha": (9, 9),
@@ -269,21 +283,25 @@ async def test_scheduled_benchmark_runs_panel_and_shadow_once(sqlite_db: Databas
         SHADOW: (9, 9),
     }
 
-    again = await jobs.run_job(services, "benchmark", scheduled_for=BENCHMARK_FIRE)
+    again = await jobs.run_job(
+        services, "benchmark", scheduled_for=BENCHMARK_FIRE, workspace=TEAM_ID
+    )
     assert not again.ran
     assert len(client.calls) == 36
 
 
 async def test_benchmark_without_cases_says_so(sqlite_db: Database) -> None:
     services = make_services(sqlite_db, now=BENCHMARK_FIRE)
-    outcome = await jobs.run_job(services, "benchmark", scheduled_for=BENCHMARK_FIRE)
+    outcome = await jobs.run_job(
+        services, "benchmark", scheduled_for=BENCHMARK_FIRE, workspace=TEAM_ID
+    )
     assert outcome.status is JobStatus.DONE
     assert outcome.detail == "no active eval cases; nothing to benchmark"
 
 
 def eval_repo_list(db: Database) -> list[eval_repo.EvalRunInfo]:
     with db.session() as s:
-        return eval_repo.list_runs(s)
+        return eval_repo.list_runs(s, workspace=TEAM_ID)
 
 
 def test_a_frequent_schedule_after_a_long_outage_records_at_most_20_misses() -> None:
@@ -319,9 +337,11 @@ def test_a_refit_elsewhere_reaches_this_process(sqlite_db: Database) -> None:
         n_labels=60,
         metrics={},
         active=True,
+        workspace=TEAM_ID,
     )
     assert refresh.func(*refresh.args) is True
-    assert services.calibrator.id == refitted.id
+    assert services.calibrator_for(TEAM_ID).id == refitted.id
+    assert services.calibrator.id != refitted.id  # other workspaces keep the configured one
     assert refresh.func(*refresh.args) is False
 
 
@@ -352,14 +372,20 @@ def test_old_slack_delivery_keys_are_pruned_but_the_rate_limit_window_is_kept(
     prune = {j.id: j for j in sched.get_jobs()}["prune-deliveries"]
     assert prune.trigger.interval == timedelta(hours=1)
     with sqlite_db.session() as session:
-        signals_repo.claim_delivery(session, "old", "event", at=DIGEST_FIRE - timedelta(days=3))
-        signals_repo.claim_delivery(session, "recent", "ask:U1", at=DIGEST_FIRE - timedelta(days=1))
+        signals_repo.claim_delivery(
+            session, "old", "event", at=DIGEST_FIRE - timedelta(days=3), workspace=TEAM_ID
+        )
+        signals_repo.claim_delivery(
+            session, "recent", "ask:U1", at=DIGEST_FIRE - timedelta(days=1), workspace=TEAM_ID
+        )
 
     assert prune.func(*prune.args) == 1
 
     with sqlite_db.session() as session:
-        assert not signals_repo.claim_delivery(session, "recent", "ask:U1")  # still known
-        assert signals_repo.claim_delivery(session, "old", "event")  # forgotten
+        assert not signals_repo.claim_delivery(
+            session, "recent", "ask:U1", workspace=TEAM_ID
+        )  # still known
+        assert signals_repo.claim_delivery(session, "old", "event", workspace=TEAM_ID)  # forgotten
 
 
 async def test_a_digest_without_a_channel_warns_once_on_start_and_never_errors(
@@ -378,7 +404,9 @@ async def test_a_digest_without_a_channel_warns_once_on_start_and_never_errors(
     sched = BackgroundScheduler(timezone=BERLIN)
     scheduler.wire(sched, services)
     catch_up = {j.id: j for j in sched.get_jobs()}["digest-catch-up"]
-    outcome = await jobs.run_job(services, "digest", scheduled_for=catch_up.args[1])
+    outcome = await jobs.run_job(
+        services, "digest", scheduled_for=catch_up.args[1], workspace=TEAM_ID
+    )
     assert outcome.status is JobStatus.DONE
     assert outcome.detail == "not posted: no slack.digest_channel is set"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]

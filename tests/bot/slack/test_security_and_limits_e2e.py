@@ -11,6 +11,7 @@ from storage.records import RunOrigin
 from storage.tables.panel_runs import DeliveryRow, PanelRunRow, SignalRow
 from tests.bot.conftest import SECRET, Bot
 from tests.fakes import slack_requests as sr
+from tests.fakes.slack_requests import TEAM_ID
 
 
 async def test_forged_signature_is_rejected_and_changes_nothing(bot: Bot) -> None:
@@ -106,7 +107,13 @@ async def test_over_the_daily_budget_no_model_is_called(bot_factory) -> None:  #
     run, consensus = _costly_run(1.25)
     with bot.db.session() as session:
         repo.save_panel_run(
-            session, run, consensus, origin=RunOrigin.CLI, requester="U0X", config_hash="h"
+            session,
+            run,
+            consensus,
+            origin=RunOrigin.CLI,
+            requester="U0X",
+            config_hash="h",
+            workspace=TEAM_ID,
         )
     await bot.command("Capital of France?")
     await bot.settle()
