@@ -8,6 +8,7 @@ background (the panel runs in tasks started by the listeners).
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -21,6 +22,7 @@ from bot.runtime.services import Services
 from bot.slack import payload
 from bot.slack.client import build_client
 from bot.slack.oauth import NOT_INSTALLED, build_oauth
+from bot.slack.workspaces import WorkspaceNotes
 from evals.errors import ConfigError, StorageError, new_reference
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,14 @@ def build_app(services: Services, store: RunStore | None = None) -> AsyncApp:
         # A request no listener takes comes to on_error, which acknowledges it.
         raise_error_for_unhandled_request=True,
     )
+
+    notes = WorkspaceNotes(services)
+
+    @app.middleware
+    async def note_workspace(body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> None:
+        # Bolt passes ``next`` by that name.
+        notes.note(body)
+        await next()
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse | None:

@@ -143,6 +143,21 @@ def ensure_workspace(
         )
         .on_conflict_do_nothing(index_elements=["id"])
     )
+    if enterprise_id is not None:  # a row made before its org was known learns it
+        session.execute(
+            update(WorkspaceRow)
+            .where(WorkspaceRow.id == workspace_id, WorkspaceRow.enterprise_id.is_(None))
+            .values(enterprise_id=enterprise_id, updated_at=when)
+        )
+
+
+def org_workspaces(session: Session, enterprise_id: str) -> list[str]:
+    """The workspaces of an Enterprise Grid org that Quorum has seen a request from
+    (their ``workspaces`` rows name the org), sorted; the org's own id is not one."""
+    statement = select(WorkspaceRow.id).where(
+        WorkspaceRow.enterprise_id == enterprise_id, WorkspaceRow.id != enterprise_id
+    )
+    return sorted(session.scalars(statement))
 
 
 def workspace_settings(session: Session, workspace_id: str) -> WorkspaceSettings:

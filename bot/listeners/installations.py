@@ -17,9 +17,9 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 
 from bot.runtime.services import Services
-from bot.slack.installations import workspace_of
+from bot.slack.installations import installed_workspace
 from evals.errors import QuorumError, new_reference
-from storage.workspace_repo import delete_workspace_data
+from storage.workspace_repo import delete_workspace_data, org_workspaces
 
 log = logging.getLogger("quorum.listeners.installations")
 
@@ -27,7 +27,7 @@ log = logging.getLogger("quorum.listeners.installations")
 def register(app: AsyncApp, services: Services, store: AsyncInstallationStore | None) -> None:
     @app.event("app_uninstalled")
     async def on_uninstalled(context: AsyncBoltContext) -> None:
-        workspace = workspace_of(context.enterprise_id, context.team_id)
+        workspace = installed_workspace(context.enterprise_id, context.team_id)
         if workspace is None:
             log.warning("app_uninstalled without a team or enterprise id; ignored")
             return
@@ -61,7 +61,7 @@ def register(app: AsyncApp, services: Services, store: AsyncInstallationStore | 
         tokens = event.get("tokens") or {}
         users = [u for u in tokens.get("oauth") or [] if isinstance(u, str)]
         bots = tokens.get("bot") or []
-        where = workspace_of(context.enterprise_id, context.team_id)
+        where = installed_workspace(context.enterprise_id, context.team_id)
         if store is None or where is None:
             return
         if bots:
@@ -81,5 +81,12 @@ def register(app: AsyncApp, services: Services, store: AsyncInstallationStore | 
 
 
 def _delete(services: Services, workspace_id: str) -> dict[str, int]:
+    """Delete what ``workspace_id`` owns, in one transaction; for an Enterprise Grid
+    org-wide install (its id is the org's), what each of the org's workspaces owns too:
+    their rows are kept apart by team."""
+    deleted: dict[str, int] = {}
     with services.db.session() as session:
-        return delete_workspace_data(session, workspace_id)
+        for owner in [workspace_id, *org_workspaces(session, workspace_id)]:
+            for table, count in delete_workspace_data(session, owner).items():
+                deleted[table] = deleted.get(table, 0) + count
+    return deleted

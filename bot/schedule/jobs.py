@@ -213,12 +213,12 @@ async def run_for_all(
     workspace failing does not stop the others."""
     outcomes = []
     listed: list[tuple[Workspace, AsyncWebClient | None]]
-    if services.workspaces is None and services.settings.slack_bot_token is None:
+    found = directory(services)
+    if found is None:
         # No Slack at all (a benchmark-only deployment): the workspaces the database
         # knows, with no client (a digest then says it cannot post).
         listed = [(Workspace(w), None) for w in known_workspaces(services)]
     else:
-        found = directory(services)
         listed = [(w, await found.client_for(w)) for w in await found.installed()]
     for workspace, client in listed:
         with services.db.session() as session:
@@ -243,9 +243,9 @@ def run_job_blocking(
 
 async def client_for(services: Services, workspace: str) -> AsyncWebClient | None:
     """The client that speaks for ``workspace`` (None: no token, or not one of ours)."""
-    if services.workspaces is None and services.settings.slack_bot_token is None:
-        return None
     found = directory(services)
+    if found is None:
+        return None
     for known in await found.installed():
         if known.id == workspace:
             return await found.client_for(known)

@@ -30,12 +30,14 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.runtime.db_guard import DbGuard
-from bot.slack.workspaces import Workspace
+from bot.runtime.workspaces import Workspace
 from evals.errors import DatabaseUnavailableError, StorageError
 from storage.db import Database
 from storage.tables.slack_installations import slack_bots, slack_installations, slack_oauth_states
+from storage.workspace_repo import org_workspaces
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,15 @@ class GuardedInstallationStore(AsyncInstallationStore):
 
         return await self._call("listing installed workspaces", query)
 
+    async def org_workspaces(self, enterprise_id: str) -> list[str]:
+        """The workspaces of an org-wide install that Quorum has had requests from."""
+
+        def query() -> list[str]:
+            with Session(self.sync.engine) as session:
+                return org_workspaces(session, enterprise_id)
+
+        return await self._call("listing an org's workspaces", query)
+
 
 class GuardedStateStore(AsyncOAuthStateStore):
     """slack_sdk's SQLAlchemy OAuth state store (one-time ``state`` values of install
@@ -195,7 +206,7 @@ class GuardedStateStore(AsyncOAuthStateStore):
         return ok
 
 
-def workspace_of(enterprise_id: str | None, team_id: str | None) -> Workspace | None:
+def installed_workspace(enterprise_id: str | None, team_id: str | None) -> Workspace | None:
     """The workspace of a stored install: its team, or the org for an org-wide install."""
     if team_id:
         return Workspace(team_id, enterprise_id)
@@ -222,16 +233,27 @@ class InstalledWorkspaces:
         self.refresh_before_minutes = refresh_before_minutes
 
     async def installed(self) -> list[Workspace]:
-        found = [workspace_of(e, t) for e, t in await self.store.live_bots()]
+        """Every installed workspace; an Enterprise Grid org-wide install counts as the
+        org itself and each of its workspaces Quorum has had requests from (their data
+        is kept apart by team, so each gets its own digest)."""
+        found = {installed_workspace(e, t) for e, t in await self.store.live_bots()}
+        for org in [w for w in found if w is not None and w.id == w.enterprise_id]:
+            found.update(Workspace(t, org.id) for t in await self.store.org_workspaces(org.id))
         return sorted({w for w in found if w is not None}, key=lambda w: w.id)
 
     async def client_for(self, workspace: Workspace) -> AsyncWebClient | None:
+        """A client with the workspace's bot token: its own install's, else (a workspace
+        of an Enterprise Grid org) the org-wide install's."""
         org_wide = workspace.enterprise_id is not None and workspace.id == workspace.enterprise_id
         bot = await self.store.async_find_bot(
             enterprise_id=workspace.enterprise_id,
             team_id=None if org_wide else workspace.id,
             is_enterprise_install=org_wide,
         )
+        if (bot is None or not bot.bot_token) and workspace.enterprise_id and not org_wide:
+            bot = await self.store.async_find_bot(
+                enterprise_id=workspace.enterprise_id, team_id=None, is_enterprise_install=True
+            )
         if bot is None or not bot.bot_token:
             return None
         token = bot.bot_token

@@ -18,7 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime.services import Services
 from bot.runtime.workspaces import Workspace, WorkspaceDirectory
+from bot.slack.background_tasks import spawn
 from bot.slack.client import build_client
+from bot.slack.oauth import installed_workspaces
+from evals.errors import QuorumError
 from storage.workspace_repo import claim_unassigned, ensure_workspace
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ __all__ = [
     "TokenDirectory",
     "Workspace",
     "WorkspaceDirectory",
+    "WorkspaceNotes",
     "claim_for_token",
     "directory",
     "workspace_of",
@@ -51,6 +55,36 @@ def workspace_of(body: Mapping[str, Any]) -> Workspace | None:
     if enterprise is not None:
         return Workspace(enterprise, enterprise)
     return None
+
+
+class WorkspaceNotes:
+    """Gives each workspace a request comes from its ``workspaces`` row (with its
+    Enterprise Grid org), once per process: the scheduler lists an org-wide install's
+    workspaces from these rows, and the org's uninstall finds their data. Written in the
+    background; the request never waits for it, and a database that fails is tried
+    again on the workspace's next request."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._seen: set[Workspace] = set()
+
+    def note(self, body: Mapping[str, Any]) -> asyncio.Task[Any] | None:
+        workspace = workspace_of(body)
+        if workspace is None or workspace in self._seen:
+            return None
+        self._seen.add(workspace)
+        return spawn(self._record(workspace), name=f"note-workspace-{workspace.id}")
+
+    async def _record(self, workspace: Workspace) -> None:
+        def write() -> None:
+            with self.services.db.session() as session:
+                ensure_workspace(session, workspace.id, enterprise_id=workspace.enterprise_id)
+
+        try:
+            await self.services.db_guard.call(write)
+        except QuorumError as exc:
+            self._seen.discard(workspace)
+            log.info("workspace %s not noted yet (%s)", workspace.id, type(exc).__name__)
 
 
 class TokenDirectory:
@@ -81,10 +115,16 @@ class TokenDirectory:
         return self.client if workspace.id == (await self.workspace()).id else None
 
 
-def directory(services: Services) -> WorkspaceDirectory:
-    """The services' workspace directory; token mode's is made on first use."""
+def directory(services: Services) -> WorkspaceDirectory | None:
+    """The services' workspace directory, made on first use: the workspaces that
+    installed Quorum over OAuth when ``SLACK_CLIENT_ID`` is set, the bot token's one
+    workspace when ``SLACK_BOT_TOKEN`` is; None without Slack (a benchmark-only
+    deployment)."""
     if services.workspaces is None:
-        services.workspaces = TokenDirectory(build_client(services))
+        if services.settings.slack_client_id is not None:
+            services.workspaces = installed_workspaces(services)
+        elif services.settings.slack_bot_token is not None:
+            services.workspaces = TokenDirectory(build_client(services))
     return services.workspaces
 
 
@@ -93,10 +133,13 @@ async def claim_for_token(services: Services) -> dict[str, int]:
     workspace's. Idempotent, one transaction; rows claimed per table. Nothing happens
     without a bot token, or when Slack cannot say whose the token is (logged; the rows
     wait for the next start or ``quorum db assign-workspace``)."""
-    if services.workspaces is None and services.settings.slack_bot_token is None:
+    if services.settings.slack_client_id is not None:
+        return {}  # OAuth: whichever workspace installs first is no owner of old rows
+    found = directory(services)
+    if found is None:
         return {}
     try:
-        installed = await directory(services).installed()
+        installed = await found.installed()
     except Exception as exc:
         log.warning(
             "could not tell the token's workspace (%s); no rows claimed", type(exc).__name__

@@ -215,11 +215,19 @@ async def test_an_org_wide_install_answers_every_workspace_of_the_org(
         assert tokens_used(bot, before) == {"E0ORG"}
         assert [c for c in bot.slack.calls[before:] if c.method == "chat.postMessage"]
 
+    # The scheduler's directory: the org, and each of its workspaces that asked (their
+    # data is kept apart by team, so each gets its own digest), all with the org's token.
     directory = installed_workspaces(bot.services)
     assert directory is not None
-    assert await directory.installed() == [Workspace("E0ORG", "E0ORG")]
-    client = await directory.client_for(Workspace("E0ORG", "E0ORG"))
-    assert client is not None and fake_slack.workspace_of(client.token) == "E0ORG"
+    assert await directory.installed() == [
+        Workspace("E0ORG", "E0ORG"),
+        Workspace("T0ORG1", "E0ORG"),
+        Workspace("T0ORG2", "E0ORG"),
+    ]
+    for workspace in await directory.installed():
+        client = await directory.client_for(workspace)
+        assert client is not None and fake_slack.workspace_of(client.token) == "E0ORG"
+    assert await directory.client_for(Workspace("T0OTHER", "E0OTHER")) is None
 
 
 async def test_a_database_that_does_not_answer_is_said_plainly(two_workspaces: Bot) -> None:
