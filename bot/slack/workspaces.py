@@ -48,6 +48,10 @@ def workspace_of(body: Mapping[str, Any]) -> Workspace | None:
     try:
         team = _id(extract_team_id(data))
         enterprise = _id(extract_enterprise_id(data))
+        if team is None and "authorizations" in data:
+            # An org-wide install's authorization names no team: the workspace is the
+            # one the event happened in (the envelope's team), as for its commands.
+            team = _id(extract_team_id({k: v for k, v in data.items() if k != "authorizations"}))
     except (AttributeError, TypeError):  # a field of an unexpected shape
         return None
     if team is not None:

@@ -20,9 +20,9 @@ from bot.server import serve_socket_mode
 from bot.slack.installations import InstalledWorkspaces
 from bot.slack.oauth import INSTALL_PATH, REDIRECT_PATH, installed_workspaces
 from bot.slack.workspaces import Workspace
-from storage.tables.panel_runs import PanelRunRow
+from storage.tables.panel_runs import PanelRunRow, SignalRow
 from storage.tables.slack_installations import slack_bots, slack_installations, slack_oauth_states
-from tests.bot.conftest import Bot
+from tests.bot.conftest import SECRET, Bot
 from tests.bot.slack.oauth_flow import (
     base,
     free_port,
@@ -214,6 +214,22 @@ async def test_an_org_wide_install_answers_every_workspace_of_the_org(
         await bot.settle()
         assert tokens_used(bot, before) == {"E0ORG"}
         assert [c for c in bot.slack.calls[before:] if c.method == "chat.postMessage"]
+
+    # A reaction in an org-wide install: its authorization names no team, the envelope
+    # does; it counts on the run of the workspace it happened in.
+    org1 = next(r for r in bot.rows(PanelRunRow) if r.workspace_id == "T0ORG1")
+    assert org1.message_ts is not None
+    event = sr.envelope(
+        sr.reaction("+1", item_ts=org1.message_ts, channel=str(org1.channel_id)),
+        team_id="T0ORG1",
+        enterprise_id="E0ORG",
+        is_enterprise_install=True,
+    )
+    assert (await bot.send(sr.signed_json(SECRET, event))).status == 200
+    await bot.settle()
+    assert [(s.run_id, s.workspace_id, s.kind) for s in bot.rows(SignalRow)] == [
+        (org1.id, "T0ORG1", "up")
+    ]
 
     # The scheduler's directory: the org, and each of its workspaces that asked (their
     # data is kept apart by team, so each gets its own digest), all with the org's token.

@@ -218,3 +218,41 @@ async def test_install_answer_and_uninstall_on_postgresql(
     assert {b.team_id for b in rows(bot, slack_bots)} == {"T0BBB"}
     before = await ask(bot, "T0BBB")
     assert tokens_used(bot, before) == {"T0BBB"}
+
+
+async def test_an_org_wide_uninstall_with_delete_removes_each_of_its_workspaces_data(
+    bot_factory: Callable[..., Any], fake_slack: FakeSlackAPI, browser: aiohttp.ClientSession
+) -> None:
+    fake_slack.add_workspace(
+        "E0ORG", "Acme", enterprise_id="E0ORG", enterprise_name="Acme Corp", org_wide=True
+    )
+    fake_slack.add_workspace("T0BBB", "Beta")
+    bot: Bot = await bot_factory(env=oauth_env(fake_slack, quorum_uninstall_data="delete"))
+    fake_slack.redirect_url = f"{base(bot)}{REDIRECT_PATH}"
+    for installer in ("E0ORG", "T0BBB"):
+        assert (await install(bot, browser, installer)).status == 200
+    for team in ("T0ORG1", "T0ORG2"):
+        script(bot)
+        await bot.command(
+            "Capital of France?", team_id=team, enterprise_id="E0ORG", is_enterprise_install=True
+        )
+        await bot.settle()
+    await ask(bot, "T0BBB")
+    # the org's runs are kept apart by workspace, not under the org's id
+    assert sorted(r.workspace_id for r in bot.rows(PanelRunRow)) == ["T0BBB", "T0ORG1", "T0ORG2"]
+    b_before = [(r.id, r.question, r.consensus_text) for r in bot.rows(PanelRunRow)][-1:]
+
+    bot.slack.revoke("E0ORG")
+    event = sr.envelope(
+        {"type": "app_uninstalled"},
+        team_id="T0ORG1",
+        enterprise_id="E0ORG",
+        is_enterprise_install=True,
+    )
+    assert (await bot.send(sr.signed_json(SECRET, event))).status == 200
+    await bot.settle()
+
+    assert [(r.id, r.question, r.consensus_text) for r in bot.rows(PanelRunRow)] == b_before
+    assert {(b.enterprise_id, b.team_id) for b in rows(bot, slack_bots)} == {(None, "T0BBB")}
+    before = await ask(bot, "T0BBB")
+    assert tokens_used(bot, before) == {"T0BBB"}

@@ -38,6 +38,29 @@ SHAPES: list[tuple[str, dict[str, Any], Workspace | None]] = [
         Workspace("T1"),
     ),
     (
+        "event of an org-wide install: the workspace it happened in, as for its commands",
+        {
+            "team_id": "T1",
+            "enterprise_id": "E1",
+            "authorizations": [
+                {"team_id": None, "enterprise_id": "E1", "is_enterprise_install": True}
+            ],
+            "event": {"type": "reaction_added"},
+        },
+        Workspace("T1", "E1"),
+    ),
+    (
+        "org-level event of an org-wide install",
+        {
+            "enterprise_id": "E1",
+            "authorizations": [
+                {"team_id": None, "enterprise_id": "E1", "is_enterprise_install": True}
+            ],
+            "event": {"type": "app_uninstalled"},
+        },
+        Workspace("E1", "E1"),
+    ),
+    (
         "block action",
         {"type": "block_actions", "team": {"id": "T2"}, "user": {"team_id": "T2"}},
         Workspace("T2"),
