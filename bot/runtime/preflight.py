@@ -17,7 +17,7 @@ class Missing:
     how: str
 
 
-SLACK_HOW = "the Slack app's settings"
+SLACK_HOW = "the Slack app"
 
 BOTH_MODES = (
     "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set. Choose one: SLACK_BOT_TOKEN for "
@@ -42,7 +42,7 @@ def missing_slack(settings: Settings, *, socket_mode: bool) -> list[Missing]:
             missing.append(
                 Missing(
                     "SLACK_CLIENT_SECRET",
-                    "OAuth client secret, to install Quorum into workspaces (SLACK_CLIENT_ID is set)",
+                    "OAuth client secret (SLACK_CLIENT_ID is set)",
                     SLACK_HOW + ": Basic Information → App Credentials",
                 )
             )
@@ -57,7 +57,7 @@ def missing_slack(settings: Settings, *, socket_mode: bool) -> list[Missing]:
             missing.append(
                 Missing(
                     "SLACK_APP_TOKEN",
-                    "app-level token (xapp-…) with connections:write, for Socket Mode",
+                    "Socket Mode's app-level token (xapp-…, connections:write)",
                     SLACK_HOW + ": Basic Information → App-Level Tokens",
                 )
             )
@@ -90,16 +90,16 @@ def missing_provider_keys(
 
 def explain(missing: list[Missing]) -> str:
     lines = [
-        "Quorum can't start yet. Set these in the environment or in .env (see .env.example):",
+        "Quorum can't start yet. Set these in the environment or in .env (.env.example):",
         "",
     ]
-    width = max(len(m.variable) for m in missing) + 2
+    width = max(len(m.variable) for m in missing) + 2  # lines fit 80 columns (tested)
     for m in missing:
         lines.append(f"  {m.variable:<{width}}{m.why}")
         lines.append(f"  {'':<{width}}from {m.how}")
     if any(m.how.startswith(SLACK_HOW) for m in missing):
         lines += [
             "",
-            "No Slack app yet? Create one from bot/manifest.yaml (README: 'Connect to Slack').",
+            "No Slack app yet? Create one from bot/manifest.yaml (README: Connect to Slack).",
         ]
     return "\n".join(lines)

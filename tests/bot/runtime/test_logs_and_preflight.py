@@ -79,6 +79,23 @@ def test_socket_mode_needs_bot_and_app_tokens_but_no_signing_secret() -> None:
     assert [m.variable for m in missing_slack(settings, socket_mode=True)] == ["SLACK_APP_TOKEN"]
 
 
+@pytest.mark.parametrize(
+    ("given", "socket_mode"),
+    [
+        ({}, False),
+        ({}, True),
+        ({"slack_client_id": "1.2"}, False),
+        ({"slack_client_id": "1.2"}, True),
+    ],
+    ids=["http", "socket", "oauth-http", "oauth-socket"],
+)
+def test_what_to_set_reads_at_80_columns(given: dict[str, str], socket_mode: bool) -> None:
+    missing = missing_slack(_settings(**given), socket_mode=socket_mode)
+    assert missing
+    text = explain(missing)
+    assert [line for line in text.splitlines() if len(line) > 80] == []
+
+
 def test_missing_provider_keys_are_named_once_with_every_place_that_uses_them() -> None:
     entry = {"litellm_params": {"model": "openai/a", "api_key": "os.environ/OPENAI_API_KEY"}}
     config = parse_config({"panel": [{"model_name": "a", **entry}, {"model_name": "b", **entry}]})
