@@ -9,7 +9,9 @@ import typer
 from bot.cli.edge import edge, load_settings, out
 from bot.cli.root import app
 
-db_app = typer.Typer(help="Database schema: upgrade to the latest migration, show the revision.")
+db_app = typer.Typer(
+    help="The database: upgrade its schema, show the revision, list and assign workspaces."
+)
 app.add_typer(db_app, name="db")
 
 
