@@ -60,9 +60,15 @@ def test_an_answer_without_a_disclaimer_is_its_own_body() -> None:
             "The US state that forms the western boundary of Montana isIdaho1.",
             "The US state that forms the western boundary of Montana is Idaho.",
         ),
-        ("TheHouston Astros won the pennant in 20171.", "The Houston Astros won the pennant in 2017."),
+        (
+            "TheHouston Astros won the pennant in 20171.",
+            "The Houston Astros won the pennant in 2017.",
+        ),
         ("It was discontinued in 196912.", "It was discontinued in 1969."),
-        ("The tour started on April 1, 20161. It ended", "The tour started on April 1, 2016. It ended"),
+        (
+            "The tour started on April 1, 20161. It ended",
+            "The tour started on April 1, 2016. It ended",
+        ),
         ("Mark O’Meara won two majors.", "Mark O'Meara won two majors."),
     ],
 )
