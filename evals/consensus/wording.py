@@ -94,15 +94,15 @@ _NON_ANSWER = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
-# An answer that opens by disclaiming ("As an AI language model, I don't have …", "I'm
-# sorry, but I couldn't find …") and then turns ("However, …") to say something.
+# An answer that opens by disclaiming what the model is or can reach ("As an AI language
+# model, …", "I don't have access to real-time data …") and then turns ("However, …") to
+# say something. "I'm sorry, but I couldn't find X. However, …" is not one: it says it
+# has no answer, and what follows the turn is mostly about something else.
 _DISCLAIMER = re.compile(
-    r"""^[\W_]*(?:
+    r"""^[\W_]*(?:(?:i\s*(?:'m|’m|\s+am)\s+sorry|sorry)[,.]?\s+(?:but\s+)?)?(?:
         as\s+an\s+(?:ai|a\.i\.|language\s+model)
-      | i\s*(?:'m|’m|\s+am)\s+(?:sorry|afraid|not\s+able|unable)
-      | sorry\b
-      | i\s+(?:do\s+not|don'?t|don’t|cannot|can'?t|can’t|could\s+not|couldn'?t|couldn’t)\s+
-        (?:have|find|provide|access|know|browse|answer)
+      | i\s+(?:do\s+not|don'?t|don’t)\s+have\s+
+        (?:access|real[\s-]time|up[\s-]to[\s-]date|personal|the\s+ability|browsing|current)
     )""",
     re.IGNORECASE | re.VERBOSE,
 )

@@ -23,8 +23,8 @@ from evals.consensus.wording import answer_body, is_non_answer, tidy_text
             "In the first two seasons of Skins, Tony ends up with Michelle.",
         ),
         (
-            "I'm sorry, but I couldn't find the exact date. But the first season premiered on "
-            "October 10, 2017.",
+            "I'm sorry, but I don't have access to real-time data. But the first season "
+            "premiered on October 10, 2017.",
             "the first season premiered on October 10, 2017.",
         ),
     ],
@@ -41,6 +41,9 @@ def test_a_disclaimer_the_answer_then_sets_aside_is_not_a_non_answer(text: str, 
         "I'm sorry, as an AI language model, I don't have access to real-time TV schedules. "
         "However, I can provide you with a general overview of the episode.",
         "I'm sorry, but I can't help with that. But thanks.",
+        # It found nothing: what follows the turn is about something else.
+        "I’m sorry, but I couldn’t find the exact number of titles won by Americans. However, "
+        "I did find that the 1904 Olympics were held in St. Louis.",
         "I have no comment.",
     ],
 )
