@@ -238,7 +238,8 @@ def analyse_panel(
             "log_words": math.log1p(len(words(t))),
             "question_echo": 1.0 if is_question_echo(t) else 0.0,
             "denies": 1.0 if f.stance < 0 else 0.0,
-            # It opened by disclaiming ("I couldn't find …. However, …"): less committed.
+            # It opened by disclaiming ("As an AI language model, … However, …"): less
+            # committed than an answer that just says it.
             "disclaimed": 1.0 if answer_body(original) != original else 0.0,
         }
         for t, original, f in zip(said, texts, facts, strict=True)

@@ -152,7 +152,8 @@ def words(text: str) -> list[str]:
 _GLUED_FUNCTION_WORD = re.compile(
     r"\b([Tt]he|[Ii]s|[Ww]as|[Aa]re|[Ww]ere|[Ii]n|[Oo]f|[Aa]t|[Bb]y|[Oo]n|and|to)(?=[A-Z][a-z])"
 )
-_NOTE_AFTER_WORD = re.compile(r"(?<=[a-z]{3})\d{1,2}(?=[.,;:)]|\s|$)")
+# (Not after a LaTeX command: "\sqrt2" keeps its 2.)
+_NOTE_AFTER_WORD = re.compile(r"(?<![\\\w])([A-Za-z]*[a-z]{3})\d{1,2}(?=[.,;:)]|\s|$)")
 _NOTE_AFTER_YEAR = re.compile(
     r"((?:\b(?:in|on|of|by|since|until|from)|\d,)\s+)(1[5-9]\d\d|20[0-2]\d)\d{1,2}(?=[.,;:)]|$)",
     re.I,
@@ -165,7 +166,7 @@ def tidy_text(text: str) -> str:
     text = text.replace("’", "'").replace("‘", "'")
     text = _GLUED_FUNCTION_WORD.sub(r"\1 ", text)
     text = _NOTE_AFTER_YEAR.sub(r"\1\2", text)
-    return _NOTE_AFTER_WORD.sub("", text)
+    return _NOTE_AFTER_WORD.sub(r"\1", text)
 
 
 def answer_body(text: str) -> str:

@@ -86,6 +86,7 @@ def test_scraped_glue_and_citation_marks_are_undone(text: str, tidy: str) -> Non
         "The town had 10000 people in 1990.",
         "He scored 21 of 23 points, 12.5 a game.",
         "Isabel and Ingrid won in 2016.",
+        "So x = \\sqrt2 and y = \\frac12.",
     ],
 )
 def test_ordinary_words_and_numbers_are_left_alone(text: str) -> None:
