@@ -28,6 +28,7 @@ from evals.consensus.final_answer import (
     same_final,
 )
 from evals.consensus.wording import (
+    answer_body,
     conflicts,
     content_words,
     hedge_count,
@@ -36,6 +37,7 @@ from evals.consensus.wording import (
     is_question_echo,
     key_facts,
     overlap,
+    tidy_text,
     words,
 )
 from evals.embedding.chunking import chunk_text
@@ -176,17 +178,20 @@ def analyse_panel(
         start += len(chunks)
     q_text = (question or "").strip()
     expected = expected_kind(q_text)
+    # What each answer says once an opening disclaimer it sets aside is dropped ("As an
+    # AI language model, I can't browse. However, it opened in 1998." says "1998").
+    said = [tidy_text(answer_body(t)) for t in texts]
     finals = tuple(
-        extract_final(t, q_text) if ok else None for t, ok in zip(texts, informative, strict=True)
+        extract_final(t, q_text) if ok else None for t, ok in zip(said, informative, strict=True)
     )
 
-    bodies = [strip_heading_echo(t, q_text) for t in texts]
+    bodies = [strip_heading_echo(t, q_text) for t in said]
     facts = [key_facts(t, q_text) for t in bodies]
     vocab = [content_words(t, q_text) for t in bodies]
     # The span is relative to the question: without one, the thing an answer is about
     # ("The Eiffel Tower was completed in 1901") cannot be told from what it answers.
     spans = [answer_span(t, q_text) for t in bodies] if q_text else []
-    short = [len(words(t)) <= SHORT_ANSWER_WORDS for t in texts]
+    short = [len(words(t)) <= SHORT_ANSWER_WORDS for t in said]
     n = len(members)
 
     def _conflicts(i: int, j: int) -> int:
@@ -233,8 +238,11 @@ def analyse_panel(
             "log_words": math.log1p(len(words(t))),
             "question_echo": 1.0 if is_question_echo(t) else 0.0,
             "denies": 1.0 if f.stance < 0 else 0.0,
+            # It opened by disclaiming ("As an AI language model, … However, …"): less
+            # committed than an answer that just says it.
+            "disclaimed": 1.0 if answer_body(original) != original else 0.0,
         }
-        for t, f in zip(texts, facts, strict=True)
+        for t, original, f in zip(said, texts, facts, strict=True)
     )
     return PanelAnalysis(
         members=members,

@@ -45,6 +45,7 @@ _SENTENCE_END = re.compile(
 TITLES = word_list("titles")
 #: Months and days date a claim; they are not the thing it names.
 CALENDAR = word_list("calendar")
+_STOPWORDS = word_list("stopwords")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,13 @@ class AnswerSpan:
 
     names: frozenset[str]
     content: frozenset[str]
+
+
+def _title_case(text: str) -> bool:
+    """Every word of ``text`` but the small function words starts with a capital."""
+    return all(
+        w[0].isupper() for w in words(text) if w[0].isalpha() and w.lower() not in _STOPWORDS
+    )
 
 
 def strip_heading_echo(text: str, question: str) -> str:
@@ -67,6 +75,13 @@ def strip_heading_echo(text: str, question: str) -> str:
     asked = {w.lower() for w in words(question)}
     echoed = sum(1 for w in heading if w in asked or w.rstrip("s") in asked)
     if echoed / len(heading) < ECHO_SHARE:
+        return text
+    # A sentence (not in Title Case) before the colon that names something the question
+    # does not is the answer itself ("Mark O'Meara won two golf majors in 1998: the
+    # Masters and The Open"); in a Title Case heading every word looks like a name.
+    if not _title_case(match.group(1)) and (
+        key_facts(match.group(1), question).names - TITLES - CALENDAR
+    ):
         return text
     return text[match.end() :]
 

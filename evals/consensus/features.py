@@ -34,6 +34,7 @@ ANSWER_FEATURES: tuple[str, ...] = (
     "hedged",
     "log_words",
     "question_echo",
+    "disclaimed",
 )
 #: Answer features whose weight may not be negative: agreement and a member's record
 #: are evidence, never a penalty. (In a panel split between affirming and denying, the

@@ -113,7 +113,11 @@ _MARKED_NUMBER = (
     re.compile(r"\banswer\s*:\s*([^\n]+)", re.IGNORECASE),
 )
 # A number: optional sign, digits with optional thousands separators, optional decimals.
-_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])|(?<![\w.])-?\.\d+")
+# A unit may be glued on ("2600g", "156kgs", "72Mb/hour"): the number is still the value.
+_NUMBER = re.compile(
+    r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d.,]\d)(?=[^\W\d_]*(?!\w))"
+    r"|(?<![\w.])-?\.\d+"
+)
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2}|2100)(?!\d)")
 _SENTENCE = re.compile(r"[.!?](?:\s|$)|\n")
 _YES_NO = re.compile(r"^[\W_]*(yes|no)\b", re.IGNORECASE)

@@ -94,6 +94,31 @@ _NON_ANSWER = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 
+# An answer that opens by disclaiming what the model is or can reach ("As an AI language
+# model, …", "I don't have access to real-time data …") and then turns ("However, …") to
+# say something. "I'm sorry, but I couldn't find X. However, …" is not one: it says it
+# has no answer, and what follows the turn is mostly about something else.
+_DISCLAIMER = re.compile(
+    r"""^[\W_]*(?:(?:i\s*(?:'m|’m|\s+am)\s+sorry|sorry)[,.]?\s+(?:but\s+)?)?(?:
+        as\s+an\s+(?:ai|a\.i\.|language\s+model)
+      | i\s+(?:do\s+not|don'?t|don’t)\s+have\s+
+        (?:access|real[\s-]time|up[\s-]to[\s-]date|personal|the\s+ability|browsing|current)
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_PIVOT = re.compile(
+    r"(?:^|[.!?]\s+|\n\s*)(?:however|but|that\s+said|nevertheless|nonetheless|still)\b[,:]?\s*",
+    re.IGNORECASE,
+)
+# A sentence still about the model ("I can provide you with some general information.").
+_META_SENTENCE = re.compile(
+    r"\s*i\s+(?:can|could|will|would)\s+(?:provide|give|offer|share|tell)\b[^.!?\n]*"
+    r"(?:[.!?]+|\n|$)",
+    re.IGNORECASE,
+)
+#: A disclaimer's turn must leave at least this many words to count as an answer.
+_MIN_BODY_WORDS = 3
+
 _TENTATIVE_ANSWER = re.compile(
     r"\b(?:i\s+think|i\s+believe|i\s+guess|probably|maybe|perhaps|likely)\b", re.IGNORECASE
 )
@@ -122,9 +147,58 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+# Scraped chat answers glue words and citation marks together: "TheHouston Astros",
+# "isIdaho1.", "on April 1, 20161." (year 2016, note 1). Only these safe shapes are undone.
+_GLUED_FUNCTION_WORD = re.compile(
+    r"\b([Tt]he|[Ii]s|[Ww]as|[Aa]re|[Ww]ere|[Ii]n|[Oo]f|[Aa]t|[Bb]y|[Oo]n|and|to)(?=[A-Z][a-z])"
+)
+# (Not after a LaTeX command: "\sqrt2" keeps its 2.)
+_NOTE_AFTER_WORD = re.compile(r"(?<![\\\w])([A-Za-z]*[a-z]{3})\d{1,2}(?=[.,;:)]|\s|$)")
+_NOTE_AFTER_YEAR = re.compile(
+    r"((?:\b(?:in|on|of|by|since|until|from)|\d,)\s+)(1[5-9]\d\d|20[0-2]\d)\d{1,2}(?=[.,;:)]|$)",
+    re.I,
+)
+
+
+def tidy_text(text: str) -> str:
+    """``text`` with curly apostrophes made straight, glued function words ("isIdaho")
+    parted and citation marks after words and years ("Idaho1.", "in 20161.") dropped."""
+    text = text.replace("’", "'").replace("‘", "'")
+    text = _GLUED_FUNCTION_WORD.sub(r"\1 ", text)
+    text = _NOTE_AFTER_YEAR.sub(r"\1\2", text)
+    return _NOTE_AFTER_WORD.sub(r"\1", text)
+
+
+def answer_body(text: str) -> str:
+    """``text`` without an opening disclaimer that the answer then sets aside.
+
+    "As an AI language model, I don't have real-time information. However, the crash
+    happened on July 10, 2017." answers the question: its body is "the crash happened on
+    July 10, 2017." The disclaimer is dropped only when a sentence turns from it
+    ("However", "But", "That said", …) to something that is not more about the model
+    itself ("I can provide some general information"); otherwise ``text`` is returned
+    unchanged.
+    """
+    stripped = text.strip()
+    if not _DISCLAIMER.match(stripped):
+        return text
+    pivot = _PIVOT.search(stripped)
+    if not pivot:
+        return text
+    body = stripped[pivot.end() :]
+    while True:
+        meta = _META_SENTENCE.match(body)
+        if not meta:
+            break
+        body = body[meta.end() :]
+    body = body.strip()
+    return body if len(words(body)) >= _MIN_BODY_WORDS else text
+
+
 def is_non_answer(text: str) -> bool:
-    """True for empty text, refusals, "I have no comment", "I don't know" and the like."""
-    stripped = text.strip().strip("\"'“”").strip()
+    """True for empty text, refusals, "I have no comment", "I don't know" and the like
+    (but not a disclaimer followed by an answer: see :func:`answer_body`)."""
+    stripped = answer_body(text).strip().strip("\"'“”").strip()
     if not words(stripped):
         return True
     match = _NON_ANSWER.match(stripped)

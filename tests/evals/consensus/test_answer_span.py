@@ -91,6 +91,13 @@ def test_a_heading_that_repeats_the_question_is_dropped(text: str, expected: str
     assert strip_heading_echo(text, "when did the cubs win a world series") == expected
 
 
+def test_a_sentence_before_a_colon_that_names_the_answer_is_not_a_heading() -> None:
+    q = "mark who won two golf majors in 1998"
+    text = "Mark O'Meara won two golf majors in 1998: the Masters and The Open."
+    assert strip_heading_echo(text, q) == text
+    assert "o'meara" in answer_span(text, q).names
+
+
 def test_a_heading_word_is_not_a_name_the_answers_can_disagree_on() -> None:
     q = "how long did it take to build the great pyramid of egypt"
     body = strip_heading_echo("Build Time for the Great Pyramid: About 20 years, at Giza.", q)

@@ -75,6 +75,22 @@ def test_the_same_number_however_it_is_written(text: str) -> None:
     assert extract_final(text, Q_COST) == FinalAnswer(AnswerKind.NUMBER, "1200")
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Seen on the GSM8K dev panels: the unit glued to the boxed number hid it, and the
+        # answer read as the last bare number of the working (20, 2, 3600).
+        ("1000g + 1600g = 2600g. The bag weighs \\boxed{2600g}.", "2600"),
+        ("78 marbles x 2 kg = 156kgs. \\boxed{156kgs}", "156"),
+        ("0.02 Mb/s x 3600 s = 72Mb per hour. So it is \\boxed{72Mb/hour}.", "72"),
+        ("The answer is 2600g.", "2600"),
+    ],
+)
+def test_a_unit_glued_to_the_number_does_not_hide_it(text: str, value: str) -> None:
+    q = "Joe has 1000 g of chocolate and 1600 g of apples, 20 in all. How much does it weigh?"
+    assert extract_final(text, q) == FinalAnswer(AnswerKind.NUMBER, value)
+
+
 def test_a_worked_answer_gives_its_last_number_a_short_one_its_first_new_one() -> None:
     worked = "He has 12 pens. Each costs $100. Together that is 1200. Minus a 200 discount, 1000."
     assert extract_final(worked, Q_COST) == FinalAnswer(AnswerKind.NUMBER, "1000")

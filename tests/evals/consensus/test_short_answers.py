@@ -56,6 +56,44 @@ def ans(member: str, text: str) -> ModelAnswer:
             ],
             "The Cubs last won the World Series in 1945.",
         ),
+        # A disclaimer the answer then sets aside is not a non-answer.
+        (
+            "who won the 2018 women's royal rumble match",
+            [
+                "As an AI language model, I don't have up-to-date information on current "
+                "events or sports. However, the 2018 Women's Royal Rumble match was won by Asuka.",
+                "Asuka won the first-ever women's Royal Rumble match in 2018.",
+            ],
+            "Sasha Banks won the women's Royal Rumble match that year.",
+        ),
+        # Scraped answers: a glued word and a citation mark ("isIdaho1.").
+        (
+            "what us state forms the western boundary of montana",
+            [
+                "Idaho forms the western boundary of Montana.",
+                "The US state that forms the western boundary of Montana isIdaho1.",
+            ],
+            "Washington forms the western boundary of Montana.",
+        ),
+        # A citation mark glued to a year ("20161": 2016, note 1).
+        (
+            "when did the not in this lifetime tour start",
+            [
+                "The Not in This Lifetime Tour started on April 1, 2016.",
+                "The Not in This Lifetime Tour by Guns N' Roses started on April 1, 20161. "
+                "It featured the classic lineup.",
+            ],
+            "The tour started in 2017.",
+        ),
+        # Curly and straight apostrophes spell one name.
+        (
+            "mark who won two golf majors in 1998",
+            [
+                "Mark O'Meara won two majors in 1998.",
+                "Mark O’Meara won two golf majors in 1998: the Masters and The Open.",
+            ],
+            "Mark Calcavecchia won them.",
+        ),
     ],
 )
 def test_the_same_answer_in_other_words_is_one_cluster_and_the_other_dissents(
