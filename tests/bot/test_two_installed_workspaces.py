@@ -486,6 +486,7 @@ async def test_two_installed_workspaces_each_see_only_their_own_data(
         by, digest = posted[t.digest_channel]
         assert by == team
         assert t.secret in digest and "4 question(s)" in digest, digest
+        assert "No benchmark results" not in digest  # its own benchmark is in it
     assert set(posted) == {t.digest_channel for t in TEAMS.values()}
     uploads = {
         ws.bot.slack.workspace_of(c.token): c.body.get("channel_id")
