@@ -167,7 +167,7 @@ def _event(
 def _owned(session: Session, case_id: str, workspace: str) -> CaseRow | None:
     """Case ``case_id`` when ``workspace`` owns it; another workspace's case is None,
     exactly as if it did not exist."""
-    row = session.get(CaseRow, case_id)
+    row = session.get(CaseRow, {"workspace_id": workspace, "id": case_id})
     return row if row is not None and row.workspace_id == workspace else None
 
 
@@ -545,7 +545,11 @@ def add_cases(
     at = _now(now)
     cases = list(cases)
     ids = [c.id for c in cases]
-    existing = set(session.scalars(select(CaseRow.id).where(CaseRow.id.in_(ids))).all())
+    existing = set(
+        session.scalars(
+            select(CaseRow.id).where(CaseRow.workspace_id == workspace, CaseRow.id.in_(ids))
+        ).all()
+    )
     if existing and not skip_existing:
         raise InputError(
             f"{len(existing)} case id(s) already exist: {', '.join(sorted(existing))}; "

@@ -16,8 +16,10 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     text,
@@ -44,6 +46,9 @@ class CaseRow(Base):
         CheckConstraint(one_of("status", CASE_STATUSES), name="status"),
         CheckConstraint(one_of("severity", CASE_SEVERITIES), name="severity"),
         CheckConstraint(one_of("source", CASE_SOURCES), name="source"),
+        # A case id is one workspace's (revision 0012): two workspaces may import the
+        # same file, and neither learns which ids the other uses.
+        PrimaryKeyConstraint("workspace_id", "id"),
         Index("ix_cases_workspace_status_set", "workspace_id", "status", "case_set"),
         # One live case per panel run (revision 0007): two signals on one result, even
         # milliseconds apart in two processes, make one case.
@@ -56,7 +61,7 @@ class CaseRow(Base):
         ),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40))
     workspace_id: Mapped[str] = workspace_column()
     case_set: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
@@ -73,7 +78,10 @@ class CaseRow(Base):
     source: Mapped[str] = mapped_column(String(16))
     source_link: Mapped[str | None] = mapped_column(Text)
     observed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    previous_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    #: The case this one is a new version of, in the same workspace (no foreign key: a
+    #: composite one would null the workspace too; cases are retired, never deleted one
+    #: by one).
+    previous_id: Mapped[str | None] = mapped_column(String(40))
     merged_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     source_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("panel_runs.id", ondelete="SET NULL"), index=True
@@ -89,10 +97,20 @@ class CaseEventRow(Base):
     retired, rotated, imported."""
 
     __tablename__ = "case_events"
+    __table_args__ = (
+        # Checked at commit: a claim moves a case and its events in one transaction.
+        ForeignKeyConstraint(
+            ["workspace_id", "case_id"],
+            ["cases.workspace_id", "cases.id"],
+            ondelete="CASCADE",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[str] = workspace_column(index=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[str] = mapped_column(String(40), index=True)
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -295,7 +295,7 @@ async def use_everything(ws: Workspaces, team: str) -> None:
     assert corrected.expected == f"{t.secret} fixed", corrected.expected
     await ws.click(team, t.person, cb.ACTION_APPROVE_GOLDEN, corrected.id)
     with bot.db.session() as s:
-        approved = s.get(CaseRow, corrected.id)
+        approved = s.get(CaseRow, {"workspace_id": team, "id": corrected.id})
         assert approved is not None and approved.status == CaseStatus.ACTIVE.value
 
     # App Home

@@ -138,9 +138,40 @@ def test_an_import_goes_to_the_workspace_named(env: Database, tmp_path: Path) ->
     result = quorum("cases", "import", str(source), "--workspace", B)
     assert result.exit_code == 0, result.output
     with env.session() as s:
-        assert s.get(CaseRow, "bravo-new").workspace_id == B  # type: ignore[union-attr]
+        assert s.scalars(select(CaseRow.workspace_id).where(CaseRow.id == "bravo-new")).all() == [B]
     bad = quorum("cases", "list", "--workspace", "T0 B; DROP")
     assert bad.exit_code == 2 and "not a workspace id" in bad.output
+
+
+def test_a_case_id_is_one_workspace_s_so_b_may_use_one_a_uses(
+    env: Database, tmp_path: Path
+) -> None:
+    """B imports a file with an id A already uses: not refused (a refusal would tell B
+    which ids A has), stored as B's own case, and neither one's edits reach the other."""
+    source = tmp_path / "shared.jsonl"
+    source.write_text(
+        json.dumps({"id": "alpha-golden", "input": {"question": "Bravo's own question?"}}) + "\n",
+        encoding="utf-8",
+    )
+    imported = quorum("cases", "import", str(source), "--workspace", B)
+    assert imported.exit_code == 0, imported.output
+    again = quorum("cases", "import", str(source), "--workspace", B)
+    assert again.exit_code == 2 and "alpha-golden" in again.output  # B's own, already there
+
+    edited = quorum("cases", "edit", "alpha-golden", "--expected", "Madrid", "--workspace", B)
+    assert edited.exit_code == 0, edited.output
+    shown_b = quorum("cases", "show", "alpha-golden", "--workspace", B).output
+    shown_a = quorum("cases", "show", "alpha-golden", "--workspace", A).output
+    assert "Bravo's own question?" in shown_b and "Madrid" in shown_b
+    assert "Alpha golden?" in shown_a and "Madrid" not in shown_a and "Bravo" not in shown_a
+    with env.session() as s:
+        rows = s.scalars(select(CaseRow).where(CaseRow.id == "alpha-golden")).all()
+        owners = {r.workspace_id: (r.question, r.expected) for r in rows}
+        b_events = [e.action for e in case_repo.case_events(s, "alpha-golden", workspace=B)]
+        a_events = [e.action for e in case_repo.case_events(s, "alpha-golden", workspace=A)]
+    assert owners == {A: ("Alpha golden?", None), B: ("Bravo's own question?", "Madrid")}
+    assert b_events == ["imported", "edited"]
+    assert a_events == ["imported"]
 
 
 def test_db_workspaces_and_assign_workspace(env: Database) -> None:
