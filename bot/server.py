@@ -24,7 +24,7 @@ from bot.compare.run_spool import default_spool
 from bot.runtime.services import Services
 from bot.runtime.shared_budget import recording_demand
 from bot.slack import payload
-from bot.slack.background_tasks import drain
+from bot.slack.background_tasks import drain, spawn
 from bot.slack.install_pages import install_error_page
 from bot.slack.request_guard import check_request, log_rejection
 from bot.slack.workspaces import claim_for_token
@@ -187,8 +187,10 @@ async def keep_replaying(services: Services, every_s: float = SPOOL_REPLAY_EVERY
 
 async def serve_http(services: Services, port: int) -> None:
     """Serve Slack's requests over HTTP until cancelled."""
-    await claim_for_token(services)
     server = await start_http(services, port)
+    # In the background: a Slack that does not answer auth.test must not keep /healthz
+    # and Slack's requests waiting (the client tries for up to 45 s).
+    spawn(claim_for_token(services), name="claim-unassigned-rows")
     replayer = asyncio.create_task(keep_replaying(services), name="spool-replay")
     log.info("Quorum listening on port %s (POST %s, GET %s)", server.port, EVENTS_PATH, HEALTH_PATH)
     try:
@@ -223,7 +225,7 @@ async def serve_socket_mode(services: Services) -> None:
     """Connect to Slack over Socket Mode and handle requests until cancelled. With OAuth
     installs, the install pages (and ``/healthz``) are served over HTTP on ``$PORT`` too:
     people reach them with a browser, not through Slack's socket."""
-    await claim_for_token(services)
+    spawn(claim_for_token(services), name="claim-unassigned-rows")
     app = build_app(services)
     handler = build_socket_mode_handler(services, app)
     pages: RunningServer | None = None

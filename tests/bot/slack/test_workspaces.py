@@ -3,17 +3,24 @@ mode's claim of rows stored before workspaces."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
 
+from bot.server import serve_http
 from bot.slack.workspaces import TokenDirectory, Workspace, claim_for_token, workspace_of
 from storage import repo
 from storage.db import Database
 from storage.records import RunOrigin
 from storage.tables.base import UNASSIGNED
+from storage.tables.panel_runs import PanelRunRow
 from tests.bot.digest_seed import make_services
+from tests.bot.slack.oauth_flow import free_port
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.storage.factories import consensus_for, panel_run
 
@@ -126,3 +133,48 @@ async def test_the_token_directory_serves_only_its_workspace(fake_slack: FakeSla
     assert mine.id == fake_slack.team_id
     assert await directory.client_for(Workspace(mine.id)) is client
     assert await directory.client_for(Workspace("T0SOMEONE")) is None
+
+
+async def test_the_bot_serves_before_slack_says_whose_token_it_is(
+    sqlite_db: Database, fake_slack: FakeSlackAPI
+) -> None:
+    """The start-up claim runs in the background: a Slack slow to answer auth.test
+    keeps neither /healthz nor Slack's requests waiting; the rows are claimed after."""
+    run = panel_run()
+    with sqlite_db.session() as s:
+        repo.save_panel_run(
+            s,
+            run,
+            consensus_for(run),
+            workspace=UNASSIGNED,
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+        )
+    fake_slack.fail("auth.test", delay=2.0)
+    services = make_services(sqlite_db, slack_url=fake_slack.url)
+    port = free_port()
+    serving = asyncio.create_task(serve_http(services, port))
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # until the server listens
+                try:
+                    health = await http.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.02)
+            assert health.status == 200
+        with sqlite_db.session() as s:  # answered while auth.test still hangs
+            assert repo.get_run(s, 1, workspace=UNASSIGNED) is not None
+        assert await fake_slack.async_wait_for(
+            lambda _: _owner(sqlite_db) == fake_slack.team_id, wait_s=10.0
+        )
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+
+
+def _owner(db: Database) -> str | None:
+    with db.session() as s:
+        return s.scalars(select(PanelRunRow.workspace_id)).first()
