@@ -71,14 +71,24 @@ class DbGuard:
         self._set("ok")
         return result
 
+    def _in_flight(self) -> asyncio.Future[bool] | None:
+        """The probe still running for this event loop. One started on another loop (a
+        scheduled job's, run in a thread of its own and maybe ended since) can never be
+        awaited here, nor finish here: it does not count."""
+        probe = self._probe
+        if probe is None or probe.done() or probe.get_loop() is not asyncio.get_running_loop():
+            return None
+        return probe
+
     def probe(self) -> asyncio.Future[bool]:
         """Start a ``SELECT 1`` in the background unless one is in flight."""
-        if self._probe is None or self._probe.done():
+        probe = self._in_flight()
+        if probe is None:
             loop = asyncio.get_running_loop()
             self._probe_started = time.monotonic()
-            self._probe = loop.run_in_executor(self._probe_pool, self.db.ping)
-            self._probe.add_done_callback(self._probed)
-        return self._probe
+            probe = self._probe = loop.run_in_executor(self._probe_pool, self.db.ping)
+            probe.add_done_callback(self._probed)
+        return probe
 
     def _probed(self, future: asyncio.Future[bool]) -> None:
         if future.cancelled():
@@ -89,7 +99,7 @@ class DbGuard:
     async def health(self) -> State:
         """The database's state, waiting at most ``HEALTH_WAIT_S`` (never on a probe
         that has already been stuck longer than that)."""
-        fresh = self._probe is None or self._probe.done()
+        fresh = self._in_flight() is None
         probe = self.probe()
         left = HEALTH_WAIT_S - (time.monotonic() - self._probe_started)
         if not probe.done():
