@@ -45,8 +45,12 @@ class FlakyDatabase(Database):
     """A real database that can be made unreachable (as when the server restarts)."""
 
     down = False
+    #: Seconds every session waits first (a database slow under load).
+    lag_s = 0.0
 
     def _check(self) -> None:
+        if self.lag_s:
+            time.sleep(self.lag_s)
         if self.down:
             exc = OperationalError("SELECT 1", {}, Exception("connection refused"))
             raise self.storage_error("a database transaction", exc) from exc
@@ -125,7 +129,7 @@ class Bot:
         last = -1
         while time.monotonic() < deadline:
             calls = len(self.slack.calls)
-            busy = pending_tasks() > 0 or calls != last
+            busy = pending_tasks() > 0 or bolt_listeners_running() > 0 or calls != last
             last = calls
             if busy:
                 quiet_since = None
@@ -268,3 +272,16 @@ async def ask(bot: Bot, question: str = "What is the capital of France?") -> Any
     results = bot.results()
     assert results, "no result was posted"
     return results[-1]
+
+
+def bolt_listeners_running() -> int:
+    """Listeners Bolt runs after acknowledging (``process_before_response=False``): in
+    tasks of its own, which :func:`pending_tasks` does not count. Without them a listener
+    slow to start on a loaded machine (App Home reading the database) made its first
+    Slack call after ``settle`` had returned."""
+    return sum(
+        1
+        for task in asyncio.all_tasks()
+        if not task.done()
+        and "run_ack_function_asynchronously" in getattr(task.get_coro(), "__qualname__", "")
+    )

@@ -58,6 +58,21 @@ def test_the_manifest_enables_the_home_tab_and_its_event() -> None:
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
 
 
+async def test_settle_waits_for_a_listener_slow_to_make_its_first_slack_call(
+    bot_factory: Any,
+) -> None:
+    """Bolt runs the listener after acknowledging, in a task of its own: ``settle`` waits
+    for it even when the database keeps it quiet longer than settle's quiet window."""
+    bot = await _seeded(bot_factory)
+    bot.db.lag_s = 0.4
+    try:
+        assert (await bot.event(sr.app_home_opened(ALICE))).status == 200
+        await bot.settle()
+        assert len(_published(bot, ALICE)) == 1
+    finally:
+        bot.db.lag_s = 0.0
+
+
 async def test_opening_the_home_tab_shows_models_questions_schedule_and_review_queue(
     bot_factory: Any,
 ) -> None:

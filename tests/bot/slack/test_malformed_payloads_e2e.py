@@ -422,16 +422,9 @@ async def test_a_signed_malformed_payload_is_acknowledged_and_dropped_without_a_
         reply = await bot.send(_request(request_kind, body, bot))
         await bot.settle()
     assert reply.status == 200
-
-    def did_something() -> bool:
-        changed = _stored(bot) != before or bot.models.calls() > model_calls
-        answered = any(
-            c.method in (*WRITES, "response_url") for c in bot.slack.calls[calls_before_control:]
-        )
-        return changed or answered
-
-    # Bolt runs a listener in a task of its own, which settle() cannot see: on a loaded
-    # machine its first Slack call can come after settle's quiet window, so wait for it.
-    await bot.slack.async_wait_for(lambda _: did_something(), wait_s=5.0)
-    assert did_something(), f"the unbroken {kind.name} did nothing"
     assert _tracebacks(caplog) == []
+    changed = _stored(bot) != before or bot.models.calls() > model_calls
+    answered = any(
+        c.method in (*WRITES, "response_url") for c in bot.slack.calls[calls_before_control:]
+    )
+    assert changed or answered, f"the unbroken {kind.name} did nothing"
