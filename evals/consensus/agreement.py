@@ -188,6 +188,10 @@ def analyse_panel(
     bodies = [strip_heading_echo(t, q_text) for t in said]
     facts = [key_facts(t, q_text) for t in bodies]
     vocab = [content_words(t, q_text) for t in bodies]
+    # An answer made only of the question's words ("Padawan." to "how do you spell
+    # padawan", "North Goa." to "is it in north or south goa") is compared on all of its
+    # content words: against the question's, it says nothing, which is not disagreement.
+    own_vocab = [content_words(t) for t in bodies]
     # The span is relative to the question: without one, the thing an answer is about
     # ("The Eiffel Tower was completed in 1901") cannot be told from what it answers.
     spans = [answer_span(t, q_text) for t in bodies] if q_text else []
@@ -224,8 +228,11 @@ def analyse_panel(
                     expected,
                     float(similarity[i, j]),
                     _conflicts(i, j),
-                    vocab[i],
-                    vocab[j],
+                    *(
+                        (vocab[i], vocab[j])
+                        if vocab[i] or vocab[j]
+                        else (own_vocab[i], own_vocab[j])
+                    ),
                     (spans[i], spans[j]) if spans else None,
                     facts[i].stance * facts[j].stance < 0,
                 )

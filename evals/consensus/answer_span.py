@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from evals.consensus.wording import content_words, key_facts, words
+from evals.consensus.wording import content_words, key_facts, same_stem, words
 from evals.word_lists import word_list
 
 #: A heading that opens an answer ("Panama Canal President: Theodore Roosevelt ...") is
@@ -105,18 +105,6 @@ def answer_span(text: str, question: str) -> AnswerSpan:
     return AnswerSpan(names, content_words(sentence, question) - TITLES)
 
 
-#: Two names are one when one starts with the other and they share this many letters
-#: ("Zulu" / "Zulus", "Nepal" / "Nepalese", "Indonesia" / "Indonesian").
-SHARED_STEM = 4
-
-
-def _same_name(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    short, long = sorted((a, b), key=len)
-    return len(short) >= SHARED_STEM and long.startswith(short)
-
-
 def same_entity(a: AnswerSpan, b: AnswerSpan) -> bool | None:
     """True when both spans name something and share a name (or its plural or adjective);
     False when both name something and share nothing; None when either names nothing.
@@ -126,4 +114,4 @@ def same_entity(a: AnswerSpan, b: AnswerSpan) -> bool | None:
     Hong Kong"), so names that differ there are no evidence of a different answer."""
     if not a.names or not b.names:
         return None
-    return any(_same_name(x, y) for x in a.names for y in b.names)
+    return any(same_stem(x, y) for x in a.names for y in b.names)

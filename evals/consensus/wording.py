@@ -8,6 +8,7 @@ yes/no, negation, named things) and spot answers that say nothing at all.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -106,8 +107,18 @@ _DISCLAIMER = re.compile(
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
+# The turn opens a sentence, or is a "but" after a comma ("As an AI language model, I
+# don't have real-time data, but as of 2018 the tallest building is …").
 _PIVOT = re.compile(
-    r"(?:^|[.!?]\s+|\n\s*)(?:however|but|that\s+said|nevertheless|nonetheless|still)\b[,:]?\s*",
+    r"(?:(?:^|[.!?]\s+|\n\s*)(?:however|but|that\s+said|nevertheless|nonetheless|still)"
+    r"|,\s*but)\b[,:]?\s*",
+    re.IGNORECASE,
+)
+# Words after the turn that still talk to the reader, before what they say ("I can tell
+# you that …", "to answer your question, …"): dropped, the rest of the sentence kept.
+_META_LEAD = re.compile(
+    r"\s*(?:i\s+can\s+(?:tell|assure|confirm)\s+you\s+that|to\s+answer\s+your\s+question)"
+    r"\b[,:]?\s*",
     re.IGNORECASE,
 )
 # A sentence still about the model ("I can provide you with some general information.").
@@ -149,8 +160,15 @@ def words(text: str) -> list[str]:
 
 # Scraped chat answers glue words and citation marks together: "TheHouston Astros",
 # "isIdaho1.", "on April 1, 20161." (year 2016, note 1). Only these safe shapes are undone.
+# A lower-case word of three letters or more glued to a name ("singerMariah Carey",
+# "namedLouis") is parted too: brands glue the other way round ("PlayStation", "iPhone").
 _GLUED_FUNCTION_WORD = re.compile(
-    r"\b([Tt]he|[Ii]s|[Ww]as|[Aa]re|[Ww]ere|[Ii]n|[Oo]f|[Aa]t|[Bb]y|[Oo]n|and|to)(?=[A-Z][a-z])"
+    r"\b([Tt]he|[Ii]s|[Ww]as|[Aa]re|[Ww]ere|[Ii]n|[Oo]f|[Aa]t|[Bb]y|[Oo]n|[a-z]{3,}|to)"
+    r"(?=[A-Z][a-z])"
+)
+# A number glued to the word before it ("making it4700 square feet", "in1848").
+_GLUED_NUMBER = re.compile(
+    r"\b(in|on|of|at|by|it|is|was|from|since|until|about|around|approximately)(?=\d)", re.I
 )
 # (Not after a LaTeX command: "\sqrt2" keeps its 2.)
 _NOTE_AFTER_WORD = re.compile(r"(?<![\\\w])([A-Za-z]*[a-z]{3})\d{1,2}(?=[.,;:)]|\s|$)")
@@ -165,6 +183,7 @@ def tidy_text(text: str) -> str:
     parted and citation marks after words and years ("Idaho1.", "in 20161.") dropped."""
     text = text.replace("’", "'").replace("‘", "'")
     text = _GLUED_FUNCTION_WORD.sub(r"\1 ", text)
+    text = _GLUED_NUMBER.sub(r"\1 ", text)
     text = _NOTE_AFTER_YEAR.sub(r"\1\2", text)
     return _NOTE_AFTER_WORD.sub(r"\1", text)
 
@@ -180,16 +199,14 @@ def answer_body(text: str) -> str:
     unchanged.
     """
     stripped = text.strip()
-    if not _DISCLAIMER.match(stripped):
+    disclaimer = _DISCLAIMER.match(stripped)
+    if not disclaimer:
         return text
-    pivot = _PIVOT.search(stripped)
+    pivot = _PIVOT.search(stripped, disclaimer.end())
     if not pivot:
         return text
     body = stripped[pivot.end() :]
-    while True:
-        meta = _META_SENTENCE.match(body)
-        if not meta:
-            break
+    while meta := _META_LEAD.match(body) or _META_SENTENCE.match(body):
         body = body[meta.end() :]
     body = body.strip()
     return body if len(words(body)) >= _MIN_BODY_WORDS else text
@@ -235,12 +252,53 @@ def content_words(text: str, question: str = "") -> frozenset[str]:
     return frozenset(found)
 
 
+#: Two words are one when one starts with the other and they share this many letters
+#: ("Zulu" / "Zulus", "Nepal" / "Nepalese", "Himalaya" / "Himalayan").
+SHARED_STEM = 4
+#: ... and, between content words, the ending added is at most this long ("Nepalese"):
+#: "port" is not "portrait".
+MAX_ENDING = 3
+
+
+def same_stem(a: str, b: str) -> bool:
+    """``a`` and ``b`` are one word, or one is the other with an ending added."""
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= SHARED_STEM and long.startswith(short)
+
+
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     """How much of the shorter answer's content the other one also says (containment):
-    extra detail in the longer answer costs nothing, different content does."""
+    extra detail in the longer answer costs nothing, different content does. A word
+    counts as said when the other says it with another ending ("Himalaya" / "Himalayan
+    range", "Russia" / "the Russian Empire")."""
     if not a or not b:
         return 0.0
-    return len(a & b) / min(len(a), len(b))
+    return max(_share_said(a, b), _share_said(b, a))
+
+
+def _share_said(these: frozenset[str], by: frozenset[str]) -> float:
+    """The share of ``these`` words that ``by`` says, with these endings or others."""
+    said = len(these & by)
+    unmatched = [w for w in these - by if len(w) >= SHARED_STEM]
+    if unmatched:
+        ordered = sorted(by)
+        said += sum(_said_with_other_ending(w, by, ordered) for w in unmatched)
+    return said / len(these)
+
+
+def _said_with_other_ending(word: str, words: frozenset[str], ordered: list[str]) -> bool:
+    # A longer word that starts with ``word`` sorts right after it; a shorter one is one
+    # of its prefixes.
+    after = bisect.bisect_right(ordered, word)
+    while after < len(ordered) and ordered[after].startswith(word):
+        if len(ordered[after]) - len(word) <= MAX_ENDING:
+            return True
+        after += 1
+    return any(
+        word[:n] in words for n in range(max(SHARED_STEM, len(word) - MAX_ENDING), len(word))
+    )
 
 
 def is_negated(text: str) -> bool:

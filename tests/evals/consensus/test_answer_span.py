@@ -7,6 +7,8 @@ answers a reader calls the same split apart, or two different ones run together.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from evals.consensus.answer_span import (
     answer_span,
@@ -15,7 +17,7 @@ from evals.consensus.answer_span import (
     strip_heading_echo,
 )
 from evals.consensus.final_answer import extract_final, same_final
-from evals.consensus.wording import key_facts, words
+from evals.consensus.wording import content_words, key_facts, overlap, words
 
 OBAMA_Q = "who was president when the affordable care act was signed"
 
@@ -170,3 +172,38 @@ def test_a_worked_answer_commits_to_its_last_number_only() -> None:
     other = extract_final("He has 4 apples.", q)
     assert worked is not None and other is not None
     assert not same_final(worked, other)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Mount Everest is in the Himalayan range.", "It is in the Himalaya."),
+        ("The Central Powers defeated Russia.", "The Central Powers defeated the Russians."),
+        ("Gurkha soldiers from Nepal.", "Nepalese Gurkhas."),
+    ],
+)
+def test_a_word_with_another_ending_is_said_by_both(a: str, b: str) -> None:
+    assert overlap(content_words(a), content_words(b)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("The port of Hamburg.", "A portrait of Hamburg."),  # more than an ending added
+        ("Iran.", "Iraq."),
+        ("The sea.", "The season."),  # too short to be a stem
+    ],
+)
+def test_words_that_only_start_alike_are_not_one_word(a: str, b: str) -> None:
+    assert overlap(content_words(a), content_words(b)) < 1.0
+
+
+_WORDS = st.frozensets(st.text(alphabet="abcdefghij", min_size=1, max_size=9), max_size=8)
+
+
+@given(_WORDS, _WORDS)
+def test_overlap_is_symmetric_and_a_share(a: frozenset[str], b: frozenset[str]) -> None:
+    assert overlap(a, b) == overlap(b, a)
+    assert 0.0 <= overlap(a, b) <= 1.0
+    if a:
+        assert overlap(a, a) == 1.0

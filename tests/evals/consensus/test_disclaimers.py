@@ -27,6 +27,30 @@ from evals.consensus.wording import answer_body, is_non_answer, tidy_text
             "premiered on October 10, 2017.",
             "the first season premiered on October 10, 2017.",
         ),
+        # The turn is a "but" inside the first sentence.
+        (
+            "As an AI language model, I don't have access to real-time information, but as "
+            "of 2018, the tallest building in the world is the Burj Khalifa in Dubai.",
+            "as of 2018, the tallest building in the world is the Burj Khalifa in Dubai.",
+        ),
+        (
+            "As an AI language model, I don't consume food or drink, but I can provide you "
+            "the ingredients of a Pat O'Brien Hurricane cocktail. The ingredients are: dark "
+            "rum, light rum and passion fruit syrup.",
+            "The ingredients are: dark rum, light rum and passion fruit syrup.",
+        ),
+        # What follows "I can tell you that" is the answer, not more about the model.
+        (
+            "As an AI language model, I don't have information about the current year. "
+            "However, I can tell you that the 2017 Sports Personality of the Year was Sir Mo "
+            "Farah.",
+            "the 2017 Sports Personality of the Year was Sir Mo Farah.",
+        ),
+        (
+            "As an AI language model, I do not have personal beliefs or opinions, but to "
+            "answer your question, the books were removed during the Reformation.",
+            "the books were removed during the Reformation.",
+        ),
     ],
 )
 def test_a_disclaimer_the_answer_then_sets_aside_is_not_a_non_answer(text: str, body: str) -> None:
@@ -45,6 +69,8 @@ def test_a_disclaimer_the_answer_then_sets_aside_is_not_a_non_answer(text: str, 
         "I’m sorry, but I couldn’t find the exact number of titles won by Americans. However, "
         "I did find that the 1904 Olympics were held in St. Louis.",
         "I have no comment.",
+        "As an AI language model, I don't have opinions, but I can provide information.",
+        "As an AI language model, I cannot browse, but I can tell you that.",
     ],
 )
 def test_a_disclaimer_that_turns_to_nothing_is_still_a_non_answer(text: str) -> None:
@@ -73,6 +99,16 @@ def test_an_answer_without_a_disclaimer_is_its_own_body() -> None:
             "The tour started on April 1, 2016. It ended",
         ),
         ("Mark O’Meara won two majors.", "Mark O'Meara won two majors."),
+        # A lower-case word glued to a name, and a number glued to the word before it.
+        (
+            "It was recorded by American singerMariah Carey.",
+            "It was recorded by American singer Mariah Carey.",
+        ),
+        (
+            "It is 94 feet by 50 feet, making it4700 square feet.",
+            "It is 94 feet by 50 feet, making it 4700 square feet.",
+        ),
+        ("The line opened in1848.", "The line opened in 1848."),
     ],
 )
 def test_scraped_glue_and_citation_marks_are_undone(text: str, tidy: str) -> None:
@@ -87,6 +123,9 @@ def test_scraped_glue_and_citation_marks_are_undone(text: str, tidy: str) -> Non
         "He scored 21 of 23 points, 12.5 a game.",
         "Isabel and Ingrid won in 2016.",
         "So x = \\sqrt2 and y = \\frac12.",
+        # Brands and names glued on purpose keep their shape.
+        "Buy a PlayStation, an iPhone or a McDonald's meal on eBay.",
+        "Use a B52 or an F16 with 3D maps in MP3 format.",
     ],
 )
 def test_ordinary_words_and_numbers_are_left_alone(text: str) -> None:

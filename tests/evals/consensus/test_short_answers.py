@@ -94,6 +94,31 @@ def ans(member: str, text: str) -> ModelAnswer:
             ],
             "Mark Calcavecchia won them.",
         ),
+        # An answer made of the question's own words agrees with the same words.
+        (
+            "how do you spell padawan from star wars",
+            ["Padawan.", "Padawan", "padawan"],
+            "It is spelled Paddawan with two d's.",
+        ),
+        # A name and its adjective ("Himalaya" / "Himalayan") are one answer.
+        (
+            "mount everest is part of what mountain range",
+            [
+                "Mount Everest is part of the Himalayan mountain range.",
+                "Mount Everest is part of the Himalaya mountain range.",
+            ],
+            "Mount Everest is part of the Andes.",
+        ),
+        # A disclaimer whose turn is a "but" inside its first sentence.
+        (
+            "what is the tallest building in the world",
+            [
+                "As an AI language model, I don't have access to real-time information, but "
+                "as of 2018, the tallest building in the world is the Burj Khalifa in Dubai.",
+                "The Burj Khalifa in Dubai is the tallest building in the world.",
+            ],
+            "The Shanghai Tower is the tallest building in the world.",
+        ),
     ],
 )
 def test_the_same_answer_in_other_words_is_one_cluster_and_the_other_dissents(
