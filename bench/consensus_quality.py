@@ -1,12 +1,14 @@
 """Consensus quality per source on the labelled dev panels, held out by question.
 
-    .venv/bin/python -m bench.consensus_quality [LABELLED.jsonl ...] [--folds 5]
+    .venv/bin/python -m bench.consensus_quality [LABELLED.jsonl ...] [--folds 5] [--repeats 5]
 
 Default data: ../shared/data/consensus_dev.jsonl (TruthfulQA, adversarial) and
 ../shared/data/normalqa_dev.jsonl (NQ, TriviaQA, GSM8K, MMLU-Pro). Every Quorum
 number comes from question-grouped cross-validation: the calibrator (member records,
 answer model, confidence model) is refitted on the other folds' questions and scored on
-the held-out fold. Beside it, per source:
+the held-out fold. The whole cross-validation is repeated (``--repeats``, 5 by default)
+with the questions shuffled into folds anew each time: Quorum's numbers are the mean
+over the repeats, with their range. Beside it, per source:
 
 - random: the expected accuracy of picking one answer at random;
 - medoid: the answer with the highest mean (chunked MiniLM) similarity to the others;
@@ -15,7 +17,9 @@ the held-out fold. Beside it, per source:
 - best single model: the best member's accuracy on that source, chosen in hindsight;
 - oracle: some answer in the panel is right.
 
-Then AUROC and ECE of Quorum's confidence, and the share of same-answer pairs (both
+Then AUROC and ECE of Quorum's confidence; the ECE by chance (what a perfectly calibrated
+confidence would show on the same panels: a bin's share right is a sample, so ECE has a
+floor that grows as the panels get fewer); and the share of same-answer pairs (both
 labelled right) that the clustering split apart. Sources are never a feature: they
 come from the panels' ids only for this report.
 """
@@ -44,13 +48,16 @@ from evals.consensus.calibrator_fit import (
     held_out_outcomes,
     read_labelled_panels,
 )
-from evals.consensus.quality_metrics import PanelOutcome, QualityMetrics, summarise
+from evals.consensus.quality_metrics import PanelOutcome, chance_ece, summarise
 from evals.embedding.sentence_embedder import SentenceTransformerEmbedder
 from evals.jsonl import jsonl_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 DEFAULT_FILES = (DATA / "consensus_dev.jsonl", DATA / "normalqa_dev.jsonl")
+#: Repeated cross-validation: one split's AUROC and ECE move by about ±0.01 with which
+#: questions happen to share a fold (TruthfulQA's ECE by more).
+DEFAULT_REPEATS = 5
 
 # Short names for the report, from the id prefixes the dev files use.
 _PREFIXES = (
@@ -125,19 +132,32 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _row(name: str, panels: Sequence[LabelledPanel], m: QualityMetrics) -> tuple[str, ...]:
+def _spread(values: Sequence[float | None]) -> str:
+    """Mean over the repeats, with their range when there are several."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "—"
+    mean = f"{float(np.mean(known)):.3f}"
+    return mean if len(known) == 1 else f"{mean} ({min(known):.3f}–{max(known):.3f})"
+
+
+def _row(
+    name: str, panels: Sequence[LabelledPanel], repeats: Sequence[Sequence[PanelOutcome]]
+) -> tuple[str, ...]:
+    metrics = [summarise(outcomes) for outcomes in repeats]
     return (
         name,
         str(len(panels)),
-        _fmt(m.pick_accuracy),
-        _fmt(m.random_pick_accuracy),
+        _spread([m.pick_accuracy for m in metrics]),
+        _fmt(metrics[0].random_pick_accuracy),
         _fmt(_baseline(panels, _medoid)),
         _fmt(_baseline(panels, _vote)),
         _fmt(_best_single(panels)) if name not in ("all", "ordinary") else "",
-        _fmt(m.oracle_accuracy),
-        _fmt(m.auroc),
-        _fmt(m.ece),
-        f"{_split_rate(panels):.0%}",
+        _fmt(metrics[0].oracle_accuracy),
+        _spread([m.auroc for m in metrics]),
+        _spread([m.ece for m in metrics]),
+        _fmt(float(np.mean([chance_ece([o.confidence for o in r]) for r in repeats]))),
+        f"{_split_rate(panels):.1%}",
     )
 
 
@@ -145,6 +165,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Consensus quality per source, held out.")
     parser.add_argument("data", nargs="*", type=Path, default=list(DEFAULT_FILES))
     parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help="cross-validate this many times, the questions shuffled into folds anew each "
+        "time (1: one split, balanced by size)",
+    )
     args = parser.parse_args()
     console = Console()
     embedder = SentenceTransformerEmbedder(cache_size=0)
@@ -166,20 +193,29 @@ def main() -> None:
                         source_name(panel_id, panel.source),
                     )
                 )
-    with console.status(f"Cross-validating ({args.folds} folds, grouped by question) ..."):
-        outcomes = held_out_outcomes(panels, folds=args.folds)
+    seeds: list[int | None] = [None] if args.repeats <= 1 else list(range(args.repeats))
+    runs: list[list[PanelOutcome]] = []
+    for n, seed in enumerate(seeds, 1):
+        with console.status(
+            f"Cross-validating ({args.folds} folds, grouped by question), {n} of {len(seeds)} ..."
+        ):
+            runs.append(held_out_outcomes(panels, folds=args.folds, seed=seed))
 
-    by: dict[str, list[tuple[LabelledPanel, PanelOutcome]]] = defaultdict(list)
-    for panel, outcome in zip(panels, outcomes, strict=True):
-        by[panel.source].append((panel, outcome))
+    by: dict[str, list[int]] = defaultdict(list)
+    for index, panel in enumerate(panels):
+        by[panel.source].append(index)
         if panel.source != "TruthfulQA":
-            by["ordinary"].append((panel, outcome))
-        by["all"].append((panel, outcome))
+            by["ordinary"].append(index)
+        by["all"].append(index)
 
+    repeated = f"{len(seeds)} times, the questions shuffled anew" if len(seeds) > 1 else "once"
     table = Table(
-        title=f"Consensus quality, held out by question ({args.folds}-fold), per source",
-        caption="pick columns: share of panels whose chosen answer is right; "
-        "split: same-answer (both right) pairs put in different clusters",
+        title=f"Consensus quality, held out by question ({args.folds}-fold, {repeated}), "
+        "per source",
+        caption="Quorum, AUROC, ECE: mean over the repeats (their range); pick columns: share "
+        "of panels whose chosen answer is right; ECE by chance: the ECE a perfectly "
+        "calibrated confidence would show on these panels; split: same-answer (both right) "
+        "pairs put in different clusters",
     )
     for col in (
         "source",
@@ -192,21 +228,24 @@ def main() -> None:
         "oracle",
         "AUROC",
         "ECE",
+        "ECE by chance",
         "split",
     ):
         table.add_column(col, justify="left" if col == "source" else "right")
     order = ["NQ", "TriviaQA", "GSM8K", "MMLU-Pro", "TruthfulQA", "ordinary", "all"]
     for name in order + sorted(set(by) - set(order)):
         if name in by:
-            rows = by[name]
-            group = [p for p, _ in rows]
-            table.add_row(*_row(name, group, summarise([o for _, o in rows])))
+            group = [panels[i] for i in by[name]]
+            table.add_row(*_row(name, group, [[run[i] for i in by[name]] for run in runs]))
     console.print(table)
 
-    rel = Table(title="Reliability of the confidence (held-out picks, all sources)")
+    rel = Table(
+        title="Reliability of the confidence (held-out picks, all sources"
+        + (", first repeat)" if len(seeds) > 1 else ")")
+    )
     for col in ("confidence", "panels", "mean confidence", "share right"):
         rel.add_column(col, justify="right")
-    for b in summarise(outcomes).reliability:
+    for b in summarise(runs[0]).reliability:
         if b.count:
             rel.add_row(
                 f"{b.low:.1f}–{b.high:.1f}", str(b.count), _fmt(b.mean_confidence), _fmt(b.accuracy)

@@ -166,7 +166,10 @@ def _fit_answer_model(
     return replace(records, answer_model=model)
 
 
-def _folds(panels: Sequence[LabelledPanel], folds: int) -> list[tuple[list[int], list[int]]]:
+def question_folds(
+    panels: Sequence[LabelledPanel], folds: int, seed: int | None = None
+) -> list[tuple[list[int], list[int]]]:
+    """Folds grouped by question: balanced by size, or shuffled by ``seed`` when given."""
     groups = [p.group for p in panels]
     n = min(folds, len(set(groups)))
     if n < 2:
@@ -174,7 +177,11 @@ def _folds(panels: Sequence[LabelledPanel], folds: int) -> list[tuple[list[int],
     # Lazy: see the fit above.
     from sklearn.model_selection import GroupKFold
 
-    splitter = GroupKFold(n_splits=n)
+    splitter = (
+        GroupKFold(n_splits=n)
+        if seed is None
+        else GroupKFold(n_splits=n, shuffle=True, random_state=seed)
+    )
     return [
         (train.tolist(), test.tolist())
         for train, test in splitter.split(np.zeros(len(panels)), groups=groups)
@@ -200,7 +207,7 @@ def fit_calibrator(
         )
     oof_rows: list[Mapping[str, float]] = []
     oof_labels: list[bool] = []
-    for train, test in _folds(examples, folds):
+    for train, test in question_folds(examples, folds):
         interim = _fit_answer_model([examples[i] for i in train], c, answer_features)
         for i in test:
             decision = interim.decide(examples[i].analysis)
@@ -244,11 +251,15 @@ def held_out_outcomes(
     folds: int = DEFAULT_FOLDS,
     c: float = REGULARISATION_C,
     fit: Callable[[Sequence[LabelledPanel]], Calibrator] | None = None,
+    seed: int | None = None,
 ) -> list[PanelOutcome]:
-    """Each panel's outcome under a calibrator fitted without its question, in input order."""
+    """Each panel's outcome under a calibrator fitted without its question, in input order.
+
+    ``seed`` shuffles which questions share a fold (repeated cross-validation: how much
+    the numbers owe to one particular split)."""
     fitter = fit or (lambda train: fit_calibrator(train, folds=folds, c=c))
     outcomes: list[PanelOutcome | None] = [None] * len(examples)
-    for train, test in _folds(examples, folds):
+    for train, test in question_folds(examples, folds, seed):
         calibrator = fitter([examples[i] for i in train])
         for i in test:
             outcomes[i] = examples[i].outcome(calibrator.decide(examples[i].analysis))

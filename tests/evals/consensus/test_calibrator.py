@@ -21,6 +21,8 @@ from evals.consensus.calibrator_fit import (
     fit_calibrator,
     fit_from_labelled_files,
     fit_linear,
+    held_out_outcomes,
+    question_folds,
     read_labelled_panels,
 )
 from evals.consensus.features import ANSWER_FEATURES, PANEL_FEATURES
@@ -79,6 +81,23 @@ def test_fit_learns_what_predicts_a_right_answer(tmp_path: Path) -> None:
     assert list(report.per_source) == ["labelled.jsonl"]
     assert prov["cross_validation"]["grouped_by"] == "question"
     assert prov["embedder"] == "fake-hashed-bag-of-words"
+
+
+def test_repeated_cross_validation_shuffles_the_questions_never_splits_one(
+    tmp_path: Path,
+) -> None:
+    data = synthetic_jsonl(tmp_path / "labelled.jsonl", panels=30)
+    panels = read_labelled_panels(data, FakeEmbedder())
+    # Two panels per question: a question's panels must land in one fold.
+    panels = panels + panels[:10]
+    splits = {seed: question_folds(panels, 3, seed) for seed in (None, 0, 1)}
+    for folds in splits.values():
+        assert sorted(i for _, test in folds for i in test) == list(range(len(panels)))
+        for train, test in folds:
+            assert not {panels[i].group for i in train} & {panels[i].group for i in test}
+    assert splits[0] != splits[1] and splits[0] == question_folds(panels, 3, 0)
+    outcomes = held_out_outcomes(panels, folds=3, seed=1)
+    assert len(outcomes) == len(panels)
 
 
 def test_agreement_never_gets_a_negative_weight() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from evals.consensus.quality_metrics import (
     PanelOutcome,
     auroc,
     brier,
+    chance_ece,
     expected_calibration_error,
     reliability_table,
     summarise,
@@ -68,3 +70,19 @@ def test_summary_compares_with_random_and_oracle() -> None:
     assert m.to_dict()["reliability"][7]["count"] == 1  # 0.8 closes bin (0.7, 0.8]
     with pytest.raises(ValueError, match="no panels"):
         summarise([])
+
+
+def test_chance_ece_is_the_floor_a_calibrated_confidence_shows_on_few_panels() -> None:
+    rng = np.random.default_rng(3)
+    probs = rng.uniform(0.1, 0.7, size=600).tolist()
+    floor = chance_ece(probs)
+    # Outcomes drawn from the confidences themselves: their ECE is near the floor.
+    observed = [
+        expected_calibration_error((rng.random(600) < probs).tolist(), probs) for _ in range(50)
+    ]
+    assert 0.02 < floor < 0.06
+    assert float(np.mean(observed)) == pytest.approx(floor, abs=0.006)
+    # More panels, a lower floor; certainty has none.
+    assert chance_ece(probs * 10) < floor / 2
+    assert chance_ece([0.0, 1.0] * 50) == 0.0
+    assert chance_ece([]) == 0.0
