@@ -121,7 +121,7 @@ def chance_ece(
     bin's share right is a sample): about 0.04 on 600 panels spread from 10% to 70%. An
     ECE near this floor is as calibrated as the data can show.
     """
-    _, p = _arrays(list(probs), probs)
+    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
     if p.size == 0:
         return 0.0
     index = np.clip(np.digitize(p, np.linspace(0.0, 1.0, bins + 1)[1:-1], right=True), 0, bins - 1)
