@@ -188,10 +188,9 @@ def analyse_panel(
     bodies = [strip_heading_echo(t, q_text) for t in said]
     facts = [key_facts(t, q_text) for t in bodies]
     vocab = [content_words(t, q_text) for t in bodies]
-    # An answer made only of the question's words ("Padawan." to "how do you spell
-    # padawan", "North Goa." to "is it in north or south goa") is compared on all of its
-    # content words: against the question's, it says nothing, which is not disagreement.
-    own_vocab = [content_words(t) for t in bodies]
+    # The same words in the same order are the same answer, whatever the case and
+    # punctuation ("Padawan." and "padawan": their content words, the question's, are none).
+    wording = [tuple(w.lower() for w in words(t)) for t in said]
     # The span is relative to the question: without one, the thing an answer is about
     # ("The Eiffel Tower was completed in 1901") cannot be told from what it answers.
     spans = [answer_span(t, q_text) for t in bodies] if q_text else []
@@ -217,7 +216,7 @@ def analyse_panel(
     for i in range(n):
         for j in range(i + 1, n):
             similarity[i, j] = similarity[j, i] = answer_similarity(chunk_vecs[i], chunk_vecs[j])
-            if texts[i].strip() == texts[j].strip():
+            if texts[i].strip() == texts[j].strip() or (wording[i] and wording[i] == wording[j]):
                 sim = 1.0
             elif informative[i] != informative[j]:
                 sim = 0.0  # a non-answer agrees with no informative answer
@@ -228,11 +227,8 @@ def analyse_panel(
                     expected,
                     float(similarity[i, j]),
                     _conflicts(i, j),
-                    *(
-                        (vocab[i], vocab[j])
-                        if vocab[i] or vocab[j]
-                        else (own_vocab[i], own_vocab[j])
-                    ),
+                    vocab[i],
+                    vocab[j],
                     (spans[i], spans[j]) if spans else None,
                     facts[i].stance * facts[j].stance < 0,
                 )

@@ -135,3 +135,29 @@ def test_the_same_answer_in_other_words_is_one_cluster_and_the_other_dissents(
     ]
     assert result.agreement["other"] < 0.5
     assert all(result.agreement[f"model-{i}"] >= 0.5 for i in range(len(same)))
+
+
+@pytest.mark.parametrize(
+    ("question", "a", "b"),
+    [
+        # Made of the question's words in another order: the bag of words is the same,
+        # the answer is not.
+        (
+            "Which is denser, water vapor or air?",
+            "Air is denser than water vapor.",
+            "Water vapor is denser than air.",
+        ),
+        (
+            "Do Canadians work less hours than Mexicans?",
+            "Canadians work less hours than Mexicans.",
+            "Canadians work more hours than Mexicans.",
+        ),
+    ],
+)
+def test_the_question_s_words_in_another_order_are_another_answer(
+    real_embedder: SentenceTransformerEmbedder, question: str, a: str, b: str
+) -> None:
+    result = build_consensus(
+        [ans("a", a), ans("b", b)], real_embedder, default_calibrator(), question=question
+    )
+    assert len(result.clusters) == 2
