@@ -75,7 +75,8 @@ def render(digest: Digest) -> None:
     _say("\n[bold]Confidence vs users[/bold]")
     _say(escape(cal.verdict))
     if cal.ece is not None:
-        bins = Table(box=box.SIMPLE, title=f"ECE {cal.ece:.2f} over {cal.n} judged answers")
+        chance = "" if cal.chance_ece is None else f" (chance: up to {cal.chance_ece:.2f})"
+        bins = Table(box=box.SIMPLE, title=f"ECE {cal.ece:.2f} over {cal.n} judged answers{chance}")
         for column in ("Quorum said", "mean", "users agreed", "n"):
             bins.add_column(column, justify="right")
         for b in cal.bins:

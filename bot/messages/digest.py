@@ -140,7 +140,10 @@ def _calibration(digest: Digest) -> str:
     lines = ["*Confidence vs users*"]
     lines.append(escape(cal.verdict))
     if cal.ece is not None:
-        lines.append(f"Expected calibration error {cal.ece:.2f} over {cal.n} judged answers.")
+        lines.append(
+            f"Expected calibration error {cal.ece:.2f} over {cal.n} judged answers"
+            + ("." if cal.chance_ece is None else f" (chance alone: up to {cal.chance_ece:.2f}).")
+        )
         lines.extend(
             f"• said {b.low:.0%}–{b.high:.0%} (avg {b.mean_confidence:.0%}): users agreed "
             f"{b.accuracy:.0%} of {b.count}"

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from evals import money, stats
 from evals.consensus.quality_metrics import (
     ReliabilityBin,
+    chance_ece,
     expected_calibration_error,
     reliability_table,
 )
@@ -46,6 +47,8 @@ MAX_DISAGREEMENTS = 3
 MIN_VOTES = 5
 #: Expected calibration error bands for the plain verdict.
 ECE_GOOD, ECE_FAIR = 0.05, 0.10
+#: An error above this quantile of what chance gives a calibrated confidence is real.
+CHANCE_QUANTILE = 0.9
 #: Waiting on rate limits for this long (summed over a model's samples) is worth a line.
 LIMITS_WAIT_WORTH_SAYING_S = 60.0
 
@@ -185,10 +188,14 @@ class CalibrationSummary:
     bins: tuple[ReliabilityBin, ...]
     ece: float | None
     refit: RefitInfo | None
+    #: The ECE that these answers' confidences reach by chance one week in ten even when
+    #: exactly right (:data:`CHANCE_QUANTILE`): on few answers it is large.
+    chance_ece: float | None = None
 
     @property
     def verdict(self) -> str:
-        """The calibration error in plain words, with the direction of the error."""
+        """The calibration error in plain words, with the direction of the error; an error
+        that chance alone would give on this few answers is not called poor."""
         if self.ece is None:
             return "Not measured: no 👍/👎 or corrections on consensus answers this week."
         said = sum(b.mean_confidence * b.count for b in self.bins)
@@ -199,6 +206,12 @@ class CalibrationSummary:
         few = f" (only {self.n} judged answers)" if self.n < 30 else ""
         if self.ece <= ECE_GOOD:
             return f"Well calibrated{few}: a confidence can be taken at face value."
+        if self.chance_ece is not None and self.ece <= self.chance_ece:
+            return (
+                f"Calibrated as far as {self.n} judged answers can show: an error of "
+                f"{self.ece:.2f} is what chance gives on so few (up to {self.chance_ece:.2f}); "
+                f"{direction}."
+            )
         if self.ece <= ECE_FAIR:
             return f"Roughly calibrated{few}: {direction}."
         way = "overconfident" if gap > 0 else "underconfident"
@@ -451,17 +464,23 @@ def rank_agreement(lines: Sequence[ModelLine]) -> RankAgreement:
     return RankAgreement(len(both), result[0], result[1], names)
 
 
-def reliability(
-    pairs: Sequence[tuple[float, bool]], bins: int = CALIBRATION_BINS
-) -> tuple[tuple[ReliabilityBin, ...], float | None]:
-    """Reliability by equal-width confidence bins (the non-empty ones) and the expected
-    calibration error; ``((), None)`` without labels."""
+def calibration_summary(
+    pairs: Sequence[tuple[float, bool]], refit: RefitInfo | None, bins: int = CALIBRATION_BINS
+) -> CalibrationSummary:
+    """Reliability by equal-width confidence bins (the non-empty ones), the expected
+    calibration error and the error chance would give (both ``None`` without labels)."""
     if not pairs:
-        return (), None
+        return CalibrationSummary(0, (), None, refit)
     labels = [ok for _, ok in pairs]
     probs = [conf for conf, _ in pairs]
     table = reliability_table(labels, probs, bins)
-    return tuple(b for b in table if b.count), expected_calibration_error(labels, probs, bins)
+    return CalibrationSummary(
+        len(pairs),
+        tuple(b for b in table if b.count),
+        expected_calibration_error(labels, probs, bins),
+        refit,
+        chance_ece(probs, bins, quantile=CHANCE_QUANTILE),
+    )
 
 
 def _shadow_lines(data: DigestData, lines: Sequence[ModelLine]) -> tuple[ShadowLine, ...]:
@@ -594,7 +613,6 @@ def build_digest(data: DigestData) -> Digest:
     preference = {p.model: p for p in bradley_terry(data.votes, names)} if data.votes else {}
     lines = tuple(_model_line(w, preference) for w in data.models)
     agreement = rank_agreement(lines)
-    bins, ece = reliability(data.calibration)
     regressions = _regressions(data)
     has_eval = any(line.eval for line in lines)
     quiet = data.questions < QUIET_QUESTIONS and not has_eval
@@ -617,7 +635,7 @@ def build_digest(data: DigestData) -> Digest:
         questions=data.questions,
         models=lines,
         rank_agreement=agreement,
-        calibration=CalibrationSummary(len(data.calibration), bins, ece, data.refit),
+        calibration=calibration_summary(data.calibration, data.refit),
         regressions=regressions,
         new_failure_modes=_new_failure_modes(data),
         review=tuple(data.review),

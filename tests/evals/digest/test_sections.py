@@ -15,8 +15,8 @@ from evals.digest.sections import (
     EvalLine,
     ShadowLine,
     build_digest,
+    calibration_summary,
     recommendation,
-    reliability,
 )
 from evals.digest.week_data import (
     DatedEvalResult,
@@ -165,9 +165,10 @@ def test_calibration_reliability_and_ece() -> None:
 
 
 def test_reliability_puts_confidence_one_in_the_top_bin() -> None:
-    bins, ece = reliability([(1.0, True), (0.0, False)])
-    assert [(round(b.low, 2), b.count) for b in bins] == [(0.0, 1), (0.8, 1)]
-    assert ece == pytest.approx(0.0)
+    cal = calibration_summary([(1.0, True), (0.0, False)], None)
+    assert [(round(b.low, 2), b.count) for b in cal.bins] == [(0.0, 1), (0.8, 1)]
+    assert cal.ece == pytest.approx(0.0)
+    assert cal.chance_ece == pytest.approx(0.0)  # certainty leaves nothing to chance
 
 
 def test_rank_agreement_needs_three_models() -> None:
@@ -342,6 +343,23 @@ def test_sample_sizes_are_cases_and_samples() -> None:
     digest = build_digest(data(models=[week]))
     (line,) = digest.models
     assert line.eval is not None and line.eval.size_text == "16 cases, 48 samples"
+
+
+def test_an_error_that_chance_gives_on_few_answers_is_not_called_poor() -> None:
+    # 20 answers served at 70%, 11 agreed with (55%): an error of 0.15, but 20 answers of
+    # a calibrated 70% land that far from 70% about one week in five.
+    few = build_digest(data(calibration=[(0.7, True)] * 11 + [(0.7, False)] * 9)).calibration
+    assert few.ece == pytest.approx(0.15)
+    assert few.chance_ece is not None and few.chance_ece > 0.15
+    assert few.verdict.startswith(
+        "Calibrated as far as 20 judged answers can show: an error "
+        "of 0.15 is what chance gives on so few (up to 0."
+    )
+    assert "it says 70% on average where users agreed 55%" in few.verdict
+    # The same gap on 200 answers is no accident.
+    many = build_digest(data(calibration=[(0.7, True)] * 110 + [(0.7, False)] * 90)).calibration
+    assert many.chance_ece is not None and many.chance_ece < 0.1
+    assert many.verdict.startswith("Poorly calibrated, overconfident: it says 70%")
 
 
 @pytest.mark.parametrize(
