@@ -75,8 +75,7 @@ def render(digest: Digest) -> None:
     _say("\n[bold]Confidence vs users[/bold]")
     _say(escape(cal.verdict))
     if cal.ece is not None:
-        chance = "" if cal.chance_ece is None else f" (chance: up to {cal.chance_ece:.2f})"
-        bins = Table(box=box.SIMPLE, title=f"ECE {cal.ece:.2f} over {cal.n} judged answers{chance}")
+        bins = Table(box=box.SIMPLE, title=f"ECE {cal.ece:.2f} over {cal.n} judged answers")
         for column in ("Quorum said", "mean", "users agreed", "n"):
             bins.add_column(column, justify="right")
         for b in cal.bins:
@@ -84,6 +83,8 @@ def render(digest: Digest) -> None:
                 f"{b.low:.0%}–{b.high:.0%}", pct(b.mean_confidence), pct(b.accuracy), str(b.count)
             )
         out.print(bins)
+        if cal.chance_ece is not None:
+            _say(f"Chance alone reaches an ECE of {cal.chance_ece:.2f} one week in ten.")
     if cal.refit is not None:
         verb = "refitted" if cal.refit.refitted else "not refitted"
         _say(f"Calibrator {verb}: {escape(cal.refit.reason)}")

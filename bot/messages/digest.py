@@ -142,7 +142,11 @@ def _calibration(digest: Digest) -> str:
     if cal.ece is not None:
         lines.append(
             f"Expected calibration error {cal.ece:.2f} over {cal.n} judged answers"
-            + ("." if cal.chance_ece is None else f" (chance alone: up to {cal.chance_ece:.2f}).")
+            + (
+                "."
+                if cal.chance_ece is None
+                else f" (chance alone reaches {cal.chance_ece:.2f} one week in ten)."
+            )
         )
         lines.extend(
             f"• said {b.low:.0%}–{b.high:.0%} (avg {b.mean_confidence:.0%}): users agreed "

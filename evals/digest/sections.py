@@ -208,9 +208,8 @@ class CalibrationSummary:
             return f"Well calibrated{few}: a confidence can be taken at face value."
         if self.chance_ece is not None and self.ece <= self.chance_ece:
             return (
-                f"Calibrated as far as {self.n} judged answers can show: an error of "
-                f"{self.ece:.2f} is what chance gives on so few (up to {self.chance_ece:.2f}); "
-                f"{direction}."
+                f"Calibrated as far as {self.n} judged answers can show: {direction}, a gap "
+                "that chance alone gives on so few at least one week in ten."
             )
         if self.ece <= ECE_FAIR:
             return f"Roughly calibrated{few}: {direction}."

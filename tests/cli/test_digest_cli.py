@@ -71,7 +71,8 @@ def test_preview_prints_the_digest_and_writes_the_chart(
     # decisions first: the first paragraph after the dates says what to do
     assert result.output.index("This week, decide:") < result.output.index("Biggest change:")
     assert "Review 2 proposed eval case(s)" in result.output
-    assert "ECE 0.33 over 6 judged answers (chance: up to 0." in result.output
+    assert "ECE 0.33 over 6 judged answers" in result.output
+    assert "Chance alone reaches an ECE of 0." in result.output
     assert "beta: c17" in result.output
     assert "Awaiting review: 2 proposed case(s)" in result.output
     assert "Shadow candidates" in result.output and "candidate" in result.output

@@ -123,7 +123,7 @@ async def test_digest_is_posted_once_with_its_chart(
     assert "−5 pts vs last week, within noise (20 shared cases)" in text
     assert "👍 33% of 6 ratings" in text
     assert "$0.20 per 100 questions" in text
-    assert "Expected calibration error 0.33 over 6 judged answers (chance alone: up to 0." in text
+    assert "Expected calibration error 0.33 over 6 judged answers (chance alone reaches 0." in text
     assert "beta: `c17`" in text
     assert "2 proposed case(s) awaiting review" in text
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text  # untrusted text escaped
