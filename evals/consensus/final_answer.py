@@ -241,8 +241,31 @@ def _number(text: str, question: str) -> FinalAnswer | None:
     return _first_fresh_number(text, question)
 
 
+# A date dates a claim; it is not the count or amount a question asks for: a day next to
+# a month ("February 23", "23 February") and a year after a preposition or a month ("as of
+# late 2020", "in 2019", "February 23, 2023").
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = re.compile(
+    rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+(?:1[89]|20)\d\d\b)?"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+(?:1[89]|20)\d\d\b)?"
+    r"|\b(?:in|as\s+of|since|until|during|late|early|mid)"
+    rf"(?:\s+{_MONTH})?\s+(?:1[89]|20)\d\d\b",
+    re.IGNORECASE,
+)
+
+
+#: Questions about a duration, which a date can answer ("since 1988").
+_DURATION_QUESTION = re.compile(r"\bhow\s+(?:long|old)\b|\bhow\s+many\s+years\b", re.I)
+
+
 def _first_fresh_number(text: str, question: str) -> FinalAnswer | None:
-    in_order = _numbers_in_order(text)
+    # Dates are passed over, except where the question asks how long (a date can answer
+    # it: "celebrated since 1988") or they are all the answer gives.
+    undated = [] if _DURATION_QUESTION.search(question) else _numbers_in_order(_DATE.sub(" ", text))
+    in_order = undated or _numbers_in_order(text)
     in_question = set(_numbers(question))
     fresh = [n for n in in_order if n not in in_question]
     if fresh:

@@ -168,7 +168,9 @@ _GLUED_FUNCTION_WORD = re.compile(
 )
 # A number glued to the word before it ("making it4700 square feet", "in1848").
 _GLUED_NUMBER = re.compile(
-    r"\b(in|on|of|at|by|it|is|was|from|since|until|about|around|approximately)(?=\d)", re.I
+    r"\b(in|on|of|at|by|it|is|was|are|were|has|have|had|with|from|since|until|about|around|"
+    r"approximately|over|nearly|almost)(?=\d)",
+    re.I,
 )
 # (Not after a LaTeX command: "\sqrt2" keeps its 2.)
 _NOTE_AFTER_WORD = re.compile(r"(?<![\\\w])([A-Za-z]*[a-z]{3})\d{1,2}(?=[.,;:)]|\s|$)")

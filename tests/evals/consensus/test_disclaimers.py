@@ -109,6 +109,7 @@ def test_an_answer_without_a_disclaimer_is_its_own_body() -> None:
             "It is 94 feet by 50 feet, making it 4700 square feet.",
         ),
         ("The line opened in1848.", "The line opened in 1848."),
+        ("There are1,754 stores.", "There are 1,754 stores."),
     ],
 )
 def test_scraped_glue_and_citation_marks_are_undone(text: str, tidy: str) -> None:

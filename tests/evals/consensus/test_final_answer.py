@@ -136,11 +136,37 @@ def test_where_the_rule_reads_nothing(text: str, question: str) -> None:
     assert extract_final(text, question) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("In 2019 there were 3.", "3"),
+        ("As of February 23, 2023, there are 2,634 stores in the US.", "2634"),
+        ("As of late 2020, there were over 2,700 locations.", "2700"),
+        ("On 4 July 2021 there were 12 of them.", "12"),
+        ("Since mid 1998 the count has been 41.", "41"),
+        # Amounts that look like years are amounts.
+        ("It grew by 2000 members.", "2000"),
+        ("There were around 1900 of them in 2001.", "1900"),
+        # A date that is all the answer gives is its answer (to "how long", say).
+        ("It was founded in September 2010.", "2010"),
+    ],
+)
+def test_a_date_in_a_short_answer_is_not_the_count(text: str, count: str) -> None:
+    final = extract_final(text, "How many were there?")
+    assert final is not None and final.value == count
+
+
+def test_a_date_answers_how_long() -> None:
+    text = "Pi Day has been celebrated since 1988, on March 14 (3/14)."
+    final = extract_final(text, "how long have we been celebrating pi day")
+    assert final is not None and final.value == "1988"
+
+
 def test_a_detail_number_in_a_short_answer_is_a_known_limit() -> None:
-    # "In 2019 there were 3": the first new number is the year, not the count.
-    assert extract_final("In 2019 there were 3.", "How many moons were found?") == FinalAnswer(
-        AnswerKind.NUMBER, "2019"
-    )
+    # "In the 3 years since, 12 were found": the first new number is a detail.
+    assert extract_final(
+        "In the 3 years since, 12 were found.", "How many moons were found?"
+    ) == FinalAnswer(AnswerKind.NUMBER, "3", frozenset({"12"}))
 
 
 @given(
