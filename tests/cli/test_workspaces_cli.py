@@ -130,11 +130,7 @@ def test_b_cannot_read_or_change_a_s_cases_or_reports(env: Database) -> None:
 
 
 def test_an_import_goes_to_the_workspace_named(env: Database, tmp_path: Path) -> None:
-    source = tmp_path / "in.jsonl"
-    source.write_text(
-        json.dumps({"id": "bravo-new", "input": {"question": "Bravo new?"}}) + "\n",
-        encoding="utf-8",
-    )
+    source = _case_file(tmp_path / "in.jsonl", "bravo-new", "Bravo new?")
     result = quorum("cases", "import", str(source), "--workspace", B)
     assert result.exit_code == 0, result.output
     with env.session() as s:
@@ -148,11 +144,7 @@ def test_a_case_id_is_one_workspace_s_so_b_may_use_one_a_uses(
 ) -> None:
     """B imports a file with an id A already uses: not refused (a refusal would tell B
     which ids A has), stored as B's own case, and neither one's edits reach the other."""
-    source = tmp_path / "shared.jsonl"
-    source.write_text(
-        json.dumps({"id": "alpha-golden", "input": {"question": "Bravo's own question?"}}) + "\n",
-        encoding="utf-8",
-    )
+    source = _case_file(tmp_path / "shared.jsonl", "alpha-golden", "Bravo's own question?")
     imported = quorum("cases", "import", str(source), "--workspace", B)
     assert imported.exit_code == 0, imported.output
     again = quorum("cases", "import", str(source), "--workspace", B)
@@ -191,3 +183,11 @@ def test_db_workspaces_and_assign_workspace(env: Database) -> None:
     with env.session() as s:
         owners = set(s.scalars(select(PanelRunRow.workspace_id)))
     assert owners == {A, "T0CHARLIE"}
+
+
+def _case_file(path: Path, case_id: str, question: str) -> Path:
+    """A one-case JSONL file for `quorum cases import`."""
+    path.write_text(
+        json.dumps({"id": case_id, "input": {"question": question}}) + "\n", encoding="utf-8"
+    )
+    return path

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.server import serve_http
 from bot.slack.workspaces import TokenDirectory, Workspace, claim_for_token, workspace_of
+from evals.records import PanelRun
 from storage import repo
 from storage.db import Database
 from storage.records import RunOrigin
@@ -95,17 +96,7 @@ def test_workspace_of(what: str, body: dict[str, Any], expected: Workspace | Non
 async def test_token_mode_claims_unassigned_rows_for_the_token_s_workspace_at_start(
     sqlite_db: Database, fake_slack: FakeSlackAPI
 ) -> None:
-    run = panel_run()
-    with sqlite_db.session() as s:
-        repo.save_panel_run(
-            s,
-            run,
-            consensus_for(run),
-            workspace=UNASSIGNED,
-            origin=RunOrigin.CLI,
-            requester="me",
-            config_hash="h",
-        )
+    run = _unassigned_run(sqlite_db)
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     assert await claim_for_token(services) == {"panel_runs": 1, "answers": len(run.answers)}
     assert await claim_for_token(services) == {}
@@ -140,17 +131,7 @@ async def test_the_bot_serves_before_slack_says_whose_token_it_is(
 ) -> None:
     """The start-up claim runs in the background: a Slack slow to answer auth.test
     keeps neither /healthz nor Slack's requests waiting; the rows are claimed after."""
-    run = panel_run()
-    with sqlite_db.session() as s:
-        repo.save_panel_run(
-            s,
-            run,
-            consensus_for(run),
-            workspace=UNASSIGNED,
-            origin=RunOrigin.CLI,
-            requester="me",
-            config_hash="h",
-        )
+    _unassigned_run(sqlite_db)
     fake_slack.fail("auth.test", delay=2.0)
     services = make_services(sqlite_db, slack_url=fake_slack.url)
     port = free_port()
@@ -173,6 +154,22 @@ async def test_the_bot_serves_before_slack_says_whose_token_it_is(
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
+
+
+def _unassigned_run(db: Database) -> PanelRun:
+    """A run stored before workspaces existed (no owner yet)."""
+    run = panel_run()
+    with db.session() as s:
+        repo.save_panel_run(
+            s,
+            run,
+            consensus_for(run),
+            workspace=UNASSIGNED,
+            origin=RunOrigin.CLI,
+            requester="me",
+            config_hash="h",
+        )
+    return run
 
 
 def _owner(db: Database) -> str | None:
