@@ -22,6 +22,13 @@ confidence would show on the same panels: a bin's share right is a sample, so EC
 floor that grows as the panels get fewer); and the share of same-answer pairs (both
 labelled right) that the clustering split apart. Sources are never a feature: they
 come from the panels' ids only for this report.
+
+Last, the label audit (``--audit``, by default bench/data/nq_label_audit.jsonl): panels
+whose gold answer a reader found wrong or narrower than what the panel said, each with
+the members judged right and why. The same held-out confidences are scored against the
+audited labels beside the dataset's own, so a reader sees how much of a source's AUROC
+is lost to its labels. The audit never reaches the fit: every other number is on the
+labels as published.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import argparse
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,7 +53,7 @@ from rich.table import Table
 from evals.consensus.calibrator_fit import (
     DEFAULT_FOLDS,
     LabelledPanel,
-    held_out_outcomes,
+    held_out_decisions,
     read_labelled_panels,
 )
 from evals.consensus.quality_metrics import PanelOutcome, chance_ece, summarise
@@ -55,9 +63,13 @@ from evals.jsonl import jsonl_lines
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 DEFAULT_FILES = (DATA / "consensus_dev.jsonl", DATA / "normalqa_dev.jsonl")
+DEFAULT_AUDIT = ROOT / "bench" / "data" / "nq_label_audit.jsonl"
 #: Repeated cross-validation: one split's AUROC and ECE move by about ±0.01 with which
 #: questions happen to share a fold (TruthfulQA's ECE by more).
 DEFAULT_REPEATS = 5
+
+#: Rows of the report: the sources, then the ordinary four together, then all.
+_ORDER = ("NQ", "TriviaQA", "GSM8K", "MMLU-Pro", "TruthfulQA", "ordinary", "all")
 
 # Short names for the report, from the id prefixes the dev files use.
 _PREFIXES = (
@@ -78,6 +90,53 @@ def source_name(panel_id: str, fallback: str) -> str:
 def _ids(path: Path) -> list[str]:
     lines = jsonl_lines(path.read_text(encoding="utf-8"))
     return [str(json.loads(line).get("id", "")) for line in lines if line.strip()]
+
+
+class AuditError(Exception):
+    """A label audit file that cannot be read; the message says where and why."""
+
+
+def read_label_audit(path: Path) -> dict[str, frozenset[str]]:
+    """Panel id -> the members whose answers the audit judges right (JSONL lines with
+    ``id`` and a non-empty ``right`` list of member names; other fields are notes)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AuditError(f"Cannot read the label audit {path}: {exc.strerror or exc}.") from exc
+    audit: dict[str, frozenset[str]] = {}
+    for number, line in enumerate(jsonl_lines(text), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AuditError(f"{where} is not JSON ({exc.msg}).") from exc
+        panel_id = record.get("id") if isinstance(record, dict) else None
+        right = record.get("right") if isinstance(record, dict) else None
+        if not isinstance(panel_id, str) or not panel_id:
+            raise AuditError(f'{where} needs an "id": the panel\'s id in the data file.')
+        if (
+            not isinstance(right, list)
+            or not right
+            or not all(isinstance(m, str) and m for m in right)
+        ):
+            raise AuditError(f'{where} needs "right": a list of the member names judged right.')
+        if panel_id in audit:
+            raise AuditError(f"{where} audits {panel_id!r} a second time.")
+        audit[panel_id] = frozenset(right)
+    return audit
+
+
+def audited(panel: LabelledPanel, right: frozenset[str]) -> LabelledPanel:
+    """``panel`` with the members in ``right`` judged right (the rest as labelled)."""
+    unknown = sorted(right - set(panel.analysis.members))
+    if unknown:
+        raise AuditError(
+            f"The label audit names {', '.join(unknown)}, not a member of the panel for "
+            f"{panel.group!r}."
+        )
+    return replace(panel, correct={**panel.correct, **dict.fromkeys(right, True)})
 
 
 def _medoid(panel: LabelledPanel) -> int:
@@ -172,10 +231,23 @@ def main() -> None:
         help="cross-validate this many times, the questions shuffled into folds anew each "
         "time (1: one split, balanced by size)",
     )
+    parser.add_argument(
+        "--audit",
+        type=Path,
+        default=DEFAULT_AUDIT,
+        help="label audit (JSONL: id, right = members judged right) scored beside the "
+        "published labels",
+    )
     args = parser.parse_args()
     console = Console()
+    try:
+        audit = read_label_audit(args.audit)
+    except AuditError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise SystemExit(2) from exc
     embedder = SentenceTransformerEmbedder(cache_size=0)
     panels: list[LabelledPanel] = []
+    ids: list[str] = []
     with Progress(console=console, transient=True) as progress:
         for path in args.data:
             task = progress.add_task(f"embedding {path.name}", total=None)
@@ -185,6 +257,7 @@ def main() -> None:
                 lambda done, total, t=task: progress.update(t, completed=done, total=total),
             )
             for panel, panel_id in zip(read, _ids(path), strict=True):
+                ids.append(panel_id)
                 panels.append(
                     LabelledPanel(
                         panel.group,
@@ -193,13 +266,23 @@ def main() -> None:
                         source_name(panel_id, panel.source),
                     )
                 )
+    try:
+        judged = [
+            audited(p, audit[i]) if i in audit else p for p, i in zip(panels, ids, strict=True)
+        ]
+    except AuditError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise SystemExit(2) from exc
     seeds: list[int | None] = [None] if args.repeats <= 1 else list(range(args.repeats))
     runs: list[list[PanelOutcome]] = []
+    audited_runs: list[list[PanelOutcome]] = []
     for n, seed in enumerate(seeds, 1):
         with console.status(
             f"Cross-validating ({args.folds} folds, grouped by question), {n} of {len(seeds)} ..."
         ):
-            runs.append(held_out_outcomes(panels, folds=args.folds, seed=seed))
+            decisions = held_out_decisions(panels, folds=args.folds, seed=seed)
+        runs.append([p.outcome(d) for p, d in zip(panels, decisions, strict=True)])
+        audited_runs.append([p.outcome(d) for p, d in zip(judged, decisions, strict=True)])
 
     by: dict[str, list[int]] = defaultdict(list)
     for index, panel in enumerate(panels):
@@ -232,11 +315,9 @@ def main() -> None:
         "split",
     ):
         table.add_column(col, justify="left" if col == "source" else "right")
-    order = ["NQ", "TriviaQA", "GSM8K", "MMLU-Pro", "TruthfulQA", "ordinary", "all"]
-    for name in order + sorted(set(by) - set(order)):
-        if name in by:
-            group = [panels[i] for i in by[name]]
-            table.add_row(*_row(name, group, [[run[i] for i in by[name]] for run in runs]))
+    for name in _report_order(by):
+        group = [panels[i] for i in by[name]]
+        table.add_row(*_row(name, group, [[run[i] for i in by[name]] for run in runs]))
     console.print(table)
 
     rel = Table(
@@ -251,6 +332,52 @@ def main() -> None:
                 f"{b.low:.1f}–{b.high:.1f}", str(b.count), _fmt(b.mean_confidence), _fmt(b.accuracy)
             )
     console.print(rel)
+    _print_audit(console, args.audit, by, ids, audit, runs, audited_runs)
+
+
+def _report_order(by: Mapping[str, Sequence[int]]) -> list[str]:
+    return [n for n in _ORDER if n in by] + sorted(set(by) - set(_ORDER))
+
+
+def _mean(metric: str, repeats: Sequence[Sequence[PanelOutcome]]) -> float | None:
+    values = [getattr(summarise(outcomes), metric) for outcomes in repeats]
+    known = [float(v) for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _print_audit(
+    console: Console,
+    path: Path,
+    by: Mapping[str, Sequence[int]],
+    ids: Sequence[str],
+    audit: Mapping[str, frozenset[str]],
+    runs: Sequence[Sequence[PanelOutcome]],
+    audited_runs: Sequence[Sequence[PanelOutcome]],
+) -> None:
+    """The same held-out confidences scored against the audited labels, per source."""
+    found = {i for i in ids if i in audit}
+    if not found:
+        console.print(f"Label audit {path.name}: none of its panels is in these files.")
+        return
+    table = Table(
+        title=f"Label audit ({path.name}): {len(found)} panels re-judged by reading, "
+        "the same held-out confidences",
+        caption="as labelled → audited (mean over the repeats); the audit never reaches the fit",
+    )
+    for col in ("source", "re-judged", "Quorum pick", "AUROC", "ECE"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for name in _report_order(by):
+        members = by[name]
+        rejudged = sum(ids[i] in audit for i in members)
+        if not rejudged and name not in ("ordinary", "all"):
+            continue
+        cells = []
+        for metric in ("pick_accuracy", "auroc", "ece"):
+            before = _mean(metric, [[r[i] for i in members] for r in runs])
+            after = _mean(metric, [[r[i] for i in members] for r in audited_runs])
+            cells.append(f"{_fmt(before)} → {_fmt(after)}")
+        table.add_row(name, str(rejudged), *cells)
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -245,6 +245,27 @@ def cross_validate(
     return summarise(held_out_outcomes(examples, folds=folds, c=c, fit=fit))
 
 
+def held_out_decisions(
+    examples: Sequence[LabelledPanel],
+    *,
+    folds: int = DEFAULT_FOLDS,
+    c: float = REGULARISATION_C,
+    fit: Callable[[Sequence[LabelledPanel]], Calibrator] | None = None,
+    seed: int | None = None,
+) -> list[Decision]:
+    """Each panel's decision by a calibrator fitted without its question, in input order.
+
+    ``seed`` shuffles which questions share a fold (repeated cross-validation: how much
+    the numbers owe to one particular split)."""
+    fitter = fit or (lambda train: fit_calibrator(train, folds=folds, c=c))
+    decisions: list[Decision | None] = [None] * len(examples)
+    for train, test in question_folds(examples, folds, seed):
+        calibrator = fitter([examples[i] for i in train])
+        for i in test:
+            decisions[i] = calibrator.decide(examples[i].analysis)
+    return [d for d in decisions if d is not None]
+
+
 def held_out_outcomes(
     examples: Sequence[LabelledPanel],
     *,
@@ -253,17 +274,10 @@ def held_out_outcomes(
     fit: Callable[[Sequence[LabelledPanel]], Calibrator] | None = None,
     seed: int | None = None,
 ) -> list[PanelOutcome]:
-    """Each panel's outcome under a calibrator fitted without its question, in input order.
-
-    ``seed`` shuffles which questions share a fold (repeated cross-validation: how much
-    the numbers owe to one particular split)."""
-    fitter = fit or (lambda train: fit_calibrator(train, folds=folds, c=c))
-    outcomes: list[PanelOutcome | None] = [None] * len(examples)
-    for train, test in question_folds(examples, folds, seed):
-        calibrator = fitter([examples[i] for i in train])
-        for i in test:
-            outcomes[i] = examples[i].outcome(calibrator.decide(examples[i].analysis))
-    return [o for o in outcomes if o is not None]
+    """Each panel's outcome under a calibrator fitted without its question, in input order
+    (see :func:`held_out_decisions`)."""
+    decisions = held_out_decisions(examples, folds=folds, c=c, fit=fit, seed=seed)
+    return [example.outcome(d) for example, d in zip(examples, decisions, strict=True)]
 
 
 def by_source(

@@ -21,6 +21,7 @@ from evals.consensus.calibrator_fit import (
     fit_calibrator,
     fit_from_labelled_files,
     fit_linear,
+    held_out_decisions,
     held_out_outcomes,
     question_folds,
     read_labelled_panels,
@@ -98,6 +99,9 @@ def test_repeated_cross_validation_shuffles_the_questions_never_splits_one(
     assert splits[0] != splits[1] and splits[0] == question_folds(panels, 3, 0)
     outcomes = held_out_outcomes(panels, folds=3, seed=1)
     assert len(outcomes) == len(panels)
+    # The decisions behind them, for scoring one run against other labels (bench's audit).
+    decisions = held_out_decisions(panels, folds=3, seed=1)
+    assert [p.outcome(d) for p, d in zip(panels, decisions, strict=True)] == outcomes
 
 
 def test_agreement_never_gets_a_negative_weight() -> None:
