@@ -61,7 +61,7 @@ def consensus_panel(run: PanelRun, consensus: Consensus) -> Panel:
         body.append(Text(meaning, style="dim"))
     why = result_text.why_line(consensus, usable, asked)
     if why:
-        body.append(Text(f"Why not higher: {why}", style="dim"))
+        body.append(Text(why, style="dim"))
     if body:
         body.append(Text(""))
     body.append(Text(consensus.text or ""))

@@ -291,7 +291,7 @@ def result_blocks(view: ResultView, *, short: bool = False) -> list[JSON]:
     explain = [escape(consensus.meaning)]
     why = why_line(consensus, usable, asked)
     if why:
-        explain.append(f"Why not higher: {escape(why)}")
+        explain.append(escape(why))
     explain = [e for e in explain if e]
     if explain:
         blocks.append(context_block("\n".join(explain)).to_dict())  # one line each

@@ -120,6 +120,10 @@ def verdict_line(consensus: Consensus, usable: int, asked: int | None = None) ->
         return f"{badge} *Only 1 of {asked} models answered · {likely}*"
     agree = consensus.support
     # "N of M" counts every model asked, so a failed model is never hidden by the verdict.
+    rival = int(consensus.features.get("rival_support", 0))
+    if rival > agree:
+        # The answer shown stands against a bigger cluster (the why line says why).
+        return f"{badge} *Models disagree: {rival} of {asked} agree on another answer · {likely}*"
     if agree <= 1:
         return f"{badge} *Models disagree: no two of {asked} agree · {likely}*"
     if agree < usable and consensus.label == "low":
@@ -128,13 +132,17 @@ def verdict_line(consensus: Consensus, usable: int, asked: int | None = None) ->
 
 
 def why_line(consensus: Consensus, usable: int, asked: int) -> str:
-    """Why the confidence is low although models agree (the consensus's own caveat);
-    empty when it is not low for that reason."""
-    if consensus.caveat:
-        return consensus.caveat
-    if consensus.status is ConsensusStatus.SINGLE:
-        return "One answer alone: there was nothing to compare it with."
-    return ""
+    """The line under the verdict that explains it, label included: "Why this answer: …"
+    when the answer shown stands against a bigger cluster, "Why not higher: …" when the
+    confidence is low although models agree; empty when there is nothing to explain.
+    Plain text: the caller escapes it for Slack."""
+    reason = consensus.caveat
+    if not reason and consensus.status is ConsensusStatus.SINGLE:
+        reason = "One answer alone: there was nothing to compare it with."
+    if not reason:
+        return ""
+    outvoted = int(consensus.features.get("rival_support", 0)) > consensus.support
+    return f"{'Why this answer' if outvoted else 'Why not higher'}: {reason}"
 
 
 def confidence_badge(consensus: Consensus, usable: int) -> str:

@@ -5,7 +5,8 @@ logistic models fitted on labelled panels (see :mod:`evals.consensus.calibrator_
 
 * the *answer model* scores each informative answer (agreement with the others,
   cluster support, negation, hedging, length, echoing the question) and the
-  consensus picks the best-scored one;
+  consensus picks the best-scored one, unless the confidence model finds another
+  cluster's best answer clearly more likely right;
 * the *confidence model* maps the pick's score and the panel's shape (cluster
   support, entropy over clusters, share of informative answers) to the calibrated
   probability that the pick is right. It is fitted on out-of-fold picks, so the
@@ -28,7 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from evals.consensus.agreement import PanelAnalysis
-from evals.consensus.features import answer_features, panel_features, pick_answer, reliability_logit
+from evals.consensus.features import (
+    answer_features,
+    cluster_leaders,
+    panel_features,
+    pick_answer,
+    reliability_logit,
+)
 from evals.errors import CalibrationError, InputError
 from evals.user_files import read_text, write_text
 
@@ -38,6 +45,10 @@ READABLE_FORMATS = frozenset({"quorum-calibrator/1", FORMAT})
 #: How many answers' worth of weight the prior (base accuracy x panel weight) carries
 #: against a member's own record.
 PRIOR_ANSWERS = 20.0
+#: Another cluster's answer replaces the answer model's pick only when the confidence
+#: model finds it more likely right by more than this; closer, the two are a tie, and
+#: the pick (agreement first, see :data:`~evals.consensus.features.NEAR_TIE`) stands.
+CLEARLY_MORE_LIKELY = 0.05
 #: The score given to a non-answer picked because nothing informative was said.
 _NON_ANSWER_LOGIT = -6.0
 
@@ -203,12 +214,44 @@ class Calibrator:
         return answer_features(analysis, self.member_logits(analysis))
 
     def decide(self, analysis: PanelAnalysis) -> Decision:
+        """The pick and its calibrated confidence.
+
+        The answer model's best-scored answer is the pick unless the confidence model
+        finds the answer of another cluster, with no more weight behind it, more likely
+        right by more than :data:`CLEARLY_MORE_LIKELY` (a strong member standing alone
+        against weaker ones that agree): the answer shown is the one Quorum thinks most
+        likely right.
+        """
         rows = self.answer_rows(analysis)
         logits = tuple(
             self.score_answer(f) if analysis.informative[i] else -math.inf
             for i, f in enumerate(rows)
         )
         pick = pick_answer(analysis, logits, rows)
+        decision = self._decision(analysis, pick, logits, rows)
+        if not analysis.informative[pick]:
+            return decision
+        # Only answers with no more weight behind them than the pick's: the confidence
+        # model learnt what a member's record is worth on picks of every kind, but what
+        # agreement is worth only on the answers the answer model picked, so it never
+        # brings back an agreement the answer model set aside (a shared misconception
+        # against a denial).
+        share = analysis.cluster_share(pick) + 1e-9
+        rivals = (
+            self._decision(analysis, leader, logits, rows)
+            for label, leader in cluster_leaders(analysis, logits).items()
+            if label != analysis.cluster_of[pick] and analysis.cluster_share(leader) <= share
+        )
+        best = max(rivals, key=lambda d: d.confidence, default=decision)
+        return best if best.confidence > decision.confidence + CLEARLY_MORE_LIKELY else decision
+
+    def _decision(
+        self,
+        analysis: PanelAnalysis,
+        pick: int,
+        logits: tuple[float, ...],
+        rows: tuple[dict[str, float], ...],
+    ) -> Decision:
         pick_logit = logits[pick] if math.isfinite(logits[pick]) else _NON_ANSWER_LOGIT
         features = panel_features(analysis, pick, logits, pick_logit, rows)
         return Decision(pick, logits, features, self.predict(features))

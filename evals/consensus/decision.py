@@ -9,6 +9,7 @@ while an informative answer exists.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from evals.consensus.agreement import PanelAnalysis, analyse_panel
@@ -110,6 +111,8 @@ def build_consensus(
     )
     features = {**base_features, **decision.features}
     features["informative_answers"] = float(analysis.informative.sum())
+    rival = _rival_support(analysis, pick)
+    features["rival_support"] = float(rival)
     confidence = decision.confidence
     status = ConsensusStatus.OK
     reason = ""
@@ -139,7 +142,11 @@ def build_consensus(
         calibrator=calibrator.id,
         reason=reason,
         meaning=calibrator.meaning(confidence),
-        caveat=_caveat(analysis, pick, support, total, confidence, status),
+        caveat=(
+            _outvoted(analysis, pick, rival, calibrator.member_logits(analysis))
+            if rival > support and status is ConsensusStatus.OK
+            else _caveat(analysis, pick, support, total, confidence, status)
+        ),
     )
 
 
@@ -153,6 +160,33 @@ def _agreement_with_pick(analysis: PanelAnalysis, pick: int) -> dict[str, float]
         else round(min(1.0, max(0.0, float(analysis.agreement[i, pick]))), 6)
         for i, member in enumerate(analysis.members)
     }
+
+
+def _rival_support(analysis: PanelAnalysis, pick: int) -> int:
+    """How many informative answers the biggest other cluster holds (0: none)."""
+    sizes: dict[int, int] = {}
+    for i in range(analysis.size):
+        if analysis.informative[i] and analysis.cluster_of[i] != analysis.cluster_of[pick]:
+            sizes[analysis.cluster_of[i]] = sizes.get(analysis.cluster_of[i], 0) + 1
+    return max(sizes.values(), default=0)
+
+
+def _outvoted(analysis: PanelAnalysis, pick: int, rival: int, reliability: Sequence[float]) -> str:
+    """Why the answer shown has fewer models behind it than another one."""
+    others = [
+        reliability[i]
+        for i in range(analysis.size)
+        if analysis.informative[i] and analysis.cluster_of[i] != analysis.cluster_of[pick]
+    ]
+    if reliability[pick] > max(others, default=-math.inf):
+        return (
+            f"{analysis.members[pick]}'s record on labelled questions makes its answer more "
+            f"likely right than the {rival} models that agree on another one."
+        )
+    return (
+        "On labelled questions, answers like this one were right more often than "
+        f"{rival} models agreeing on another answer."
+    )
 
 
 def _caveat(

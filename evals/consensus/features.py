@@ -183,6 +183,18 @@ def panel_features(
     }
 
 
+def cluster_leaders(analysis: PanelAnalysis, logits: Sequence[float]) -> dict[int, int]:
+    """Each cluster's best-scored informative answer (ties: the first member by name),
+    by cluster label; clusters of non-answers are left out."""
+    leaders: dict[int, int] = {}
+    for i in range(analysis.size):
+        if analysis.informative[i]:
+            label = analysis.cluster_of[i]
+            if label not in leaders or float(logits[i]) > float(logits[leaders[label]]):
+                leaders[label] = i
+    return leaders
+
+
 def pick_answer(
     analysis: PanelAnalysis,
     logits: Sequence[float],

@@ -136,6 +136,29 @@ def test_low_confidence_names_the_dissenters_and_the_gist_of_their_dissent() -> 
     assert "*b*: “Berlin.”" in shown and "*c*: “Lyon for sure.”" in shown
 
 
+def test_an_answer_shown_over_a_bigger_cluster_says_so_and_why() -> None:
+    run = _run(_ok("strong", "There are 12."), _ok("weak1", "7."), _ok("weak2", "It is 7."))
+    reason = (
+        "strong's record on labelled questions makes its answer more likely right than the "
+        "2 models that agree on another one."
+    )
+    c = replace(
+        _consensus(
+            "strong", "There are 12.", 0.55, (("weak1", "weak2"), ("strong",)), ("weak1", "weak2")
+        ),
+        features={"rival_support": 2.0},
+        caveat=reason,
+    )
+    texts = _sections(compare_result.result_blocks(compare_result.ResultView(run, c, "U1", 7)))
+    # Never "no two agree" when two do: the verdict names the bigger cluster.
+    assert texts[1] == "🟡 *Models disagree: 2 of 3 agree on another answer · 55% likely right*"
+    assert f"Why this answer: {reason}" in texts[2]
+    assert not any("Why not higher" in t for t in texts)
+    assert "*2 models differ*" in block_text(
+        compare_result.result_blocks(compare_result.ResultView(run, c, "U1", 7))
+    )
+
+
 def test_single_and_none() -> None:
     run = _run(_ok("a", "Paris."), ModelAnswer(member="b", model="m", error=ErrorKind.TIMEOUT))
     single = _consensus("a", "Paris.", 0.2, (("a",),), status=ConsensusStatus.SINGLE)
