@@ -197,6 +197,35 @@ def result_low() -> Panel:
     return Panel("Result: models agree, confidence still low", [_result(run, c)])
 
 
+def result_outvoted() -> Panel:
+    texts = {
+        "gpt-4.1-mini": "He has 24 − 9 = 15 apples left, then buys 3 bags of 4: "
+        "15 + 12 = **27 apples**.",
+        "claude-haiku": "24 − 9 = 15, and 3 more bags: 15 + 3 = **18 apples**.",
+        "llama-local": "After eating 9 he has 15; adding the 3 bags gives **18 apples**.",
+    }
+    run = PanelRun(
+        "Tom has 24 apples, eats 9, then buys 3 bags of 4. How many apples has he?",
+        tuple(_ok(m, t, 1900, 0.00004) for m, t in texts.items()),
+        T0,
+        T0 + timedelta(seconds=2.4),
+    )
+    c = dataclasses.replace(
+        _consensus(
+            "gpt-4.1-mini",
+            texts["gpt-4.1-mini"],
+            0.55,
+            (("claude-haiku", "llama-local"), ("gpt-4.1-mini",)),
+            ("claude-haiku", "llama-local"),
+            meaning="Of past answers given 50–60%, 51% were right (held-out labelled panels).",
+            caveat="gpt-4.1-mini's record on labelled questions makes its answer more likely "
+            "right than the 2 models that agree on another one.",
+        ),
+        features={"rival_support": 2.0},
+    )
+    return Panel("Result: one model shown over two that agree", [_result(run, c)])
+
+
 def result_none() -> Panel:
     run = _run(
         _ok("gpt-4.1-mini", "It was released in **1991**.", 1400, 0.00002),
@@ -588,6 +617,7 @@ def result_moved() -> Panel:
 GALLERY: Sequence[tuple[str, Callable[[], Panel]]] = (
     ("result-high", result_high),
     ("result-low", result_low),
+    ("result-outvoted", result_outvoted),
     ("result-none", result_none),
     ("thread", thread),
     ("all-failed", all_failed),
