@@ -180,7 +180,8 @@ class Consensus:
     reason: str = ""
     #: What the number means: how often answers with this confidence were right, on what data.
     meaning: str = ""
-    #: Why the confidence is low although most models agree ("" when that is not the case).
+    #: Why the confidence is low although most models agree, or why the answer shown has
+    #: fewer models behind it than another ("" when neither is the case).
     caveat: str = ""
 
     @classmethod

@@ -105,15 +105,6 @@ def gist_lines(run: PanelRun, consensus: Consensus, width: int = 80) -> Text:
     return lines
 
 
-def agreement_summary(run: PanelRun, consensus: Consensus) -> str:
-    if consensus.status is ConsensusStatus.SINGLE:
-        return "only one model answered"
-    agree, total = consensus.support, len(run.usable)
-    if agree <= 1:
-        return "models disagree"
-    return f"{agree} of {total} models agree"
-
-
 def answers_table(run: PanelRun, consensus: Consensus) -> Table:
     table = Table(title="Panel", show_lines=False)
     for column in ("model", "status", "agreement", "latency", "tokens in/out", "cost"):
