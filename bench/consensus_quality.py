@@ -243,7 +243,7 @@ def main() -> None:
     try:
         audit = read_label_audit(args.audit)
     except AuditError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(str(exc), style="red", markup=False)
         raise SystemExit(2) from exc
     embedder = SentenceTransformerEmbedder(cache_size=0)
     panels: list[LabelledPanel] = []
@@ -271,7 +271,7 @@ def main() -> None:
             audited(p, audit[i]) if i in audit else p for p, i in zip(panels, ids, strict=True)
         ]
     except AuditError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(str(exc), style="red", markup=False)
         raise SystemExit(2) from exc
     seeds: list[int | None] = [None] if args.repeats <= 1 else list(range(args.repeats))
     runs: list[list[PanelOutcome]] = []
