@@ -339,8 +339,7 @@ def _report_order(by: Mapping[str, Sequence[int]]) -> list[str]:
     return [n for n in _ORDER if n in by] + sorted(set(by) - set(_ORDER))
 
 
-def _mean(metric: str, repeats: Sequence[Sequence[PanelOutcome]]) -> float | None:
-    values = [getattr(summarise(outcomes), metric) for outcomes in repeats]
+def _mean(values: Sequence[float | None]) -> float | None:
     known = [float(v) for v in values if v is not None]
     return float(np.mean(known)) if known else None
 
@@ -371,11 +370,13 @@ def _print_audit(
         rejudged = sum(ids[i] in audit for i in members)
         if not rejudged and name not in ("ordinary", "all"):
             continue
-        cells = []
-        for metric in ("pick_accuracy", "auroc", "ece"):
-            before = _mean(metric, [[r[i] for i in members] for r in runs])
-            after = _mean(metric, [[r[i] for i in members] for r in audited_runs])
-            cells.append(f"{_fmt(before)} → {_fmt(after)}")
+        labelled = [summarise([r[i] for i in members]) for r in runs]
+        judged = [summarise([r[i] for i in members]) for r in audited_runs]
+        cells = [
+            f"{_fmt(_mean([getattr(m, metric) for m in labelled]))} → "
+            f"{_fmt(_mean([getattr(m, metric) for m in judged]))}"
+            for metric in ("pick_accuracy", "auroc", "ece")
+        ]
         table.add_row(name, str(rejudged), *cells)
     console.print(table)
 

@@ -211,6 +211,13 @@ class Consensus:
                 return len(cluster)
         return 1 if self.model else 0
 
+    @property
+    def outvoted_by(self) -> int:
+        """How many models agree on another answer when more do than agree with the one
+        shown (0 otherwise): the answer shown stands against a bigger cluster."""
+        rival = int(self.features.get("rival_support", 0))
+        return rival if rival > self.support else 0
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON; :meth:`from_dict` gives back an equal consensus."""
         return {

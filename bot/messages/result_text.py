@@ -120,8 +120,7 @@ def verdict_line(consensus: Consensus, usable: int, asked: int | None = None) ->
         return f"{badge} *Only 1 of {asked} models answered · {likely}*"
     agree = consensus.support
     # "N of M" counts every model asked, so a failed model is never hidden by the verdict.
-    rival = int(consensus.features.get("rival_support", 0))
-    if rival > agree:
+    if rival := consensus.outvoted_by:
         # The answer shown stands against a bigger cluster (the why line says why).
         return f"{badge} *Models disagree: {rival} of {asked} agree on another answer · {likely}*"
     if agree <= 1:
@@ -141,8 +140,7 @@ def why_line(consensus: Consensus, usable: int, asked: int) -> str:
         reason = "One answer alone: there was nothing to compare it with."
     if not reason:
         return ""
-    outvoted = int(consensus.features.get("rival_support", 0)) > consensus.support
-    return f"{'Why this answer' if outvoted else 'Why not higher'}: {reason}"
+    return f"{'Why this answer' if consensus.outvoted_by else 'Why not higher'}: {reason}"
 
 
 def confidence_badge(consensus: Consensus, usable: int) -> str:

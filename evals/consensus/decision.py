@@ -164,11 +164,14 @@ def _agreement_with_pick(analysis: PanelAnalysis, pick: int) -> dict[str, float]
 
 def _rival_support(analysis: PanelAnalysis, pick: int) -> int:
     """How many informative answers the biggest other cluster holds (0: none)."""
-    sizes: dict[int, int] = {}
-    for i in range(analysis.size):
-        if analysis.informative[i] and analysis.cluster_of[i] != analysis.cluster_of[pick]:
-            sizes[analysis.cluster_of[i]] = sizes.get(analysis.cluster_of[i], 0) + 1
-    return max(sizes.values(), default=0)
+    return max(
+        (
+            sum(bool(analysis.informative[i]) for i in group)
+            for group in analysis.cluster_members()
+            if pick not in group
+        ),
+        default=0,
+    )
 
 
 def _outvoted(analysis: PanelAnalysis, pick: int, rival: int, reliability: Sequence[float]) -> str:

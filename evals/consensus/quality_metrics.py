@@ -78,13 +78,19 @@ def auroc(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
     return float(roc_auc_score(y, np.asarray(scores, dtype=np.float64)))
 
 
+def _bin_index(p: npt.NDArray[np.float64], bins: int) -> npt.NDArray[np.intp]:
+    """Each probability's equal-width bin (a probability on an edge goes to the lower bin)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.clip(np.digitize(p, edges[1:-1], right=True), 0, bins - 1)
+
+
 def reliability_table(
     labels: Sequence[bool], probs: Sequence[float], bins: int = DEFAULT_BINS
 ) -> tuple[ReliabilityBin, ...]:
     """Equal-width confidence bins with their mean confidence and observed accuracy."""
     y, p = _arrays(labels, probs)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    index = np.clip(np.digitize(p, edges[1:-1], right=True), 0, bins - 1)
+    index = _bin_index(p, bins)
     table: list[ReliabilityBin] = []
     for b in range(bins):
         mask = index == b
@@ -125,7 +131,7 @@ def _chance_eces(
     p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
     if p.size == 0:
         return np.zeros(draws)
-    index = np.clip(np.digitize(p, np.linspace(0.0, 1.0, bins + 1)[1:-1], right=True), 0, bins - 1)
+    index = _bin_index(p, bins)
     conf_sum = np.bincount(index, weights=p, minlength=bins)
     outcomes = np.random.default_rng(seed).random((draws, p.size)) < p
     right = np.stack([np.bincount(index, weights=row, minlength=bins) for row in outcomes])
